@@ -1,0 +1,150 @@
+package registry
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+// writer applies one command inside one write transaction at revision rev.
+type writer struct {
+	tx     *bolt.Tx
+	rev    int64
+	events []*registryv1.Event
+}
+
+func (w *writer) apply(cmd *registryv1.Command) error {
+	switch op := cmd.Op.(type) {
+	case *registryv1.Command_PutModule:
+		return w.putModule(op.PutModule)
+	case *registryv1.Command_PutRoute:
+		return w.putRoute(op.PutRoute)
+	case *registryv1.Command_DeleteRoute:
+		return w.deleteRoute(op.DeleteRoute)
+	default:
+		return fmt.Errorf("%w: unknown command %T", ErrInvalid, op)
+	}
+}
+
+func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
+	m := c.GetModule()
+	if m == nil || m.Digest == "" {
+		return fmt.Errorf("%w: module without digest", ErrInvalid)
+	}
+	if err := checkDigest(m.Digest, c.Wasm); err != nil {
+		return err
+	}
+	mods := w.tx.Bucket(bucketModules)
+	if mods.Get([]byte(m.Digest)) != nil {
+		return nil // content-addressed: already stored, nothing changes
+	}
+	m = proto.Clone(m).(*registryv1.Module)
+	m.CreateRevision = w.rev
+	m.Size = int64(len(c.Wasm))
+	if err := w.tx.Bucket(bucketBlobs).Put([]byte(m.Digest), c.Wasm); err != nil {
+		return err
+	}
+	if err := putProto(mods, []byte(m.Digest), m); err != nil {
+		return err
+	}
+	w.emit(registryv1.EventType_EVENT_TYPE_PUT, &registryv1.Event_Module{Module: m})
+	return nil
+}
+
+func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
+	r := c.GetRoute()
+	if r == nil {
+		return fmt.Errorf("%w: empty route", ErrInvalid)
+	}
+	if err := validateRoute(r.Host, r.PathPrefix); err != nil {
+		return err
+	}
+	if w.tx.Bucket(bucketModules).Get([]byte(r.ModuleDigest)) == nil {
+		return fmt.Errorf("%w: module %s", ErrNotFound, r.ModuleDigest)
+	}
+	r = proto.Clone(r).(*registryv1.Route)
+	routes := w.tx.Bucket(bucketRoutes)
+	key := routeKey(r.Host, r.PathPrefix)
+	r.CreateRevision = w.rev
+	if prev := routes.Get(key); prev != nil {
+		old := &registryv1.Route{}
+		if err := proto.Unmarshal(prev, old); err != nil {
+			return err
+		}
+		r.CreateRevision = old.CreateRevision
+	}
+	r.ModRevision = w.rev
+	if err := putProto(routes, key, r); err != nil {
+		return err
+	}
+	w.emit(registryv1.EventType_EVENT_TYPE_PUT, &registryv1.Event_Route{Route: r})
+	return nil
+}
+
+func (w *writer) deleteRoute(c *registryv1.DeleteRouteCommand) error {
+	routes := w.tx.Bucket(bucketRoutes)
+	key := routeKey(c.Host, c.PathPrefix)
+	if routes.Get(key) == nil {
+		return fmt.Errorf("%w: route %s%s", ErrNotFound, c.Host, c.PathPrefix)
+	}
+	if err := routes.Delete(key); err != nil {
+		return err
+	}
+	w.emit(registryv1.EventType_EVENT_TYPE_DELETE, &registryv1.Event_Route{Route: &registryv1.Route{Host: c.Host, PathPrefix: c.PathPrefix, ModRevision: w.rev}})
+	return nil
+}
+
+func (w *writer) emit(t registryv1.EventType, obj any) {
+	e := &registryv1.Event{Type: t, Revision: w.rev}
+	switch o := obj.(type) {
+	case *registryv1.Event_Module:
+		e.Object = o
+	case *registryv1.Event_Route:
+		e.Object = o
+	}
+	w.events = append(w.events, e)
+}
+
+// commitEvents appends the events to the history, advances the revision and
+// compacts the history down to limit events.
+func (w *writer) commitEvents(limit int) error {
+	meta := w.tx.Bucket(bucketMeta)
+	evb := w.tx.Bucket(bucketEvents)
+	for i, e := range w.events {
+		if err := putProto(evb, eventKey(w.rev, uint16(i)), e); err != nil {
+			return err
+		}
+	}
+	count := u64(meta.Get(keyEventCount)) + uint64(len(w.events))
+	compact := u64(meta.Get(keyCompactRevision))
+	c := evb.Cursor()
+	for k, _ := c.First(); k != nil && count > uint64(limit); k, _ = c.First() {
+		rev := eventKeyRevision(k)
+		// Drop whole revisions only, so a watcher never sees half of one.
+		for ; k != nil && eventKeyRevision(k) == rev; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			count--
+		}
+		compact = uint64(rev)
+	}
+	if err := meta.Put(keyEventCount, u64bytes(count)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyCompactRevision, u64bytes(compact)); err != nil {
+		return err
+	}
+	return meta.Put(keyRevision, u64bytes(uint64(w.rev)))
+}
+
+func putProto(b *bolt.Bucket, key []byte, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}

@@ -1,0 +1,87 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Config configures a Store.
+type Config struct {
+	// DataDir holds the Raft log, snapshots and the state database.
+	DataDir string
+	// NodeID is this node's Raft server ID; stable across restarts.
+	NodeID string
+	// RaftAddr is the host:port the Raft transport listens on. Port 0 picks
+	// a free port, which suits tests and single-node use.
+	RaftAddr string
+	// Bootstrap creates a new single-voter cluster when DataDir holds no state.
+	Bootstrap bool
+
+	// HeartbeatTimeout and ElectionTimeout tune Raft failure detection.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot;
+	// TrailingLogs how many stay behind after it.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	// ApplyTimeout bounds one write when the caller's context has no deadline.
+	ApplyTimeout time.Duration
+
+	// MaxModuleSize bounds the Wasm bytes of one module.
+	MaxModuleSize int64
+	// HistoryLimit is how many events Watch can replay; older ones are compacted.
+	HistoryLimit int
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a single-node configuration storing under dataDir.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir:           dataDir,
+		NodeID:            "node1",
+		RaftAddr:          "127.0.0.1:7071",
+		Bootstrap:         true,
+		HeartbeatTimeout:  time.Second,
+		ElectionTimeout:   time.Second,
+		SnapshotThreshold: 8192,
+		TrailingLogs:      10240,
+		ApplyTimeout:      10 * time.Second,
+		MaxModuleSize:     64 << 20,
+		HistoryLimit:      10000,
+		Logger:            slog.Default(),
+	}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("DataDir is empty"))
+	}
+	if c.NodeID == "" {
+		errs = append(errs, errors.New("NodeID is empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		errs = append(errs, fmt.Errorf("RaftAddr %q: %w", c.RaftAddr, err))
+	}
+	if c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0 || c.ApplyTimeout <= 0 {
+		errs = append(errs, errors.New("timeouts must be positive"))
+	}
+	if c.MaxModuleSize <= 0 {
+		errs = append(errs, errors.New("MaxModuleSize must be positive"))
+	}
+	if c.HistoryLimit <= 0 {
+		errs = append(errs, errors.New("HistoryLimit must be positive"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("Logger is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("registry: config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotFound: the named module or route does not exist.
+	ErrNotFound = errors.New("registry: not found")
+	// ErrInvalid: a write or reference is malformed.
+	ErrInvalid = errors.New("registry: invalid argument")
+	// ErrTooLarge: a module exceeds Config.MaxModuleSize.
+	ErrTooLarge = errors.New("registry: too large")
+	// ErrAmbiguous: a digest prefix matches more than one module.
+	ErrAmbiguous = errors.New("registry: ambiguous reference")
+	// ErrNotLeader: this node cannot accept writes.
+	ErrNotLeader = errors.New("registry: not the leader")
+	// ErrCompacted: a watch asked for history that is no longer retained.
+	ErrCompacted = errors.New("registry: revision compacted")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("registry: closed")
+)
+
+// CompactedError carries the compaction point of an ErrCompacted.
+type CompactedError struct {
+	// CompactRevision is the newest revision whose history is gone.
+	CompactRevision int64
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("%v: history before revision %d is gone", ErrCompacted, e.CompactRevision+1)
+}
+
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }

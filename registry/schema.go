@@ -1,0 +1,46 @@
+package registry
+
+import "encoding/binary"
+
+// Every bbolt bucket the state database uses.
+var (
+	bucketMeta    = []byte("meta")    // fixed keys below -> uint64
+	bucketModules = []byte("modules") // digest -> Module (proto)
+	bucketBlobs   = []byte("blobs")   // digest -> Wasm bytes
+	bucketRoutes  = []byte("routes")  // routeKey -> Route (proto)
+	bucketEvents  = []byte("events")  // revision (uint64 BE) + seq (uint16 BE) -> Event (proto)
+
+	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents}
+)
+
+// Keys of bucketMeta. appliedIndex is written in the same transaction as the
+// data it covers, so a restarted node knows exactly which log entries it has.
+var (
+	keyAppliedIndex    = []byte("applied_index")
+	keyRevision        = []byte("revision")
+	keyCompactRevision = []byte("compact_revision")
+	keyEventCount      = []byte("event_count")
+)
+
+func routeKey(host, pathPrefix string) []byte {
+	k := make([]byte, 0, len(host)+1+len(pathPrefix))
+	k = append(k, host...)
+	k = append(k, 0)
+	return append(k, pathPrefix...)
+}
+
+func eventKey(rev int64, seq uint16) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 10), uint64(rev))
+	return binary.BigEndian.AppendUint16(k, seq)
+}
+
+func eventKeyRevision(k []byte) int64 { return int64(binary.BigEndian.Uint64(k)) }
+
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func u64bytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

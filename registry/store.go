@@ -1,0 +1,338 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+// Store is one registry node.
+type Store struct {
+	cfg  Config
+	fsm  *fsm
+	raft *raft.Raft
+
+	transport *raft.NetworkTransport
+	logStore  *raftboltdb.BoltStore
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// Open starts a node from cfg.DataDir, bootstrapping a single-node cluster
+// if asked to and the directory is new.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	s := &Store{cfg: cfg, closed: make(chan struct{})}
+	if err := s.open(raftDir); err != nil {
+		s.shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) open(raftDir string) error {
+	logger := newHCLogger(s.cfg.Logger.With("component", "raft"))
+
+	var err error
+	if s.fsm, err = openFSM(filepath.Join(s.cfg.DataDir, "state.db"), s.cfg.HistoryLimit); err != nil {
+		return err
+	}
+	if s.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")}); err != nil {
+		return fmt.Errorf("registry: open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, logger)
+	if err != nil {
+		return fmt.Errorf("registry: open snapshots: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("registry: raft listen: %w", err)
+	}
+	s.transport = raft.NewNetworkTransportWithLogger(&tcpLayer{ln: ln}, 3, 10*time.Second, logger)
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.Logger = logger
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, s.cfg.HeartbeatTimeout)
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.TrailingLogs = s.cfg.TrailingLogs
+	// The state database is durable and records its applied index, so a
+	// restart need not reload the last snapshot unless the database is
+	// behind it (lost or replaced).
+	rc.NoSnapshotRestoreOnStart = true
+	if metas, err := snaps.List(); err == nil && len(metas) > 0 && metas[0].Index > s.fsm.appliedIndex {
+		rc.NoSnapshotRestoreOnStart = false
+	}
+
+	if s.cfg.Bootstrap {
+		has, err := raft.HasExistingState(s.logStore, s.logStore, snaps)
+		if err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		if !has {
+			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}}
+			if err := raft.BootstrapCluster(rc, s.logStore, s.logStore, snaps, s.transport, conf); err != nil {
+				return fmt.Errorf("registry: bootstrap: %w", err)
+			}
+		}
+	}
+	if s.raft, err = raft.NewRaft(rc, s.fsm, s.logStore, s.logStore, snaps, s.transport); err != nil {
+		return fmt.Errorf("registry: start raft: %w", err)
+	}
+	return nil
+}
+
+// Close stops the node. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.shutdown() })
+	return err
+}
+
+func (s *Store) shutdown() error {
+	close(s.closed)
+	var errs []error
+	if s.raft != nil {
+		errs = append(errs, s.raft.Shutdown().Error())
+	}
+	if s.transport != nil {
+		errs = append(errs, s.transport.Close())
+	}
+	if s.logStore != nil {
+		errs = append(errs, s.logStore.Close())
+	}
+	if s.fsm != nil {
+		errs = append(errs, s.fsm.close())
+	}
+	return errors.Join(errs...)
+}
+
+// RaftAddr is the address the Raft transport listens on.
+func (s *Store) RaftAddr() string { return string(s.transport.LocalAddr()) }
+
+// IsLeader reports whether this node is the Raft leader.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// WaitLeader blocks until this node is the leader or ctx ends.
+func (s *Store) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.IsLeader() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("registry: wait for leadership: %w", ctx.Err())
+		case <-s.closed:
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// PutModule stores wasm under name. Storing bytes that are already stored
+// returns the existing module with created false and changes nothing.
+func (s *Store) PutModule(ctx context.Context, name string, wasm []byte) (m *registryv1.Module, created bool, rev int64, err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, false, 0, err
+	}
+	if int64(len(wasm)) > s.cfg.MaxModuleSize {
+		return nil, false, 0, fmt.Errorf("%w: module is %d bytes, limit is %d", ErrTooLarge, len(wasm), s.cfg.MaxModuleSize)
+	}
+	digest := Digest(wasm)
+	if existing, err := s.moduleByDigest(digest); err == nil {
+		return existing, false, existing.CreateRevision, nil
+	}
+	m = &registryv1.Module{Name: name, Digest: digest, Size: int64(len(wasm)), CreateTime: timestamppb.Now()}
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{Module: m, Wasm: wasm}}})
+	if err != nil {
+		return nil, false, 0, err
+	}
+	stored, err := s.moduleByDigest(digest)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	return stored, len(res.events) > 0, res.revision, nil
+}
+
+// SetRoute points host+pathPrefix at the module moduleRef resolves to.
+func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string) (*registryv1.Route, int64, error) {
+	host = strings.ToLower(host)
+	if err := validateRoute(host, pathPrefix); err != nil {
+		return nil, 0, err
+	}
+	m, err := s.ResolveModule(moduleRef)
+	if err != nil {
+		return nil, 0, err
+	}
+	r := &registryv1.Route{Host: host, PathPrefix: pathPrefix, ModuleName: m.Name, ModuleDigest: m.Digest}
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: r}}})
+	if err != nil {
+		return nil, 0, err
+	}
+	return res.events[0].GetRoute(), res.revision, nil
+}
+
+// DeleteRoute removes the route for host+pathPrefix.
+func (s *Store) DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error) {
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_DeleteRoute{DeleteRoute: &registryv1.DeleteRouteCommand{Host: strings.ToLower(host), PathPrefix: pathPrefix}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.revision, nil
+}
+
+func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResult, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("registry: encode command: %w", err)
+	}
+	timeout := s.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, fmt.Errorf("%w (leader: %s)", ErrNotLeader, s.leaderAddr())
+		}
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("registry: apply: %w", err)
+	}
+	res, ok := f.Response().(*applyResult)
+	if !ok {
+		return nil, fmt.Errorf("registry: apply: unexpected response %T", f.Response())
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	return res, nil
+}
+
+func (s *Store) leaderAddr() string {
+	addr, _ := s.raft.LeaderWithID()
+	return string(addr)
+}
+
+// Revision returns the revision of the newest write.
+func (s *Store) Revision() int64 {
+	var rev int64
+	_ = s.fsm.view(func(tx *bolt.Tx) error {
+		rev = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
+		return nil
+	})
+	return rev
+}
+
+// ListRoutes returns every route, sorted by host then path, and the revision
+// they reflect.
+func (s *Store) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error) {
+	var routes []*registryv1.Route
+	var rev int64
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		rev = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
+		return tx.Bucket(bucketRoutes).ForEach(func(_, v []byte) error {
+			r := &registryv1.Route{}
+			if err := proto.Unmarshal(v, r); err != nil {
+				return err
+			}
+			routes = append(routes, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("registry: list routes: %w", err)
+	}
+	return routes, rev, nil
+}
+
+// ListModules returns every module, oldest first, and the current revision.
+func (s *Store) ListModules(ctx context.Context) ([]*registryv1.Module, int64, error) {
+	var mods []*registryv1.Module
+	var rev int64
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		rev = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
+		var err error
+		mods, err = allModules(tx)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("registry: list modules: %w", err)
+	}
+	return mods, rev, nil
+}
+
+// ModuleBytes returns a module's metadata and Wasm bytes.
+func (s *Store) ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error) {
+	var m *registryv1.Module
+	var wasm []byte
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		var err error
+		if m, err = getModule(tx, digest); err != nil {
+			return err
+		}
+		wasm = append([]byte(nil), tx.Bucket(bucketBlobs).Get([]byte(digest))...)
+		return nil
+	})
+	return m, wasm, err
+}
+
+func (s *Store) moduleByDigest(digest string) (*registryv1.Module, error) {
+	var m *registryv1.Module
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		var err error
+		m, err = getModule(tx, digest)
+		return err
+	})
+	return m, err
+}
+
+func getModule(tx *bolt.Tx, digest string) (*registryv1.Module, error) {
+	v := tx.Bucket(bucketModules).Get([]byte(digest))
+	if v == nil {
+		return nil, fmt.Errorf("%w: module %s", ErrNotFound, digest)
+	}
+	m := &registryv1.Module{}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("registry: decode module %s: %w", digest, err)
+	}
+	return m, nil
+}
+
+func allModules(tx *bolt.Tx) ([]*registryv1.Module, error) {
+	var mods []*registryv1.Module
+	err := tx.Bucket(bucketModules).ForEach(func(_, v []byte) error {
+		m := &registryv1.Module{}
+		if err := proto.Unmarshal(v, m); err != nil {
+			return err
+		}
+		mods = append(mods, m)
+		return nil
+	})
+	sortModules(mods)
+	return mods, err
+}

@@ -1,0 +1,7 @@
+// Package guest turns an ordinary net/http Handler into a Nanoedge handler
+// module. Register the handler from an init function and build with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o handler.wasm .
+//
+// The module then exports the functions of ABI version 1 (docs/abi.md).
+package guest

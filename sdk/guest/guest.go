@@ -1,0 +1,132 @@
+package guest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/nanoedge/nanoedge/internal/abi"
+)
+
+var handler http.Handler = http.NotFoundHandler()
+
+// Handle registers h as the module's handler. Call it from an init function:
+// a reactor module's main is never run.
+func Handle(h http.Handler) {
+	if h == nil {
+		panic("guest: nil handler")
+	}
+	handler = h
+}
+
+// HandleFunc registers f as the module's handler.
+func HandleFunc(f func(http.ResponseWriter, *http.Request)) { Handle(http.HandlerFunc(f)) }
+
+// serve runs h on one encoded request and returns the encoded response,
+// appended to out[:0].
+func serve(h http.Handler, in, out []byte) []byte {
+	ar, err := abi.DecodeRequest(in)
+	if err != nil {
+		return errorResponse(out, http.StatusBadRequest, err)
+	}
+	req, err := newRequest(&ar)
+	if err != nil {
+		return errorResponse(out, http.StatusBadRequest, err)
+	}
+	w := &responseWriter{header: make(http.Header)}
+	h.ServeHTTP(w, req)
+	w.finish()
+	return abi.AppendResponse(out[:0], &abi.Response{Status: w.status, Header: w.header, Body: w.body.Bytes()})
+}
+
+func newRequest(ar *abi.Request) (*http.Request, error) {
+	u, err := url.ParseRequestURI(ar.URI)
+	if err != nil {
+		return nil, fmt.Errorf("guest: bad request URI %q: %w", ar.URI, err)
+	}
+	req := &http.Request{
+		Method:     ar.Method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     ar.Header,
+		Host:       ar.Host,
+		RemoteAddr: ar.RemoteAddr,
+		RequestURI: ar.URI,
+		Body:       io.NopCloser(bytes.NewReader(ar.Body)),
+	}
+	req.ContentLength = int64(len(ar.Body))
+	if len(ar.Body) == 0 {
+		req.Body = http.NoBody
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	return req.WithContext(context.Background()), nil
+}
+
+func errorResponse(out []byte, status int, err error) []byte {
+	h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	return abi.AppendResponse(out[:0], &abi.Response{Status: status, Header: h, Body: []byte(err.Error() + "\n")})
+}
+
+// responseWriter buffers the whole response: the host sends it in one piece.
+type responseWriter struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader || code < 100 || code > 999 {
+		return
+	}
+	if code >= 200 { // 1xx responses are informational and not forwarded
+		w.wroteHeader = true
+		w.status = code
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	return w.body.Write(p)
+}
+
+// Flush is a no-op: responses are delivered whole.
+func (w *responseWriter) Flush() {}
+
+// finish applies the defaults net/http's server applies, so a handler
+// behaves the same natively and as a module.
+func (w *responseWriter) finish() {
+	if !w.wroteHeader {
+		w.status = http.StatusOK
+	}
+	if w.body.Len() > 0 && w.header.Get("Content-Type") == "" && w.header.Get("Content-Encoding") == "" {
+		if _, ok := w.header["Content-Type"]; !ok {
+			w.header.Set("Content-Type", http.DetectContentType(w.body.Bytes()))
+		}
+	}
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.Atoi(strings.TrimSpace(cl)); err != nil || n != w.body.Len() {
+			w.header.Del("Content-Length")
+		}
+	}
+}
+
+func bodyAllowed(status int) bool {
+	return !(status >= 100 && status <= 199) && status != http.StatusNoContent && status != http.StatusNotModified
+}

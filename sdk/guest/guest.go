@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -39,9 +40,24 @@ func serve(h http.Handler, in, out []byte) []byte {
 		return errorResponse(out, http.StatusBadRequest, err)
 	}
 	w := &responseWriter{header: make(http.Header)}
-	h.ServeHTTP(w, req)
+	if p := serveRecover(h, w, req); p != nil {
+		// As net/http does, a panicking handler costs its request, not the
+		// process: the instance stays warm for the next one.
+		fmt.Fprintf(os.Stderr, "guest: panic serving %s %s: %v\n", ar.Method, ar.URI, p)
+		return errorResponse(out, http.StatusInternalServerError, fmt.Errorf("guest: handler panicked: %v", p))
+	}
 	w.finish()
 	return abi.AppendResponse(out[:0], &abi.Response{Status: w.status, Header: w.header, Body: w.body.Bytes()})
+}
+
+func serveRecover(h http.Handler, w http.ResponseWriter, req *http.Request) (p any) {
+	defer func() {
+		if p = recover(); p == http.ErrAbortHandler {
+			p = "aborted"
+		}
+	}()
+	h.ServeHTTP(w, req)
+	return nil
 }
 
 func newRequest(ar *abi.Request) (*http.Request, error) {

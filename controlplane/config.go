@@ -1,0 +1,55 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// MaxModuleSize bounds one upload's Wasm bytes.
+	MaxModuleSize int64
+	// ChunkSize is the size of the chunks FetchModule streams.
+	ChunkSize int
+	// ValidateModule, if set, judges uploaded bytes before they are stored;
+	// an error refuses the upload with InvalidArgument.
+	ValidateModule func(ctx context.Context, wasm []byte) error
+	// ValidateTimeout bounds ValidateModule, so a module crafted to be slow
+	// to compile is refused instead of holding the server.
+	ValidateTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// DefaultConfig returns limits suited to Go handler modules (several MiB).
+func DefaultConfig() Config {
+	return Config{
+		MaxModuleSize:   64 << 20,
+		ChunkSize:       256 << 10,
+		ValidateTimeout: 30 * time.Second,
+		Logger:          slog.Default(),
+	}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxModuleSize <= 0 {
+		errs = append(errs, errors.New("MaxModuleSize must be positive"))
+	}
+	if c.ChunkSize < 1<<10 || c.ChunkSize > 2<<20 {
+		errs = append(errs, errors.New("ChunkSize must be between 1 KiB and 2 MiB"))
+	}
+	if c.ValidateTimeout <= 0 {
+		errs = append(errs, errors.New("ValidateTimeout must be positive"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("Logger is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("controlplane: config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// codeTable maps the registry's sentinel errors to gRPC codes. The first
+// match wins.
+var codeTable = []struct {
+	err  error
+	code codes.Code
+}{
+	{registry.ErrNotFound, codes.NotFound},
+	{registry.ErrInvalid, codes.InvalidArgument},
+	{registry.ErrAmbiguous, codes.InvalidArgument},
+	{registry.ErrTooLarge, codes.ResourceExhausted},
+	{registry.ErrCompacted, codes.OutOfRange},
+	{registry.ErrNotLeader, codes.Unavailable},
+	{registry.ErrClosed, codes.Unavailable},
+	{ErrInvalidModule, codes.InvalidArgument},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{context.Canceled, codes.Canceled},
+}
+
+// ErrInvalidModule: uploaded bytes are not a runnable handler module.
+var ErrInvalidModule = errors.New("controlplane: invalid module")
+
+// toStatus converts err to a gRPC status error, keeping its message.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	for _, e := range codeTable {
+		if errors.Is(err, e.err) {
+			return status.Error(e.code, err.Error())
+		}
+	}
+	return status.Error(codes.Internal, err.Error())
+}

@@ -1,0 +1,227 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// Store is what the API needs from the registry.
+type Store interface {
+	PutModule(ctx context.Context, name string, wasm []byte) (m *registryv1.Module, created bool, rev int64, err error)
+	ResolveModule(ref string) (*registryv1.Module, error)
+	ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
+	ListModules(ctx context.Context) ([]*registryv1.Module, int64, error)
+	SetRoute(ctx context.Context, host, pathPrefix, moduleRef string) (*registryv1.Route, int64, error)
+	DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error)
+	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
+	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
+	Revision() int64
+}
+
+// Server implements the gRPC services over a Store.
+type Server struct {
+	registryv1.UnsafeRegistryServiceServer
+
+	cfg   Config
+	store Store
+}
+
+// New returns a server over store.
+func New(cfg Config, store Store) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, store: store}, nil
+}
+
+// GRPCServer returns a gRPC server with the registry service, gRPC health
+// (SERVING) and server reflection registered.
+func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	gs := grpc.NewServer(opts...)
+	registryv1.RegisterRegistryServiceServer(gs, s)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return gs
+}
+
+// UploadModule implements RegistryServiceServer.
+func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.UploadModuleRequest, registryv1.UploadModuleResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return toStatus(err)
+	}
+	md := first.GetMetadata()
+	if md == nil {
+		return status.Error(codes.InvalidArgument, "controlplane: the first upload message must carry metadata")
+	}
+	if err := registry.ValidateName(md.Name); err != nil {
+		return toStatus(err)
+	}
+	if md.Size <= 0 {
+		return status.Errorf(codes.InvalidArgument, "controlplane: upload size %d: want the module's size in bytes", md.Size)
+	}
+	if md.Size > s.cfg.MaxModuleSize {
+		return status.Errorf(codes.ResourceExhausted, "controlplane: module of %d bytes exceeds the limit of %d bytes", md.Size, s.cfg.MaxModuleSize)
+	}
+	wasm := make([]byte, 0, md.Size)
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return toStatus(err)
+		}
+		chunk := msg.GetChunk()
+		if msg.GetMetadata() != nil {
+			return status.Error(codes.InvalidArgument, "controlplane: metadata may only come first")
+		}
+		if int64(len(wasm))+int64(len(chunk)) > md.Size {
+			return status.Errorf(codes.InvalidArgument, "controlplane: received more than the %d bytes announced", md.Size)
+		}
+		wasm = append(wasm, chunk...)
+	}
+	if int64(len(wasm)) != md.Size {
+		return status.Errorf(codes.InvalidArgument, "controlplane: received %d bytes, metadata announced %d", len(wasm), md.Size)
+	}
+	if digest := registry.Digest(wasm); md.Digest != "" && md.Digest != digest {
+		return status.Errorf(codes.InvalidArgument, "controlplane: received bytes have digest %s, metadata announced %s", digest, md.Digest)
+	}
+	if err := s.validate(stream.Context(), wasm); err != nil {
+		return toStatus(err)
+	}
+	m, created, rev, err := s.store.PutModule(stream.Context(), md.Name, wasm)
+	if err != nil {
+		return toStatus(err)
+	}
+	if created {
+		s.cfg.Logger.Info("module stored", "name", m.Name, "digest", m.Digest, "size", m.Size, "revision", rev)
+	}
+	return stream.SendAndClose(&registryv1.UploadModuleResponse{Module: m, Created: created, Revision: rev})
+}
+
+func (s *Server) validate(ctx context.Context, wasm []byte) error {
+	if s.cfg.ValidateModule == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ValidateTimeout)
+	defer cancel()
+	if err := s.cfg.ValidateModule(ctx, wasm); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: validation did not finish within %v", ErrInvalidModule, s.cfg.ValidateTimeout)
+		}
+		return fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	return nil
+}
+
+// GetModule implements RegistryServiceServer.
+func (s *Server) GetModule(ctx context.Context, req *registryv1.GetModuleRequest) (*registryv1.GetModuleResponse, error) {
+	rev := s.store.Revision()
+	m, err := s.store.ResolveModule(req.Ref)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &registryv1.GetModuleResponse{Module: m, Revision: rev}, nil
+}
+
+// FetchModule implements RegistryServiceServer.
+func (s *Server) FetchModule(req *registryv1.FetchModuleRequest, stream grpc.ServerStreamingServer[registryv1.FetchModuleResponse]) error {
+	m, wasm, err := s.store.ModuleBytes(stream.Context(), req.Digest)
+	if err != nil {
+		return toStatus(err)
+	}
+	first := true
+	for off := 0; first || off < len(wasm); off += s.cfg.ChunkSize {
+		resp := &registryv1.FetchModuleResponse{Chunk: wasm[off:min(off+s.cfg.ChunkSize, len(wasm))]}
+		if first {
+			resp.Module, first = m, false
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListModules implements RegistryServiceServer.
+func (s *Server) ListModules(ctx context.Context, _ *registryv1.ListModulesRequest) (*registryv1.ListModulesResponse, error) {
+	mods, rev, err := s.store.ListModules(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &registryv1.ListModulesResponse{Modules: mods, Revision: rev}, nil
+}
+
+// SetRoute implements RegistryServiceServer.
+func (s *Server) SetRoute(ctx context.Context, req *registryv1.SetRouteRequest) (*registryv1.SetRouteResponse, error) {
+	r, rev, err := s.store.SetRoute(ctx, req.Host, req.PathPrefix, req.Module)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.cfg.Logger.Info("route set", "host", r.Host, "path", r.PathPrefix, "module", r.ModuleName+"@"+r.ModuleDigest, "revision", rev)
+	return &registryv1.SetRouteResponse{Route: r, Revision: rev}, nil
+}
+
+// DeleteRoute implements RegistryServiceServer.
+func (s *Server) DeleteRoute(ctx context.Context, req *registryv1.DeleteRouteRequest) (*registryv1.DeleteRouteResponse, error) {
+	rev, err := s.store.DeleteRoute(ctx, req.Host, req.PathPrefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &registryv1.DeleteRouteResponse{Revision: rev}, nil
+}
+
+// ListRoutes implements RegistryServiceServer.
+func (s *Server) ListRoutes(ctx context.Context, _ *registryv1.ListRoutesRequest) (*registryv1.ListRoutesResponse, error) {
+	routes, rev, err := s.store.ListRoutes(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &registryv1.ListRoutesResponse{Routes: routes, Revision: rev}, nil
+}
+
+// Watch implements RegistryServiceServer. The first response carries no
+// events, only the revision the watch starts after, so a client knows where
+// it stands before anything changes.
+func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreamingServer[registryv1.WatchResponse]) error {
+	if req.StartRevision < 0 {
+		return status.Errorf(codes.InvalidArgument, "controlplane: start_revision %d is negative", req.StartRevision)
+	}
+	rev := s.store.Revision()
+	start := req.StartRevision
+	if start == 0 {
+		start = rev + 1
+	}
+	if err := stream.Send(&registryv1.WatchResponse{Revision: rev}); err != nil {
+		return err
+	}
+	err := s.store.Watch(stream.Context(), start, func(events []*registryv1.Event, revision int64) error {
+		return stream.Send(&registryv1.WatchResponse{Revision: revision, Events: events})
+	})
+	var ce *registry.CompactedError
+	if errors.As(err, &ce) {
+		if err := stream.Send(&registryv1.WatchResponse{Revision: s.store.Revision(), CompactRevision: ce.CompactRevision}); err != nil {
+			return err
+		}
+	}
+	if stream.Context().Err() != nil {
+		return nil // the client left
+	}
+	return toStatus(err)
+}

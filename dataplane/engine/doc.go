@@ -1,0 +1,5 @@
+// Package engine declares the small interface a Wasm engine implements for
+// the data plane: compile a module once, instantiate it many times, and call
+// one request through an instance at a time. Implementations live in
+// subpackages (wazeroengine).
+package engine

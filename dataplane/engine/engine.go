@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+var (
+	// ErrInvalidModule: the bytes are not a module this engine can run, or
+	// the module does not speak a supported ABI version.
+	ErrInvalidModule = errors.New("engine: invalid module")
+	// ErrTrap: the guest trapped, panicked, exited or ran out of memory. The
+	// instance is unusable afterwards.
+	ErrTrap = errors.New("engine: guest trapped")
+	// ErrDeadline: the call ran past its context's deadline and was stopped.
+	// The instance is unusable afterwards.
+	ErrDeadline = errors.New("engine: guest deadline exceeded")
+	// ErrBadResponse: the guest returned bytes that are not a response.
+	ErrBadResponse = errors.New("engine: malformed guest response")
+)
+
+// Engine compiles modules. It is safe for concurrent use.
+type Engine interface {
+	// Compile validates and compiles wasm. The result is shared by every
+	// instance of the module.
+	Compile(ctx context.Context, wasm []byte) (Module, error)
+	Close(ctx context.Context) error
+}
+
+// Module is a compiled module.
+type Module interface {
+	// Instantiate creates an instance and runs the module's initialization.
+	Instantiate(ctx context.Context, cfg InstanceConfig) (Instance, error)
+	Close(ctx context.Context) error
+}
+
+// InstanceConfig carries what differs between instances of one module.
+type InstanceConfig struct {
+	// Stdout and Stderr receive the guest's output; nil discards it.
+	Stdout, Stderr io.Writer
+}
+
+// Instance is one instantiated module. It serves one call at a time.
+type Instance interface {
+	// Handle passes one ABI-encoded request and returns the ABI-encoded
+	// response, which stays valid until the next call. An error wrapping
+	// ErrTrap or ErrDeadline means the instance must be closed.
+	Handle(ctx context.Context, req []byte) ([]byte, error)
+	// MemorySize is the size of the guest's linear memory in bytes.
+	MemorySize() uint64
+	Close(ctx context.Context) error
+}
+
+// Broken reports whether err leaves an instance unusable.
+func Broken(err error) bool {
+	return errors.Is(err, ErrTrap) || errors.Is(err, ErrDeadline)
+}

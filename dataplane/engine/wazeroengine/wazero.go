@@ -1,0 +1,277 @@
+package wazeroengine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/internal/abi"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// MemoryLimit caps each instance's linear memory, in bytes (rounded
+	// down to 64 KiB pages). A guest that grows past it traps.
+	MemoryLimit uint64
+	// CacheDir, if set, keeps compiled machine code on disk across restarts.
+	CacheDir string
+	// Interpreter selects wazero's interpreter instead of its compiler:
+	// slower to run, much faster to compile. Useful for validation.
+	Interpreter bool
+}
+
+// DefaultConfig returns a 128 MiB memory cap, compiler, no disk cache.
+func DefaultConfig() Config {
+	return Config{MemoryLimit: 128 << 20}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	if c.MemoryLimit < 1<<16 || c.MemoryLimit > 4<<30 {
+		return fmt.Errorf("wazeroengine: MemoryLimit %d out of range [64 KiB, 4 GiB]", c.MemoryLimit)
+	}
+	return nil
+}
+
+// Engine is an engine.Engine backed by one wazero runtime.
+type Engine struct {
+	rt wazero.Runtime
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New creates an engine.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rc := wazero.NewRuntimeConfigCompiler()
+	if cfg.Interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	// Closing the module when the call's context ends is what stops a
+	// runaway guest at its deadline.
+	rc = rc.WithCloseOnContextDone(true).WithMemoryLimitPages(uint32(cfg.MemoryLimit >> 16))
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wazeroengine: compilation cache: %w", err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("wazeroengine: wasi: %w", err)
+	}
+	return &Engine{rt: rt}, nil
+}
+
+// Close releases every module compiled by e.
+func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
+
+// Compile implements engine.Engine.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	cm, err := e.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	if err := checkShape(cm); err != nil {
+		cm.Close(ctx)
+		return nil, err
+	}
+	return &module{rt: e.rt, cm: cm}, nil
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// exports lists the functions ABI v1 requires, with their signatures.
+var exports = []struct {
+	name            string
+	params, results []api.ValueType
+}{
+	{abi.ExportVersion, nil, []api.ValueType{i32}},
+	{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}},
+	{abi.ExportHandle, []api.ValueType{i32, i32}, []api.ValueType{i64}},
+}
+
+// checkShape refuses modules that import anything but WASI or lack the
+// handler exports, before any of their code runs.
+func checkShape(cm wazero.CompiledModule) error {
+	for _, imp := range cm.ImportedFunctions() {
+		if mod, name, _ := imp.Import(); mod != wasi_snapshot_preview1.ModuleName {
+			return fmt.Errorf("%w: imports %s.%s; handler modules may import only %s", engine.ErrInvalidModule, mod, name, wasi_snapshot_preview1.ModuleName)
+		}
+	}
+	fns := cm.ExportedFunctions()
+	for _, want := range exports {
+		fn, ok := fns[want.name]
+		if !ok {
+			return fmt.Errorf("%w: no exported function %s: is it built with the Nanoedge guest SDK and -buildmode=c-shared?", engine.ErrInvalidModule, want.name)
+		}
+		if !equalTypes(fn.ParamTypes(), want.params) || !equalTypes(fn.ResultTypes(), want.results) {
+			return fmt.Errorf("%w: export %s has the wrong signature", engine.ErrInvalidModule, want.name)
+		}
+	}
+	return nil
+}
+
+func equalTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type module struct {
+	rt wazero.Runtime
+	cm wazero.CompiledModule
+}
+
+func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+
+// Instantiate implements engine.Module.
+func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
+	stderr := &tailWriter{w: cfg.Stderr}
+	mc := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module coexist
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(orDiscard(cfg.Stdout)).
+		WithStderr(stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(sliceSleep).
+		WithRandSource(rand.Reader)
+	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc)
+	if err != nil {
+		return nil, classify(err, stderr)
+	}
+	inst := &instance{
+		mod:    mod,
+		alloc:  mod.ExportedFunction(abi.ExportAlloc),
+		handle: mod.ExportedFunction(abi.ExportHandle),
+		stderr: stderr,
+	}
+	stack := []uint64{0}
+	if err := mod.ExportedFunction(abi.ExportVersion).CallWithStack(ctx, stack); err != nil {
+		mod.Close(ctx)
+		return nil, classify(err, stderr)
+	}
+	if v := api.DecodeI32(stack[0]); v != abi.Version {
+		mod.Close(ctx)
+		return nil, fmt.Errorf("%w: module speaks ABI version %d; this worker speaks %d", engine.ErrInvalidModule, v, abi.Version)
+	}
+	return inst, nil
+}
+
+type instance struct {
+	mod           api.Module
+	alloc, handle api.Function
+	stderr        *tailWriter
+	stack         [2]uint64
+	out           []byte
+}
+
+func (i *instance) MemorySize() uint64 { return uint64(i.mod.Memory().Size()) }
+
+func (i *instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
+
+// Handle implements engine.Instance.
+func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	i.stack[0] = uint64(len(req))
+	if err := i.alloc.CallWithStack(ctx, i.stack[:]); err != nil {
+		return nil, classify(err, i.stderr)
+	}
+	ptr := uint32(i.stack[0])
+	if len(req) > 0 && (ptr == 0 || !i.mod.Memory().Write(ptr, req)) {
+		return nil, fmt.Errorf("%w: %s returned an invalid buffer", engine.ErrTrap, abi.ExportAlloc)
+	}
+	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(req))
+	if err := i.handle.CallWithStack(ctx, i.stack[:]); err != nil {
+		return nil, classify(err, i.stderr)
+	}
+	p, n := uint32(i.stack[0]>>32), uint32(i.stack[0])
+	view, ok := i.mod.Memory().Read(p, n)
+	if !ok {
+		return nil, fmt.Errorf("%w: response at %d+%d lies outside guest memory", engine.ErrBadResponse, p, n)
+	}
+	i.out = append(i.out[:0], view...)
+	return i.out, nil
+}
+
+// classify turns a wazero call error into the engine's sentinels.
+func classify(err error, stderr *tailWriter) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			return fmt.Errorf("%w: %v", engine.ErrDeadline, err)
+		}
+		return fmt.Errorf("%w: exit code %d%s", engine.ErrTrap, exit.ExitCode(), stderr.suffix())
+	}
+	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.suffix())
+}
+
+// maxSleepSlice bounds one host sleep. A guest's sleep returns to guest code
+// at least this often, where wazero notices a closed context: a guest that
+// sleeps for an hour is still stopped at its deadline.
+const maxSleepSlice = 5 * time.Millisecond
+
+func sliceSleep(ns int64) { time.Sleep(min(time.Duration(ns), maxSleepSlice)) }
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// tailWriter forwards guest stderr and keeps its last bytes, so a trap's
+// error can say what the guest printed before dying (a Go panic, say).
+type tailWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+}
+
+const tailSize = 512
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > tailSize {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
+	}
+	t.mu.Unlock()
+	if t.w != nil {
+		return t.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.tail) == 0 {
+		return ""
+	}
+	return ": guest stderr: " + string(t.tail)
+}

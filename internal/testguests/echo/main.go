@@ -1,0 +1,51 @@
+// Command echo returns the request body unchanged and describes the rest of
+// the request in X-Echo-* headers. Query parameters shape the response:
+// status=NNN sets the status, set=Name:Value adds a response header (repeat
+// for several values).
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/nanoedge/nanoedge/sdk/guest"
+)
+
+func init() { guest.HandleFunc(echo) }
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h := w.Header()
+	h.Set("X-Echo-Method", r.Method)
+	h.Set("X-Echo-Uri", r.RequestURI)
+	h.Set("X-Echo-Path", r.URL.Path)
+	h.Set("X-Echo-Query", r.URL.RawQuery)
+	h.Set("X-Echo-Host", r.Host)
+	sum := sha256.Sum256(body)
+	h.Set("X-Echo-Body-Sha256", hex.EncodeToString(sum[:]))
+	for name, values := range r.Header {
+		h["X-Echo-H-"+name] = append([]string(nil), values...)
+	}
+	for _, kv := range r.URL.Query()["set"] {
+		if k, v, ok := strings.Cut(kv, ":"); ok {
+			h.Add(k, v)
+		}
+	}
+	status := http.StatusOK
+	if s := r.URL.Query().Get("status"); s != "" {
+		status, _ = strconv.Atoi(s)
+	}
+	h.Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func main() {}

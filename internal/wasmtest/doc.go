@@ -1,0 +1,3 @@
+// Package wasmtest builds the repository's handler modules for tests, once
+// per test binary.
+package wasmtest

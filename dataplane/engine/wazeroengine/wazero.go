@@ -275,3 +275,34 @@ func (t *tailWriter) suffix() string {
 	}
 	return ": guest stderr: " + string(t.tail)
 }
+
+// Validator checks that bytes are a handler module without running them. It
+// compiles with wazero's interpreter, which validates every function body
+// at a fraction of the compiler's cost.
+type Validator struct {
+	e *Engine
+}
+
+// NewValidator returns a Validator; Close it when done.
+func NewValidator(ctx context.Context) (*Validator, error) {
+	cfg := DefaultConfig()
+	cfg.Interpreter = true
+	e, err := New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Validator{e: e}, nil
+}
+
+// Validate returns an error wrapping engine.ErrInvalidModule if wasm is not
+// a module this engine would run.
+func (v *Validator) Validate(ctx context.Context, wasm []byte) error {
+	m, err := v.e.Compile(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	return m.Close(ctx)
+}
+
+// Close releases the validator.
+func (v *Validator) Close(ctx context.Context) error { return v.e.Close(ctx) }

@@ -1,0 +1,67 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Config configures a Worker.
+type Config struct {
+	// RequestTimeout bounds one request's time in the guest, including
+	// waiting for an instance. A guest still running then is stopped (504).
+	RequestTimeout time.Duration
+	// MaxRequestBody and MaxResponseBody bound bodies in bytes (413 and 502).
+	MaxRequestBody  int64
+	MaxResponseBody int
+	// MaxHeaderBytes bounds request headers (431).
+	MaxHeaderBytes int
+	// ReadHeaderTimeout cuts clients that are slow to send headers.
+	ReadHeaderTimeout time.Duration
+	// MaxInstances bounds concurrent instances of one module; requests
+	// beyond it wait for a free one until their deadline.
+	MaxInstances int
+	// MaxRequestsPerInstance recycles an instance after that many requests.
+	MaxRequestsPerInstance int
+	// LoadTimeout bounds fetching, compiling and warming one module.
+	LoadTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// DefaultConfig returns limits suited to small HTTP handlers.
+func DefaultConfig() Config {
+	return Config{
+		RequestTimeout:         10 * time.Second,
+		MaxRequestBody:         8 << 20,
+		MaxResponseBody:        16 << 20,
+		MaxHeaderBytes:         64 << 10,
+		ReadHeaderTimeout:      10 * time.Second,
+		MaxInstances:           2 * runtime.GOMAXPROCS(0),
+		MaxRequestsPerInstance: 10000,
+		LoadTimeout:            5 * time.Minute,
+		Logger:                 slog.Default(),
+	}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 {
+		errs = append(errs, errors.New("timeouts must be positive"))
+	}
+	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {
+		errs = append(errs, errors.New("size limits must be positive"))
+	}
+	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance <= 0 {
+		errs = append(errs, errors.New("MaxInstances and MaxRequestsPerInstance must be positive"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("Logger is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("dataplane: config: %w", err)
+	}
+	return nil
+}

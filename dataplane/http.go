@@ -1,0 +1,169 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/internal/abi"
+)
+
+// InternalPrefix is the path prefix a worker answers itself, never routed.
+const InternalPrefix = "/.nanoedge/"
+
+var (
+	errNoRoute          = errors.New("dataplane: no route")
+	errBodyTooLarge     = errors.New("dataplane: request body too large")
+	errResponseTooLarge = errors.New("dataplane: response body too large")
+	errOverloaded       = errors.New("dataplane: no instance free before the deadline")
+)
+
+// statusTable maps errors to HTTP statuses; the first match wins.
+var statusTable = []struct {
+	err    error
+	status int
+}{
+	{errNoRoute, http.StatusNotFound},
+	{errBodyTooLarge, http.StatusRequestEntityTooLarge},
+	{errOverloaded, http.StatusServiceUnavailable},
+	{errModuleClosed, http.StatusServiceUnavailable},
+	{engine.ErrDeadline, http.StatusGatewayTimeout},
+	{engine.ErrBadResponse, http.StatusBadGateway},
+	{errResponseTooLarge, http.StatusBadGateway},
+	{engine.ErrTrap, http.StatusInternalServerError},
+	{engine.ErrInvalidModule, http.StatusInternalServerError},
+}
+
+func httpStatus(err error) int {
+	for _, e := range statusTable {
+		if errors.Is(err, e.err) {
+			return e.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// hopHeaders are connection-level headers a guest may not set.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer", "Content-Length"}
+
+// ServeHTTP implements http.Handler.
+func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, InternalPrefix) {
+		w.serveInternal(rw, r)
+		return
+	}
+	start := time.Now()
+	e := w.table.Load().lookup(r.Host, r.URL.Path)
+	if e == nil {
+		fail(rw, fmt.Errorf("%w for host %q and path %q", errNoRoute, normalizeHost(r.Host), r.URL.Path))
+		return
+	}
+	status, err := w.serveRoute(rw, r, e)
+	w.record(e, status, err, time.Since(start))
+	if err != nil && r.Context().Err() == nil {
+		e.mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+}
+
+func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (int, error) {
+	body, err := w.readBody(rw, r)
+	if err != nil {
+		return fail(rw, err), err
+	}
+	req := abi.AppendRequest(nil, &abi.Request{
+		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
+		Header: r.Header, Body: body,
+	})
+	ctx, cancel := context.WithTimeout(r.Context(), w.cfg.RequestTimeout)
+	defer cancel()
+	inst, err := e.mod.acquire(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", errOverloaded, err)
+		}
+		return fail(rw, err), err
+	}
+	out, err := inst.Handle(ctx, req)
+	var resp abi.Response
+	if err == nil {
+		if resp, err = abi.DecodeResponse(out); err != nil {
+			err = fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
+		} else if len(resp.Body) > w.cfg.MaxResponseBody {
+			err = fmt.Errorf("%w: %d bytes, limit %d", errResponseTooLarge, len(resp.Body), w.cfg.MaxResponseBody)
+		} else {
+			resp.Body = bytes.Clone(resp.Body) // out belongs to the instance
+		}
+	}
+	e.mod.release(inst, engine.Broken(err))
+	if err != nil {
+		return fail(rw, err), err
+	}
+	h := rw.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	rw.WriteHeader(resp.Status)
+	rw.Write(resp.Body)
+	return resp.Status, nil
+}
+
+func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := w.cfg.MaxRequestBody
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", errBodyTooLarge, r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("%w: limit %d bytes", errBodyTooLarge, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: read request body: %w", err)
+	}
+	return body, nil
+}
+
+// fail writes a plain-text error whose status follows statusTable.
+func fail(rw http.ResponseWriter, err error) int {
+	status := httpStatus(err)
+	msg := err.Error()
+	switch status {
+	case http.StatusInternalServerError:
+		msg = "nanoedge: the handler failed" // guest internals stay in the log
+	case http.StatusGatewayTimeout:
+		msg = "nanoedge: the handler did not answer in time"
+	}
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(status)
+	fmt.Fprintln(rw, msg)
+	return status
+}
+
+func (w *Worker) serveInternal(rw http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case InternalPrefix + "healthz":
+		if !w.Synced() {
+			http.Error(rw, "not synced with the registry yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(rw, "ok")
+	case InternalPrefix + "status":
+		rw.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(rw)
+		enc.SetIndent("", "  ")
+		enc.Encode(w.Status())
+	default:
+		http.Error(rw, "nanoedge: unknown worker endpoint "+r.URL.Path, http.StatusNotFound)
+	}
+}

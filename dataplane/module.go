@@ -1,0 +1,178 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+)
+
+// errModuleClosed: the module was unloaded while a request waited for it.
+var errModuleClosed = errors.New("dataplane: module unloaded")
+
+// module is a compiled module version with its pool of warm instances.
+// Instances serve one request at a time; at most cap(slots) exist at once.
+type module struct {
+	name, digest string
+	compiled     engine.Module
+	maxUses      int
+	logger       *slog.Logger
+
+	slots chan struct{} // a token per instance that may be in use
+
+	mu     sync.Mutex
+	idle   []*instance
+	live   int // instances created and not yet closed
+	closed bool
+
+	instantiated atomic.Int64 // instances created, for status
+	recycled     atomic.Int64 // instances discarded after a trap or their use limit
+}
+
+type instance struct {
+	engine.Instance
+	uses int
+}
+
+func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, logger *slog.Logger) *module {
+	return &module{
+		name: name, digest: digest, compiled: compiled, maxUses: maxUses,
+		logger: logger.With("module", name, "digest", shortDigest(digest)),
+		slots:  make(chan struct{}, maxInstances),
+	}
+}
+
+// acquire returns an idle instance or creates one, waiting for a free slot
+// until ctx ends.
+func (m *module) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.slots
+		return nil, errModuleClosed
+	}
+	if n := len(m.idle); n > 0 {
+		inst := m.idle[n-1]
+		m.idle = m.idle[:n-1]
+		m.mu.Unlock()
+		return inst, nil
+	}
+	m.live++
+	m.mu.Unlock()
+	inst, err := m.compiled.Instantiate(ctx, engine.InstanceConfig{
+		Stdout: &lineLogger{logger: m.logger, stream: "stdout"},
+		Stderr: &lineLogger{logger: m.logger, stream: "stderr"},
+	})
+	if err != nil {
+		m.release(nil, true)
+		return nil, err
+	}
+	m.instantiated.Add(1)
+	return &instance{Instance: inst}, nil
+}
+
+// release returns inst to the pool, or closes it if it is broken, used up,
+// or the module is closed.
+func (m *module) release(inst *instance, broken bool) {
+	discard := broken
+	if inst != nil {
+		inst.uses++
+		discard = discard || inst.uses >= m.maxUses
+	}
+	m.mu.Lock()
+	discard = discard || m.closed
+	if !discard {
+		m.idle = append(m.idle, inst)
+	} else {
+		m.live--
+	}
+	last := m.closed && m.live == 0
+	m.mu.Unlock()
+	<-m.slots
+	if discard && inst != nil {
+		m.recycled.Add(1)
+		inst.Close(context.Background())
+	}
+	if last {
+		m.compiled.Close(context.Background())
+	}
+}
+
+// warm creates one idle instance so the first request does not pay for it.
+func (m *module) warm(ctx context.Context) error {
+	inst, err := m.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	inst.uses-- // warming is not a use
+	m.release(inst, false)
+	return nil
+}
+
+// close unloads the module once its in-flight requests finish.
+func (m *module) close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	idle := m.idle
+	m.idle = nil
+	m.live -= len(idle)
+	last := m.live == 0
+	m.mu.Unlock()
+	for _, inst := range idle {
+		inst.Close(context.Background())
+	}
+	if last {
+		m.compiled.Close(context.Background())
+	}
+}
+
+func (m *module) idleCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.idle)
+}
+
+// lineLogger logs guest output line by line, tied to the module.
+type lineLogger struct {
+	logger *slog.Logger
+	stream string
+	buf    []byte
+}
+
+const maxLine = 4 << 10
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i, skip := bytes.IndexByte(l.buf, '\n'), 1
+		if i < 0 {
+			if len(l.buf) <= maxLine {
+				return len(p), nil
+			}
+			i, skip = maxLine, 0 // an endless line is cut, not buffered forever
+		}
+		l.logger.Info("guest output", "stream", l.stream, "line", string(l.buf[:i]))
+		l.buf = l.buf[i+skip:]
+	}
+}
+
+func shortDigest(d string) string {
+	const n = len("sha256:") + 12
+	if len(d) > n {
+		return d[:n]
+	}
+	return d
+}

@@ -1,0 +1,248 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+// Registry is what a worker needs from the control plane.
+type Registry interface {
+	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
+	// Watch calls fn with the events from revision start on, in order. It
+	// returns an error matching ErrCompacted's contract (see IsCompacted)
+	// when that history is gone.
+	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
+	// FetchModule returns a module's bytes, verified against its digest.
+	FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
+}
+
+// Worker serves HTTP through the modules the registry routes to.
+type Worker struct {
+	cfg       Config
+	reg       Registry
+	eng       engine.Engine
+	compacted func(error) bool
+
+	table    atomic.Pointer[table]
+	revision atomic.Int64 // the registry revision the table reflects
+	synced   atomic.Bool  // the first full list has been applied
+
+	// Touched only by the sync goroutine.
+	routes  map[string]*registryv1.Route
+	modules map[string]*module // by digest
+
+	statsMu sync.Mutex
+	stats   map[string]*routeStats // by route key
+	loadErr map[string]string      // digest -> why it could not be loaded
+}
+
+// New returns a worker. compacted reports whether an error from reg.Watch
+// means the requested history is gone, so the worker must list again.
+func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg: cfg, reg: reg, eng: eng, compacted: compacted,
+		routes:  make(map[string]*registryv1.Route),
+		modules: make(map[string]*module),
+		stats:   make(map[string]*routeStats),
+		loadErr: make(map[string]string),
+	}
+	w.table.Store(newTable(nil))
+	return w, nil
+}
+
+// Revision is the registry revision the worker's routes reflect.
+func (w *Worker) Revision() int64 { return w.revision.Load() }
+
+// Synced reports whether the worker has applied the registry's routes once.
+func (w *Worker) Synced() bool { return w.synced.Load() }
+
+// Run follows the registry until ctx ends: list the routes, load their
+// modules, then apply watched changes. A broken stream is resumed from the
+// last applied revision; a compacted one starts over with a full list.
+func (w *Worker) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := w.follow(ctx)
+		if ctx.Err() != nil {
+			w.unloadAll()
+			return nil
+		}
+		if w.compacted(err) {
+			w.cfg.Logger.Info("watch history compacted; listing routes again", "err", err)
+			w.revision.Store(0)
+			continue
+		}
+		w.cfg.Logger.Warn("registry stream broken; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			w.unloadAll()
+			return nil
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (w *Worker) follow(ctx context.Context) error {
+	if w.revision.Load() == 0 {
+		routes, rev, err := w.reg.ListRoutes(ctx)
+		if err != nil {
+			return fmt.Errorf("list routes: %w", err)
+		}
+		clear(w.routes)
+		for _, r := range routes {
+			w.routes[routeKey(r.Host, r.PathPrefix)] = r
+		}
+		w.apply(ctx, rev)
+		if !w.synced.Swap(true) {
+			w.cfg.Logger.Info("worker synced with registry", "revision", rev, "routes", len(routes))
+		}
+	}
+	return w.reg.Watch(ctx, w.revision.Load()+1, func(events []*registryv1.Event, rev int64) error {
+		changed := false
+		for _, e := range events {
+			r := e.GetRoute()
+			if r == nil {
+				continue
+			}
+			changed = true
+			if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
+				delete(w.routes, routeKey(r.Host, r.PathPrefix))
+			} else {
+				w.routes[routeKey(r.Host, r.PathPrefix)] = r
+			}
+		}
+		if changed {
+			w.apply(ctx, max(rev, lastRevision(events)))
+		} else if n := lastRevision(events); n > w.revision.Load() {
+			w.revision.Store(n)
+		}
+		return nil
+	})
+}
+
+func lastRevision(events []*registryv1.Event) int64 {
+	if len(events) == 0 {
+		return 0
+	}
+	return events[len(events)-1].Revision
+}
+
+// apply loads every module the routes need, swaps in a new table and unloads
+// modules no route uses any more. A route whose module cannot be loaded
+// keeps serving the version it had, if any.
+func (w *Worker) apply(ctx context.Context, rev int64) {
+	old := w.table.Load()
+	oldByKey := make(map[string]*entry)
+	for _, es := range old.byHost {
+		for _, e := range es {
+			oldByKey[routeKey(e.route.Host, e.route.PathPrefix)] = e
+		}
+	}
+	var entries []*entry
+	for key, r := range w.routes {
+		mod, err := w.load(ctx, r.ModuleName, r.ModuleDigest)
+		if err != nil {
+			w.cfg.Logger.Error("cannot load module; route keeps its previous version", "host", r.Host, "path", r.PathPrefix, "digest", r.ModuleDigest, "err", err)
+			if prev, ok := oldByKey[key]; ok {
+				entries = append(entries, prev)
+			}
+			continue
+		}
+		entries = append(entries, &entry{route: r, mod: mod})
+	}
+	w.table.Store(newTable(entries))
+	w.revision.Store(rev)
+	used := make(map[string]bool)
+	for _, e := range entries {
+		used[e.mod.digest] = true
+	}
+	for digest, m := range w.modules {
+		if !used[digest] {
+			delete(w.modules, digest)
+			m.close()
+		}
+	}
+}
+
+// load returns the module for digest, fetching, compiling and warming it
+// the first time.
+func (w *Worker) load(ctx context.Context, name, digest string) (*module, error) {
+	if m, ok := w.modules[digest]; ok {
+		return m, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.LoadTimeout)
+	defer cancel()
+	start := time.Now()
+	_, wasm, err := w.reg.FetchModule(ctx, digest)
+	if err != nil {
+		return nil, w.loadFailed(digest, fmt.Errorf("fetch: %w", err))
+	}
+	fetched := time.Since(start)
+	compiled, err := w.eng.Compile(ctx, wasm)
+	if err != nil {
+		return nil, w.loadFailed(digest, err)
+	}
+	compiledIn := time.Since(start) - fetched
+	m := newModule(name, digest, compiled, w.cfg.MaxInstances, w.cfg.MaxRequestsPerInstance, w.cfg.Logger)
+	if err := m.warm(ctx); err != nil {
+		m.close()
+		return nil, w.loadFailed(digest, fmt.Errorf("instantiate: %w", err))
+	}
+	w.modules[digest] = m
+	w.statsMu.Lock()
+	delete(w.loadErr, digest)
+	w.statsMu.Unlock()
+	w.cfg.Logger.Info("module loaded", "module", name, "digest", shortDigest(digest), "bytes", len(wasm),
+		"fetch", fetched.Round(time.Millisecond), "compile", compiledIn.Round(time.Millisecond),
+		"warm", (time.Since(start) - fetched - compiledIn).Round(time.Millisecond))
+	return m, nil
+}
+
+func (w *Worker) loadFailed(digest string, err error) error {
+	w.statsMu.Lock()
+	w.loadErr[digest] = err.Error()
+	w.statsMu.Unlock()
+	return err
+}
+
+func (w *Worker) unloadAll() {
+	w.table.Store(newTable(nil))
+	for digest, m := range w.modules {
+		delete(w.modules, digest)
+		m.close()
+	}
+}
+
+// Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
+func (w *Worker) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           w,
+		ReadHeaderTimeout: w.cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    w.cfg.MaxHeaderBytes,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
+		defer cancel()
+		err := srv.Shutdown(shutdownCtx)
+		<-errc // http.ErrServerClosed
+		return err
+	}
+}

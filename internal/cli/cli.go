@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// errUsage marks errors that come with usage already printed.
+var errUsage = errors.New("usage")
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+var commands = map[string]command{
+	"dev":          {"run a single-node control plane and a worker serving the bundled example", runDev},
+	"controlplane": {"run a control plane node (registry + gRPC API)", runControlPlane},
+	"worker":       {"run a worker that serves HTTP through routed modules", runWorker},
+	"push":         {"upload a handler module (a Go package directory or a .wasm file)", runPush},
+	"route":        {"set, delete or list routes", runRoute},
+	"modules":      {"list stored modules", runModules},
+	"status":       {"show the registry's revision, modules and routes", runStatus},
+}
+
+// env carries what every command writes to.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+// Main runs the command line args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		e.usage()
+		return 2
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "nanoedge: unknown command %q\n\n", args[0])
+		e.usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, e, args[1:]); err != nil {
+		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintf(stderr, "nanoedge %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func (e *env) usage() {
+	fmt.Fprintln(e.stderr, "Usage: nanoedge <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(e.stderr, "  %-13s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(e.stderr, "\nRun 'nanoedge <command> -h' for a command's flags.")
+}
+
+func (e *env) flags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("nanoedge "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: nanoedge %s %s\n\nFlags:\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// controlPlaneFlag registers --controlplane, defaulting to $NANOEDGE_CONTROLPLANE.
+func controlPlaneFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("NANOEDGE_CONTROLPLANE")
+	if def == "" {
+		def = "127.0.0.1:7070"
+	}
+	return fs.String("controlplane", def, "control plane gRPC address (env NANOEDGE_CONTROLPLANE)")
+}
+
+func dial(addr string) (*client.Client, error) { return client.New(addr) }
+
+// parse parses flags and refuses stray positional arguments beyond max.
+func parse(fs *flag.FlagSet, args []string, max int) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > max {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected arguments %s", errUsage, strings.Join(fs.Args()[max:], " "))
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nanoedge/nanoedge/internal/wasmbuild"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+func runPush(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("push", "[flags] <go-package-dir | module.wasm>")
+	cp := controlPlaneFlag(fs)
+	name := fs.String("name", "", "module name (default: the directory or file name)")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	path := fs.Arg(0)
+	wasm, err := readModule(ctx, path)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		*name = defaultName(path)
+	}
+	c, err := dial(*cp)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.Upload(ctx, *name, wasm)
+	if err != nil {
+		return err
+	}
+	verb := "pushed"
+	if !res.Created {
+		verb = "already stored"
+	}
+	fmt.Fprintf(e.stdout, "%s %s@%s (%d bytes, revision %d)\n", verb, res.Module.Name, res.Module.Digest, res.Module.Size, res.Revision)
+	return nil
+}
+
+// readModule reads a .wasm file, or builds a Go package directory.
+func readModule(ctx context.Context, path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.IsDir() {
+		if !wasmbuild.IsGoPackage(path) {
+			return nil, fmt.Errorf("%s holds no Go files to build", path)
+		}
+		return wasmbuild.Build(ctx, path)
+	}
+	return os.ReadFile(path)
+}
+
+func defaultName(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	base := strings.TrimSuffix(filepath.Base(abs), ".wasm")
+	return strings.ToLower(base)
+}
+
+func runRoute(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "Usage: nanoedge route set|delete|list [flags]")
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := e.flags("route "+sub, "[flags]")
+	cp := controlPlaneFlag(fs)
+	var host, path, module *string
+	switch sub {
+	case "set", "delete":
+		host = fs.String("host", "", "host to match, without port (empty: any host)")
+		path = fs.String("path", "", "path prefix to match, starting with /")
+		if sub == "set" {
+			module = fs.String("module", "", "module reference: name, name@sha256:<hex> or a digest prefix")
+		}
+	case "list":
+	default:
+		fmt.Fprintf(e.stderr, "nanoedge route: unknown subcommand %q; want set, delete or list\n", sub)
+		return errUsage
+	}
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := dial(*cp)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch sub {
+	case "set":
+		r, rev, err := c.SetRoute(ctx, client.Route{Host: *host, PathPrefix: *path, Module: *module})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "route %s%s -> %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
+	case "delete":
+		rev, err := c.DeleteRoute(ctx, *host, *path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "route %s%s deleted (revision %d)\n", *host, *path, rev)
+	case "list":
+		return printRoutes(ctx, e, c)
+	}
+	return nil
+}
+
+func printRoutes(ctx context.Context, e *env, c *client.Client) error {
+	routes, rev, err := c.ListRoutes(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "HOST\tPATH\tMODULE\tDIGEST\tREVISION\n")
+	for _, r := range routes {
+		host := r.Host
+		if host == "" {
+			host = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", host, r.PathPrefix, r.ModuleName, shortDigest(r.ModuleDigest), r.ModRevision)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "(%d routes at revision %d)\n", len(routes), rev)
+	return nil
+}
+
+func runModules(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("modules", "[flags]")
+	cp := controlPlaneFlag(fs)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := dial(*cp)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return printModules(ctx, e, c)
+}
+
+func printModules(ctx context.Context, e *env, c *client.Client) error {
+	mods, rev, err := c.ListModules(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "NAME\tDIGEST\tSIZE\tREVISION\tCREATED\n")
+	for _, m := range mods {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", m.Name, m.Digest, m.Size, m.CreateRevision, m.CreateTime.AsTime().Format("2006-01-02T15:04:05Z"))
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "(%d modules at revision %d)\n", len(mods), rev)
+	return nil
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("status", "[flags]")
+	cp := controlPlaneFlag(fs)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := dial(*cp)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(e.stdout, "control plane %s\n\n", *cp)
+	if err := printModules(ctx, e, c); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	return printRoutes(ctx, e, c)
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}

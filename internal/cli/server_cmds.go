@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/nanoedge/nanoedge/controlplane"
+	"github.com/nanoedge/nanoedge/dataplane"
+	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/wasmbuild"
+	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+type controlPlaneFlags struct {
+	dataDir, nodeID, raftAddr, grpcAddr *string
+	maxModuleMB                         *int64
+}
+
+func addControlPlaneFlags(fs *flag.FlagSet, dataDir string) controlPlaneFlags {
+	return controlPlaneFlags{
+		dataDir:     fs.String("data-dir", dataDir, "directory for the Raft log, snapshots and state database"),
+		nodeID:      fs.String("node-id", "node1", "Raft server ID; stable across restarts"),
+		raftAddr:    fs.String("raft-addr", "127.0.0.1:7071", "Raft transport address"),
+		grpcAddr:    fs.String("grpc-addr", "127.0.0.1:7070", "gRPC API address"),
+		maxModuleMB: fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
+	}
+}
+
+func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
+	logger := e.logger()
+	rc := registry.DefaultConfig(*f.dataDir)
+	rc.NodeID, rc.RaftAddr, rc.Logger = *f.nodeID, *f.raftAddr, logger
+	rc.MaxModuleSize = *f.maxModuleMB << 20
+	api := controlplane.DefaultConfig()
+	api.MaxModuleSize, api.Logger = rc.MaxModuleSize, logger
+	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr}
+}
+
+type workerFlags struct {
+	httpAddr, cacheDir *string
+	memoryMB, maxBody  *int64
+	timeout            *time.Duration
+}
+
+func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
+	return workerFlags{
+		httpAddr: fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
+		cacheDir: fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
+		memoryMB: fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
+		maxBody:  fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
+		timeout:  fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
+	}
+}
+
+func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
+	ec := wazeroengine.DefaultConfig()
+	ec.MemoryLimit = uint64(*f.memoryMB) << 20
+	ec.CacheDir = *f.cacheDir
+	wc := dataplane.DefaultConfig()
+	wc.Logger = e.logger().With("component", "worker")
+	wc.MaxRequestBody = *f.maxBody << 20
+	wc.RequestTimeout = *f.timeout
+	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, Engine: ec, Worker: wc}
+}
+
+func runControlPlane(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("controlplane", "[flags]")
+	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg := cpf.config(e)
+	cfg.Registry.Bootstrap = true
+	cp, err := server.StartControlPlane(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	cfg.Registry.Logger.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
+	<-ctx.Done()
+	return nil
+}
+
+func runWorker(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("worker", "[flags]")
+	cp := controlPlaneFlag(fs)
+	wf := addWorkerFlags(fs, "")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg := wf.config(e, *cp)
+	w, err := server.StartWorker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	cfg.Worker.Logger.Info("worker serving", "http", w.URL(), "controlplane", *cp)
+	<-ctx.Done()
+	return nil
+}
+
+// runDev runs everything in one process and deploys the bundled example.
+func runDev(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("dev", "[flags]")
+	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	wf := addWorkerFlags(fs, "")
+	example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
+	examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg := cpf.config(e)
+	cfg.Registry.Bootstrap = true
+	log := cfg.Registry.Logger
+	if *wf.cacheDir == "" {
+		*wf.cacheDir = filepath.Join(*cpf.dataDir, "cache")
+	}
+	cp, err := server.StartControlPlane(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	log.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
+
+	w, err := server.StartWorker(ctx, wf.config(e, cp.Addr()))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	log.Info("worker serving", "http", w.URL())
+
+	if *example != "" {
+		if err := deployExample(ctx, cp.Addr(), *example, *examplePath); err != nil {
+			return fmt.Errorf("deploy example: %w", err)
+		}
+		url := w.URL() + *examplePath
+		if err := waitOK(ctx, url); err != nil {
+			return err
+		}
+		log.Info("ready: try  curl "+url, "startup", time.Since(start).Round(time.Millisecond))
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+func deployExample(ctx context.Context, cpAddr, dir, path string) error {
+	if !wasmbuild.IsGoPackage(dir) {
+		return fmt.Errorf("%s holds no Go package; run from the repository root or pass --example", dir)
+	}
+	wasm, err := wasmbuild.Build(ctx, dir)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cpAddr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.Upload(ctx, defaultName(dir), wasm)
+	if err != nil {
+		return err
+	}
+	_, _, err = c.SetRoute(ctx, client.Route{PathPrefix: path, Module: res.Module.Name + "@" + res.Module.Digest})
+	return err
+}
+
+// waitOK polls url until it answers 200.
+func waitOK(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer 200: %w", url, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+

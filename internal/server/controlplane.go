@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/nanoedge/nanoedge/controlplane"
+	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// ControlPlaneConfig configures a control plane node.
+type ControlPlaneConfig struct {
+	Registry registry.Config
+	API      controlplane.Config
+	// GRPCAddr is where the API listens; port 0 picks a free port.
+	GRPCAddr string
+}
+
+// ControlPlane is a running control plane node.
+type ControlPlane struct {
+	Store     *registry.Store
+	grpc      *grpc.Server
+	ln        net.Listener
+	validator *wazeroengine.Validator
+	served    chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartControlPlane opens the registry, waits for it to elect a leader if
+// it bootstraps, and serves the gRPC API.
+func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPlane, error) {
+	store, err := registry.Open(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	cp := &ControlPlane{Store: store, served: make(chan error, 1)}
+	if err := cp.start(ctx, cfg); err != nil {
+		cp.Close()
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error {
+	if cfg.Registry.Bootstrap {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := cp.Store.WaitLeader(wctx); err != nil {
+			return err
+		}
+	}
+	var err error
+	if cp.validator, err = wazeroengine.NewValidator(ctx); err != nil {
+		return err
+	}
+	api := cfg.API
+	api.ValidateModule = cp.validator.Validate
+	svc, err := controlplane.New(api, cp.Store)
+	if err != nil {
+		return err
+	}
+	if cp.ln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("server: grpc listen: %w", err)
+	}
+	cp.grpc = svc.GRPCServer(grpc.MaxRecvMsgSize(4 << 20))
+	go func() { cp.served <- cp.grpc.Serve(cp.ln) }()
+	return nil
+}
+
+// Addr is the address the gRPC API listens on.
+func (cp *ControlPlane) Addr() string { return cp.ln.Addr().String() }
+
+// Close stops serving (open watches are cut after a short grace period) and
+// closes the registry. It is safe to call more than once.
+func (cp *ControlPlane) Close() error {
+	cp.closeOnce.Do(func() { cp.closeErr = cp.close() })
+	return cp.closeErr
+}
+
+func (cp *ControlPlane) close() error {
+	if cp.grpc != nil {
+		stopped := make(chan struct{})
+		go func() { cp.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			cp.grpc.Stop() // watch streams never end on their own
+		}
+		<-cp.served
+	}
+	var errs []error
+	if cp.validator != nil {
+		errs = append(errs, cp.validator.Close(context.Background()))
+	}
+	errs = append(errs, cp.Store.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/nanoedge/nanoedge/dataplane"
+	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// WorkerConfig configures a worker process.
+type WorkerConfig struct {
+	// ControlPlane is the gRPC address of a control plane node.
+	ControlPlane string
+	// HTTPAddr is where the worker serves; port 0 picks a free port.
+	HTTPAddr string
+	Engine   wazeroengine.Config
+	Worker   dataplane.Config
+}
+
+// Worker is a running worker.
+type Worker struct {
+	*dataplane.Worker
+	client *client.Client
+	engine *wazeroengine.Engine
+	ln     net.Listener
+	cancel context.CancelFunc
+	done   chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartWorker starts following the control plane and serving HTTP. It does
+// not wait for the first sync: Synced says when routes are applied.
+func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
+	c, err := client.New(cfg.ControlPlane)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := wazeroengine.New(ctx, cfg.Engine)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	compacted := func(err error) bool { return errors.Is(err, client.ErrCompacted) }
+	dw, err := dataplane.New(cfg.Worker, c, eng, compacted)
+	if err != nil {
+		eng.Close(ctx)
+		c.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		eng.Close(ctx)
+		c.Close()
+		return nil, fmt.Errorf("server: http listen: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &Worker{Worker: dw, client: c, engine: eng, ln: ln, cancel: cancel, done: make(chan error, 2)}
+	go func() { w.done <- dw.Run(runCtx) }()
+	go func() { w.done <- dw.Serve(runCtx, ln) }()
+	return w, nil
+}
+
+// URL is the worker's base HTTP URL.
+func (w *Worker) URL() string { return "http://" + w.ln.Addr().String() }
+
+// Close stops serving, waits for in-flight requests and unloads modules. It
+// is safe to call more than once.
+func (w *Worker) Close() error {
+	w.closeOnce.Do(func() {
+		w.cancel()
+		err := errors.Join(<-w.done, <-w.done)
+		w.closeErr = errors.Join(err, w.engine.Close(context.Background()), w.client.Close())
+	})
+	return w.closeErr
+}

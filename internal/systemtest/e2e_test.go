@@ -1,0 +1,232 @@
+package systemtest
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// TestEndToEnd is the walking skeleton as a user drives it: upload, route,
+// serve, switch the route to another module, restart the control plane.
+func TestEndToEnd(t *testing.T) {
+	dataDir := t.TempDir()
+	cp := startControlPlane(t, controlPlaneConfig(dataDir, "127.0.0.1:0"))
+	cpAddr := cp.Addr()
+	w := startWorker(t, workerConfig(cpAddr))
+	c := newClient(t, cpAddr)
+	ctx := ctxT(t)
+
+	hello := upload(t, c, "hello", wasmtest.Hello)
+	if !hello.Created || hello.Module.Digest == "" {
+		t.Fatalf("exp a new module, got %+v", hello)
+	}
+	if again := upload(t, c, "hello", wasmtest.Hello); again.Created || again.Module.Digest != hello.Module.Digest {
+		t.Fatalf("exp the same bytes to be stored once, got %+v", again)
+	}
+	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello@" + hello.Module.Digest}); err != nil {
+		t.Fatal(err)
+	}
+	r := waitServed(t, w.URL()+"/hello/world?x=1", func(r response) bool { return r.status == 200 })
+	if r.body != "Hello from Nanoedge! You asked for /hello/world\n" {
+		t.Fatalf("unexpected body %q", r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Fatalf("unexpected content type %q", ct)
+	}
+
+	notFound := get(t, w.URL()+"/nowhere")
+	if notFound.status != http.StatusNotFound || !strings.Contains(notFound.body, `no route for host "127.0.0.1" and path "/nowhere"`) {
+		t.Fatalf("exp a clear 404, got %d %q", notFound.status, notFound.body)
+	}
+	if r := get(t, w.URL()+"/hellothere"); r.status != http.StatusNotFound {
+		t.Fatalf("a prefix matches whole segments only: exp 404 for /hellothere, got %d", r.status)
+	}
+
+	// Switch the route to another module.
+	echo := upload(t, c, "echo", wasmtest.Echo)
+	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, w.URL()+"/hello", func(r response) bool { return r.header.Get("X-Echo-Method") == "GET" })
+
+	// Restart the control plane on the same data dir and address.
+	if err := cp.Close(); err != nil {
+		t.Fatalf("close control plane: %v", err)
+	}
+	cp2 := startControlPlane(t, controlPlaneConfig(dataDir, cpAddr))
+	routes, _, err := newClient(t, cp2.Addr()).ListRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 1 || routes[0].PathPrefix != "/hello" || routes[0].ModuleDigest != echo.Module.Digest {
+		t.Fatalf("exp the route to survive the restart, got %v", routes)
+	}
+	// The worker resumes its watch and follows writes after the restart.
+	if _, err := c.DeleteRoute(ctx, "", "/hello"); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, w.URL()+"/hello", func(r response) bool { return r.status == http.StatusNotFound })
+	// A fresh worker serves what the registry holds.
+	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	w2 := startWorker(t, workerConfig(cp2.Addr()))
+	waitServed(t, w2.URL()+"/anything", func(r response) bool { return r.status == 200 && strings.HasPrefix(r.body, "Hello") })
+}
+
+// TestGuestSDKPassesRequestsThrough checks that what a client sends reaches
+// the handler unchanged and what the handler answers reaches the client.
+func TestGuestSDKPassesRequestsThrough(t *testing.T) {
+	cp := startControlPlane(t, controlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
+	w := startWorker(t, workerConfig(cp.Addr()))
+	c := newClient(t, cp.Addr())
+	upload(t, c, "echo", wasmtest.Echo)
+	if _, _, err := c.SetRoute(ctxT(t), client.Route{PathPrefix: "/echo/", Module: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, w.URL()+"/echo/", func(r response) bool { return r.status == 200 })
+
+	body := make([]byte, 1<<20)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	tests := []struct {
+		method, path string
+		header       http.Header
+		body         []byte
+		wantStatus   int
+		wantHeader   http.Header
+	}{
+		{"GET", "/echo/a/b?q=1&q=2&empty=", http.Header{"Accept": {"text/html", "application/json"}, "X-Custom": {"one"}}, nil, 200, nil},
+		{"POST", "/echo/upload", http.Header{"Content-Type": {"application/octet-stream"}}, body, 200, nil},
+		{"PUT", "/echo/x?status=201&set=X-Multi:a&set=X-Multi:b&set=Cache-Control:no-store", nil, []byte("put"), 201,
+			http.Header{"X-Multi": {"a", "b"}, "Cache-Control": {"no-store"}}},
+		{"DELETE", "/echo/gone?status=404", nil, nil, 404, nil},
+		{"PATCH", "/echo/%E2%9C%93/space%20x", nil, []byte("{}"), 200, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, w.URL()+tt.path, bytes.NewReader(tt.body))
+			for k, vs := range tt.header {
+				req.Header[k] = vs
+			}
+			r, err := do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.status != tt.wantStatus {
+				t.Fatalf("exp status %d, got %d: %s", tt.wantStatus, r.status, r.body)
+			}
+			if r.body != string(tt.body) {
+				t.Fatalf("exp the %d-byte body back, got %d bytes", len(tt.body), len(r.body))
+			}
+			want := map[string]string{"X-Echo-Method": tt.method, "X-Echo-Uri": tt.path}
+			for k, v := range want {
+				if got := r.header.Get(k); got != v {
+					t.Fatalf("%s: exp %q, got %q", k, v, got)
+				}
+			}
+			for k, vs := range tt.header {
+				if got := r.header.Values("X-Echo-H-" + k); strings.Join(got, "|") != strings.Join(vs, "|") {
+					t.Fatalf("header %s: exp %q, got %q", k, vs, got)
+				}
+			}
+			for k, vs := range tt.wantHeader {
+				if got := r.header.Values(k); strings.Join(got, "|") != strings.Join(vs, "|") {
+					t.Fatalf("response header %s: exp %q, got %q", k, vs, got)
+				}
+			}
+		})
+	}
+}
+
+// TestBadInputLeavesRegistryUnchanged sends what CI pipelines get wrong.
+func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
+	cfg := controlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.API.MaxModuleSize = 16 << 20
+	cp := startControlPlane(t, cfg)
+	c := newClient(t, cp.Addr())
+	ctx := ctxT(t)
+	hello := upload(t, c, "hello", wasmtest.Hello)
+	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, c)
+
+	tests := []struct {
+		name string
+		call func() error
+		code codes.Code
+		msg  string
+	}{
+		{"not wasm", func() error { _, err := c.Upload(ctx, "shell", []byte("#!/bin/sh\nrm -rf /\n")); return err },
+			codes.InvalidArgument, "invalid magic number"},
+		{"wasm without the ABI", func() error { _, err := c.Upload(ctx, "empty", []byte("\x00asm\x01\x00\x00\x00")); return err },
+			codes.InvalidArgument, "no exported function nanoedge_abi_version"},
+		{"bad name", func() error { _, err := c.Upload(ctx, "Bad Name!", wasmtest.Build(t, wasmtest.Hello)); return err },
+			codes.InvalidArgument, "module name"},
+		{"too large", func() error { _, err := c.Upload(ctx, "big", make([]byte, 17<<20)); return err },
+			codes.ResourceExhausted, "exceeds the limit"},
+		{"unknown module", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/x", Module: "nosuchmodule"})
+			return err
+		}, codes.NotFound, "nosuchmodule"},
+		{"unknown digest", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/x", Module: "hello@sha256:00000000"})
+			return err
+		}, codes.NotFound, "hello@sha256:00000000"},
+		{"bad path", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "nope", Module: "hello"})
+			return err
+		}, codes.InvalidArgument, "must start with /"},
+		{"delete missing route", func() error { _, err := c.DeleteRoute(ctx, "", "/missing"); return err },
+			codes.NotFound, "/missing"},
+		{"fetch missing module", func() error { _, _, err := c.FetchModule(ctx, "sha256:"+strings.Repeat("0", 64)); return err },
+			codes.NotFound, "not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if status.Code(err) != tt.code || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("exp %v mentioning %q, got %v", tt.code, tt.msg, err)
+			}
+			if after := snapshot(t, c); after != before {
+				t.Fatalf("registry changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+	if m, err := c.GetModule(ctx, "hello"); err != nil || m.Digest != hello.Module.Digest {
+		t.Fatalf("exp hello intact, got %v, %v", m, err)
+	}
+}
+
+// snapshot renders what the registry holds, for before/after comparison.
+func snapshot(t *testing.T, c *client.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	mods, rev, err := c.ListModules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, _, err := c.ListRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("rev=" + itoa(rev))
+	for _, m := range mods {
+		b.WriteString(" " + m.Name + "@" + m.Digest)
+	}
+	for _, r := range routes {
+		b.WriteString(" " + r.Host + r.PathPrefix + "->" + r.ModuleDigest)
+	}
+	return b.String()
+}

@@ -1,0 +1,254 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// uploadChunk is the size of the chunks Upload sends.
+const uploadChunk = 256 << 10
+
+// maxFetch bounds the bytes FetchModule accepts for one module.
+const maxFetch = 256 << 20
+
+// Client talks to one control plane address. It is safe for concurrent use.
+type Client struct {
+	conn *grpc.ClientConn
+	rs   registryv1.RegistryServiceClient
+}
+
+// Option configures a Client.
+type Option func(*[]grpc.DialOption)
+
+// WithDialOptions adds gRPC dial options, for example transport credentials.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *[]grpc.DialOption) { *o = append(*o, opts...) }
+}
+
+// New returns a client for the control plane at addr (host:port). It does
+// not connect until the first call.
+func New(addr string, opts ...Option) (*Client, error) {
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	for _, o := range opts {
+		o(&dial)
+	}
+	conn, err := grpc.NewClient(addr, dial...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn)}, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// UploadResult describes a finished upload.
+type UploadResult struct {
+	Module *registryv1.Module
+	// Created is false when the same bytes were already stored.
+	Created  bool
+	Revision int64
+}
+
+// UploadOption configures one upload.
+type UploadOption func(*uploadOptions)
+
+type uploadOptions struct {
+	progress func(sent, total int64)
+}
+
+// WithProgress calls fn after every chunk sent.
+func WithProgress(fn func(sent, total int64)) UploadOption {
+	return func(o *uploadOptions) { o.progress = fn }
+}
+
+// Upload stores wasm under name. The control plane checks the bytes are a
+// handler module before storing them.
+func (c *Client) Upload(ctx context.Context, name string, wasm []byte, opts ...UploadOption) (*UploadResult, error) {
+	var o uploadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	stream, err := c.rs.UploadModule(ctx)
+	if err != nil {
+		return nil, err
+	}
+	md := &registryv1.UploadModuleMetadata{Name: name, Size: int64(len(wasm)), Digest: registry.Digest(wasm)}
+	if err := stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Metadata{Metadata: md}}); err != nil {
+		return nil, closeErr(stream, err)
+	}
+	for off := 0; off < len(wasm); off += uploadChunk {
+		chunk := wasm[off:min(off+uploadChunk, len(wasm))]
+		if err := stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Chunk{Chunk: chunk}}); err != nil {
+			return nil, closeErr(stream, err)
+		}
+		if o.progress != nil {
+			o.progress(int64(off+len(chunk)), int64(len(wasm)))
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, err
+	}
+	return &UploadResult{Module: resp.Module, Created: resp.Created, Revision: resp.Revision}, nil
+}
+
+// closeErr returns the server's status when a send failed because the
+// server already ended the stream (io.EOF), which says why.
+func closeErr(stream grpc.ClientStreamingClient[registryv1.UploadModuleRequest, registryv1.UploadModuleResponse], err error) error {
+	if errors.Is(err, io.EOF) {
+		_, err = stream.CloseAndRecv()
+	}
+	return err
+}
+
+// GetModule resolves a module reference: "name", "name@sha256:<hex>",
+// "sha256:<hex>", or a unique digest prefix of at least 8 hex digits.
+func (c *Client) GetModule(ctx context.Context, ref string) (*registryv1.Module, error) {
+	resp, err := c.rs.GetModule(ctx, &registryv1.GetModuleRequest{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Module, nil
+}
+
+// FetchModule downloads a module's bytes and checks they match its digest.
+func (c *Client) FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rs.FetchModule(ctx, &registryv1.FetchModuleRequest{Digest: digest})
+	if err != nil {
+		return nil, nil, err
+	}
+	var m *registryv1.Module
+	var wasm []byte
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if m == nil {
+			if m = resp.Module; m == nil || m.Size < 0 || m.Size > maxFetch {
+				return nil, nil, fmt.Errorf("client: fetch %s: bad first message", digest)
+			}
+			wasm = make([]byte, 0, m.Size)
+		}
+		if int64(len(wasm)+len(resp.Chunk)) > m.Size {
+			return nil, nil, fmt.Errorf("client: fetch %s: more bytes than the module's size %d", digest, m.Size)
+		}
+		wasm = append(wasm, resp.Chunk...)
+	}
+	if m == nil {
+		return nil, nil, fmt.Errorf("client: fetch %s: empty response", digest)
+	}
+	if got := registry.Digest(wasm); got != m.Digest || got != digest {
+		return nil, nil, fmt.Errorf("client: fetch %s: received bytes have digest %s", digest, got)
+	}
+	return m, wasm, nil
+}
+
+// ListModules returns every stored module, oldest first, and the revision
+// the list reflects.
+func (c *Client) ListModules(ctx context.Context) ([]*registryv1.Module, int64, error) {
+	resp, err := c.rs.ListModules(ctx, &registryv1.ListModulesRequest{})
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp.Modules, resp.Revision, nil
+}
+
+// Route names what SetRoute points where.
+type Route struct {
+	// Host without port; empty matches every host.
+	Host string
+	// PathPrefix starts with "/"; the longest matching prefix wins.
+	PathPrefix string
+	// Module is a module reference, as in GetModule.
+	Module string
+}
+
+// SetRoute creates or replaces a route.
+func (c *Client) SetRoute(ctx context.Context, r Route) (*registryv1.Route, int64, error) {
+	resp, err := c.rs.SetRoute(ctx, &registryv1.SetRouteRequest{Host: r.Host, PathPrefix: r.PathPrefix, Module: r.Module})
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp.Route, resp.Revision, nil
+}
+
+// DeleteRoute removes a route and returns the revision of the delete.
+func (c *Client) DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error) {
+	resp, err := c.rs.DeleteRoute(ctx, &registryv1.DeleteRouteRequest{Host: host, PathPrefix: pathPrefix})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Revision, nil
+}
+
+// ListRoutes returns every route and the revision the list reflects; watch
+// from revision+1 to follow it.
+func (c *Client) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error) {
+	resp, err := c.rs.ListRoutes(ctx, &registryv1.ListRoutesRequest{})
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp.Routes, resp.Revision, nil
+}
+
+// ErrCompacted is wrapped by the error Watch returns when the history it
+// asked for is gone; errors.As it to a *CompactedError to learn where.
+var ErrCompacted = errors.New("client: revision compacted")
+
+// CompactedError says how far the registry's history was compacted.
+type CompactedError struct{ CompactRevision int64 }
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("%v: history up to revision %d is gone; list and watch from the listed revision + 1", ErrCompacted, e.CompactRevision)
+}
+
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
+
+// Watch calls fn with every batch of events from revision start on (0: from
+// now), in order, until ctx ends, fn fails or the stream breaks. The first
+// call may carry no events: it reports the revision the watch starts after.
+func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rs.Watch(ctx, &registryv1.WatchRequest{StartRevision: start})
+	if err != nil {
+		return err
+	}
+	var compact int64
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if status.Code(err) == codes.OutOfRange && compact > 0 {
+				return &CompactedError{CompactRevision: compact}
+			}
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("client: watch ended by the server")
+			}
+			return err
+		}
+		if resp.CompactRevision > 0 {
+			compact = resp.CompactRevision
+			continue
+		}
+		if err := fn(resp.Events, resp.Revision); err != nil {
+			return err
+		}
+	}
+}

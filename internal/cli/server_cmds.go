@@ -190,4 +190,3 @@ func waitOK(ctx context.Context, url string) error {
 		}
 	}
 }
-

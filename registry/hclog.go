@@ -41,6 +41,11 @@ func (h *hcLogger) Log(level hclog.Level, msg string, args ...any) {
 		if _, ok := all[i].(string); !ok {
 			all[i] = fmt.Sprint(all[i])
 		}
+		if f, ok := all[i+1].(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				all[i+1] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
 	}
 	h.l.Log(context.Background(), lvl, msg, all...)
 }

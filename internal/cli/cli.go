@@ -56,6 +56,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if err := cmd.run(ctx, e, args[1:]); err != nil {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+			if err != errUsage && err != flag.ErrHelp {
+				fmt.Fprintf(stderr, "nanoedge %s: %v\n", args[0], err)
+			}
 			return 2
 		}
 		fmt.Fprintf(stderr, "nanoedge %s: %v\n", args[0], err)

@@ -118,6 +118,8 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	start := time.Now()
 	cfg := cpf.config(e)
 	cfg.Registry.Bootstrap = true
+	// One node: nothing to detect failures of, so elect at once.
+	cfg.Registry.HeartbeatTimeout, cfg.Registry.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
 	log := cfg.Registry.Logger
 	if *wf.cacheDir == "" {
 		*wf.cacheDir = filepath.Join(*cpf.dataDir, "cache")

@@ -1,0 +1,41 @@
+# Everything the tests need comes from the Go module proxy: buf and the
+# protoc plugins are Go tools pinned in tools/go.mod.
+BUF := go tool -modfile=tools/go.mod buf
+
+.PHONY: test check unit generate lint build bench soak clean
+
+## test: the whole CI suite (what .ci/run runs)
+test: check unit
+
+## check: formatting, vet, tidy modules, proto lint, generated code up to date
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	go mod tidy -diff
+	$(BUF) lint
+	$(BUF) generate
+	@git diff --exit-code -- proto || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- proto)" || (echo "buf generate left untracked files in proto/"; git status --porcelain -- proto; exit 1)
+
+## unit: every test, with the race detector
+unit:
+	go test -race -count=1 -timeout 20m ./...
+
+## generate: regenerate the protobuf code
+generate:
+	$(BUF) generate
+
+lint:
+	$(BUF) lint
+
+## build: the nanoedge binary, static
+build:
+	CGO_ENABLED=0 go build -trimpath -o bin/nanoedge ./cmd/nanoedge
+
+## bench: Go benchmarks and the load harness (see docs/benchmarks.md)
+bench:
+	go test -run '^$$' -bench . -benchtime 2000x ./dataplane/...
+	go run ./bench/load
+
+clean:
+	rm -rf bin .nanoedge

@@ -3,17 +3,10 @@
 package main
 
 import (
-	"fmt"
-	"net/http"
-
+	"github.com/nanoedge/nanoedge/examples/hello/greet"
 	"github.com/nanoedge/nanoedge/sdk/guest"
 )
 
-func init() {
-	guest.HandleFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Hello from Nanoedge! You asked for %s\n", r.URL.Path)
-	})
-}
+func init() { guest.HandleFunc(greet.Handler) }
 
 func main() {}

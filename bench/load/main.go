@@ -1,0 +1,224 @@
+// Command load measures Nanoedge against native Go net/http in one run: the
+// same hello handler served natively and through a worker, each hit by the
+// same keep-alive clients for the same time, in alternating rounds. It also
+// reports cold and cached compile times and the time from start to the
+// first 200. Traffic goes to loopback only; every loop is bounded in time.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nanoedge/nanoedge/controlplane"
+	"github.com/nanoedge/nanoedge/dataplane"
+	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	"github.com/nanoedge/nanoedge/examples/hello/greet"
+	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/wasmbuild"
+	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+func main() {
+	conc := flag.Int("c", 8, "concurrent clients")
+	round := flag.Duration("round", 3*time.Second, "length of one round")
+	rounds := flag.Int("rounds", 3, "rounds per target (alternating)")
+	example := flag.String("example", "examples/hello", "handler package to serve")
+	flag.Parse()
+	if err := run(*conc, *round, *rounds, *example); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(conc int, round time.Duration, rounds int, example string) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "nanoedge-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	wasm, err := wasmbuild.Build(ctx, example)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("module: %s, %d bytes\n", example, len(wasm))
+	cold, cached, err := compileTimes(ctx, wasm, filepath.Join(tmp, "cache"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("compile: cold %v, from disk cache %v\n", cold.Round(time.Millisecond), cached.Round(time.Millisecond))
+
+	start := time.Now()
+	workerURL, stop, err := startStack(ctx, tmp, wasm)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("start to first 200 (control plane, worker, upload, route, cached compile): %v\n", time.Since(start).Round(time.Millisecond))
+
+	native := &http.Server{Handler: http.HandlerFunc(greet.Handler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go native.Serve(ln)
+	defer native.Close()
+	nativeURL := "http://" + ln.Addr().String()
+
+	results := map[string]*result{"native": {}, "worker": {}}
+	for i := 0; i < rounds; i++ {
+		for _, t := range []struct{ name, url string }{{"native", nativeURL}, {"worker", workerURL}} {
+			results[t.name].add(hammer(t.url+"/hello", conc, round))
+		}
+	}
+	fmt.Printf("\nload: %d clients, %d rounds of %v per target, alternating\n", conc, rounds, round)
+	fmt.Printf("%-8s %10s %10s %10s %8s\n", "target", "req/s", "p50", "p99", "errors")
+	for _, name := range []string{"native", "worker"} {
+		r := results[name]
+		fmt.Printf("%-8s %10.0f %10v %10v %8d\n", name, r.rps(), r.pct(50), r.pct(99), r.errors)
+	}
+	fmt.Printf("worker/native throughput: %.2fx\n", results["worker"].rps()/results["native"].rps())
+	return nil
+}
+
+func compileTimes(ctx context.Context, wasm []byte, cacheDir string) (cold, cached time.Duration, err error) {
+	for i, d := range []*time.Duration{&cold, &cached} {
+		cfg := wazeroengine.DefaultConfig()
+		cfg.CacheDir = cacheDir
+		e, err := wazeroengine.New(ctx, cfg)
+		if err != nil {
+			return 0, 0, err
+		}
+		start := time.Now()
+		m, err := e.Compile(ctx, wasm)
+		*d = time.Since(start)
+		if err != nil {
+			return 0, 0, fmt.Errorf("compile %d: %w", i, err)
+		}
+		m.Close(ctx)
+		e.Close(ctx)
+	}
+	return cold, cached, nil
+}
+
+func startStack(ctx context.Context, dir string, wasm []byte) (string, func(), error) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc := registry.DefaultConfig(filepath.Join(dir, "data"))
+	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
+	rc.HeartbeatTimeout, rc.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
+	api := controlplane.DefaultConfig()
+	api.Logger = logger
+	cp, err := server.StartControlPlane(ctx, server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: "127.0.0.1:0"})
+	if err != nil {
+		return "", nil, err
+	}
+	ec := wazeroengine.DefaultConfig()
+	ec.CacheDir = filepath.Join(dir, "cache")
+	wc := dataplane.DefaultConfig()
+	wc.Logger = logger
+	w, err := server.StartWorker(ctx, server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, Worker: wc})
+	if err != nil {
+		cp.Close()
+		return "", nil, err
+	}
+	stop := func() { w.Close(); cp.Close() }
+	c, err := client.New(cp.Addr())
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	defer c.Close()
+	if _, err := c.Upload(ctx, "hello", wasm); err != nil {
+		stop()
+		return "", nil, err
+	}
+	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+		stop()
+		return "", nil, err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(w.URL() + "/hello"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return w.URL(), stop, nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	return "", nil, fmt.Errorf("worker never answered 200")
+}
+
+type result struct {
+	lat     []time.Duration
+	elapsed time.Duration
+	errors  int
+}
+
+func (r *result) add(o *result) {
+	r.lat = append(r.lat, o.lat...)
+	r.elapsed += o.elapsed
+	r.errors += o.errors
+}
+
+func (r *result) rps() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
+
+func (r *result) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.lat)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100].Round(time.Microsecond)
+}
+
+// hammer sends requests from conc keep-alive clients for d.
+func hammer(url string, conc int, d time.Duration) *result {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var mu sync.Mutex
+	total := &result{}
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := &result{}
+			for time.Now().Before(end) {
+				t0 := time.Now()
+				resp, err := c.Get(url)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					local.errors++
+					continue
+				}
+				local.lat = append(local.lat, time.Since(t0))
+			}
+			mu.Lock()
+			total.add(local)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	total.elapsed = time.Since(start)
+	return total
+}

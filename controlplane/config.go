@@ -20,7 +20,12 @@ type Config struct {
 	// ValidateTimeout bounds ValidateModule, so a module crafted to be slow
 	// to compile is refused instead of holding the server.
 	ValidateTimeout time.Duration
-	Logger          *slog.Logger
+	// Auth requires a bearer token on every call but health and reflection.
+	Auth bool
+	// RequireSignatures refuses uploads not signed by a trusted, unrevoked
+	// publisher key.
+	RequireSignatures bool
+	Logger            *slog.Logger
 }
 
 // DefaultConfig returns limits suited to Go handler modules (several MiB).
@@ -28,8 +33,10 @@ func DefaultConfig() Config {
 	return Config{
 		MaxModuleSize:   64 << 20,
 		ChunkSize:       256 << 10,
-		ValidateTimeout: 30 * time.Second,
-		Logger:          slog.Default(),
+		ValidateTimeout:   30 * time.Second,
+		Auth:              true,
+		RequireSignatures: true,
+		Logger:            slog.Default(),
 	}
 }
 

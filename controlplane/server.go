@@ -19,7 +19,7 @@ import (
 
 // Store is what the API needs from the registry.
 type Store interface {
-	PutModule(ctx context.Context, name string, wasm []byte) (m *registryv1.Module, created bool, rev int64, err error)
+	PutModule(ctx context.Context, name string, wasm []byte, prov *registryv1.Provenance) (m *registryv1.Module, created bool, rev int64, err error)
 	ResolveModule(ref string) (*registryv1.Module, error)
 	ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
 	ListModules(ctx context.Context) ([]*registryv1.Module, int64, error)
@@ -28,6 +28,16 @@ type Store interface {
 	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
 	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
 	Revision() int64
+
+	AddKey(ctx context.Context, key *registryv1.PublisherKey) (*registryv1.PublisherKey, int64, error)
+	RevokeKey(ctx context.Context, id string) (*registryv1.PublisherKey, int64, error)
+	Key(id string) (*registryv1.PublisherKey, error)
+	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error)
+	PutToken(ctx context.Context, t *registryv1.Token) (int64, error)
+	RevokeToken(ctx context.Context, id string) (int64, error)
+	Token(id string) (*registryv1.Token, error)
+	ListTokens(ctx context.Context) ([]*registryv1.Token, int64, error)
+	ListAudit(ctx context.Context, start int64, limit int) ([]*registryv1.AuditEntry, error)
 }
 
 // Server implements the gRPC services over a Store.
@@ -46,11 +56,13 @@ func New(cfg Config, store Store) (*Server, error) {
 	return &Server{cfg: cfg, store: store}, nil
 }
 
-// GRPCServer returns a gRPC server with the registry service, gRPC health
-// (SERVING) and server reflection registered.
+// GRPCServer returns a gRPC server with the registry and access services,
+// authentication, gRPC health (SERVING) and server reflection registered.
 func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append(opts, grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth))
 	gs := grpc.NewServer(opts...)
 	registryv1.RegisterRegistryServiceServer(gs, s)
+	registryv1.RegisterAccessServiceServer(gs, &accessServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -102,10 +114,15 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 	if digest := registry.Digest(wasm); md.Digest != "" && md.Digest != digest {
 		return status.Errorf(codes.InvalidArgument, "controlplane: received bytes have digest %s, metadata announced %s", digest, md.Digest)
 	}
+	prov, err := s.verifySignature(md, registry.Digest(wasm))
+	if err != nil {
+		return err
+	}
+	prov.Uploader = registry.ActorFrom(stream.Context())
 	if err := s.validate(stream.Context(), wasm); err != nil {
 		return toStatus(err)
 	}
-	m, created, rev, err := s.store.PutModule(stream.Context(), md.Name, wasm)
+	m, created, rev, err := s.store.PutModule(stream.Context(), md.Name, wasm, prov)
 	if err != nil {
 		return toStatus(err)
 	}

@@ -2,23 +2,19 @@ package dataplane_test
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/controlplane"
-	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/examples/hello/greet"
-	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/testutil"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
-	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -85,36 +81,10 @@ func BenchmarkInstantiate(b *testing.B) {
 
 func startHello(b *testing.B) string {
 	b.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc := registry.DefaultConfig(b.TempDir())
-	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
-	rc.HeartbeatTimeout, rc.ElectionTimeout = 100*time.Millisecond, 100*time.Millisecond
-	api := controlplane.DefaultConfig()
-	api.Logger = logger
-	cp, err := server.StartControlPlane(context.Background(), server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: "127.0.0.1:0"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cp.Close() })
-	ec := wazeroengine.DefaultConfig()
-	ec.CacheDir = wasmtest.CacheDir()
-	wc := dataplane.DefaultConfig()
-	wc.Logger = logger
-	w, err := server.StartWorker(context.Background(), server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, Worker: wc})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { w.Close() })
-	c, err := client.New(cp.Addr())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	if _, err := c.Upload(ctx, "hello", wasmtest.Build(b, wasmtest.Hello)); err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+	env := testenv.Start(b, testenv.ControlPlaneConfig(b.TempDir(), "127.0.0.1:0"))
+	w := testenv.StartWorker(b, env.WorkerConfig())
+	env.Upload(b, "hello", wasmtest.Hello)
+	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		b.Fatal(err)
 	}
 	testutil.Eventually(b, 3*time.Minute, func() error {
@@ -124,7 +94,7 @@ func startHello(b *testing.B) string {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return &net.AddrError{Err: resp.Status, Addr: w.URL()}
+			return fmt.Errorf("GET /hello: %s", resp.Status)
 		}
 		return nil
 	})

@@ -27,7 +27,10 @@ type Config struct {
 	MaxRequestsPerInstance int
 	// LoadTimeout bounds fetching, compiling and warming one module.
 	LoadTimeout time.Duration
-	Logger      *slog.Logger
+	// RequireSignatures refuses to compile modules whose signature does not
+	// verify with a publisher key the registry trusts.
+	RequireSignatures bool
+	Logger            *slog.Logger
 }
 
 // DefaultConfig returns limits suited to small HTTP handlers.
@@ -41,6 +44,7 @@ func DefaultConfig() Config {
 		MaxInstances:           2 * runtime.GOMAXPROCS(0),
 		MaxRequestsPerInstance: 10000,
 		LoadTimeout:            5 * time.Minute,
+		RequireSignatures:      true,
 		Logger:                 slog.Default(),
 	}
 }

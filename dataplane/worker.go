@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,7 +12,12 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/signing"
 )
+
+// ErrUntrusted: a module's signature does not verify with a known publisher
+// key; the worker refuses to compile it.
+var ErrUntrusted = errors.New("dataplane: module not trusted")
 
 // Registry is what a worker needs from the control plane.
 type Registry interface {
@@ -22,6 +28,8 @@ type Registry interface {
 	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
 	// FetchModule returns a module's bytes, verified against its digest.
 	FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
+	// ListKeys returns the publisher keys modules are verified with.
+	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, error)
 }
 
 // Worker serves HTTP through the modules the registry routes to.
@@ -185,9 +193,14 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.LoadTimeout)
 	defer cancel()
 	start := time.Now()
-	_, wasm, err := w.reg.FetchModule(ctx, digest)
+	meta, wasm, err := w.reg.FetchModule(ctx, digest)
 	if err != nil {
 		return nil, w.loadFailed(digest, fmt.Errorf("fetch: %w", err))
+	}
+	if w.cfg.RequireSignatures {
+		if err := w.verify(ctx, meta); err != nil {
+			return nil, w.loadFailed(digest, err)
+		}
 	}
 	fetched := time.Since(start)
 	compiled, err := w.eng.Compile(ctx, wasm)
@@ -208,6 +221,31 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 		"fetch", fetched.Round(time.Millisecond), "compile", compiledIn.Round(time.Millisecond),
 		"warm", (time.Since(start) - fetched - compiledIn).Round(time.Millisecond))
 	return m, nil
+}
+
+// verify checks a module's signature again before any of its code is
+// compiled: the control plane checked it at upload, but bytes and metadata
+// cross the network and storage since.
+func (w *Worker) verify(ctx context.Context, m *registryv1.Module) error {
+	prov := m.GetProvenance()
+	if prov.GetKeyId() == "" {
+		return fmt.Errorf("%w: module %s@%s is unsigned", ErrUntrusted, m.Name, m.Digest)
+	}
+	keys, err := w.reg.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list publisher keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.Id == prov.KeyId {
+			// A revoked key stops new uploads; modules it signed before keep
+			// serving (reported by the control plane on revocation).
+			if err := signing.Verify(k.PublicKey, m.Name, m.Digest, prov.Signature); err != nil {
+				return fmt.Errorf("%w: %v", ErrUntrusted, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: module %s@%s is signed by unknown key %s", ErrUntrusted, m.Name, m.Digest, prov.KeyId)
 }
 
 func (w *Worker) loadFailed(digest string, err error) error {

@@ -13,7 +13,16 @@ import (
 type writer struct {
 	tx     *bolt.Tx
 	rev    int64
+	cmd    *registryv1.Command
 	events []*registryv1.Event
+	audits []*registryv1.AuditEntry
+}
+
+// audit records an accepted change; entries are written with the events.
+func (w *writer) audit(action, detail string) {
+	w.audits = append(w.audits, &registryv1.AuditEntry{
+		Revision: w.rev, Actor: w.cmd.GetActor(), Action: action, Detail: detail, Time: w.cmd.GetTime(),
+	})
 }
 
 func (w *writer) apply(cmd *registryv1.Command) error {
@@ -24,6 +33,14 @@ func (w *writer) apply(cmd *registryv1.Command) error {
 		return w.putRoute(op.PutRoute)
 	case *registryv1.Command_DeleteRoute:
 		return w.deleteRoute(op.DeleteRoute)
+	case *registryv1.Command_PutKey:
+		return w.putKey(op.PutKey)
+	case *registryv1.Command_RevokeKey:
+		return w.revokeKey(op.RevokeKey)
+	case *registryv1.Command_PutToken:
+		return w.putToken(op.PutToken)
+	case *registryv1.Command_RevokeToken:
+		return w.revokeToken(op.RevokeToken)
 	default:
 		return fmt.Errorf("%w: unknown command %T", ErrInvalid, op)
 	}
@@ -51,6 +68,7 @@ func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
 		return err
 	}
 	w.emit(registryv1.EventType_EVENT_TYPE_PUT, &registryv1.Event_Module{Module: m})
+	w.audit("put_module", m.Name+"@"+m.Digest)
 	return nil
 }
 
@@ -81,6 +99,7 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 		return err
 	}
 	w.emit(registryv1.EventType_EVENT_TYPE_PUT, &registryv1.Event_Route{Route: r})
+	w.audit("put_route", r.Host+r.PathPrefix+" -> "+r.ModuleName+"@"+r.ModuleDigest)
 	return nil
 }
 
@@ -94,6 +113,7 @@ func (w *writer) deleteRoute(c *registryv1.DeleteRouteCommand) error {
 		return err
 	}
 	w.emit(registryv1.EventType_EVENT_TYPE_DELETE, &registryv1.Event_Route{Route: &registryv1.Route{Host: c.Host, PathPrefix: c.PathPrefix, ModRevision: w.rev}})
+	w.audit("delete_route", c.Host+c.PathPrefix)
 	return nil
 }
 
@@ -131,6 +151,11 @@ func (w *writer) commitEvents(limit int) error {
 			count--
 		}
 		compact = uint64(rev)
+	}
+	for _, a := range w.audits { // one entry per revision: a command makes one change
+		if err := putProto(w.tx.Bucket(bucketAudit), u64bytes(uint64(w.rev)), a); err != nil {
+			return err
+		}
 	}
 	if err := meta.Put(keyEventCount, u64bytes(count)); err != nil {
 		return err

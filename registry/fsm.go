@@ -112,13 +112,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 			res.err = decodeErr
 			return nil
 		}
-		w := &writer{tx: tx, rev: int64(l.Index)}
+		w := &writer{tx: tx, rev: int64(l.Index), cmd: cmd}
 		// Commands check everything before they write, so a refused command
 		// leaves the state untouched apart from the applied index.
 		if res.err = w.apply(cmd); res.err != nil {
 			return nil
 		}
-		if len(w.events) == 0 {
+		if len(w.events) == 0 && len(w.audits) == 0 {
 			res.revision = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
 			return nil
 		}

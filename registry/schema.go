@@ -9,8 +9,11 @@ var (
 	bucketBlobs   = []byte("blobs")   // digest -> Wasm bytes
 	bucketRoutes  = []byte("routes")  // routeKey -> Route (proto)
 	bucketEvents  = []byte("events")  // revision (uint64 BE) + seq (uint16 BE) -> Event (proto)
+	bucketKeys    = []byte("keys")    // key id -> PublisherKey (proto)
+	bucketTokens  = []byte("tokens")  // token id -> Token (proto)
+	bucketAudit   = []byte("audit")   // revision (uint64 BE) -> AuditEntry (proto)
 
-	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents}
+	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit}
 )
 
 // Keys of bucketMeta. appliedIndex is written in the same transaction as the

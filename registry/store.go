@@ -154,7 +154,7 @@ func (s *Store) WaitLeader(ctx context.Context) error {
 
 // PutModule stores wasm under name. Storing bytes that are already stored
 // returns the existing module with created false and changes nothing.
-func (s *Store) PutModule(ctx context.Context, name string, wasm []byte) (m *registryv1.Module, created bool, rev int64, err error) {
+func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *registryv1.Provenance) (m *registryv1.Module, created bool, rev int64, err error) {
 	if err := ValidateName(name); err != nil {
 		return nil, false, 0, err
 	}
@@ -165,7 +165,7 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte) (m *reg
 	if existing, err := s.moduleByDigest(digest); err == nil {
 		return existing, false, existing.CreateRevision, nil
 	}
-	m = &registryv1.Module{Name: name, Digest: digest, Size: int64(len(wasm)), CreateTime: timestamppb.Now()}
+	m = &registryv1.Module{Name: name, Digest: digest, Size: int64(len(wasm)), CreateTime: timestamppb.Now(), Provenance: prov}
 	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{Module: m, Wasm: wasm}}})
 	if err != nil {
 		return nil, false, 0, err
@@ -205,6 +205,7 @@ func (s *Store) DeleteRoute(ctx context.Context, host, pathPrefix string) (int64
 }
 
 func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResult, error) {
+	cmd.Actor, cmd.Time = ActorFrom(ctx), timestamppb.Now()
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("registry: encode command: %w", err)

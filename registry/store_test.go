@@ -42,7 +42,7 @@ func fakeWasm(s string) []byte { return []byte("\x00asm\x01\x00\x00\x00" + s) }
 
 func mustPut(t *testing.T, s *Store, name string, wasm []byte) *registryv1.Module {
 	t.Helper()
-	m, _, _, err := s.PutModule(context.Background(), name, wasm)
+	m, _, _, err := s.PutModule(context.Background(), name, wasm, nil)
 	if err != nil {
 		t.Fatalf("put module %s: %v", name, err)
 	}
@@ -52,14 +52,14 @@ func mustPut(t *testing.T, s *Store, name string, wasm []byte) *registryv1.Modul
 func TestPutModuleIsContentAddressed(t *testing.T) {
 	s := mustOpenStore(t, testConfig(t.TempDir()))
 	ctx := context.Background()
-	m1, created, rev1, err := s.PutModule(ctx, "hello", fakeWasm("a"))
+	m1, created, rev1, err := s.PutModule(ctx, "hello", fakeWasm("a"), nil)
 	if err != nil || !created {
 		t.Fatalf("first put: created=%v err=%v", created, err)
 	}
 	if m1.Digest != Digest(fakeWasm("a")) || m1.CreateRevision != rev1 || m1.Size != int64(len(fakeWasm("a"))) {
 		t.Fatalf("unexpected module %v at rev %d", m1, rev1)
 	}
-	m2, created, _, err := s.PutModule(ctx, "hello", fakeWasm("a"))
+	m2, created, _, err := s.PutModule(ctx, "hello", fakeWasm("a"), nil)
 	if err != nil || created || m2.Digest != m1.Digest {
 		t.Fatalf("second put of same bytes: created=%v err=%v module=%v", created, err, m2)
 	}
@@ -130,8 +130,8 @@ func TestBadWritesChangeNothing(t *testing.T) {
 		{"route without slash", func() error { _, _, err := s.SetRoute(ctx, "", "x", "hello"); return err }, ErrInvalid},
 		{"route bad host", func() error { _, _, err := s.SetRoute(ctx, "a b", "/x", "hello"); return err }, ErrInvalid},
 		{"delete unknown route", func() error { _, err := s.DeleteRoute(ctx, "", "/nope"); return err }, ErrNotFound},
-		{"module too large", func() error { _, _, _, err := s.PutModule(ctx, "big", make([]byte, 65)); return err }, ErrTooLarge},
-		{"module bad name", func() error { _, _, _, err := s.PutModule(ctx, "../etc", fakeWasm("y")); return err }, ErrInvalid},
+		{"module too large", func() error { _, _, _, err := s.PutModule(ctx, "big", make([]byte, 65), nil); return err }, ErrTooLarge},
+		{"module bad name", func() error { _, _, _, err := s.PutModule(ctx, "../etc", fakeWasm("y"), nil); return err }, ErrInvalid},
 		{"undecodable command", func() error { _, err := s.applyRaw(ctx, []byte{0xff, 0xff}); return err }, ErrInvalid},
 		{"digest mismatch in log", func() error {
 			cmd := &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -32,6 +33,10 @@ var commands = map[string]command{
 	"route":        {"set, delete or list routes", runRoute},
 	"modules":      {"list stored modules", runModules},
 	"status":       {"show the registry's revision, modules and routes", runStatus},
+	"keys":         {"generate, add, list or revoke publisher keys", runKeys},
+	"sign":         {"sign a module with a publisher key (writes <module>.sig)", runSign},
+	"tokens":       {"create, list or revoke API tokens", runTokens},
+	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
 }
 
 // env carries what every command writes to.
@@ -96,14 +101,49 @@ func (e *env) logger() *slog.Logger {
 
 // controlPlaneFlag registers --controlplane, defaulting to $NANOEDGE_CONTROLPLANE.
 func controlPlaneFlag(fs *flag.FlagSet) *string {
-	def := os.Getenv("NANOEDGE_CONTROLPLANE")
-	if def == "" {
-		def = "127.0.0.1:7070"
-	}
-	return fs.String("controlplane", def, "control plane gRPC address (env NANOEDGE_CONTROLPLANE)")
+	return fs.String("controlplane", envOr("NANOEDGE_CONTROLPLANE", "127.0.0.1:7070"), "control plane gRPC address (env NANOEDGE_CONTROLPLANE)")
 }
 
-func dial(addr string) (*client.Client, error) { return client.New(addr) }
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// devTokenFile and devKeyFile are where `nanoedge dev` leaves its admin
+// token and publisher key; client commands run from the same directory
+// find them without flags.
+var (
+	devTokenFile = filepath.Join(".nanoedge", "admin.token")
+	devKeyFile   = filepath.Join(".nanoedge", "publisher.key")
+)
+
+// clientFlags are the flags of every command that calls the control plane.
+type clientFlags struct {
+	addr, token *string
+}
+
+func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		addr:  controlPlaneFlag(fs),
+		token: fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "bearer token (env NANOEDGE_TOKEN; default: "+devTokenFile+" if present)"),
+	}
+}
+
+func (f clientFlags) dial() (*client.Client, error) {
+	token := *f.token
+	if token == "" {
+		if b, err := os.ReadFile(devTokenFile); err == nil {
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	var opts []client.Option
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	return client.New(*f.addr, opts...)
+}
 
 // parse parses flags and refuses stray positional arguments beyond max.
 func parse(fs *flag.FlagSet, args []string, max int) error {

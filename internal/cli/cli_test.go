@@ -2,36 +2,21 @@ package cli
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nanoedge/nanoedge/controlplane"
-	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
-	"github.com/nanoedge/nanoedge/registry"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
-func startControlPlane(t *testing.T) string {
+func startEnv(t *testing.T) *testenv.Env {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc := registry.DefaultConfig(t.TempDir())
-	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
-	rc.HeartbeatTimeout, rc.ElectionTimeout = 100*time.Millisecond, 100*time.Millisecond
-	api := controlplane.DefaultConfig()
-	api.Logger = logger
-	cp, err := server.StartControlPlane(context.Background(), server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cp.Close() })
-	return cp.Addr()
+	return testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 }
 
 func run(args ...string) (code int, stdout, stderr string) {
@@ -42,19 +27,25 @@ func run(args ...string) (code int, stdout, stderr string) {
 
 // TestPushRouteList drives the CLI as a user does after `nanoedge dev`.
 func TestPushRouteList(t *testing.T) {
-	addr := startControlPlane(t)
+	env := startEnv(t)
+	addr := env.CP.Addr()
 	dir := t.TempDir()
 	wasmFile := filepath.Join(dir, "greeter.wasm")
 	if err := os.WriteFile(wasmFile, wasmtest.Build(t, wasmtest.Hello), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := run("push", "--controlplane", addr, filepath.Join(wasmtest.Root(), "examples", "hello"))
+	keyFile := filepath.Join(dir, "publisher.key")
+	if err := os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NANOEDGE_TOKEN", env.Token(t, "ci", registryv1.Role_ROLE_PUBLISHER))
+	code, out, errOut := run("push", "--controlplane", addr, "--key", keyFile, "--source", "git:abc123", filepath.Join(wasmtest.Root(), "examples", "hello"))
 	if code != 0 || !regexp.MustCompile(`^pushed hello@sha256:[0-9a-f]{64} \(\d+ bytes, revision \d+\)\n$`).MatchString(out) {
 		t.Fatalf("push dir: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	digest := strings.TrimPrefix(strings.Fields(out)[1], "hello@")
 	// The same bytes from a file under another name: stored once already.
-	code, out, _ = run("push", "--controlplane", addr, wasmFile)
+	code, out, _ = run("push", "--controlplane", addr, "--key", keyFile, "--name", "hello", wasmFile)
 	if code != 0 || !strings.HasPrefix(out, "already stored hello@"+digest) {
 		t.Fatalf("push file: exit %d, %q", code, out)
 	}
@@ -68,7 +59,7 @@ func TestPushRouteList(t *testing.T) {
 		t.Fatalf("route list: exit %d, %q", code, out)
 	}
 	code, out, _ = run("status")
-	if code != 0 || !strings.Contains(out, "(1 modules at revision") || !strings.Contains(out, "/api/") {
+	if code != 0 || !strings.Contains(out, "(1 modules at revision") || !strings.Contains(out, "/api/") || !strings.Contains(out, "git:abc123") {
 		t.Fatalf("status: exit %d, %q", code, out)
 	}
 	code, out, _ = run("route", "delete", "--path", "/api/")
@@ -78,7 +69,9 @@ func TestPushRouteList(t *testing.T) {
 }
 
 func TestErrorsAreClear(t *testing.T) {
-	addr := startControlPlane(t)
+	env := startEnv(t)
+	addr := env.CP.Addr()
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
 	notWasm := filepath.Join(t.TempDir(), "notes.txt")
 	os.WriteFile(notWasm, []byte("hello"), 0o600)
 	tests := []struct {
@@ -89,7 +82,7 @@ func TestErrorsAreClear(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{}, 2, "Usage: nanoedge <command>"},
 		{[]string{"push", "--controlplane", addr}, 2, "Usage: nanoedge push"},
-		{[]string{"push", "--controlplane", addr, notWasm}, 1, "InvalidArgument"},
+		{[]string{"push", "--controlplane", addr, notWasm}, 1, "PermissionDenied desc = controlplane: module is unsigned"},
 		{[]string{"push", "--controlplane", addr, "/no/such/file.wasm"}, 1, "no such file"},
 		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "ghost"}, 1, "NotFound"},
 		{[]string{"route", "frob"}, 2, `unknown subcommand "frob"`},
@@ -102,5 +95,72 @@ func TestErrorsAreClear(t *testing.T) {
 				t.Fatalf("exp exit %d mentioning %q, got %d: %s", tt.code, tt.stderr, code, stderr)
 			}
 		})
+	}
+}
+
+// TestKeysSignTokensAudit walks a publisher's and an operator's first day.
+func TestKeysSignTokensAudit(t *testing.T) {
+	env := startEnv(t)
+	dir := t.TempDir()
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	keyFile := filepath.Join(dir, "ci.key")
+	code, out, _ := run("keys", "generate", "--out", keyFile)
+	if code != 0 || !strings.Contains(out, "public key: ed25519:") {
+		t.Fatalf("keys generate: %d %q", code, out)
+	}
+	pub := strings.TrimSpace(out[strings.Index(out, "public key: ")+len("public key: "):])
+	if code, out, errOut := run("keys", "add", "--name", "ci2", "--public-key", pub); code != 0 || !strings.Contains(out, "trusted ed25519:") {
+		t.Fatalf("keys add: %d %q %q", code, out, errOut)
+	}
+	wasmFile := filepath.Join(dir, "app.wasm")
+	os.WriteFile(wasmFile, wasmtest.Build(t, wasmtest.Echo), 0o600)
+	if code, out, errOut := run("sign", "--key", keyFile, wasmFile); code != 0 || !strings.HasPrefix(out, "signed app@sha256:") {
+		t.Fatalf("sign: %d %q %q", code, out, errOut)
+	}
+	// push picks up app.wasm.sig; no key needed at push time.
+	if code, out, errOut := run("push", wasmFile); code != 0 || !strings.HasPrefix(out, "pushed app@") {
+		t.Fatalf("push signed file: %d %q %q", code, out, errOut)
+	}
+	// A signature bound to another name is refused.
+	if code, _, errOut := run("push", "--name", "renamed", wasmFile); code != 1 || !strings.Contains(errOut, "signature does not verify") {
+		t.Fatalf("push under another name: %d %q", code, errOut)
+	}
+	code, secret, _ := run("tokens", "create", "--name", "viewer", "--role", "reader")
+	if code != 0 || !strings.HasPrefix(secret, "ne_") {
+		t.Fatalf("tokens create: %d %q", code, secret)
+	}
+	if code, _, errOut := run("push", "--token", strings.TrimSpace(secret), wasmFile); code != 1 || !strings.Contains(errOut, "PermissionDenied") {
+		t.Fatalf("reader push: exp PermissionDenied, got %d %q", code, errOut)
+	}
+	if code, out, _ := run("modules", "--token", strings.TrimSpace(secret)); code != 0 || !strings.Contains(out, "app") {
+		t.Fatalf("reader list: %d %q", code, out)
+	}
+	code, out, _ = run("keys", "list")
+	if code != 0 || !strings.Contains(out, "ci2") {
+		t.Fatalf("keys list: %d %q", code, out)
+	}
+	var id string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "ci2" {
+			id = f[0]
+		}
+	}
+	if code, out, errOut := run("keys", "revoke", id); code != 0 || !strings.Contains(out, "revoked "+id) {
+		t.Fatalf("keys revoke: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := run("push", "--name", "app", wasmFile+".again"); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("exp a missing file error, got %d %q", code, errOut)
+	}
+	os.WriteFile(wasmFile, append(wasmtest.Build(t, wasmtest.Echo), 0, 0), 0o600) // new bytes
+	run("sign", "--key", keyFile, wasmFile)
+	if code, _, errOut := run("push", wasmFile); code != 1 || !strings.Contains(errOut, "was revoked") {
+		t.Fatalf("push with a revoked key: %d %q", code, errOut)
+	}
+	code, out, _ = run("audit")
+	for _, want := range []string{"create_token", "add_key", "put_module", "revoke_key", "admin"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("audit: exp %q in %q", want, out)
+		}
 	}
 }

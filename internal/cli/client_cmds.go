@@ -14,8 +14,11 @@ import (
 
 func runPush(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("push", "[flags] <go-package-dir | module.wasm>")
-	cp := controlPlaneFlag(fs)
+	cf := addClientFlags(fs)
 	name := fs.String("name", "", "module name (default: the directory or file name)")
+	keyFile := fs.String("key", os.Getenv("NANOEDGE_KEY"), "publisher private key file to sign with (env NANOEDGE_KEY; default: "+devKeyFile+" if present)")
+	sigFile := fs.String("signature", "", "detached signature from 'nanoedge sign' (default: <file>.sig if present)")
+	source := fs.String("source", "", "source revision or CI run id to record as provenance")
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -31,12 +34,19 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if *name == "" {
 		*name = defaultName(path)
 	}
-	c, err := dial(*cp)
+	opts, err := signOptions(path, *keyFile, *sigFile)
+	if err != nil {
+		return err
+	}
+	if *source != "" {
+		opts = append(opts, client.WithSource(*source))
+	}
+	c, err := cf.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.Upload(ctx, *name, wasm)
+	res, err := c.Upload(ctx, *name, wasm, opts...)
 	if err != nil {
 		return err
 	}
@@ -79,7 +89,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := e.flags("route "+sub, "[flags]")
-	cp := controlPlaneFlag(fs)
+	cf := addClientFlags(fs)
 	var host, path, module *string
 	switch sub {
 	case "set", "delete":
@@ -96,7 +106,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	c, err := dial(*cp)
+	c, err := cf.dial()
 	if err != nil {
 		return err
 	}
@@ -141,11 +151,11 @@ func printRoutes(ctx context.Context, e *env, c *client.Client) error {
 
 func runModules(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("modules", "[flags]")
-	cp := controlPlaneFlag(fs)
+	cf := addClientFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	c, err := dial(*cp)
+	c, err := cf.dial()
 	if err != nil {
 		return err
 	}
@@ -159,9 +169,11 @@ func printModules(ctx context.Context, e *env, c *client.Client) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "NAME\tDIGEST\tSIZE\tREVISION\tCREATED\n")
+	fmt.Fprintf(tw, "NAME\tDIGEST\tSIZE\tREVISION\tCREATED\tSIGNED BY\tUPLOADER\tSOURCE\n")
 	for _, m := range mods {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", m.Name, m.Digest, m.Size, m.CreateRevision, m.CreateTime.AsTime().Format("2006-01-02T15:04:05Z"))
+		p := m.GetProvenance()
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", m.Name, m.Digest, m.Size, m.CreateRevision,
+			m.CreateTime.AsTime().Format("2006-01-02T15:04:05Z"), dash(p.GetKeyId()), dash(p.GetUploader()), dash(p.GetSource()))
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "(%d modules at revision %d)\n", len(mods), rev)
@@ -170,16 +182,16 @@ func printModules(ctx context.Context, e *env, c *client.Client) error {
 
 func runStatus(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("status", "[flags]")
-	cp := controlPlaneFlag(fs)
+	cf := addClientFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	c, err := dial(*cp)
+	c, err := cf.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	fmt.Fprintf(e.stdout, "control plane %s\n\n", *cp)
+	fmt.Fprintf(e.stdout, "control plane %s\n\n", *cf.addr)
 	if err := printModules(ctx, e, c); err != nil {
 		return err
 	}
@@ -192,4 +204,11 @@ func shortDigest(d string) string {
 		return d[:19]
 	}
 	return d
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

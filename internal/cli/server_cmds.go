@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nanoedge/nanoedge/controlplane"
@@ -13,8 +16,10 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/internal/server"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
 type controlPlaneFlags struct {
@@ -82,7 +87,8 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cp.Close()
-	cfg.Registry.Logger.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
+	cfg.Registry.Logger.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir,
+		"admin_token_file", server.AdminTokenFile(cfg.Registry.DataDir))
 	<-ctx.Done()
 	return nil
 }
@@ -90,11 +96,13 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("worker", "[flags]")
 	cp := controlPlaneFlag(fs)
+	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "worker-role bearer token (env NANOEDGE_TOKEN)")
 	wf := addWorkerFlags(fs, "")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	cfg := wf.config(e, *cp)
+	cfg.Token = *token
 	w, err := server.StartWorker(ctx, cfg)
 	if err != nil {
 		return err
@@ -131,7 +139,14 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	defer cp.Close()
 	log.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
 
-	w, err := server.StartWorker(ctx, wf.config(e, cp.Addr()))
+	creds, err := devCredentials(ctx, cp, *cpf.dataDir)
+	if err != nil {
+		return err
+	}
+	log.Info("dev credentials", "admin_token_file", server.AdminTokenFile(*cpf.dataDir), "publisher_key_file", creds.keyFile)
+	wcfg := wf.config(e, cp.Addr())
+	wcfg.Token = creds.workerToken
+	w, err := server.StartWorker(ctx, wcfg)
 	if err != nil {
 		return err
 	}
@@ -139,7 +154,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	log.Info("worker serving", "http", w.URL())
 
 	if *example != "" {
-		if err := deployExample(ctx, cp.Addr(), *example, *examplePath); err != nil {
+		if err := deployExample(ctx, cp.Addr(), creds, *example, *examplePath); err != nil {
 			return fmt.Errorf("deploy example: %w", err)
 		}
 		url := w.URL() + *examplePath
@@ -153,7 +168,55 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func deployExample(ctx context.Context, cpAddr, dir, path string) error {
+// devCreds are what dev sets up so the quick start needs no flags: a
+// trusted publisher key on disk and a worker token for its own worker.
+type devCreds struct {
+	adminToken, workerToken string
+	key                     ed25519.PrivateKey
+	keyFile                 string
+}
+
+func devCredentials(ctx context.Context, cp *server.ControlPlane, dataDir string) (*devCreds, error) {
+	b, err := os.ReadFile(server.AdminTokenFile(dataDir))
+	if err != nil {
+		return nil, fmt.Errorf("dev: admin token: %w", err)
+	}
+	creds := &devCreds{adminToken: strings.TrimSpace(string(b)), keyFile: filepath.Join(dataDir, "publisher.key")}
+	if creds.key, err = readKey(creds.keyFile); os.IsNotExist(err) {
+		if creds.key, err = signing.GenerateKey(); err == nil {
+			err = os.WriteFile(creds.keyFile, signing.MarshalPrivateKey(creds.key), 0o600)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cp.Addr(), client.WithToken(creds.adminToken))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.AddKey(ctx, "dev", creds.key.Public().(ed25519.PublicKey)); err != nil {
+		return nil, fmt.Errorf("dev: trust publisher key: %w", err)
+	}
+	// A fresh worker token per run; the previous run's one is revoked.
+	toks, err := c.ListTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range toks {
+		if t.Name == "dev-worker" {
+			if err := c.RevokeToken(ctx, t.Id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, creds.workerToken, err = c.CreateToken(ctx, "dev-worker", registryv1.Role_ROLE_WORKER); err != nil {
+		return nil, err
+	}
+	return creds, nil
+}
+
+func deployExample(ctx context.Context, cpAddr string, creds *devCreds, dir, path string) error {
 	if !wasmbuild.IsGoPackage(dir) {
 		return fmt.Errorf("%s holds no Go package; run from the repository root or pass --example", dir)
 	}
@@ -161,12 +224,12 @@ func deployExample(ctx context.Context, cpAddr, dir, path string) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(cpAddr)
+	c, err := client.New(cpAddr, client.WithToken(creds.adminToken))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.Upload(ctx, defaultName(dir), wasm)
+	res, err := c.Upload(ctx, defaultName(dir), wasm, client.WithSigner(creds.key))
 	if err != nil {
 		return err
 	}

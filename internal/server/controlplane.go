@@ -8,10 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"os"
+	"path/filepath"
+
 	"google.golang.org/grpc"
 
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 )
 
@@ -58,6 +62,11 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 			return err
 		}
 	}
+	if cfg.API.Auth && cfg.Registry.Bootstrap {
+		if err := cp.bootstrapAdmin(ctx, cfg.Registry.DataDir); err != nil {
+			return err
+		}
+	}
 	var err error
 	if cp.validator, err = wazeroengine.NewValidator(ctx); err != nil {
 		return err
@@ -74,6 +83,25 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	cp.grpc = svc.GRPCServer(grpc.MaxRecvMsgSize(4 << 20))
 	go func() { cp.served <- cp.grpc.Serve(cp.ln) }()
 	return nil
+}
+
+// AdminTokenFile is where a bootstrapping node writes the first admin
+// token's secret (mode 0600) when the registry has no tokens.
+func AdminTokenFile(dataDir string) string { return filepath.Join(dataDir, "admin.token") }
+
+func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir string) error {
+	toks, _, err := cp.Store.ListTokens(ctx)
+	if err != nil || len(toks) > 0 {
+		return err
+	}
+	tok, secret, err := controlplane.NewToken("admin", registryv1.Role_ROLE_ADMIN)
+	if err != nil {
+		return err
+	}
+	if _, err := cp.Store.PutToken(registry.WithActor(ctx, "bootstrap"), tok); err != nil {
+		return err
+	}
+	return os.WriteFile(AdminTokenFile(dataDir), []byte(secret+"\n"), 0o600)
 }
 
 // Addr is the address the gRPC API listens on.

@@ -18,8 +18,10 @@ type WorkerConfig struct {
 	ControlPlane string
 	// HTTPAddr is where the worker serves; port 0 picks a free port.
 	HTTPAddr string
-	Engine   wazeroengine.Config
-	Worker   dataplane.Config
+	// Token is the worker's bearer token (role worker).
+	Token  string
+	Engine wazeroengine.Config
+	Worker dataplane.Config
 }
 
 // Worker is a running worker.
@@ -38,7 +40,11 @@ type Worker struct {
 // StartWorker starts following the control plane and serving HTTP. It does
 // not wait for the first sync: Synced says when routes are applied.
 func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
-	c, err := client.New(cfg.ControlPlane)
+	var opts []client.Option
+	if cfg.Token != "" {
+		opts = append(opts, client.WithToken(cfg.Token))
+	}
+	c, err := client.New(cfg.ControlPlane, opts...)
 	if err != nil {
 		return nil, err
 	}

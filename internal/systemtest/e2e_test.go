@@ -3,6 +3,7 @@ package systemtest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,25 +11,28 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
 // TestEndToEnd is the walking skeleton as a user drives it: upload, route,
 // serve, switch the route to another module, restart the control plane.
 func TestEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
-	cp := startControlPlane(t, controlPlaneConfig(dataDir, "127.0.0.1:0"))
-	cpAddr := cp.Addr()
-	w := startWorker(t, workerConfig(cpAddr))
-	c := newClient(t, cpAddr)
+	env := testenv.Start(t, testenv.ControlPlaneConfig(dataDir, "127.0.0.1:0"))
+	cpAddr := env.CP.Addr()
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	c := env.Publisher
 	ctx := ctxT(t)
 
-	hello := upload(t, c, "hello", wasmtest.Hello)
+	hello := env.Upload(t, "hello", wasmtest.Hello)
 	if !hello.Created || hello.Module.Digest == "" {
 		t.Fatalf("exp a new module, got %+v", hello)
 	}
-	if again := upload(t, c, "hello", wasmtest.Hello); again.Created || again.Module.Digest != hello.Module.Digest {
+	if again := env.Upload(t, "hello", wasmtest.Hello); again.Created || again.Module.Digest != hello.Module.Digest {
 		t.Fatalf("exp the same bytes to be stored once, got %+v", again)
 	}
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello@" + hello.Module.Digest}); err != nil {
@@ -51,18 +55,19 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Switch the route to another module.
-	echo := upload(t, c, "echo", wasmtest.Echo)
+	echo := env.Upload(t, "echo", wasmtest.Echo)
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "echo"}); err != nil {
 		t.Fatal(err)
 	}
 	waitServed(t, w.URL()+"/hello", func(r response) bool { return r.header.Get("X-Echo-Method") == "GET" })
 
 	// Restart the control plane on the same data dir and address.
-	if err := cp.Close(); err != nil {
+	if err := env.CP.Close(); err != nil {
 		t.Fatalf("close control plane: %v", err)
 	}
-	cp2 := startControlPlane(t, controlPlaneConfig(dataDir, cpAddr))
-	routes, _, err := newClient(t, cp2.Addr()).ListRoutes(ctx)
+	testenv.StartControlPlane(t, testenv.ControlPlaneConfig(dataDir, cpAddr))
+	// Tokens, keys and routes live in the registry: the same clients work.
+	routes, _, err := c.ListRoutes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,18 +83,17 @@ func TestEndToEnd(t *testing.T) {
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	w2 := startWorker(t, workerConfig(cp2.Addr()))
+	w2 := testenv.StartWorker(t, env.WorkerConfig())
 	waitServed(t, w2.URL()+"/anything", func(r response) bool { return r.status == 200 && strings.HasPrefix(r.body, "Hello") })
 }
 
 // TestGuestSDKPassesRequestsThrough checks that what a client sends reaches
 // the handler unchanged and what the handler answers reaches the client.
 func TestGuestSDKPassesRequestsThrough(t *testing.T) {
-	cp := startControlPlane(t, controlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
-	w := startWorker(t, workerConfig(cp.Addr()))
-	c := newClient(t, cp.Addr())
-	upload(t, c, "echo", wasmtest.Echo)
-	if _, _, err := c.SetRoute(ctxT(t), client.Route{PathPrefix: "/echo/", Module: "echo"}); err != nil {
+	env := startEnv(t)
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	env.Upload(t, "echo", wasmtest.Echo)
+	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/echo/", Module: "echo"}); err != nil {
 		t.Fatal(err)
 	}
 	waitServed(t, w.URL()+"/echo/", func(r response) bool { return r.status == 200 })
@@ -150,12 +154,15 @@ func TestGuestSDKPassesRequestsThrough(t *testing.T) {
 
 // TestBadInputLeavesRegistryUnchanged sends what CI pipelines get wrong.
 func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
-	cfg := controlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
 	cfg.API.MaxModuleSize = 16 << 20
-	cp := startControlPlane(t, cfg)
-	c := newClient(t, cp.Addr())
+	env := testenv.Start(t, cfg)
+	c := env.Publisher
 	ctx := ctxT(t)
-	hello := upload(t, c, "hello", wasmtest.Hello)
+	hello := env.Upload(t, "hello", wasmtest.Hello)
+	signed := client.WithSigner(env.Key)
+	stranger, _ := signing.GenerateKey()
+	helloWasm := wasmtest.Build(t, wasmtest.Hello)
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -167,14 +174,27 @@ func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
 		code codes.Code
 		msg  string
 	}{
-		{"not wasm", func() error { _, err := c.Upload(ctx, "shell", []byte("#!/bin/sh\nrm -rf /\n")); return err },
+		{"not wasm", func() error { _, err := c.Upload(ctx, "shell", []byte("#!/bin/sh\nrm -rf /\n"), signed); return err },
 			codes.InvalidArgument, "invalid magic number"},
-		{"wasm without the ABI", func() error { _, err := c.Upload(ctx, "empty", []byte("\x00asm\x01\x00\x00\x00")); return err },
+		{"wasm without the ABI", func() error { _, err := c.Upload(ctx, "empty", []byte("\x00asm\x01\x00\x00\x00"), signed); return err },
 			codes.InvalidArgument, "no exported function nanoedge_abi_version"},
-		{"bad name", func() error { _, err := c.Upload(ctx, "Bad Name!", wasmtest.Build(t, wasmtest.Hello)); return err },
+		{"bad name", func() error { _, err := c.Upload(ctx, "Bad Name!", helloWasm, signed); return err },
 			codes.InvalidArgument, "module name"},
-		{"too large", func() error { _, err := c.Upload(ctx, "big", make([]byte, 17<<20)); return err },
+		{"too large", func() error { _, err := c.Upload(ctx, "big", make([]byte, 17<<20), signed); return err },
 			codes.ResourceExhausted, "exceeds the limit"},
+		{"unsigned", func() error { _, err := c.Upload(ctx, "other", helloWasm); return err },
+			codes.PermissionDenied, "module is unsigned"},
+		{"unknown key", func() error { _, err := c.Upload(ctx, "other", helloWasm, client.WithSigner(stranger)); return err },
+			codes.PermissionDenied, "not a trusted publisher key"},
+		{"signature for another name", func() error {
+			sig := signing.Sign(env.Key, "hello", registry.Digest(helloWasm))
+			_, err := c.Upload(ctx, "other", helloWasm, client.WithSignature(signing.KeyID(env.Key.Public().(ed25519.PublicKey)), sig))
+			return err
+		}, codes.PermissionDenied, "signature does not verify"},
+		{"malformed signature", func() error {
+			_, err := c.Upload(ctx, "other", helloWasm, client.WithSignature(signing.KeyID(env.Key.Public().(ed25519.PublicKey)), []byte("short")))
+			return err
+		}, codes.InvalidArgument, "signature is 5 bytes"},
 		{"unknown module", func() error {
 			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/x", Module: "nosuchmodule"})
 			return err

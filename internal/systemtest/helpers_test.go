@@ -4,95 +4,27 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/controlplane"
-	"github.com/nanoedge/nanoedge/dataplane"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
-	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
-	"github.com/nanoedge/nanoedge/registry"
-	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
 // loadTimeout allows a cold compile of a Go module under the race detector
 // on a busy machine; waits return as soon as the condition holds.
 const loadTimeout = 3 * time.Minute
 
-func testLogger() *slog.Logger {
-	if os.Getenv("NANOEDGE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func controlPlaneConfig(dataDir, grpcAddr string) server.ControlPlaneConfig {
-	rc := registry.DefaultConfig(dataDir)
-	rc.RaftAddr = "127.0.0.1:0"
-	rc.HeartbeatTimeout = 100 * time.Millisecond
-	rc.ElectionTimeout = 100 * time.Millisecond
-	rc.Logger = testLogger()
-	api := controlplane.DefaultConfig()
-	api.Logger = rc.Logger
-	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: grpcAddr}
-}
-
-func startControlPlane(t *testing.T, cfg server.ControlPlaneConfig) *server.ControlPlane {
+func startEnv(t *testing.T) *testenv.Env {
 	t.Helper()
-	cp, err := server.StartControlPlane(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start control plane: %v", err)
-	}
-	t.Cleanup(func() { cp.Close() })
-	return cp
-}
-
-func workerConfig(cpAddr string) server.WorkerConfig {
-	ec := wazeroengine.DefaultConfig()
-	ec.CacheDir = wasmtest.CacheDir()
-	wc := dataplane.DefaultConfig()
-	wc.Logger = testLogger()
-	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: "127.0.0.1:0", Engine: ec, Worker: wc}
-}
-
-func startWorker(t *testing.T, cfg server.WorkerConfig) *server.Worker {
-	t.Helper()
-	w, err := server.StartWorker(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start worker: %v", err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
-func newClient(t *testing.T, addr string) *client.Client {
-	t.Helper()
-	c, err := client.New(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func upload(t *testing.T, c *client.Client, name, rel string) *client.UploadResult {
-	t.Helper()
-	res, err := c.Upload(ctxT(t), name, wasmtest.Build(t, rel))
-	if err != nil {
-		t.Fatalf("upload %s: %v", name, err)
-	}
-	return res
 }
 
 type response struct {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -17,20 +18,19 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 // TestGuestCannotHarmWorker sends every kind of misbehaviour through a real
 // worker and checks each gets the right status and the worker keeps serving.
 func TestGuestCannotHarmWorker(t *testing.T) {
-	cp := startControlPlane(t, controlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
-	wcfg := workerConfig(cp.Addr())
+	env := startEnv(t)
+	wcfg := env.WorkerConfig()
 	wcfg.Engine.MemoryLimit = 64 << 20
 	wcfg.Worker.MaxRequestBody = 1 << 20
 	wcfg.Worker.MaxHeaderBytes = 8 << 10
 	// A generous deadline, so a slow machine cannot turn a memory bomb's
 	// 500 into a 504; runaway guests go to a worker with a tight one.
 	wcfg.Worker.RequestTimeout = time.Minute
-	w := startWorker(t, wcfg)
+	w := testenv.StartWorker(t, wcfg)
 	wcfg.Worker.RequestTimeout = time.Second
-	tight := startWorker(t, wcfg)
-	c := newClient(t, cp.Addr())
-	upload(t, c, "misbehave", wasmtest.Misbehave)
-	if _, _, err := c.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "misbehave"}); err != nil {
+	tight := testenv.StartWorker(t, wcfg)
+	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "misbehave"}); err != nil {
 		t.Fatal(err)
 	}
 	waitServed(t, w.URL()+"/fine", func(r response) bool { return r.status == 200 })

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
 // uploadChunk is the size of the chunks Upload sends.
@@ -25,6 +27,7 @@ const maxFetch = 256 << 20
 type Client struct {
 	conn *grpc.ClientConn
 	rs   registryv1.RegistryServiceClient
+	as   registryv1.AccessServiceClient
 }
 
 // Option configures a Client.
@@ -34,6 +37,23 @@ type Option func(*[]grpc.DialOption)
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *[]grpc.DialOption) { *o = append(*o, opts...) }
 }
+
+// WithToken sends a bearer token with every call. Without TLS the token
+// crosses the network in clear text: use it on loopback or with
+// WithDialOptions(grpc.WithTransportCredentials(...)).
+func WithToken(token string) Option {
+	return func(o *[]grpc.DialOption) {
+		*o = append(*o, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+}
+
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
 
 // New returns a client for the control plane at addr (host:port). It does
 // not connect until the first call.
@@ -46,7 +66,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn)}, nil
+	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn)}, nil
 }
 
 // Close releases the connection.
@@ -65,6 +85,25 @@ type UploadOption func(*uploadOptions)
 
 type uploadOptions struct {
 	progress func(sent, total int64)
+	signer   ed25519.PrivateKey
+	keyID    string
+	sig      []byte
+	source   string
+}
+
+// WithSigner signs the upload with a publisher's private key.
+func WithSigner(priv ed25519.PrivateKey) UploadOption {
+	return func(o *uploadOptions) { o.signer = priv }
+}
+
+// WithSignature attaches a signature made elsewhere (nanoedge sign).
+func WithSignature(keyID string, sig []byte) UploadOption {
+	return func(o *uploadOptions) { o.keyID, o.sig = keyID, sig }
+}
+
+// WithSource records a source revision or CI run id as provenance.
+func WithSource(source string) UploadOption {
+	return func(o *uploadOptions) { o.source = source }
 }
 
 // WithProgress calls fn after every chunk sent.
@@ -83,7 +122,12 @@ func (c *Client) Upload(ctx context.Context, name string, wasm []byte, opts ...U
 	if err != nil {
 		return nil, err
 	}
-	md := &registryv1.UploadModuleMetadata{Name: name, Size: int64(len(wasm)), Digest: registry.Digest(wasm)}
+	digest := registry.Digest(wasm)
+	md := &registryv1.UploadModuleMetadata{Name: name, Size: int64(len(wasm)), Digest: digest, KeyId: o.keyID, Signature: o.sig, Source: o.source}
+	if o.signer != nil {
+		md.KeyId = signing.KeyID(o.signer.Public().(ed25519.PublicKey))
+		md.Signature = signing.Sign(o.signer, name, digest)
+	}
 	if err := stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Metadata{Metadata: md}}); err != nil {
 		return nil, closeErr(stream, err)
 	}

@@ -9,6 +9,7 @@ package registryv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -31,7 +32,14 @@ type Command struct {
 	//	*Command_PutModule
 	//	*Command_PutRoute
 	//	*Command_DeleteRoute
-	Op            isCommand_Op `protobuf_oneof:"op"`
+	//	*Command_PutKey
+	//	*Command_RevokeKey
+	//	*Command_PutToken
+	//	*Command_RevokeToken
+	Op isCommand_Op `protobuf_oneof:"op"`
+	// Who asked for the write and when the leader accepted it, for the audit trail.
+	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=time,proto3" json:"time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +108,56 @@ func (x *Command) GetDeleteRoute() *DeleteRouteCommand {
 	return nil
 }
 
+func (x *Command) GetPutKey() *PutKeyCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutKey); ok {
+			return x.PutKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeKey() *RevokeKeyCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RevokeKey); ok {
+			return x.RevokeKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutToken() *PutTokenCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutToken); ok {
+			return x.PutToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeToken() *RevokeTokenCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RevokeToken); ok {
+			return x.RevokeToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *Command) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -116,11 +174,211 @@ type Command_DeleteRoute struct {
 	DeleteRoute *DeleteRouteCommand `protobuf:"bytes,3,opt,name=delete_route,json=deleteRoute,proto3,oneof"`
 }
 
+type Command_PutKey struct {
+	PutKey *PutKeyCommand `protobuf:"bytes,4,opt,name=put_key,json=putKey,proto3,oneof"`
+}
+
+type Command_RevokeKey struct {
+	RevokeKey *RevokeKeyCommand `protobuf:"bytes,5,opt,name=revoke_key,json=revokeKey,proto3,oneof"`
+}
+
+type Command_PutToken struct {
+	PutToken *PutTokenCommand `protobuf:"bytes,6,opt,name=put_token,json=putToken,proto3,oneof"`
+}
+
+type Command_RevokeToken struct {
+	RevokeToken *RevokeTokenCommand `protobuf:"bytes,7,opt,name=revoke_token,json=revokeToken,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
 
 func (*Command_DeleteRoute) isCommand_Op() {}
+
+func (*Command_PutKey) isCommand_Op() {}
+
+func (*Command_RevokeKey) isCommand_Op() {}
+
+func (*Command_PutToken) isCommand_Op() {}
+
+func (*Command_RevokeToken) isCommand_Op() {}
+
+type PutKeyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *PublisherKey          `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutKeyCommand) Reset() {
+	*x = PutKeyCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutKeyCommand) ProtoMessage() {}
+
+func (x *PutKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutKeyCommand.ProtoReflect.Descriptor instead.
+func (*PutKeyCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PutKeyCommand) GetKey() *PublisherKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type RevokeKeyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeKeyCommand) Reset() {
+	*x = RevokeKeyCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeKeyCommand) ProtoMessage() {}
+
+func (x *RevokeKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeKeyCommand.ProtoReflect.Descriptor instead.
+func (*RevokeKeyCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RevokeKeyCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type PutTokenCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutTokenCommand) Reset() {
+	*x = PutTokenCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutTokenCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutTokenCommand) ProtoMessage() {}
+
+func (x *PutTokenCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutTokenCommand.ProtoReflect.Descriptor instead.
+func (*PutTokenCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PutTokenCommand) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+type RevokeTokenCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenCommand) Reset() {
+	*x = RevokeTokenCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenCommand) ProtoMessage() {}
+
+func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenCommand.ProtoReflect.Descriptor instead.
+func (*RevokeTokenCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeTokenCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
 
 type PutModuleCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -132,7 +390,7 @@ type PutModuleCommand struct {
 
 func (x *PutModuleCommand) Reset() {
 	*x = PutModuleCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -144,7 +402,7 @@ func (x *PutModuleCommand) String() string {
 func (*PutModuleCommand) ProtoMessage() {}
 
 func (x *PutModuleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -157,7 +415,7 @@ func (x *PutModuleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutModuleCommand.ProtoReflect.Descriptor instead.
 func (*PutModuleCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PutModuleCommand) GetModule() *Module {
@@ -183,7 +441,7 @@ type PutRouteCommand struct {
 
 func (x *PutRouteCommand) Reset() {
 	*x = PutRouteCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +453,7 @@ func (x *PutRouteCommand) String() string {
 func (*PutRouteCommand) ProtoMessage() {}
 
 func (x *PutRouteCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +466,7 @@ func (x *PutRouteCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRouteCommand.ProtoReflect.Descriptor instead.
 func (*PutRouteCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PutRouteCommand) GetRoute() *Route {
@@ -228,7 +486,7 @@ type DeleteRouteCommand struct {
 
 func (x *DeleteRouteCommand) Reset() {
 	*x = DeleteRouteCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +498,7 @@ func (x *DeleteRouteCommand) String() string {
 func (*DeleteRouteCommand) ProtoMessage() {}
 
 func (x *DeleteRouteCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +511,7 @@ func (x *DeleteRouteCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteCommand.ProtoReflect.Descriptor instead.
 func (*DeleteRouteCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteRouteCommand) GetHost() string {
@@ -274,13 +532,29 @@ var File_nanoedge_registry_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"\xed\x01\n" +
+	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x04\n" +
 	"\aCommand\x12G\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2&.nanoedge.registry.v1.PutModuleCommandH\x00R\tputModule\x12D\n" +
 	"\tput_route\x18\x02 \x01(\v2%.nanoedge.registry.v1.PutRouteCommandH\x00R\bputRoute\x12M\n" +
-	"\fdelete_route\x18\x03 \x01(\v2(.nanoedge.registry.v1.DeleteRouteCommandH\x00R\vdeleteRouteB\x04\n" +
-	"\x02op\"\\\n" +
+	"\fdelete_route\x18\x03 \x01(\v2(.nanoedge.registry.v1.DeleteRouteCommandH\x00R\vdeleteRoute\x12>\n" +
+	"\aput_key\x18\x04 \x01(\v2#.nanoedge.registry.v1.PutKeyCommandH\x00R\x06putKey\x12G\n" +
+	"\n" +
+	"revoke_key\x18\x05 \x01(\v2&.nanoedge.registry.v1.RevokeKeyCommandH\x00R\trevokeKey\x12D\n" +
+	"\tput_token\x18\x06 \x01(\v2%.nanoedge.registry.v1.PutTokenCommandH\x00R\bputToken\x12M\n" +
+	"\frevoke_token\x18\a \x01(\v2(.nanoedge.registry.v1.RevokeTokenCommandH\x00R\vrevokeToken\x12\x14\n" +
+	"\x05actor\x18\n" +
+	" \x01(\tR\x05actor\x12.\n" +
+	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
+	"\x02op\"E\n" +
+	"\rPutKeyCommand\x124\n" +
+	"\x03key\x18\x01 \x01(\v2\".nanoedge.registry.v1.PublisherKeyR\x03key\"\"\n" +
+	"\x10RevokeKeyCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"D\n" +
+	"\x0fPutTokenCommand\x121\n" +
+	"\x05token\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.TokenR\x05token\"$\n" +
+	"\x12RevokeTokenCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\\\n" +
 	"\x10PutModuleCommand\x124\n" +
 	"\x06module\x18\x01 \x01(\v2\x1c.nanoedge.registry.v1.ModuleR\x06module\x12\x12\n" +
 	"\x04wasm\x18\x02 \x01(\fR\x04wasm\"D\n" +
@@ -303,26 +577,40 @@ func file_nanoedge_registry_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_nanoedge_registry_v1_command_proto_goTypes = []any{
-	(*Command)(nil),            // 0: nanoedge.registry.v1.Command
-	(*PutModuleCommand)(nil),   // 1: nanoedge.registry.v1.PutModuleCommand
-	(*PutRouteCommand)(nil),    // 2: nanoedge.registry.v1.PutRouteCommand
-	(*DeleteRouteCommand)(nil), // 3: nanoedge.registry.v1.DeleteRouteCommand
-	(*Module)(nil),             // 4: nanoedge.registry.v1.Module
-	(*Route)(nil),              // 5: nanoedge.registry.v1.Route
+	(*Command)(nil),               // 0: nanoedge.registry.v1.Command
+	(*PutKeyCommand)(nil),         // 1: nanoedge.registry.v1.PutKeyCommand
+	(*RevokeKeyCommand)(nil),      // 2: nanoedge.registry.v1.RevokeKeyCommand
+	(*PutTokenCommand)(nil),       // 3: nanoedge.registry.v1.PutTokenCommand
+	(*RevokeTokenCommand)(nil),    // 4: nanoedge.registry.v1.RevokeTokenCommand
+	(*PutModuleCommand)(nil),      // 5: nanoedge.registry.v1.PutModuleCommand
+	(*PutRouteCommand)(nil),       // 6: nanoedge.registry.v1.PutRouteCommand
+	(*DeleteRouteCommand)(nil),    // 7: nanoedge.registry.v1.DeleteRouteCommand
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*PublisherKey)(nil),          // 9: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 10: nanoedge.registry.v1.Token
+	(*Module)(nil),                // 11: nanoedge.registry.v1.Module
+	(*Route)(nil),                 // 12: nanoedge.registry.v1.Route
 }
 var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
-	1, // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
-	2, // 1: nanoedge.registry.v1.Command.put_route:type_name -> nanoedge.registry.v1.PutRouteCommand
-	3, // 2: nanoedge.registry.v1.Command.delete_route:type_name -> nanoedge.registry.v1.DeleteRouteCommand
-	4, // 3: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	5, // 4: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5,  // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
+	6,  // 1: nanoedge.registry.v1.Command.put_route:type_name -> nanoedge.registry.v1.PutRouteCommand
+	7,  // 2: nanoedge.registry.v1.Command.delete_route:type_name -> nanoedge.registry.v1.DeleteRouteCommand
+	1,  // 3: nanoedge.registry.v1.Command.put_key:type_name -> nanoedge.registry.v1.PutKeyCommand
+	2,  // 4: nanoedge.registry.v1.Command.revoke_key:type_name -> nanoedge.registry.v1.RevokeKeyCommand
+	3,  // 5: nanoedge.registry.v1.Command.put_token:type_name -> nanoedge.registry.v1.PutTokenCommand
+	4,  // 6: nanoedge.registry.v1.Command.revoke_token:type_name -> nanoedge.registry.v1.RevokeTokenCommand
+	8,  // 7: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
+	9,  // 8: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	10, // 9: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	11, // 10: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	12, // 11: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_command_proto_init() }
@@ -335,6 +623,10 @@ func file_nanoedge_registry_v1_command_proto_init() {
 		(*Command_PutModule)(nil),
 		(*Command_PutRoute)(nil),
 		(*Command_DeleteRoute)(nil),
+		(*Command_PutKey)(nil),
+		(*Command_RevokeKey)(nil),
+		(*Command_PutToken)(nil),
+		(*Command_RevokeToken)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -342,7 +634,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

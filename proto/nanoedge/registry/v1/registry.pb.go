@@ -109,7 +109,13 @@ type UploadModuleMetadata struct {
 	// Total size of the bytes that follow.
 	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	// Optional expected digest ("sha256:<hex>"); the upload fails if it differs.
-	Digest        string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// ed25519 signature over SigningPayload(name, digest) by a trusted key.
+	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// ID of the signing key.
+	KeyId string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Optional source revision or CI run id, kept as provenance.
+	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,6 +167,27 @@ func (x *UploadModuleMetadata) GetSize() int64 {
 func (x *UploadModuleMetadata) GetDigest() string {
 	if x != nil {
 		return x.Digest
+	}
+	return ""
+}
+
+func (x *UploadModuleMetadata) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *UploadModuleMetadata) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *UploadModuleMetadata) GetSource() string {
+	if x != nil {
+		return x.Source
 	}
 	return ""
 }
@@ -919,11 +946,14 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\x13UploadModuleRequest\x12H\n" +
 	"\bmetadata\x18\x01 \x01(\v2*.nanoedge.registry.v1.UploadModuleMetadataH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
-	"\x03msg\"V\n" +
+	"\x03msg\"\xa3\x01\n" +
 	"\x14UploadModuleMetadata\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\tR\x06digest\"\x82\x01\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\"\x82\x01\n" +
 	"\x14UploadModuleResponse\x124\n" +
 	"\x06module\x18\x01 \x01(\v2\x1c.nanoedge.registry.v1.ModuleR\x06module\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1a\n" +

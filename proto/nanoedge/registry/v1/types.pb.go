@@ -22,6 +22,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Role is what a token may do.
+type Role int32
+
+const (
+	Role_ROLE_UNSPECIFIED Role = 0
+	// Everything, including keys and tokens.
+	Role_ROLE_ADMIN Role = 1
+	// Upload modules and change routes.
+	Role_ROLE_PUBLISHER Role = 2
+	// Watch and fetch: what a worker needs.
+	Role_ROLE_WORKER Role = 3
+	// Read-only.
+	Role_ROLE_READER Role = 4
+)
+
+// Enum value maps for Role.
+var (
+	Role_name = map[int32]string{
+		0: "ROLE_UNSPECIFIED",
+		1: "ROLE_ADMIN",
+		2: "ROLE_PUBLISHER",
+		3: "ROLE_WORKER",
+		4: "ROLE_READER",
+	}
+	Role_value = map[string]int32{
+		"ROLE_UNSPECIFIED": 0,
+		"ROLE_ADMIN":       1,
+		"ROLE_PUBLISHER":   2,
+		"ROLE_WORKER":      3,
+		"ROLE_READER":      4,
+	}
+)
+
+func (x Role) Enum() *Role {
+	p := new(Role)
+	*p = x
+	return p
+}
+
+func (x Role) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Role) Descriptor() protoreflect.EnumDescriptor {
+	return file_nanoedge_registry_v1_types_proto_enumTypes[0].Descriptor()
+}
+
+func (Role) Type() protoreflect.EnumType {
+	return &file_nanoedge_registry_v1_types_proto_enumTypes[0]
+}
+
+func (x Role) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Role.Descriptor instead.
+func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{0}
+}
+
 // EventType says what happened to an object.
 type EventType int32
 
@@ -56,11 +116,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_nanoedge_registry_v1_types_proto_enumTypes[0].Descriptor()
+	return file_nanoedge_registry_v1_types_proto_enumTypes[1].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_nanoedge_registry_v1_types_proto_enumTypes[0]
+	return &file_nanoedge_registry_v1_types_proto_enumTypes[1]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -69,7 +129,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{0}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{1}
 }
 
 // Module is a handler module, stored once per content digest.
@@ -84,7 +144,9 @@ type Module struct {
 	// Revision of the write that stored the module.
 	CreateRevision int64 `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	// When the leader accepted the upload.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Who published the module and how it was signed.
+	Provenance    *Provenance `protobuf:"bytes,6,opt,name=provenance,proto3" json:"provenance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -154,6 +216,331 @@ func (x *Module) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Module) GetProvenance() *Provenance {
+	if x != nil {
+		return x.Provenance
+	}
+	return nil
+}
+
+// Provenance records where a module came from.
+type Provenance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the publisher key that signed the module.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// ed25519 signature over SigningPayload(name, digest).
+	Signature []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Name of the token that uploaded the module.
+	Uploader string `protobuf:"bytes,3,opt,name=uploader,proto3" json:"uploader,omitempty"`
+	// Optional source revision or CI run the publisher named.
+	Source        string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Provenance) Reset() {
+	*x = Provenance{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Provenance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Provenance) ProtoMessage() {}
+
+func (x *Provenance) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
+func (*Provenance) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Provenance) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Provenance) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *Provenance) GetUploader() string {
+	if x != nil {
+		return x.Uploader
+	}
+	return ""
+}
+
+func (x *Provenance) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// PublisherKey is an ed25519 public key trusted to sign modules.
+type PublisherKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Fingerprint: "ed25519:" and the first 16 hex digits of sha256(public_key).
+	Id             string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name           string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PublicKey      []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	CreateRevision int64  `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	// A revoked key signs no new uploads; modules it signed stay stored.
+	Revoked        bool  `protobuf:"varint,5,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	RevokeRevision int64 `protobuf:"varint,6,opt,name=revoke_revision,json=revokeRevision,proto3" json:"revoke_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PublisherKey) Reset() {
+	*x = PublisherKey{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublisherKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublisherKey) ProtoMessage() {}
+
+func (x *PublisherKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublisherKey.ProtoReflect.Descriptor instead.
+func (*PublisherKey) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PublisherKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PublisherKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublisherKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *PublisherKey) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *PublisherKey) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *PublisherKey) GetRevokeRevision() int64 {
+	if x != nil {
+		return x.RevokeRevision
+	}
+	return 0
+}
+
+// Token is an API credential. Only a hash of its secret is stored.
+type Token struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Role  Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=nanoedge.registry.v1.Role" json:"role,omitempty"`
+	// sha256 of the secret.
+	SecretHash     []byte `protobuf:"bytes,4,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"`
+	CreateRevision int64  `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Token) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Token) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Token) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *Token) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *Token) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+// AuditEntry records one accepted write.
+type AuditEntry struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Name of the token that made the write.
+	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The command, for example "put_route".
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// What it changed, for example "/api/ -> hello@sha256:...".
+	Detail        string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuditEntry) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // Route sends requests for a host and path prefix to a module.
 type Route struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -172,7 +559,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +571,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +584,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Route) GetHost() string {
@@ -258,7 +645,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +657,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +670,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Event) GetType() EventType {
@@ -346,14 +733,45 @@ var File_nanoedge_registry_v1_types_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\n" +
-	" nanoedge/registry/v1/types.proto\x12\x14nanoedge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	" nanoedge/registry/v1/types.proto\x12\x14nanoedge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n" +
 	"\x06Module\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12'\n" +
 	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xce\x01\n" +
+	"createTime\x12@\n" +
+	"\n" +
+	"provenance\x18\x06 \x01(\v2 .nanoedge.registry.v1.ProvenanceR\n" +
+	"provenance\"u\n" +
+	"\n" +
+	"Provenance\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x1a\n" +
+	"\buploader\x18\x03 \x01(\tR\buploader\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\"\xbd\x01\n" +
+	"\fPublisherKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\x12'\n" +
+	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12\x18\n" +
+	"\arevoked\x18\x05 \x01(\bR\arevoked\x12'\n" +
+	"\x0frevoke_revision\x18\x06 \x01(\x03R\x0erevokeRevision\"\xa5\x01\n" +
+	"\x05Token\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x1a.nanoedge.registry.v1.RoleR\x04role\x12\x1f\n" +
+	"\vsecret_hash\x18\x04 \x01(\fR\n" +
+	"secretHash\x12'\n" +
+	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\"\x9e\x01\n" +
+	"\n" +
+	"AuditEntry\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xce\x01\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -368,7 +786,14 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
 	"\x06module\x18\x03 \x01(\v2\x1c.nanoedge.registry.v1.ModuleH\x00R\x06module\x123\n" +
 	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05routeB\b\n" +
-	"\x06object*R\n" +
+	"\x06object*b\n" +
+	"\x04Role\x12\x14\n" +
+	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"ROLE_ADMIN\x10\x01\x12\x12\n" +
+	"\x0eROLE_PUBLISHER\x10\x02\x12\x0f\n" +
+	"\vROLE_WORKER\x10\x03\x12\x0f\n" +
+	"\vROLE_READER\x10\x04*R\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
@@ -386,25 +811,33 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_types_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
-	(EventType)(0),                // 0: nanoedge.registry.v1.EventType
-	(*Module)(nil),                // 1: nanoedge.registry.v1.Module
-	(*Route)(nil),                 // 2: nanoedge.registry.v1.Route
-	(*Event)(nil),                 // 3: nanoedge.registry.v1.Event
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(Role)(0),                     // 0: nanoedge.registry.v1.Role
+	(EventType)(0),                // 1: nanoedge.registry.v1.EventType
+	(*Module)(nil),                // 2: nanoedge.registry.v1.Module
+	(*Provenance)(nil),            // 3: nanoedge.registry.v1.Provenance
+	(*PublisherKey)(nil),          // 4: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 5: nanoedge.registry.v1.Token
+	(*AuditEntry)(nil),            // 6: nanoedge.registry.v1.AuditEntry
+	(*Route)(nil),                 // 7: nanoedge.registry.v1.Route
+	(*Event)(nil),                 // 8: nanoedge.registry.v1.Event
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	4, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
-	0, // 1: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	1, // 2: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	2, // 3: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	9, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	3, // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
+	0, // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
+	9, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	1, // 4: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
+	2, // 5: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	7, // 6: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -412,7 +845,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 	if File_nanoedge_registry_v1_types_proto != nil {
 		return
 	}
-	file_nanoedge_registry_v1_types_proto_msgTypes[2].OneofWrappers = []any{
+	file_nanoedge_registry_v1_types_proto_msgTypes[6].OneofWrappers = []any{
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
 	}
@@ -421,8 +854,8 @@ func file_nanoedge_registry_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   3,
+			NumEnums:      2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,165 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// permission is a class of RPCs a role may call.
+type permission int
+
+const (
+	permRead    permission = 1 << iota // list and get metadata
+	permFollow                         // watch changes, fetch module bytes
+	permPublish                        // upload modules, change routes
+	permAdmin                          // keys and tokens
+)
+
+var rolePerms = map[registryv1.Role]permission{
+	registryv1.Role_ROLE_ADMIN:     permRead | permFollow | permPublish | permAdmin,
+	registryv1.Role_ROLE_PUBLISHER: permRead | permFollow | permPublish,
+	registryv1.Role_ROLE_WORKER:    permRead | permFollow,
+	registryv1.Role_ROLE_READER:    permRead,
+}
+
+const (
+	registrySvc = "/nanoedge.registry.v1.RegistryService/"
+	accessSvc   = "/nanoedge.registry.v1.AccessService/"
+)
+
+// methodPerms says what each RPC needs. A method missing here is refused:
+// deny by default.
+var methodPerms = map[string]permission{
+	registrySvc + "UploadModule": permPublish,
+	registrySvc + "GetModule":    permRead,
+	registrySvc + "FetchModule":  permFollow,
+	registrySvc + "ListModules":  permRead,
+	registrySvc + "SetRoute":     permPublish,
+	registrySvc + "DeleteRoute":  permPublish,
+	registrySvc + "ListRoutes":   permRead,
+	registrySvc + "Watch":        permFollow,
+	accessSvc + "AddKey":         permAdmin,
+	accessSvc + "ListKeys":       permRead,
+	accessSvc + "RevokeKey":      permAdmin,
+	accessSvc + "CreateToken":    permAdmin,
+	accessSvc + "ListTokens":     permAdmin,
+	accessSvc + "RevokeToken":    permAdmin,
+	accessSvc + "ListAudit":      permRead,
+}
+
+// openPrefixes need no credentials: probes and schema discovery.
+var openPrefixes = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
+
+// authenticate checks the bearer token of a call against method's needs and
+// returns ctx naming the caller for the audit trail.
+func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
+	for _, p := range openPrefixes {
+		if strings.HasPrefix(method, p) {
+			return ctx, nil
+		}
+	}
+	need, known := methodPerms[method]
+	if !s.cfg.Auth {
+		return registry.WithActor(ctx, "anonymous"), nil
+	}
+	tok, err := s.tokenFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !known || rolePerms[tok.Role]&need == 0 {
+		return nil, status.Errorf(codes.PermissionDenied, "controlplane: token %q (role %s) may not call %s", tok.Name, roleName(tok.Role), method)
+	}
+	return registry.WithActor(ctx, tok.Name), nil
+}
+
+func (s *Server) tokenFrom(ctx context.Context) (*registryv1.Token, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) == 0 {
+		return nil, status.Error(codes.Unauthenticated, "controlplane: no credentials: send \"authorization: Bearer <token>\"")
+	}
+	secret, ok := strings.CutPrefix(vals[0], "Bearer ")
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "controlplane: authorization must be \"Bearer <token>\"")
+	}
+	id, hash, err := ParseToken(secret)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	tok, err := s.store.Token(id)
+	if err != nil || subtle.ConstantTimeCompare(tok.SecretHash, hash) != 1 {
+		return nil, status.Error(codes.Unauthenticated, "controlplane: unknown or revoked token")
+	}
+	return tok, nil
+}
+
+func roleName(r registryv1.Role) string {
+	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
+}
+
+// ParseRole accepts "admin", "publisher", "worker" or "reader".
+func ParseRole(s string) (registryv1.Role, error) {
+	r, ok := registryv1.Role_value["ROLE_"+strings.ToUpper(s)]
+	if !ok || r == 0 {
+		return 0, fmt.Errorf("%w: role %q: want admin, publisher, worker or reader", registry.ErrInvalid, s)
+	}
+	return registryv1.Role(r), nil
+}
+
+// NewToken returns a token record and its bearer secret "ne_<id>_<secret>".
+func NewToken(name string, role registryv1.Role) (*registryv1.Token, string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, "", err
+	}
+	id, secret := hex.EncodeToString(b[:8]), hex.EncodeToString(b[8:])
+	sum := sha256.Sum256([]byte(secret))
+	return &registryv1.Token{Id: id, Name: name, Role: role, SecretHash: sum[:]}, "ne_" + id + "_" + secret, nil
+}
+
+// ParseToken splits a bearer secret into its id and the hash of its secret.
+func ParseToken(s string) (id string, hash []byte, err error) {
+	rest, ok := strings.CutPrefix(s, "ne_")
+	id, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || len(id) != 16 || len(secret) != 32 {
+		return "", nil, fmt.Errorf("controlplane: malformed token: want ne_<16 hex>_<32 hex>")
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return id, sum[:], nil
+}
+
+func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := s.authenticate(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }

@@ -1,0 +1,208 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+type actorKey struct{}
+
+// WithActor names who makes the writes done with ctx, for the audit trail.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the name WithActor put in ctx, or "".
+func ActorFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// AddKey trusts a publisher key. Adding a key that is already trusted
+// changes nothing; re-adding a revoked key is refused.
+func (s *Store) AddKey(ctx context.Context, key *registryv1.PublisherKey) (*registryv1.PublisherKey, int64, error) {
+	if len(key.PublicKey) != 32 || key.Id == "" {
+		return nil, 0, fmt.Errorf("%w: publisher key must be 32 bytes with an id", ErrInvalid)
+	}
+	if err := ValidateName(key.Name); err != nil {
+		return nil, 0, err
+	}
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutKey{PutKey: &registryv1.PutKeyCommand{Key: key}}})
+	if err != nil {
+		return nil, 0, err
+	}
+	k, err := s.Key(key.Id)
+	return k, res.revision, err
+}
+
+// RevokeKey marks a key revoked.
+func (s *Store) RevokeKey(ctx context.Context, id string) (*registryv1.PublisherKey, int64, error) {
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_RevokeKey{RevokeKey: &registryv1.RevokeKeyCommand{Id: id}}})
+	if err != nil {
+		return nil, 0, err
+	}
+	k, err := s.Key(id)
+	return k, res.revision, err
+}
+
+// Key returns a publisher key by id.
+func (s *Store) Key(id string) (*registryv1.PublisherKey, error) {
+	k := &registryv1.PublisherKey{}
+	err := s.fsm.view(func(tx *bolt.Tx) error { return getProto(tx.Bucket(bucketKeys), id, "publisher key", k) })
+	return k, err
+}
+
+// ListKeys returns every publisher key, revoked ones included.
+func (s *Store) ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error) {
+	return listProto[*registryv1.PublisherKey](s, bucketKeys, func() *registryv1.PublisherKey { return &registryv1.PublisherKey{} })
+}
+
+// PutToken stores a token (its secret hashed by the caller).
+func (s *Store) PutToken(ctx context.Context, t *registryv1.Token) (int64, error) {
+	if t.Id == "" || len(t.SecretHash) != 32 || t.Role == registryv1.Role_ROLE_UNSPECIFIED {
+		return 0, fmt.Errorf("%w: token needs an id, a role and a 32-byte secret hash", ErrInvalid)
+	}
+	if err := ValidateName(t.Name); err != nil {
+		return 0, err
+	}
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutToken{PutToken: &registryv1.PutTokenCommand{Token: t}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.revision, nil
+}
+
+// RevokeToken deletes a token.
+func (s *Store) RevokeToken(ctx context.Context, id string) (int64, error) {
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_RevokeToken{RevokeToken: &registryv1.RevokeTokenCommand{Id: id}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.revision, nil
+}
+
+// Token returns a token by id.
+func (s *Store) Token(id string) (*registryv1.Token, error) {
+	t := &registryv1.Token{}
+	err := s.fsm.view(func(tx *bolt.Tx) error { return getProto(tx.Bucket(bucketTokens), id, "token", t) })
+	return t, err
+}
+
+// ListTokens returns every token.
+func (s *Store) ListTokens(ctx context.Context) ([]*registryv1.Token, int64, error) {
+	return listProto[*registryv1.Token](s, bucketTokens, func() *registryv1.Token { return &registryv1.Token{} })
+}
+
+// ListAudit returns up to limit audit entries from revision start on.
+func (s *Store) ListAudit(ctx context.Context, start int64, limit int) ([]*registryv1.AuditEntry, error) {
+	var out []*registryv1.AuditEntry
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Seek(u64bytes(uint64(max(start, 0)))); k != nil && len(out) < limit; k, v = c.Next() {
+			e := &registryv1.AuditEntry{}
+			if err := proto.Unmarshal(v, e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (w *writer) putKey(c *registryv1.PutKeyCommand) error {
+	k := c.GetKey()
+	keys := w.tx.Bucket(bucketKeys)
+	if prev := keys.Get([]byte(k.GetId())); prev != nil {
+		old := &registryv1.PublisherKey{}
+		if err := proto.Unmarshal(prev, old); err != nil {
+			return err
+		}
+		if old.Revoked {
+			return fmt.Errorf("%w: key %s was revoked; generate a new key", ErrInvalid, k.Id)
+		}
+		return nil
+	}
+	k = proto.Clone(k).(*registryv1.PublisherKey)
+	k.CreateRevision, k.Revoked, k.RevokeRevision = w.rev, false, 0
+	if err := putProto(keys, []byte(k.Id), k); err != nil {
+		return err
+	}
+	w.audit("add_key", k.Name+" "+k.Id)
+	return nil
+}
+
+func (w *writer) revokeKey(c *registryv1.RevokeKeyCommand) error {
+	keys := w.tx.Bucket(bucketKeys)
+	k := &registryv1.PublisherKey{}
+	if err := getProto(keys, c.Id, "publisher key", k); err != nil {
+		return err
+	}
+	if k.Revoked {
+		return nil
+	}
+	k.Revoked, k.RevokeRevision = true, w.rev
+	if err := putProto(keys, []byte(k.Id), k); err != nil {
+		return err
+	}
+	w.audit("revoke_key", k.Name+" "+k.Id)
+	return nil
+}
+
+func (w *writer) putToken(c *registryv1.PutTokenCommand) error {
+	t := proto.Clone(c.GetToken()).(*registryv1.Token)
+	tokens := w.tx.Bucket(bucketTokens)
+	if tokens.Get([]byte(t.Id)) != nil {
+		return fmt.Errorf("%w: token id %s exists", ErrInvalid, t.Id)
+	}
+	t.CreateRevision = w.rev
+	if err := putProto(tokens, []byte(t.Id), t); err != nil {
+		return err
+	}
+	w.audit("create_token", t.Name+" "+t.Role.String())
+	return nil
+}
+
+func (w *writer) revokeToken(c *registryv1.RevokeTokenCommand) error {
+	tokens := w.tx.Bucket(bucketTokens)
+	t := &registryv1.Token{}
+	if err := getProto(tokens, c.Id, "token", t); err != nil {
+		return err
+	}
+	if err := tokens.Delete([]byte(c.Id)); err != nil {
+		return err
+	}
+	w.audit("revoke_token", t.Name)
+	return nil
+}
+
+func getProto(b *bolt.Bucket, id, what string, m proto.Message) error {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return fmt.Errorf("%w: %s %q", ErrNotFound, what, id)
+	}
+	return proto.Unmarshal(v, m)
+}
+
+func listProto[T proto.Message](s *Store, bucket []byte, alloc func() T) ([]T, int64, error) {
+	var out []T
+	var rev int64
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		rev = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			m := alloc()
+			if err := proto.Unmarshal(v, m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, rev, err
+}
+

@@ -31,8 +31,8 @@ type Config struct {
 // DefaultConfig returns limits suited to Go handler modules (several MiB).
 func DefaultConfig() Config {
 	return Config{
-		MaxModuleSize:   64 << 20,
-		ChunkSize:       256 << 10,
+		MaxModuleSize:     64 << 20,
+		ChunkSize:         256 << 10,
 		ValidateTimeout:   30 * time.Second,
 		Auth:              true,
 		RequireSignatures: true,

@@ -205,4 +205,3 @@ func listProto[T proto.Message](s *Store, bucket []byte, alloc func() T) ([]T, i
 	})
 	return out, rev, err
 }
-

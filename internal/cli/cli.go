@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -122,13 +124,36 @@ var (
 // clientFlags are the flags of every command that calls the control plane.
 type clientFlags struct {
 	addr, token *string
+	tls         clientTLSFlags
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		addr:  controlPlaneFlag(fs),
 		token: fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "bearer token (env NANOEDGE_TOKEN; default: "+devTokenFile+" if present)"),
+		tls:   addClientTLSFlags(fs),
 	}
+}
+
+// clientTLSFlags select TLS toward the control plane.
+type clientTLSFlags struct {
+	ca, cert, key *string
+}
+
+func addClientTLSFlags(fs *flag.FlagSet) clientTLSFlags {
+	return clientTLSFlags{
+		ca:   fs.String("tls-ca", os.Getenv("NANOEDGE_TLS_CA"), "speak TLS, trusting this CA file (env NANOEDGE_TLS_CA)"),
+		cert: fs.String("tls-cert", os.Getenv("NANOEDGE_TLS_CERT"), "client certificate for mutual TLS (env NANOEDGE_TLS_CERT)"),
+		key:  fs.String("tls-key", os.Getenv("NANOEDGE_TLS_KEY"), "client certificate key (env NANOEDGE_TLS_KEY)"),
+	}
+}
+
+// config returns nil when no TLS flag is set.
+func (f clientTLSFlags) config() (*tls.Config, error) {
+	if *f.ca == "" && *f.cert == "" {
+		return nil, nil
+	}
+	return tlsconfig.Client(*f.ca, *f.cert, *f.key)
 }
 
 func (f clientFlags) dial() (*client.Client, error) {
@@ -141,6 +166,13 @@ func (f clientFlags) dial() (*client.Client, error) {
 	var opts []client.Option
 	if token != "" {
 		opts = append(opts, client.WithToken(token))
+	}
+	tlsCfg, err := f.tls.config()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		opts = append(opts, client.WithTLS(tlsCfg))
 	}
 	return client.New(*f.addr, opts...)
 }

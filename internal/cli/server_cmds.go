@@ -15,6 +15,7 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
@@ -77,11 +78,20 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 func runControlPlane(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("controlplane", "[flags]")
 	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
+	tlsKey := fs.String("tls-key", "", "key of --tls-cert")
+	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by this CA (mutual TLS)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	cfg := cpf.config(e)
 	cfg.Registry.Bootstrap = true
+	if *tlsCert != "" {
+		var err error
+		if cfg.TLS, err = tlsconfig.Server(*tlsCert, *tlsKey, *clientCA); err != nil {
+			return err
+		}
+	}
 	cp, err := server.StartControlPlane(ctx, cfg)
 	if err != nil {
 		return err
@@ -97,12 +107,17 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("worker", "[flags]")
 	cp := controlPlaneFlag(fs)
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "worker-role bearer token (env NANOEDGE_TOKEN)")
+	tf := addClientTLSFlags(fs)
 	wf := addWorkerFlags(fs, "")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	cfg := wf.config(e, *cp)
 	cfg.Token = *token
+	var err error
+	if cfg.TLS, err = tf.config(); err != nil {
+		return err
+	}
 	w, err := server.StartWorker(ctx, cfg)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
@@ -25,6 +27,8 @@ type ControlPlaneConfig struct {
 	API      controlplane.Config
 	// GRPCAddr is where the API listens; port 0 picks a free port.
 	GRPCAddr string
+	// TLS, if set, serves the API over TLS (mutual if it verifies clients).
+	TLS *tls.Config
 }
 
 // ControlPlane is a running control plane node.
@@ -80,7 +84,11 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	if cp.ln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("server: grpc listen: %w", err)
 	}
-	cp.grpc = svc.GRPCServer(grpc.MaxRecvMsgSize(4 << 20))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20)}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	cp.grpc = svc.GRPCServer(opts...)
 	go func() { cp.served <- cp.grpc.Serve(cp.ln) }()
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +20,9 @@ type WorkerConfig struct {
 	// HTTPAddr is where the worker serves; port 0 picks a free port.
 	HTTPAddr string
 	// Token is the worker's bearer token (role worker).
-	Token  string
+	Token string
+	// TLS, if set, speaks TLS to the control plane.
+	TLS    *tls.Config
 	Engine wazeroengine.Config
 	Worker dataplane.Config
 }
@@ -43,6 +46,9 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	var opts []client.Option
 	if cfg.Token != "" {
 		opts = append(opts, client.WithToken(cfg.Token))
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, client.WithTLS(cfg.TLS))
 	}
 	c, err := client.New(cfg.ControlPlane, opts...)
 	if err != nil {

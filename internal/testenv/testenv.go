@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"os"
@@ -37,6 +38,8 @@ type Env struct {
 	// Key is a trusted publisher key.
 	Key         ed25519.PrivateKey
 	WorkerToken string
+	// ClientTLS is what clients and workers of this env speak, if set.
+	ClientTLS *tls.Config
 }
 
 // Logger discards logs unless NANOEDGE_TEST_LOG is set.
@@ -72,14 +75,20 @@ func StartControlPlane(tb testing.TB, cfg server.ControlPlaneConfig) *server.Con
 
 // Start starts a control plane from cfg and sets up credentials.
 func Start(tb testing.TB, cfg server.ControlPlaneConfig) *Env {
+	return StartTLS(tb, cfg, nil)
+}
+
+// StartTLS is Start for a control plane serving TLS; clientTLS is what
+// the env's clients and workers speak.
+func StartTLS(tb testing.TB, cfg server.ControlPlaneConfig, clientTLS *tls.Config) *Env {
 	tb.Helper()
-	e := &Env{CP: StartControlPlane(tb, cfg), DataDir: cfg.Registry.DataDir}
+	e := &Env{CP: StartControlPlane(tb, cfg), DataDir: cfg.Registry.DataDir, ClientTLS: clientTLS}
 	b, err := os.ReadFile(server.AdminTokenFile(e.DataDir))
 	if err != nil {
 		tb.Fatalf("read admin token: %v", err)
 	}
 	e.AdminToken = strings.TrimSpace(string(b))
-	e.Admin = NewClient(tb, e.CP.Addr(), e.AdminToken)
+	e.Admin = e.Client(tb, e.AdminToken)
 	ctx := context.Background()
 	if e.Key, err = signing.GenerateKey(); err != nil {
 		tb.Fatal(err)
@@ -87,7 +96,7 @@ func Start(tb testing.TB, cfg server.ControlPlaneConfig) *Env {
 	if _, err := e.Admin.AddKey(ctx, "ci", e.Key.Public().(ed25519.PublicKey)); err != nil {
 		tb.Fatalf("add key: %v", err)
 	}
-	e.Publisher = NewClient(tb, e.CP.Addr(), e.Token(tb, "ci", registryv1.Role_ROLE_PUBLISHER))
+	e.Publisher = e.Client(tb, e.Token(tb, "ci", registryv1.Role_ROLE_PUBLISHER))
 	e.WorkerToken = e.Token(tb, "worker", registryv1.Role_ROLE_WORKER)
 	return e
 }
@@ -102,10 +111,19 @@ func (e *Env) Token(tb testing.TB, name string, role registryv1.Role) string {
 	return secret
 }
 
-// NewClient returns a client with token (none if empty), closed at cleanup.
-func NewClient(tb testing.TB, addr, token string) *client.Client {
+// Client returns a client of this env with token (none if empty).
+func (e *Env) Client(tb testing.TB, token string) *client.Client {
 	tb.Helper()
 	var opts []client.Option
+	if e.ClientTLS != nil {
+		opts = append(opts, client.WithTLS(e.ClientTLS))
+	}
+	return NewClient(tb, e.CP.Addr(), token, opts...)
+}
+
+// NewClient returns a client with token (none if empty), closed at cleanup.
+func NewClient(tb testing.TB, addr, token string, opts ...client.Option) *client.Client {
+	tb.Helper()
 	if token != "" {
 		opts = append(opts, client.WithToken(token))
 	}
@@ -136,7 +154,7 @@ func (e *Env) WorkerConfig() server.WorkerConfig {
 	ec.CacheDir = wasmtest.CacheDir()
 	wc := dataplane.DefaultConfig()
 	wc.Logger = Logger()
-	return server.WorkerConfig{ControlPlane: e.CP.Addr(), HTTPAddr: "127.0.0.1:0", Token: e.WorkerToken, Engine: ec, Worker: wc}
+	return server.WorkerConfig{ControlPlane: e.CP.Addr(), HTTPAddr: "127.0.0.1:0", Token: e.WorkerToken, TLS: e.ClientTLS, Engine: ec, Worker: wc}
 }
 
 // StartWorker starts a worker and stops it at cleanup.

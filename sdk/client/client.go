@@ -3,13 +3,16 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -36,6 +39,14 @@ type Option func(*[]grpc.DialOption)
 // WithDialOptions adds gRPC dial options, for example transport credentials.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *[]grpc.DialOption) { *o = append(*o, opts...) }
+}
+
+// WithTLS speaks TLS to the control plane (mutual TLS if cfg carries a
+// client certificate).
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *[]grpc.DialOption) {
+		*o = append(*o, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	}
 }
 
 // WithToken sends a bearer token with every call. Without TLS the token
@@ -295,4 +306,13 @@ func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*regis
 			return err
 		}
 	}
+}
+
+// Health asks the control plane's gRPC health service; it needs no token.
+func (c *Client) Health(ctx context.Context) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	resp, err := healthpb.NewHealthClient(c.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Status, nil
 }

@@ -1,0 +1,68 @@
+package systemtest
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/tlsconfig"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// TestTLSAndMutualTLS runs the whole path (upload, route, worker serving)
+// over TLS and over mutual TLS, and checks what is refused.
+func TestTLSAndMutualTLS(t *testing.T) {
+	pki := testenv.NewPKI(t)
+	for _, mutual := range []bool{false, true} {
+		name := map[bool]string{false: "tls", true: "mutual"}[mutual]
+		t.Run(name, func(t *testing.T) {
+			clientCA := ""
+			if mutual {
+				clientCA = pki.CA
+			}
+			serverTLS, err := tlsconfig.Server(pki.ServerCert, pki.ServerKey, clientCA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clientTLS, err := tlsconfig.Client(pki.CA, pki.ClientCert, pki.ClientKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+			cfg.TLS = serverTLS
+			env := testenv.StartTLS(t, cfg, clientTLS)
+			w := testenv.StartWorker(t, env.WorkerConfig())
+			env.Upload(t, "hello", wasmtest.Hello)
+			if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "hello"}); err != nil {
+				t.Fatal(err)
+			}
+			waitServed(t, w.URL()+"/tls", func(r response) bool { return r.status == 200 && strings.HasPrefix(r.body, "Hello") })
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			plain := testenv.NewClient(t, env.CP.Addr(), env.AdminToken)
+			if _, _, err := plain.ListRoutes(ctx); status.Code(err) != codes.Unavailable {
+				t.Fatalf("plaintext client: exp Unavailable, got %v", err)
+			}
+			untrusting := testenv.NewClient(t, env.CP.Addr(), env.AdminToken, client.WithTLS(&tls.Config{}))
+			if _, _, err := untrusting.ListRoutes(ctx); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("client without the CA: exp a certificate error, got %v", err)
+			}
+			noCert, _ := tlsconfig.Client(pki.CA, "", "")
+			_, _, err = testenv.NewClient(t, env.CP.Addr(), env.AdminToken, client.WithTLS(noCert)).ListRoutes(ctx)
+			if mutual && status.Code(err) != codes.Unavailable {
+				t.Fatalf("mutual TLS without a client certificate: exp Unavailable, got %v", err)
+			}
+			if !mutual && err != nil {
+				t.Fatalf("TLS without a client certificate: %v", err)
+			}
+		})
+	}
+}

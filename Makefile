@@ -2,7 +2,7 @@
 # protoc plugins are Go tools pinned in tools/go.mod.
 BUF := go tool -modfile=tools/go.mod buf
 
-.PHONY: test check unit generate lint build bench soak clean
+.PHONY: test check unit generate lint build bench fuzz clean
 
 ## test: the whole CI suite (what .ci/run runs)
 test: check unit
@@ -39,3 +39,15 @@ bench:
 
 clean:
 	rm -rf bin .nanoedge
+
+## fuzz: run every fuzz target for FUZZTIME each (seed corpora run in make test)
+FUZZTIME ?= 30s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./registry
+	go test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./internal/abi
+	go test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./internal/abi
+	go test -run '^$$' -fuzz '^FuzzServe$$' -fuzztime $(FUZZTIME) ./sdk/guest
+	go test -run '^$$' -fuzz '^FuzzLookup$$' -fuzztime $(FUZZTIME) ./dataplane
+	go test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./dataplane/engine/wazeroengine
+	go test -run '^$$' -fuzz '^FuzzParseSignature$$' -fuzztime $(FUZZTIME) ./sdk/signing
+	go test -run '^$$' -fuzz '^FuzzParsePublicKey$$' -fuzztime $(FUZZTIME) ./sdk/signing

@@ -14,6 +14,9 @@ type Config struct {
 	MaxModuleSize int64
 	// ChunkSize is the size of the chunks FetchModule streams.
 	ChunkSize int
+	// MaxUploadChunks bounds the messages of one upload, so a client cannot
+	// make the server churn through millions of tiny chunks.
+	MaxUploadChunks int
 	// ValidateModule, if set, judges uploaded bytes before they are stored;
 	// an error refuses the upload with InvalidArgument.
 	ValidateModule func(ctx context.Context, wasm []byte) error
@@ -33,6 +36,7 @@ func DefaultConfig() Config {
 	return Config{
 		MaxModuleSize:     64 << 20,
 		ChunkSize:         256 << 10,
+		MaxUploadChunks:   4096,
 		ValidateTimeout:   30 * time.Second,
 		Auth:              true,
 		RequireSignatures: true,
@@ -48,6 +52,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < 1<<10 || c.ChunkSize > 2<<20 {
 		errs = append(errs, errors.New("ChunkSize must be between 1 KiB and 2 MiB"))
+	}
+	if c.MaxUploadChunks <= 0 {
+		errs = append(errs, errors.New("MaxUploadChunks must be positive"))
 	}
 	if c.ValidateTimeout <= 0 {
 		errs = append(errs, errors.New("ValidateTimeout must be positive"))

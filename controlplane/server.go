@@ -46,6 +46,9 @@ type Server struct {
 
 	cfg   Config
 	store Store
+	// validating bounds concurrent validations, including ones whose upload
+	// already timed out and whose compile is still finishing.
+	validating chan struct{}
 }
 
 // New returns a server over store.
@@ -53,7 +56,7 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, store: store}, nil
+	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2)}, nil
 }
 
 // GRPCServer returns a gRPC server with the registry and access services,
@@ -91,7 +94,10 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 		return status.Errorf(codes.ResourceExhausted, "controlplane: module of %d bytes exceeds the limit of %d bytes", md.Size, s.cfg.MaxModuleSize)
 	}
 	wasm := make([]byte, 0, md.Size)
-	for {
+	for chunks := 0; ; chunks++ {
+		if chunks > s.cfg.MaxUploadChunks {
+			return status.Errorf(codes.ResourceExhausted, "controlplane: upload exceeds %d chunks", s.cfg.MaxUploadChunks)
+		}
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
@@ -138,13 +144,27 @@ func (s *Server) validate(ctx context.Context, wasm []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ValidateTimeout)
 	defer cancel()
-	if err := s.cfg.ValidateModule(ctx, wasm); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: validation did not finish within %v", ErrInvalidModule, s.cfg.ValidateTimeout)
-		}
-		return fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	// Compilers need not watch ctx; the upload is answered at the deadline
+	// whatever the validator is doing.
+	select {
+	case s.validating <- struct{}{}:
+	case <-ctx.Done():
+		return status.Errorf(codes.ResourceExhausted, "controlplane: busy validating other uploads; none finished within %v", s.cfg.ValidateTimeout)
 	}
-	return nil
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-s.validating }()
+		done <- s.cfg.ValidateModule(ctx, wasm)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidModule, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: validation did not finish within %v", ErrInvalidModule, s.cfg.ValidateTimeout)
+	}
 }
 
 // GetModule implements RegistryServiceServer.

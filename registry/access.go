@@ -117,6 +117,9 @@ func (s *Store) ListAudit(ctx context.Context, start int64, limit int) ([]*regis
 
 func (w *writer) putKey(c *registryv1.PutKeyCommand) error {
 	k := c.GetKey()
+	if k.GetId() == "" || len(k.GetPublicKey()) != 32 {
+		return fmt.Errorf("%w: publisher key must be 32 bytes with an id", ErrInvalid)
+	}
 	keys := w.tx.Bucket(bucketKeys)
 	if prev := keys.Get([]byte(k.GetId())); prev != nil {
 		old := &registryv1.PublisherKey{}
@@ -155,6 +158,9 @@ func (w *writer) revokeKey(c *registryv1.RevokeKeyCommand) error {
 }
 
 func (w *writer) putToken(c *registryv1.PutTokenCommand) error {
+	if t := c.GetToken(); t.GetId() == "" || len(t.GetSecretHash()) != 32 {
+		return fmt.Errorf("%w: token needs an id and a 32-byte secret hash", ErrInvalid)
+	}
 	t := proto.Clone(c.GetToken()).(*registryv1.Token)
 	tokens := w.tx.Bucket(bucketTokens)
 	if tokens.Get([]byte(t.Id)) != nil {

@@ -280,7 +280,8 @@ func (t *tailWriter) suffix() string {
 // compiles with wazero's interpreter, which validates every function body
 // at a fraction of the compiler's cost.
 type Validator struct {
-	e *Engine
+	e  *Engine
+	mu sync.RWMutex // Close waits for validations still compiling
 }
 
 // NewValidator returns a Validator; Close it when done.
@@ -297,6 +298,8 @@ func NewValidator(ctx context.Context) (*Validator, error) {
 // Validate returns an error wrapping engine.ErrInvalidModule if wasm is not
 // a module this engine would run.
 func (v *Validator) Validate(ctx context.Context, wasm []byte) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	m, err := v.e.Compile(ctx, wasm)
 	if err != nil {
 		return err
@@ -305,4 +308,8 @@ func (v *Validator) Validate(ctx context.Context, wasm []byte) error {
 }
 
 // Close releases the validator.
-func (v *Validator) Close(ctx context.Context) error { return v.e.Close(ctx) }
+func (v *Validator) Close(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.e.Close(ctx)
+}

@@ -77,6 +77,7 @@ func TestCompileRefusesInvalidModules(t *testing.T) {
 		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "no exported function nanoedge_abi_version"},
 		{"truncated", []byte("\x00asm\x01\x00\x00"), "invalid"},
 		{"foreign import", moduleImporting("env", "escape"), "imports env.escape"},
+		{"memory bomb declared", []byte("\x00asm\x01\x00\x00\x00\x05\x05\x01\x00\x80\x80\x04"), "memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,4 +202,26 @@ func TestInstancesAreIsolated(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// FuzzValidate: the validator refuses or accepts any bytes without
+// panicking, and everything it accepts has the handler exports.
+func FuzzValidate(f *testing.F) {
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	f.Add(moduleImporting("env", "f"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x05\x05\x01\x00\x80\x80\x04"))
+	v, err := NewValidator(context.Background())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer v.Close(context.Background())
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		err := v.Validate(context.Background(), wasm)
+		if err != nil && !errors.Is(err, engine.ErrInvalidModule) {
+			t.Fatalf("exp ErrInvalidModule, got %v", err)
+		}
+		if err == nil {
+			t.Fatalf("accepted %d random bytes as a handler module", len(wasm))
+		}
+	})
 }

@@ -1,0 +1,80 @@
+package abi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"reflect"
+	"testing"
+)
+
+func TestRequestRoundTrip(t *testing.T) {
+	tests := []Request{
+		{},
+		{Method: "GET", URI: "/", Host: "h", RemoteAddr: "1.2.3.4:5", Header: http.Header{}},
+		{Method: "POST", URI: "/a?b=c", Header: http.Header{"A": {"1", "2"}, "B": {""}}, Body: bytes.Repeat([]byte{0, 255}, 1000)},
+	}
+	for _, r := range tests {
+		enc := AppendRequest(nil, &r)
+		if len(enc) != RequestSize(&r) {
+			t.Fatalf("RequestSize %d, encoding %d", RequestSize(&r), len(enc))
+		}
+		got, err := DecodeRequest(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Method != r.Method || got.URI != r.URI || !bytes.Equal(got.Body, r.Body) || len(got.Header) != len(r.Header) {
+			t.Fatalf("round trip: exp %+v, got %+v", r, got)
+		}
+		for k, vs := range r.Header {
+			if !reflect.DeepEqual(got.Header[k], vs) {
+				t.Fatalf("header %s: exp %q, got %q", k, vs, got.Header[k])
+			}
+		}
+	}
+}
+
+func TestDecodeRejectsMalformed(t *testing.T) {
+	valid := AppendResponse(nil, &Response{Status: 200, Header: http.Header{"A": {"b"}}, Body: []byte("x")})
+	tests := map[string][]byte{
+		"empty":      nil,
+		"truncated":  valid[:len(valid)-1],
+		"trailing":   append(append([]byte(nil), valid...), 0),
+		"status 42":  AppendResponse(nil, &Response{Status: 42}),
+		"huge count": {200, 0, 0, 0, 0xff, 0xff, 0xff, 0xff},
+		"huge field": {200, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f},
+	}
+	for name, b := range tests {
+		if _, err := DecodeResponse(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: exp ErrMalformed, got %v", name, err)
+		}
+	}
+}
+
+// FuzzDecodeRequest: the decoder never panics, never over-allocates, and
+// whatever it accepts re-encodes to the same length.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add(AppendRequest(nil, &Request{Method: "GET", URI: "/x", Header: http.Header{"A": {"1"}}, Body: []byte("b")}))
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRequest(b)
+		if err != nil {
+			return
+		}
+		if n := RequestSize(&r); n != len(b) {
+			t.Fatalf("accepted %d bytes that re-encode to %d", len(b), n)
+		}
+	})
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add(AppendResponse(nil, &Response{Status: 404, Header: http.Header{"A": {"1", "2"}}, Body: []byte("nope")}))
+	f.Add([]byte{200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeResponse(b)
+		if err == nil && (r.Status < 100 || r.Status > 999) {
+			t.Fatalf("accepted status %d", r.Status)
+		}
+	})
+}

@@ -1,0 +1,66 @@
+package guest
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/nanoedge/nanoedge/internal/abi"
+)
+
+// The guest side of the ABI runs natively too: these tests drive serve
+// exactly as the wasm export does.
+
+func call(t *testing.T, h http.Handler, req *abi.Request) abi.Response {
+	t.Helper()
+	resp, err := abi.DecodeResponse(serve(h, abi.AppendRequest(nil, req), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestServeMatchesNetHTTPDefaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		status  int
+		ctype   string
+		body    string
+	}{
+		{"implicit 200 and sniffed type", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>hi") }, 200, "text/html; charset=utf-8", "<html>hi"},
+		{"explicit status", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(418) }, 418, "", ""},
+		{"no body on 204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204); io.WriteString(w, "x") }, 204, "", ""},
+		{"http.Error", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad", 400) }, 400, "text/plain; charset=utf-8", "bad\n"},
+		{"panic becomes 500", func(w http.ResponseWriter, r *http.Request) { panic("boom") }, 500, "text/plain; charset=utf-8", "guest: handler panicked: boom\n"},
+		{"reads request", func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			io.WriteString(w, r.Method+" "+r.URL.Path+" "+r.URL.Query().Get("q")+" "+r.Header.Get("X-A")+" "+string(b))
+		}, 200, "text/plain; charset=utf-8", "PUT /p v 1 body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := call(t, tt.handler, &abi.Request{Method: "PUT", URI: "/p?q=v", Header: http.Header{"X-A": {"1"}}, Body: []byte("body")})
+			if resp.Status != tt.status || resp.Header.Get("Content-Type") != tt.ctype || string(resp.Body) != tt.body {
+				t.Fatalf("exp %d %q %q, got %d %q %q", tt.status, tt.ctype, tt.body, resp.Status, resp.Header.Get("Content-Type"), resp.Body)
+			}
+		})
+	}
+}
+
+// FuzzServe: whatever bytes the host passes, the guest answers with a
+// well-formed response (400 for a malformed request) and never panics.
+func FuzzServe(f *testing.F) {
+	f.Add(abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/x?y", Header: http.Header{"A": {"b"}}}))
+	f.Add([]byte{})
+	f.Add(abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "::bad"}))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.ToUpper(r.URL.Path))
+	})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if _, err := abi.DecodeResponse(serve(h, in, nil)); err != nil {
+			t.Fatalf("guest produced a malformed response: %v", err)
+		}
+	})
+}

@@ -148,8 +148,12 @@ func (s *Server) validate(ctx context.Context, wasm []byte) error {
 	// whatever the validator is doing.
 	select {
 	case s.validating <- struct{}{}:
-	case <-ctx.Done():
-		return status.Errorf(codes.ResourceExhausted, "controlplane: busy validating other uploads; none finished within %v", s.cfg.ValidateTimeout)
+	default:
+		select {
+		case s.validating <- struct{}{}:
+		case <-ctx.Done():
+			return status.Errorf(codes.ResourceExhausted, "controlplane: busy validating other uploads; none finished within %v", s.cfg.ValidateTimeout)
+		}
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -58,6 +59,9 @@ var methodPerms = map[string]permission{
 	accessSvc + "ListTokens":     permAdmin,
 	accessSvc + "RevokeToken":    permAdmin,
 	accessSvc + "ListAudit":      permRead,
+	clusterSvc + "Join":          permAdmin,
+	clusterSvc + "RemoveMember":  permAdmin,
+	clusterSvc + "ListMembers":   permRead,
 }
 
 // openPrefixes need no credentials: probes and schema discovery.
@@ -100,6 +104,16 @@ func (s *Server) tokenFrom(ctx context.Context) (*registryv1.Token, error) {
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
 	tok, err := s.store.Token(id)
+	// A follower may not have applied a token the leader just created: give
+	// replication a moment before refusing it.
+	for deadline := time.Now().Add(2 * time.Second); err != nil && !s.store.IsLeader() && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		tok, err = s.store.Token(id)
+	}
 	if err != nil || subtle.ConstantTimeCompare(tok.SecretHash, hash) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "controlplane: unknown or revoked token")
 	}

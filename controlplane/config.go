@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,7 +29,10 @@ type Config struct {
 	// RequireSignatures refuses uploads not signed by a trusted, unrevoked
 	// publisher key.
 	RequireSignatures bool
-	Logger            *slog.Logger
+	// PeerTLS, if set, is how this node dials other nodes' APIs when it
+	// forwards calls to the leader.
+	PeerTLS *tls.Config
+	Logger  *slog.Logger
 }
 
 // DefaultConfig returns limits suited to Go handler modules (several MiB).

@@ -38,6 +38,14 @@ type Store interface {
 	Token(id string) (*registryv1.Token, error)
 	ListTokens(ctx context.Context) ([]*registryv1.Token, int64, error)
 	ListAudit(ctx context.Context, start int64, limit int) ([]*registryv1.AuditEntry, error)
+
+	IsLeader() bool
+	// Leader returns the leader's ID and API address.
+	Leader() (id, grpcAddr string)
+	LinearizableRead(ctx context.Context) error
+	Members() ([]registry.Member, error)
+	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
+	RemoveMember(ctx context.Context, id string) error
 }
 
 // Server implements the gRPC services over a Store.
@@ -49,6 +57,7 @@ type Server struct {
 	// validating bounds concurrent validations, including ones whose upload
 	// already timed out and whose compile is still finishing.
 	validating chan struct{}
+	peers      peers
 }
 
 // New returns a server over store.
@@ -56,16 +65,28 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2)}, nil
+	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS}}, nil
+}
+
+// Close releases connections to peers.
+func (s *Server) Close() { s.peers.close() }
+
+func (s *Server) interceptors() []grpc.ServerOption {
+	// Authenticate first, on the node the client called, then run the call
+	// here or on the leader.
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.unaryAuth, s.forwardUnary),
+		grpc.ChainStreamInterceptor(s.streamAuth, s.forwardStream),
+	}
 }
 
 // GRPCServer returns a gRPC server with the registry and access services,
 // authentication, gRPC health (SERVING) and server reflection registered.
 func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	opts = append(opts, grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth))
-	gs := grpc.NewServer(opts...)
+	gs := grpc.NewServer(append(opts, s.interceptors()...)...)
 	registryv1.RegisterRegistryServiceServer(gs, s)
 	registryv1.RegisterAccessServiceServer(gs, &accessServer{s: s})
+	registryv1.RegisterClusterServiceServer(gs, &clusterServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

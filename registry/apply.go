@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,6 +42,12 @@ func (w *writer) apply(cmd *registryv1.Command) error {
 		return w.putToken(op.PutToken)
 	case *registryv1.Command_RevokeToken:
 		return w.revokeToken(op.RevokeToken)
+	case *registryv1.Command_PutModuleChunk:
+		return w.putModuleChunk(op.PutModuleChunk)
+	case *registryv1.Command_PutNode:
+		return w.putNode(op.PutNode)
+	case *registryv1.Command_DeleteNode:
+		return w.deleteNode(op.DeleteNode)
 	default:
 		return fmt.Errorf("%w: unknown command %T", ErrInvalid, op)
 	}
@@ -51,17 +58,35 @@ func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
 	if m == nil || m.Digest == "" {
 		return fmt.Errorf("%w: module without digest", ErrInvalid)
 	}
-	if err := checkDigest(m.Digest, c.Wasm); err != nil {
+	wasm := c.Wasm
+	if c.UploadId != "" {
+		var err error
+		if wasm, err = w.assemble(c.UploadId, c.Chunks); err != nil {
+			return err
+		}
+	}
+	if err := checkDigest(m.Digest, wasm); err != nil {
 		return err
+	}
+	// The leader checked the signing key before proposing; checking again
+	// here closes the window in which the key was revoked meanwhile.
+	if id := m.GetProvenance().GetKeyId(); id != "" {
+		k := &registryv1.PublisherKey{}
+		if err := getProto(w.tx.Bucket(bucketKeys), id, "publisher key", k); err == nil && k.Revoked {
+			return fmt.Errorf("%w: publisher key %s was revoked at revision %d", ErrInvalid, id, k.RevokeRevision)
+		}
 	}
 	mods := w.tx.Bucket(bucketModules)
 	if mods.Get([]byte(m.Digest)) != nil {
-		return nil // content-addressed: already stored, nothing changes
+		return w.dropStaged(c.UploadId) // content-addressed: already stored
 	}
 	m = proto.Clone(m).(*registryv1.Module)
 	m.CreateRevision = w.rev
-	m.Size = int64(len(c.Wasm))
-	if err := w.tx.Bucket(bucketBlobs).Put([]byte(m.Digest), c.Wasm); err != nil {
+	m.Size = int64(len(wasm))
+	if err := w.tx.Bucket(bucketBlobs).Put([]byte(m.Digest), wasm); err != nil {
+		return err
+	}
+	if err := w.dropStaged(c.UploadId); err != nil {
 		return err
 	}
 	if err := putProto(mods, []byte(m.Digest), m); err != nil {
@@ -69,6 +94,42 @@ func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
 	}
 	w.emit(registryv1.EventType_EVENT_TYPE_PUT, &registryv1.Event_Module{Module: m})
 	w.audit("put_module", m.Name+"@"+m.Digest)
+	return nil
+}
+
+// putModuleChunk stages one piece of a large module until the PutModule
+// that assembles it.
+func (w *writer) putModuleChunk(c *registryv1.PutModuleChunkCommand) error {
+	if c.UploadId == "" || len(c.Data) > maxEntryData {
+		return fmt.Errorf("%w: module chunk needs an upload id and at most %d bytes", ErrInvalid, maxEntryData)
+	}
+	return w.tx.Bucket(bucketStaging).Put(stagingKey(c.UploadId, c.Index), c.Data)
+}
+
+func (w *writer) assemble(uploadID string, chunks uint32) ([]byte, error) {
+	staging := w.tx.Bucket(bucketStaging)
+	var wasm []byte
+	for i := uint32(0); i < chunks; i++ {
+		part := staging.Get(stagingKey(uploadID, i))
+		if part == nil {
+			return nil, fmt.Errorf("%w: upload %s lacks chunk %d of %d", ErrInvalid, uploadID, i, chunks)
+		}
+		wasm = append(wasm, part...)
+	}
+	return wasm, nil
+}
+
+func (w *writer) dropStaged(uploadID string) error {
+	if uploadID == "" {
+		return nil
+	}
+	c := w.tx.Bucket(bucketStaging).Cursor()
+	prefix := stagingKey(uploadID, 0)[:len(uploadID)+1]
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Config configures a Store.
@@ -36,6 +38,10 @@ type Config struct {
 	HistoryLimit int
 
 	Logger *slog.Logger
+
+	// Layer, if set, turns the Raft listener into the stream layer Raft
+	// uses; tests put a fault-injecting layer here. Default: plain TCP.
+	Layer func(ln net.Listener) raft.StreamLayer
 }
 
 // DefaultConfig returns a single-node configuration storing under dataDir.

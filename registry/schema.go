@@ -12,8 +12,10 @@ var (
 	bucketKeys    = []byte("keys")    // key id -> PublisherKey (proto)
 	bucketTokens  = []byte("tokens")  // token id -> Token (proto)
 	bucketAudit   = []byte("audit")   // revision (uint64 BE) -> AuditEntry (proto)
+	bucketNodes   = []byte("nodes")   // node id -> gRPC address
+	bucketStaging = []byte("staging") // upload id + 0 + index (uint32 BE) -> chunk of a large module
 
-	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit}
+	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging}
 )
 
 // Keys of bucketMeta. appliedIndex is written in the same transaction as the
@@ -47,3 +49,8 @@ func u64(b []byte) uint64 {
 }
 
 func u64bytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func stagingKey(uploadID string, index uint32) []byte {
+	k := append([]byte(uploadID), 0)
+	return binary.BigEndian.AppendUint32(k, index)
+}

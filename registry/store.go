@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +30,8 @@ type Store struct {
 
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
+
+	barriers termBarriers
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -69,7 +73,11 @@ func (s *Store) open(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("registry: raft listen: %w", err)
 	}
-	s.transport = raft.NewNetworkTransportWithLogger(&tcpLayer{ln: ln}, 3, 10*time.Second, logger)
+	var layer raft.StreamLayer = &tcpLayer{ln: ln}
+	if s.cfg.Layer != nil {
+		layer = s.cfg.Layer(ln)
+	}
+	s.transport = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(s.cfg.NodeID)
@@ -152,6 +160,24 @@ func (s *Store) WaitLeader(ctx context.Context) error {
 	return nil
 }
 
+// WaitForLeader blocks until the cluster has a leader this node knows of.
+func (s *Store) WaitForLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr, _ := s.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("registry: wait for a leader: %w", ctx.Err())
+		case <-s.closed:
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
 // PutModule stores wasm under name. Storing bytes that are already stored
 // returns the existing module with created false and changes nothing.
 func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *registryv1.Provenance) (m *registryv1.Module, created bool, rev int64, err error) {
@@ -166,7 +192,15 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 		return existing, false, existing.CreateRevision, nil
 	}
 	m = &registryv1.Module{Name: name, Digest: digest, Size: int64(len(wasm)), CreateTime: timestamppb.Now(), Provenance: prov}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{Module: m, Wasm: wasm}}})
+	put := &registryv1.PutModuleCommand{Module: m, Wasm: wasm}
+	if len(wasm) > maxEntryData {
+		// Stage the bytes in entries of at most maxEntryData, so no entry
+		// holds up heartbeats or a follower's catch-up.
+		if put, err = s.stageChunks(ctx, m, wasm); err != nil {
+			return nil, false, 0, err
+		}
+	}
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: put}})
 	if err != nil {
 		return nil, false, 0, err
 	}
@@ -175,6 +209,26 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 		return nil, false, 0, err
 	}
 	return stored, len(res.events) > 0, res.revision, nil
+}
+
+// maxEntryData bounds the module bytes in one Raft entry.
+const maxEntryData = 512 << 10
+
+func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []byte) (*registryv1.PutModuleCommand, error) {
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	uploadID := hex.EncodeToString(id[:])
+	n := uint32(0)
+	for off := 0; off < len(wasm); off += maxEntryData {
+		chunk := &registryv1.PutModuleChunkCommand{UploadId: uploadID, Index: n, Data: wasm[off:min(off+maxEntryData, len(wasm))]}
+		if _, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModuleChunk{PutModuleChunk: chunk}}); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return &registryv1.PutModuleCommand{Module: m, UploadId: uploadID, Chunks: n}, nil
 }
 
 // SetRoute points host+pathPrefix at the module moduleRef resolves to.
@@ -210,19 +264,9 @@ func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResul
 	if err != nil {
 		return nil, fmt.Errorf("registry: encode command: %w", err)
 	}
-	timeout := s.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := s.raft.Apply(data, timeout)
+	f := s.raft.Apply(data, s.timeout(ctx))
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, fmt.Errorf("%w (leader: %s)", ErrNotLeader, s.leaderAddr())
-		}
-		if errors.Is(err, raft.ErrRaftShutdown) {
-			return nil, ErrClosed
-		}
-		return nil, fmt.Errorf("registry: apply: %w", err)
+		return nil, s.raftErr(err)
 	}
 	res, ok := f.Response().(*applyResult)
 	if !ok {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -230,4 +233,44 @@ func TestSnapshotRestoresIntoFreshNode(t *testing.T) {
 	if got := snapshotState(t, s2); got != want {
 		t.Fatalf("exp %s, got %s", want, got)
 	}
+}
+
+// TestLargeModuleIsChunked: a module larger than one entry's budget is
+// staged in several entries of at most 1 MiB, then assembled intact.
+func TestLargeModuleIsChunked(t *testing.T) {
+	s := mustOpenStore(t, testConfig(t.TempDir()))
+	wasm := make([]byte, 3<<20+123)
+	for i := range wasm {
+		wasm[i] = byte(i * 31)
+	}
+	m, created, _, err := s.PutModule(context.Background(), "big", wasm, nil)
+	if err != nil || !created || m.Size != int64(len(wasm)) {
+		t.Fatalf("put: %v created=%v %v", m, created, err)
+	}
+	_, got, err := s.ModuleBytes(context.Background(), m.Digest)
+	if err != nil || !bytes.Equal(got, wasm) {
+		t.Fatalf("exp the module back intact: %v", err)
+	}
+	first, _ := s.logStore.FirstIndex()
+	last, _ := s.logStore.LastIndex()
+	entries := 0
+	for i := first; i <= last; i++ {
+		var l raft.Log
+		if err := s.logStore.GetLog(i, &l); err != nil {
+			continue
+		}
+		if len(l.Data) > 1<<20 {
+			t.Fatalf("log entry %d holds %d bytes", i, len(l.Data))
+		}
+		entries++
+	}
+	if entries < 8 {
+		t.Fatalf("exp the module spread over several entries, found %d entries", entries)
+	}
+	_ = s.fsm.view(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketStaging).Cursor().First(); k != nil {
+			t.Fatalf("staging not emptied after assembly")
+		}
+		return nil
+	})
 }

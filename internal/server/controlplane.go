@@ -13,12 +13,15 @@ import (
 	"path/filepath"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
 // ControlPlaneConfig configures a control plane node.
@@ -29,6 +32,11 @@ type ControlPlaneConfig struct {
 	GRPCAddr string
 	// TLS, if set, serves the API over TLS (mutual if it verifies clients).
 	TLS *tls.Config
+	// Join, if set, is a member's API address this node asks to add it;
+	// JoinToken is an admin token for that, JoinTLS how to dial it.
+	Join      string
+	JoinToken string
+	JoinTLS   *tls.Config
 }
 
 // ControlPlane is a running control plane node.
@@ -37,6 +45,7 @@ type ControlPlane struct {
 	grpc      *grpc.Server
 	ln        net.Listener
 	validator *wazeroengine.Validator
+	svc       *controlplane.Server
 	served    chan error
 
 	closeOnce sync.Once
@@ -59,38 +68,76 @@ func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPla
 }
 
 func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error {
-	if cfg.Registry.Bootstrap {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := cp.Store.WaitLeader(wctx); err != nil {
-			return err
-		}
-	}
-	if cfg.API.Auth && cfg.Registry.Bootstrap {
-		if err := cp.bootstrapAdmin(ctx, cfg.Registry.DataDir); err != nil {
-			return err
-		}
-	}
 	var err error
+	if cp.ln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("server: grpc listen: %w", err)
+	}
 	if cp.validator, err = wazeroengine.NewValidator(ctx); err != nil {
 		return err
 	}
 	api := cfg.API
 	api.ValidateModule = cp.validator.Validate
-	svc, err := controlplane.New(api, cp.Store)
-	if err != nil {
+	if cp.svc, err = controlplane.New(api, cp.Store); err != nil {
 		return err
-	}
-	if cp.ln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-		return fmt.Errorf("server: grpc listen: %w", err)
 	}
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20)}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
-	cp.grpc = svc.GRPCServer(opts...)
+	cp.grpc = cp.svc.GRPCServer(opts...)
 	go func() { cp.served <- cp.grpc.Serve(cp.ln) }()
+
+	if cfg.Join != "" {
+		if err := cp.join(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := cp.Store.WaitForLeader(wctx); err != nil {
+		return err
+	}
+	if cp.Store.IsLeader() {
+		// The first node records where it serves, and mints the first admin
+		// token; later leaders find both in the registry.
+		if err := cp.Store.PutNode(ctx, cp.Store.NodeID(), cp.Addr()); err != nil {
+			return err
+		}
+		if cfg.API.Auth {
+			return cp.bootstrapAdmin(ctx, cfg.Registry.DataDir)
+		}
+	}
 	return nil
+}
+
+// join asks an existing member to add this node, retrying while that
+// member is starting or electing.
+func (cp *ControlPlane) join(ctx context.Context, cfg ControlPlaneConfig) error {
+	opts := []client.Option{client.WithToken(cfg.JoinToken)}
+	if cfg.JoinTLS != nil {
+		opts = append(opts, client.WithTLS(cfg.JoinTLS))
+	}
+	c, err := client.New(cfg.Join, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		_, err := c.Join(ctx, cp.Store.NodeID(), cp.Store.RaftAddr(), cp.Addr())
+		if err == nil {
+			return nil
+		}
+		if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+			return fmt.Errorf("server: join %s: %w", cfg.Join, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server: join %s: %w", cfg.Join, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // AdminTokenFile is where a bootstrapping node writes the first admin
@@ -132,6 +179,7 @@ func (cp *ControlPlane) close() error {
 			cp.grpc.Stop() // watch streams never end on their own
 		}
 		<-cp.served
+		cp.svc.Close()
 	}
 	var errs []error
 	if cp.validator != nil {

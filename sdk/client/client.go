@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -31,6 +32,7 @@ type Client struct {
 	conn *grpc.ClientConn
 	rs   registryv1.RegistryServiceClient
 	as   registryv1.AccessServiceClient
+	cs   registryv1.ClusterServiceClient
 }
 
 // Option configures a Client.
@@ -66,6 +68,17 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 
 func (bearer) RequireTransportSecurity() bool { return false }
 
+// WithStaleReads lets the called node answer reads from its own state,
+// which may lag the leader by a few writes, instead of forwarding them to
+// the leader for a linearizable answer.
+func WithStaleReads() Option {
+	return func(o *[]grpc.DialOption) {
+		*o = append(*o, grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(metadata.AppendToOutgoingContext(ctx, "nanoedge-consistency", "stale"), method, req, reply, cc, opts...)
+		}))
+	}
+}
+
 // New returns a client for the control plane at addr (host:port). It does
 // not connect until the first call.
 func New(addr string, opts ...Option) (*Client, error) {
@@ -77,7 +90,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn)}, nil
+	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn), cs: registryv1.NewClusterServiceClient(conn)}, nil
 }
 
 // Close releases the connection.

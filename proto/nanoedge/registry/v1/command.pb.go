@@ -36,6 +36,9 @@ type Command struct {
 	//	*Command_RevokeKey
 	//	*Command_PutToken
 	//	*Command_RevokeToken
+	//	*Command_PutNode
+	//	*Command_DeleteNode
+	//	*Command_PutModuleChunk
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
 	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -144,6 +147,33 @@ func (x *Command) GetRevokeToken() *RevokeTokenCommand {
 	return nil
 }
 
+func (x *Command) GetPutNode() *PutNodeCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutNode); ok {
+			return x.PutNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteNode() *DeleteNodeCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteNode); ok {
+			return x.DeleteNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutModuleChunk() *PutModuleChunkCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutModuleChunk); ok {
+			return x.PutModuleChunk
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
@@ -190,6 +220,18 @@ type Command_RevokeToken struct {
 	RevokeToken *RevokeTokenCommand `protobuf:"bytes,7,opt,name=revoke_token,json=revokeToken,proto3,oneof"`
 }
 
+type Command_PutNode struct {
+	PutNode *PutNodeCommand `protobuf:"bytes,8,opt,name=put_node,json=putNode,proto3,oneof"`
+}
+
+type Command_DeleteNode struct {
+	DeleteNode *DeleteNodeCommand `protobuf:"bytes,9,opt,name=delete_node,json=deleteNode,proto3,oneof"`
+}
+
+type Command_PutModuleChunk struct {
+	PutModuleChunk *PutModuleChunkCommand `protobuf:"bytes,12,opt,name=put_module_chunk,json=putModuleChunk,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
@@ -203,6 +245,12 @@ func (*Command_RevokeKey) isCommand_Op() {}
 func (*Command_PutToken) isCommand_Op() {}
 
 func (*Command_RevokeToken) isCommand_Op() {}
+
+func (*Command_PutNode) isCommand_Op() {}
+
+func (*Command_DeleteNode) isCommand_Op() {}
+
+func (*Command_PutModuleChunk) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -380,10 +428,15 @@ func (x *RevokeTokenCommand) GetId() string {
 	return ""
 }
 
+// PutModuleCommand stores a module. Small modules carry their bytes in
+// wasm; larger ones were sent first as PutModuleChunkCommands under
+// upload_id, which this command assembles, so no log entry exceeds 1 MiB.
 type PutModuleCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Module        *Module                `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
 	Wasm          []byte                 `protobuf:"bytes,2,opt,name=wasm,proto3" json:"wasm,omitempty"`
+	UploadId      string                 `protobuf:"bytes,3,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,4,opt,name=chunks,proto3" json:"chunks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -432,6 +485,81 @@ func (x *PutModuleCommand) GetWasm() []byte {
 	return nil
 }
 
+func (x *PutModuleCommand) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *PutModuleCommand) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+// PutModuleChunkCommand stages one piece of a large module.
+type PutModuleChunkCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UploadId      string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	Index         uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutModuleChunkCommand) Reset() {
+	*x = PutModuleChunkCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutModuleChunkCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutModuleChunkCommand) ProtoMessage() {}
+
+func (x *PutModuleChunkCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutModuleChunkCommand.ProtoReflect.Descriptor instead.
+func (*PutModuleChunkCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PutModuleChunkCommand) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *PutModuleChunkCommand) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PutModuleChunkCommand) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 type PutRouteCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Route         *Route                 `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
@@ -441,7 +569,7 @@ type PutRouteCommand struct {
 
 func (x *PutRouteCommand) Reset() {
 	*x = PutRouteCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +581,7 @@ func (x *PutRouteCommand) String() string {
 func (*PutRouteCommand) ProtoMessage() {}
 
 func (x *PutRouteCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +594,7 @@ func (x *PutRouteCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRouteCommand.ProtoReflect.Descriptor instead.
 func (*PutRouteCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PutRouteCommand) GetRoute() *Route {
@@ -486,7 +614,7 @@ type DeleteRouteCommand struct {
 
 func (x *DeleteRouteCommand) Reset() {
 	*x = DeleteRouteCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +626,7 @@ func (x *DeleteRouteCommand) String() string {
 func (*DeleteRouteCommand) ProtoMessage() {}
 
 func (x *DeleteRouteCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +639,7 @@ func (x *DeleteRouteCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteCommand.ProtoReflect.Descriptor instead.
 func (*DeleteRouteCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteRouteCommand) GetHost() string {
@@ -528,11 +656,108 @@ func (x *DeleteRouteCommand) GetPathPrefix() string {
 	return ""
 }
 
+// PutNodeCommand records where a member serves the API.
+type PutNodeCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrpcAddr      string                 `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutNodeCommand) Reset() {
+	*x = PutNodeCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutNodeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutNodeCommand) ProtoMessage() {}
+
+func (x *PutNodeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutNodeCommand.ProtoReflect.Descriptor instead.
+func (*PutNodeCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PutNodeCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PutNodeCommand) GetGrpcAddr() string {
+	if x != nil {
+		return x.GrpcAddr
+	}
+	return ""
+}
+
+type DeleteNodeCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNodeCommand) Reset() {
+	*x = DeleteNodeCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNodeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNodeCommand) ProtoMessage() {}
+
+func (x *DeleteNodeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNodeCommand.ProtoReflect.Descriptor instead.
+func (*DeleteNodeCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteNodeCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 var File_nanoedge_registry_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x04\n" +
+	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x06\n" +
 	"\aCommand\x12G\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2&.nanoedge.registry.v1.PutModuleCommandH\x00R\tputModule\x12D\n" +
@@ -542,7 +767,11 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"revoke_key\x18\x05 \x01(\v2&.nanoedge.registry.v1.RevokeKeyCommandH\x00R\trevokeKey\x12D\n" +
 	"\tput_token\x18\x06 \x01(\v2%.nanoedge.registry.v1.PutTokenCommandH\x00R\bputToken\x12M\n" +
-	"\frevoke_token\x18\a \x01(\v2(.nanoedge.registry.v1.RevokeTokenCommandH\x00R\vrevokeToken\x12\x14\n" +
+	"\frevoke_token\x18\a \x01(\v2(.nanoedge.registry.v1.RevokeTokenCommandH\x00R\vrevokeToken\x12A\n" +
+	"\bput_node\x18\b \x01(\v2$.nanoedge.registry.v1.PutNodeCommandH\x00R\aputNode\x12J\n" +
+	"\vdelete_node\x18\t \x01(\v2'.nanoedge.registry.v1.DeleteNodeCommandH\x00R\n" +
+	"deleteNode\x12W\n" +
+	"\x10put_module_chunk\x18\f \x01(\v2+.nanoedge.registry.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
@@ -554,16 +783,27 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\x0fPutTokenCommand\x121\n" +
 	"\x05token\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.TokenR\x05token\"$\n" +
 	"\x12RevokeTokenCommand\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\\\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x91\x01\n" +
 	"\x10PutModuleCommand\x124\n" +
 	"\x06module\x18\x01 \x01(\v2\x1c.nanoedge.registry.v1.ModuleR\x06module\x12\x12\n" +
-	"\x04wasm\x18\x02 \x01(\fR\x04wasm\"D\n" +
+	"\x04wasm\x18\x02 \x01(\fR\x04wasm\x12\x1b\n" +
+	"\tupload_id\x18\x03 \x01(\tR\buploadId\x12\x16\n" +
+	"\x06chunks\x18\x04 \x01(\rR\x06chunks\"^\n" +
+	"\x15PutModuleChunkCommand\x12\x1b\n" +
+	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"D\n" +
 	"\x0fPutRouteCommand\x121\n" +
 	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\"I\n" +
 	"\x12DeleteRouteCommand\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
-	"pathPrefixBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"pathPrefix\"=\n" +
+	"\x0ePutNodeCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"#\n" +
+	"\x11DeleteNodeCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02idBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_command_proto_rawDescOnce sync.Once
@@ -577,7 +817,7 @@ func file_nanoedge_registry_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: nanoedge.registry.v1.Command
 	(*PutKeyCommand)(nil),         // 1: nanoedge.registry.v1.PutKeyCommand
@@ -585,32 +825,38 @@ var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*PutTokenCommand)(nil),       // 3: nanoedge.registry.v1.PutTokenCommand
 	(*RevokeTokenCommand)(nil),    // 4: nanoedge.registry.v1.RevokeTokenCommand
 	(*PutModuleCommand)(nil),      // 5: nanoedge.registry.v1.PutModuleCommand
-	(*PutRouteCommand)(nil),       // 6: nanoedge.registry.v1.PutRouteCommand
-	(*DeleteRouteCommand)(nil),    // 7: nanoedge.registry.v1.DeleteRouteCommand
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*PublisherKey)(nil),          // 9: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 10: nanoedge.registry.v1.Token
-	(*Module)(nil),                // 11: nanoedge.registry.v1.Module
-	(*Route)(nil),                 // 12: nanoedge.registry.v1.Route
+	(*PutModuleChunkCommand)(nil), // 6: nanoedge.registry.v1.PutModuleChunkCommand
+	(*PutRouteCommand)(nil),       // 7: nanoedge.registry.v1.PutRouteCommand
+	(*DeleteRouteCommand)(nil),    // 8: nanoedge.registry.v1.DeleteRouteCommand
+	(*PutNodeCommand)(nil),        // 9: nanoedge.registry.v1.PutNodeCommand
+	(*DeleteNodeCommand)(nil),     // 10: nanoedge.registry.v1.DeleteNodeCommand
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*PublisherKey)(nil),          // 12: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 13: nanoedge.registry.v1.Token
+	(*Module)(nil),                // 14: nanoedge.registry.v1.Module
+	(*Route)(nil),                 // 15: nanoedge.registry.v1.Route
 }
 var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	5,  // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
-	6,  // 1: nanoedge.registry.v1.Command.put_route:type_name -> nanoedge.registry.v1.PutRouteCommand
-	7,  // 2: nanoedge.registry.v1.Command.delete_route:type_name -> nanoedge.registry.v1.DeleteRouteCommand
+	7,  // 1: nanoedge.registry.v1.Command.put_route:type_name -> nanoedge.registry.v1.PutRouteCommand
+	8,  // 2: nanoedge.registry.v1.Command.delete_route:type_name -> nanoedge.registry.v1.DeleteRouteCommand
 	1,  // 3: nanoedge.registry.v1.Command.put_key:type_name -> nanoedge.registry.v1.PutKeyCommand
 	2,  // 4: nanoedge.registry.v1.Command.revoke_key:type_name -> nanoedge.registry.v1.RevokeKeyCommand
 	3,  // 5: nanoedge.registry.v1.Command.put_token:type_name -> nanoedge.registry.v1.PutTokenCommand
 	4,  // 6: nanoedge.registry.v1.Command.revoke_token:type_name -> nanoedge.registry.v1.RevokeTokenCommand
-	8,  // 7: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
-	9,  // 8: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	10, // 9: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	11, // 10: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	12, // 11: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 7: nanoedge.registry.v1.Command.put_node:type_name -> nanoedge.registry.v1.PutNodeCommand
+	10, // 8: nanoedge.registry.v1.Command.delete_node:type_name -> nanoedge.registry.v1.DeleteNodeCommand
+	6,  // 9: nanoedge.registry.v1.Command.put_module_chunk:type_name -> nanoedge.registry.v1.PutModuleChunkCommand
+	11, // 10: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
+	12, // 11: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	13, // 12: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	14, // 13: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	15, // 14: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_command_proto_init() }
@@ -627,6 +873,9 @@ func file_nanoedge_registry_v1_command_proto_init() {
 		(*Command_RevokeKey)(nil),
 		(*Command_PutToken)(nil),
 		(*Command_RevokeToken)(nil),
+		(*Command_PutNode)(nil),
+		(*Command_DeleteNode)(nil),
+		(*Command_PutModuleChunk)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -634,7 +883,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"sign":         {"sign a module with a publisher key (writes <module>.sig)", runSign},
 	"tokens":       {"create, list or revoke API tokens", runTokens},
 	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
+	"cluster":      {"list, add or remove control plane members", runCluster},
 }
 
 // env carries what every command writes to.
@@ -131,7 +132,7 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		addr:  controlPlaneFlag(fs),
 		token: fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "bearer token (env NANOEDGE_TOKEN; default: "+devTokenFile+" if present)"),
-		tls:   addClientTLSFlags(fs),
+		tls:   addClientTLSFlags(fs, ""),
 	}
 }
 
@@ -140,11 +141,14 @@ type clientTLSFlags struct {
 	ca, cert, key *string
 }
 
-func addClientTLSFlags(fs *flag.FlagSet) clientTLSFlags {
+// addClientTLSFlags registers <prefix>tls-ca, -cert and -key, defaulting to
+// $NANOEDGE_<PREFIX>TLS_CA and so on.
+func addClientTLSFlags(fs *flag.FlagSet, prefix string) clientTLSFlags {
+	env := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(prefix, "-", "_")) + "TLS_"
 	return clientTLSFlags{
-		ca:   fs.String("tls-ca", os.Getenv("NANOEDGE_TLS_CA"), "speak TLS, trusting this CA file (env NANOEDGE_TLS_CA)"),
-		cert: fs.String("tls-cert", os.Getenv("NANOEDGE_TLS_CERT"), "client certificate for mutual TLS (env NANOEDGE_TLS_CERT)"),
-		key:  fs.String("tls-key", os.Getenv("NANOEDGE_TLS_KEY"), "client certificate key (env NANOEDGE_TLS_KEY)"),
+		ca:   fs.String(prefix+"tls-ca", os.Getenv(env+"CA"), "speak TLS, trusting this CA file (env "+env+"CA)"),
+		cert: fs.String(prefix+"tls-cert", os.Getenv(env+"CERT"), "client certificate for mutual TLS (env "+env+"CERT)"),
+		key:  fs.String(prefix+"tls-key", os.Getenv(env+"KEY"), "client certificate key (env "+env+"KEY)"),
 	}
 }
 

@@ -164,3 +164,20 @@ func TestKeysSignTokensAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandHasHelp parses each command's flags: a clash between
+// flag sets would panic here rather than in an operator's hands.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for name := range commands {
+		args := []string{name, "-h"}
+		switch name {
+		case "route", "keys", "tokens", "cluster":
+			args = []string{name, map[string]string{"route": "list", "keys": "add", "tokens": "create", "cluster": "add"}[name], "-h"}
+		}
+		t.Run(name, func(t *testing.T) {
+			if code, _, stderr := run(args...); code != 2 || !strings.Contains(stderr, "Usage: nanoedge "+name) {
+				t.Fatalf("exp usage and exit 2, got %d: %s", code, stderr)
+			}
+		})
+	}
+}

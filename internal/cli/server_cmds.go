@@ -78,6 +78,10 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 func runControlPlane(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("controlplane", "[flags]")
 	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
+	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "admin token for --join (env NANOEDGE_TOKEN)")
+	bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
+	joinTLS := addClientTLSFlags(fs, "peer-")
 	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
 	tlsKey := fs.String("tls-key", "", "key of --tls-cert")
 	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by this CA (mutual TLS)")
@@ -85,9 +89,15 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := cpf.config(e)
-	cfg.Registry.Bootstrap = true
+	cfg.Registry.Bootstrap = *bootstrap && *join == ""
+	cfg.Join, cfg.JoinToken = *join, *token
+	var err error
+	if cfg.JoinTLS, err = joinTLS.config(); err != nil {
+		return err
+	}
+	// Nodes dial each other's APIs as clients do.
+	cfg.API.PeerTLS = cfg.JoinTLS
 	if *tlsCert != "" {
-		var err error
 		if cfg.TLS, err = tlsconfig.Server(*tlsCert, *tlsKey, *clientCA); err != nil {
 			return err
 		}
@@ -97,8 +107,11 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cp.Close()
-	cfg.Registry.Logger.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir,
-		"admin_token_file", server.AdminTokenFile(cfg.Registry.DataDir))
+	log := cfg.Registry.Logger.With("grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
+	if f := server.AdminTokenFile(cfg.Registry.DataDir); fileExists(f) {
+		log = log.With("admin_token_file", f)
+	}
+	log.Info("control plane ready")
 	<-ctx.Done()
 	return nil
 }
@@ -107,7 +120,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("worker", "[flags]")
 	cp := controlPlaneFlag(fs)
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "worker-role bearer token (env NANOEDGE_TOKEN)")
-	tf := addClientTLSFlags(fs)
+	tf := addClientTLSFlags(fs, "")
 	wf := addWorkerFlags(fs, "")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -269,4 +282,9 @@ func waitOK(ctx context.Context, url string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -100,7 +100,7 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	if cp.Store.IsLeader() {
 		// The first node records where it serves, and mints the first admin
 		// token; later leaders find both in the registry.
-		if err := cp.Store.PutNode(ctx, cp.Store.NodeID(), cp.Addr()); err != nil {
+		if err := cp.Store.PutNode(registry.WithActor(ctx, "bootstrap"), cp.Store.NodeID(), cp.Addr()); err != nil {
 			return err
 		}
 		if cfg.API.Auth {

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+func runCluster(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "Usage: nanoedge cluster members|add|remove [flags]")
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := e.flags("cluster "+sub, "[flags]")
+	cf := addClientFlags(fs)
+	var id, raftAddr, grpcAddr *string
+	switch sub {
+	case "members":
+	case "add":
+		id = fs.String("id", "", "node id")
+		raftAddr = fs.String("raft-addr", "", "the node's Raft address")
+		grpcAddr = fs.String("grpc-addr", "", "the node's API address")
+	case "remove":
+		id = fs.String("id", "", "node id")
+	default:
+		fmt.Fprintf(e.stderr, "nanoedge cluster: unknown subcommand %q; want members, add or remove\n", sub)
+		return errUsage
+	}
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var members []*registryv1.Member
+	switch sub {
+	case "members":
+		var rev int64
+		if members, rev, err = c.Members(ctx); err == nil {
+			defer fmt.Fprintf(e.stdout, "(%s has applied revision %d)\n", *cf.addr, rev)
+		}
+	case "add":
+		members, err = c.Join(ctx, *id, *raftAddr, *grpcAddr)
+	case "remove":
+		members, err = c.RemoveMember(ctx, *id)
+	}
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRAFT\tAPI\tROLE")
+	for _, m := range members {
+		role := "follower"
+		switch {
+		case m.Leader:
+			role = "leader"
+		case !m.Voter:
+			role = "nonvoter"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Id, m.RaftAddr, dash(m.GrpcAddr), role)
+	}
+	return tw.Flush()
+}

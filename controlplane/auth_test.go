@@ -61,6 +61,7 @@ func TestRoleMatrix(t *testing.T) {
 			}
 			return err
 		}, []registryv1.Role{registryv1.Role_ROLE_PUBLISHER, registryv1.Role_ROLE_WORKER}},
+		{"CollectGarbage", func(c *client.Client) error { _, err := c.CollectGarbage(ctx, true); return err }, nil},
 		{"AddKey", func(c *client.Client) error {
 			k, _ := signing.GenerateKey()
 			_, err := c.AddKey(ctx, "k", k.Public().(ed25519.PublicKey))

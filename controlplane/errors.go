@@ -20,6 +20,8 @@ var codeTable = []struct {
 	{registry.ErrInvalid, codes.InvalidArgument},
 	{registry.ErrAmbiguous, codes.InvalidArgument},
 	{registry.ErrTooLarge, codes.ResourceExhausted},
+	{registry.ErrQuotaExceeded, codes.ResourceExhausted},
+	{registry.ErrTimeout, codes.Unavailable},
 	{registry.ErrCompacted, codes.OutOfRange},
 	{registry.ErrNotLeader, codes.Unavailable},
 	{registry.ErrClosed, codes.Unavailable},

@@ -34,12 +34,14 @@ var writeMethods = map[string]bool{
 	registrySvc + "UploadModule": true,
 	registrySvc + "SetRoute":     true,
 	registrySvc + "DeleteRoute":  true,
-	accessSvc + "AddKey":         true,
-	accessSvc + "RevokeKey":      true,
-	accessSvc + "CreateToken":    true,
-	accessSvc + "RevokeToken":    true,
-	clusterSvc + "Join":          true,
-	clusterSvc + "RemoveMember":  true,
+	// A dry run reads, but from the leader's state like any linearizable read.
+	registrySvc + "CollectGarbage": true,
+	accessSvc + "AddKey":           true,
+	accessSvc + "RevokeKey":        true,
+	accessSvc + "CreateToken":      true,
+	accessSvc + "RevokeToken":      true,
+	clusterSvc + "Join":            true,
+	clusterSvc + "RemoveMember":    true,
 }
 
 // readMethods are linearizable unless the caller asks for a stale read:

@@ -46,6 +46,7 @@ type Store interface {
 	Members() ([]registry.Member, error)
 	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
 	RemoveMember(ctx context.Context, id string) error
+	CollectGarbage(ctx context.Context, dryRun bool) ([]*registryv1.Module, int64, error)
 }
 
 // Server implements the gRPC services over a Store.
@@ -286,4 +287,17 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 		return nil // the client left
 	}
 	return toStatus(err)
+}
+
+// CollectGarbage implements RegistryServiceServer.
+func (s *Server) CollectGarbage(ctx context.Context, req *registryv1.CollectGarbageRequest) (*registryv1.CollectGarbageResponse, error) {
+	mods, rev, err := s.store.CollectGarbage(ctx, req.DryRun)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &registryv1.CollectGarbageResponse{Deleted: mods, Revision: rev}
+	for _, m := range mods {
+		resp.FreedBytes += m.Size
+	}
+	return resp, nil
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,6 +45,8 @@ func (w *writer) apply(cmd *registryv1.Command) error {
 		return w.revokeToken(op.RevokeToken)
 	case *registryv1.Command_PutModuleChunk:
 		return w.putModuleChunk(op.PutModuleChunk)
+	case *registryv1.Command_CollectGarbage:
+		return w.collectGarbage()
 	case *registryv1.Command_PutNode:
 		return w.putNode(op.PutNode)
 	case *registryv1.Command_DeleteNode:
@@ -103,7 +106,10 @@ func (w *writer) putModuleChunk(c *registryv1.PutModuleChunkCommand) error {
 	if c.UploadId == "" || len(c.Data) > maxEntryData {
 		return fmt.Errorf("%w: module chunk needs an upload id and at most %d bytes", ErrInvalid, maxEntryData)
 	}
-	return w.tx.Bucket(bucketStaging).Put(stagingKey(c.UploadId, c.Index), c.Data)
+	// The leader's clock, from the log entry, dates the chunk for garbage
+	// collection: deterministic on every node.
+	v := binary.BigEndian.AppendUint64(nil, uint64(w.cmd.GetTime().AsTime().UnixNano()))
+	return w.tx.Bucket(bucketStaging).Put(stagingKey(c.UploadId, c.Index), append(v, c.Data...))
 }
 
 func (w *writer) assemble(uploadID string, chunks uint32) ([]byte, error) {
@@ -111,10 +117,10 @@ func (w *writer) assemble(uploadID string, chunks uint32) ([]byte, error) {
 	var wasm []byte
 	for i := uint32(0); i < chunks; i++ {
 		part := staging.Get(stagingKey(uploadID, i))
-		if part == nil {
+		if len(part) < 8 {
 			return nil, fmt.Errorf("%w: upload %s lacks chunk %d of %d", ErrInvalid, uploadID, i, chunks)
 		}
-		wasm = append(wasm, part...)
+		wasm = append(wasm, part[8:]...)
 	}
 	return wasm, nil
 }

@@ -34,6 +34,9 @@ type Config struct {
 
 	// MaxModuleSize bounds the Wasm bytes of one module.
 	MaxModuleSize int64
+	// Quota bounds the module bytes the registry stores (0: no quota). At
+	// quota, uploads fail with ErrQuotaExceeded; everything else works.
+	Quota int64
 	// HistoryLimit is how many events Watch can replay; older ones are compacted.
 	HistoryLimit int
 
@@ -57,6 +60,7 @@ func DefaultConfig(dataDir string) Config {
 		TrailingLogs:      10240,
 		ApplyTimeout:      10 * time.Second,
 		MaxModuleSize:     64 << 20,
+		Quota:             8 << 30,
 		HistoryLimit:      10000,
 		Logger:            slog.Default(),
 	}

@@ -18,6 +18,8 @@ var (
 	ErrNotLeader = errors.New("registry: not the leader")
 	// ErrCompacted: a watch asked for history that is no longer retained.
 	ErrCompacted = errors.New("registry: revision compacted")
+	// ErrQuotaExceeded: storing the module would exceed Config.Quota.
+	ErrQuotaExceeded = errors.New("registry: quota exceeded")
 	// ErrTimeout: Raft did not accept the write in time.
 	ErrTimeout = errors.New("registry: timed out")
 	// ErrClosed: the store is closed.

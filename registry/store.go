@@ -191,6 +191,15 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 	if existing, err := s.moduleByDigest(digest); err == nil {
 		return existing, false, existing.CreateRevision, nil
 	}
+	if s.cfg.Quota > 0 {
+		used, err := s.StoredBytes()
+		if err != nil {
+			return nil, false, 0, err
+		}
+		if used+int64(len(wasm)) > s.cfg.Quota {
+			return nil, false, 0, fmt.Errorf("%w: %d bytes stored, %d more would pass the quota of %d; collect garbage or raise the quota", ErrQuotaExceeded, used, len(wasm), s.cfg.Quota)
+		}
+	}
 	m = &registryv1.Module{Name: name, Digest: digest, Size: int64(len(wasm)), CreateTime: timestamppb.Now(), Provenance: prov}
 	put := &registryv1.PutModuleCommand{Module: m, Wasm: wasm}
 	if len(wasm) > maxEntryData {
@@ -209,6 +218,26 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 		return nil, false, 0, err
 	}
 	return stored, len(res.events) > 0, res.revision, nil
+}
+
+// StoredBytes is what counts against the quota: the bytes of every stored
+// module and of staged chunks.
+func (s *Store) StoredBytes() (int64, error) {
+	var n int64
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		mods, err := allModules(tx)
+		for _, m := range mods {
+			n += m.Size
+		}
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketStaging).ForEach(func(_, v []byte) error {
+			n += int64(len(v))
+			return nil
+		})
+	})
+	return n, err
 }
 
 // maxEntryData bounds the module bytes in one Raft entry.

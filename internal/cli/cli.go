@@ -33,7 +33,7 @@ var commands = map[string]command{
 	"worker":       {"run a worker that serves HTTP through routed modules", runWorker},
 	"push":         {"upload a handler module (a Go package directory or a .wasm file)", runPush},
 	"route":        {"set, delete or list routes", runRoute},
-	"modules":      {"list stored modules", runModules},
+	"modules":      {"list stored modules; 'modules gc' deletes unrouted old ones", runModules},
 	"status":       {"show the registry's revision, modules and routes", runStatus},
 	"keys":         {"generate, add, list or revoke publisher keys", runKeys},
 	"sign":         {"sign a module with a publisher key (writes <module>.sig)", runSign},

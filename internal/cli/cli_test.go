@@ -66,6 +66,12 @@ func TestPushRouteList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "route /api/ deleted") {
 		t.Fatalf("route delete: exit %d, %q", code, out)
 	}
+	// The only module is the newest of its name: garbage collection keeps it.
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	code, out, _ = run("modules", "gc", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would delete 0 modules") {
+		t.Fatalf("modules gc: exit %d, %q", code, out)
+	}
 }
 
 func TestErrorsAreClear(t *testing.T) {

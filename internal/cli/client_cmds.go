@@ -150,8 +150,13 @@ func printRoutes(ctx context.Context, e *env, c *client.Client) error {
 }
 
 func runModules(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("modules", "[flags]")
+	gc := len(args) > 0 && args[0] == "gc"
+	if gc {
+		args = args[1:]
+	}
+	fs := e.flags("modules", "[gc [--dry-run]] [flags]")
 	cf := addClientFlags(fs)
+	dryRun := fs.Bool("dry-run", false, "with gc: only list what would be deleted")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -160,7 +165,22 @@ func runModules(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	return printModules(ctx, e, c)
+	if !gc {
+		return printModules(ctx, e, c)
+	}
+	resp, err := c.CollectGarbage(ctx, *dryRun)
+	if err != nil {
+		return err
+	}
+	verb := "deleted"
+	if *dryRun {
+		verb = "would delete"
+	}
+	for _, m := range resp.Deleted {
+		fmt.Fprintf(e.stdout, "%s %s@%s (%d bytes)\n", verb, m.Name, m.Digest, m.Size)
+	}
+	fmt.Fprintf(e.stdout, "%s %d modules, %d bytes (revision %d)\n", verb, len(resp.Deleted), resp.FreedBytes, resp.Revision)
+	return nil
 }
 
 func printModules(ctx context.Context, e *env, c *client.Client) error {

@@ -329,3 +329,9 @@ func (c *Client) Health(ctx context.Context) (healthpb.HealthCheckResponse_Servi
 	}
 	return resp.Status, nil
 }
+
+// CollectGarbage deletes modules no route uses (keeping the newest of each
+// name) and abandoned upload chunks; dryRun only reports them.
+func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) (*registryv1.CollectGarbageResponse, error) {
+	return c.rs.CollectGarbage(ctx, &registryv1.CollectGarbageRequest{DryRun: dryRun})
+}

@@ -39,6 +39,7 @@ type Command struct {
 	//	*Command_PutNode
 	//	*Command_DeleteNode
 	//	*Command_PutModuleChunk
+	//	*Command_CollectGarbage
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
 	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -174,6 +175,15 @@ func (x *Command) GetPutModuleChunk() *PutModuleChunkCommand {
 	return nil
 }
 
+func (x *Command) GetCollectGarbage() *CollectGarbageCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CollectGarbage); ok {
+			return x.CollectGarbage
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
@@ -232,6 +242,10 @@ type Command_PutModuleChunk struct {
 	PutModuleChunk *PutModuleChunkCommand `protobuf:"bytes,12,opt,name=put_module_chunk,json=putModuleChunk,proto3,oneof"`
 }
 
+type Command_CollectGarbage struct {
+	CollectGarbage *CollectGarbageCommand `protobuf:"bytes,13,opt,name=collect_garbage,json=collectGarbage,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
@@ -251,6 +265,8 @@ func (*Command_PutNode) isCommand_Op() {}
 func (*Command_DeleteNode) isCommand_Op() {}
 
 func (*Command_PutModuleChunk) isCommand_Op() {}
+
+func (*Command_CollectGarbage) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -753,11 +769,49 @@ func (x *DeleteNodeCommand) GetId() string {
 	return ""
 }
 
+// CollectGarbageCommand deletes unreferenced modules and stale staged chunks,
+// judged against the state at the time it applies.
+type CollectGarbageCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollectGarbageCommand) Reset() {
+	*x = CollectGarbageCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectGarbageCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectGarbageCommand) ProtoMessage() {}
+
+func (x *CollectGarbageCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectGarbageCommand.ProtoReflect.Descriptor instead.
+func (*CollectGarbageCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{11}
+}
+
 var File_nanoedge_registry_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x06\n" +
+	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\a\n" +
 	"\aCommand\x12G\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2&.nanoedge.registry.v1.PutModuleCommandH\x00R\tputModule\x12D\n" +
@@ -771,7 +825,8 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\bput_node\x18\b \x01(\v2$.nanoedge.registry.v1.PutNodeCommandH\x00R\aputNode\x12J\n" +
 	"\vdelete_node\x18\t \x01(\v2'.nanoedge.registry.v1.DeleteNodeCommandH\x00R\n" +
 	"deleteNode\x12W\n" +
-	"\x10put_module_chunk\x18\f \x01(\v2+.nanoedge.registry.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12\x14\n" +
+	"\x10put_module_chunk\x18\f \x01(\v2+.nanoedge.registry.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12V\n" +
+	"\x0fcollect_garbage\x18\r \x01(\v2+.nanoedge.registry.v1.CollectGarbageCommandH\x00R\x0ecollectGarbage\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
@@ -803,7 +858,8 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"#\n" +
 	"\x11DeleteNodeCommand\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02idBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
+	"\x15CollectGarbageCommandBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_command_proto_rawDescOnce sync.Once
@@ -817,7 +873,7 @@ func file_nanoedge_registry_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: nanoedge.registry.v1.Command
 	(*PutKeyCommand)(nil),         // 1: nanoedge.registry.v1.PutKeyCommand
@@ -830,11 +886,12 @@ var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*DeleteRouteCommand)(nil),    // 8: nanoedge.registry.v1.DeleteRouteCommand
 	(*PutNodeCommand)(nil),        // 9: nanoedge.registry.v1.PutNodeCommand
 	(*DeleteNodeCommand)(nil),     // 10: nanoedge.registry.v1.DeleteNodeCommand
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*PublisherKey)(nil),          // 12: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 13: nanoedge.registry.v1.Token
-	(*Module)(nil),                // 14: nanoedge.registry.v1.Module
-	(*Route)(nil),                 // 15: nanoedge.registry.v1.Route
+	(*CollectGarbageCommand)(nil), // 11: nanoedge.registry.v1.CollectGarbageCommand
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*PublisherKey)(nil),          // 13: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 14: nanoedge.registry.v1.Token
+	(*Module)(nil),                // 15: nanoedge.registry.v1.Module
+	(*Route)(nil),                 // 16: nanoedge.registry.v1.Route
 }
 var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	5,  // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
@@ -847,16 +904,17 @@ var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	9,  // 7: nanoedge.registry.v1.Command.put_node:type_name -> nanoedge.registry.v1.PutNodeCommand
 	10, // 8: nanoedge.registry.v1.Command.delete_node:type_name -> nanoedge.registry.v1.DeleteNodeCommand
 	6,  // 9: nanoedge.registry.v1.Command.put_module_chunk:type_name -> nanoedge.registry.v1.PutModuleChunkCommand
-	11, // 10: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
-	12, // 11: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	13, // 12: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	14, // 13: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	15, // 14: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 10: nanoedge.registry.v1.Command.collect_garbage:type_name -> nanoedge.registry.v1.CollectGarbageCommand
+	12, // 11: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
+	13, // 12: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	14, // 13: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	15, // 14: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	16, // 15: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_command_proto_init() }
@@ -876,6 +934,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 		(*Command_PutNode)(nil),
 		(*Command_DeleteNode)(nil),
 		(*Command_PutModuleChunk)(nil),
+		(*Command_CollectGarbage)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -883,7 +942,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,6 +21,111 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CollectGarbageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Report what would be deleted without deleting it.
+	DryRun        bool `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollectGarbageRequest) Reset() {
+	*x = CollectGarbageRequest{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectGarbageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectGarbageRequest) ProtoMessage() {}
+
+func (x *CollectGarbageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectGarbageRequest.ProtoReflect.Descriptor instead.
+func (*CollectGarbageRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CollectGarbageRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type CollectGarbageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       []*Module              `protobuf:"bytes,1,rep,name=deleted,proto3" json:"deleted,omitempty"`
+	FreedBytes    int64                  `protobuf:"varint,2,opt,name=freed_bytes,json=freedBytes,proto3" json:"freed_bytes,omitempty"`
+	Revision      int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollectGarbageResponse) Reset() {
+	*x = CollectGarbageResponse{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectGarbageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectGarbageResponse) ProtoMessage() {}
+
+func (x *CollectGarbageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectGarbageResponse.ProtoReflect.Descriptor instead.
+func (*CollectGarbageResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CollectGarbageResponse) GetDeleted() []*Module {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+func (x *CollectGarbageResponse) GetFreedBytes() int64 {
+	if x != nil {
+		return x.FreedBytes
+	}
+	return 0
+}
+
+func (x *CollectGarbageResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type UploadModuleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -34,7 +139,7 @@ type UploadModuleRequest struct {
 
 func (x *UploadModuleRequest) Reset() {
 	*x = UploadModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +151,7 @@ func (x *UploadModuleRequest) String() string {
 func (*UploadModuleRequest) ProtoMessage() {}
 
 func (x *UploadModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +164,7 @@ func (x *UploadModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleRequest.ProtoReflect.Descriptor instead.
 func (*UploadModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{0}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *UploadModuleRequest) GetMsg() isUploadModuleRequest_Msg {
@@ -122,7 +227,7 @@ type UploadModuleMetadata struct {
 
 func (x *UploadModuleMetadata) Reset() {
 	*x = UploadModuleMetadata{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -134,7 +239,7 @@ func (x *UploadModuleMetadata) String() string {
 func (*UploadModuleMetadata) ProtoMessage() {}
 
 func (x *UploadModuleMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -147,7 +252,7 @@ func (x *UploadModuleMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleMetadata.ProtoReflect.Descriptor instead.
 func (*UploadModuleMetadata) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UploadModuleMetadata) GetName() string {
@@ -204,7 +309,7 @@ type UploadModuleResponse struct {
 
 func (x *UploadModuleResponse) Reset() {
 	*x = UploadModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +321,7 @@ func (x *UploadModuleResponse) String() string {
 func (*UploadModuleResponse) ProtoMessage() {}
 
 func (x *UploadModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +334,7 @@ func (x *UploadModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleResponse.ProtoReflect.Descriptor instead.
 func (*UploadModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *UploadModuleResponse) GetModule() *Module {
@@ -262,7 +367,7 @@ type GetModuleRequest struct {
 
 func (x *GetModuleRequest) Reset() {
 	*x = GetModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +379,7 @@ func (x *GetModuleRequest) String() string {
 func (*GetModuleRequest) ProtoMessage() {}
 
 func (x *GetModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +392,7 @@ func (x *GetModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModuleRequest.ProtoReflect.Descriptor instead.
 func (*GetModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetModuleRequest) GetRef() string {
@@ -307,7 +412,7 @@ type GetModuleResponse struct {
 
 func (x *GetModuleResponse) Reset() {
 	*x = GetModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +424,7 @@ func (x *GetModuleResponse) String() string {
 func (*GetModuleResponse) ProtoMessage() {}
 
 func (x *GetModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +437,7 @@ func (x *GetModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModuleResponse.ProtoReflect.Descriptor instead.
 func (*GetModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetModuleResponse) GetModule() *Module {
@@ -358,7 +463,7 @@ type FetchModuleRequest struct {
 
 func (x *FetchModuleRequest) Reset() {
 	*x = FetchModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +475,7 @@ func (x *FetchModuleRequest) String() string {
 func (*FetchModuleRequest) ProtoMessage() {}
 
 func (x *FetchModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +488,7 @@ func (x *FetchModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchModuleRequest.ProtoReflect.Descriptor instead.
 func (*FetchModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FetchModuleRequest) GetDigest() string {
@@ -404,7 +509,7 @@ type FetchModuleResponse struct {
 
 func (x *FetchModuleResponse) Reset() {
 	*x = FetchModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +521,7 @@ func (x *FetchModuleResponse) String() string {
 func (*FetchModuleResponse) ProtoMessage() {}
 
 func (x *FetchModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +534,7 @@ func (x *FetchModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchModuleResponse.ProtoReflect.Descriptor instead.
 func (*FetchModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FetchModuleResponse) GetModule() *Module {
@@ -454,7 +559,7 @@ type ListModulesRequest struct {
 
 func (x *ListModulesRequest) Reset() {
 	*x = ListModulesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +571,7 @@ func (x *ListModulesRequest) String() string {
 func (*ListModulesRequest) ProtoMessage() {}
 
 func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +584,7 @@ func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModulesRequest.ProtoReflect.Descriptor instead.
 func (*ListModulesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 type ListModulesResponse struct {
@@ -492,7 +597,7 @@ type ListModulesResponse struct {
 
 func (x *ListModulesResponse) Reset() {
 	*x = ListModulesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +609,7 @@ func (x *ListModulesResponse) String() string {
 func (*ListModulesResponse) ProtoMessage() {}
 
 func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +622,7 @@ func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModulesResponse.ProtoReflect.Descriptor instead.
 func (*ListModulesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListModulesResponse) GetModules() []*Module {
@@ -546,7 +651,7 @@ type SetRouteRequest struct {
 
 func (x *SetRouteRequest) Reset() {
 	*x = SetRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +663,7 @@ func (x *SetRouteRequest) String() string {
 func (*SetRouteRequest) ProtoMessage() {}
 
 func (x *SetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +676,7 @@ func (x *SetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteRequest.ProtoReflect.Descriptor instead.
 func (*SetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetRouteRequest) GetHost() string {
@@ -605,7 +710,7 @@ type SetRouteResponse struct {
 
 func (x *SetRouteResponse) Reset() {
 	*x = SetRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +722,7 @@ func (x *SetRouteResponse) String() string {
 func (*SetRouteResponse) ProtoMessage() {}
 
 func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +735,7 @@ func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteResponse.ProtoReflect.Descriptor instead.
 func (*SetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetRouteResponse) GetRoute() *Route {
@@ -657,7 +762,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +774,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +787,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteRouteRequest) GetHost() string {
@@ -708,7 +813,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +825,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +838,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteRouteResponse) GetRevision() int64 {
@@ -751,7 +856,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +868,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +881,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 type ListRoutesResponse struct {
@@ -790,7 +895,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +907,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +920,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -841,7 +946,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +958,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +971,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchRequest) GetStartRevision() int64 {
@@ -889,7 +994,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1006,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1019,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchResponse) GetRevision() int64 {
@@ -942,7 +1047,14 @@ var File_nanoedge_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"#nanoedge/registry/v1/registry.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"~\n" +
+	"#nanoedge/registry/v1/registry.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"0\n" +
+	"\x15CollectGarbageRequest\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\"\x8d\x01\n" +
+	"\x16CollectGarbageResponse\x126\n" +
+	"\adeleted\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.ModuleR\adeleted\x12\x1f\n" +
+	"\vfreed_bytes\x18\x02 \x01(\x03R\n" +
+	"freedBytes\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\"~\n" +
 	"\x13UploadModuleRequest\x12H\n" +
 	"\bmetadata\x18\x01 \x01(\v2*.nanoedge.registry.v1.UploadModuleMetadataH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
@@ -995,7 +1107,7 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x123\n" +
 	"\x06events\x18\x02 \x03(\v2\x1b.nanoedge.registry.v1.EventR\x06events\x12)\n" +
-	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\x96\x06\n" +
+	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\x83\a\n" +
 	"\x0fRegistryService\x12g\n" +
 	"\fUploadModule\x12).nanoedge.registry.v1.UploadModuleRequest\x1a*.nanoedge.registry.v1.UploadModuleResponse(\x01\x12\\\n" +
 	"\tGetModule\x12&.nanoedge.registry.v1.GetModuleRequest\x1a'.nanoedge.registry.v1.GetModuleResponse\x12d\n" +
@@ -1005,7 +1117,8 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\vDeleteRoute\x12(.nanoedge.registry.v1.DeleteRouteRequest\x1a).nanoedge.registry.v1.DeleteRouteResponse\x12_\n" +
 	"\n" +
 	"ListRoutes\x12'.nanoedge.registry.v1.ListRoutesRequest\x1a(.nanoedge.registry.v1.ListRoutesResponse\x12R\n" +
-	"\x05Watch\x12\".nanoedge.registry.v1.WatchRequest\x1a#.nanoedge.registry.v1.WatchResponse0\x01BDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x05Watch\x12\".nanoedge.registry.v1.WatchRequest\x1a#.nanoedge.registry.v1.WatchResponse0\x01\x12k\n" +
+	"\x0eCollectGarbage\x12+.nanoedge.registry.v1.CollectGarbageRequest\x1a,.nanoedge.registry.v1.CollectGarbageResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_registry_proto_rawDescOnce sync.Once
@@ -1019,59 +1132,64 @@ func file_nanoedge_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_registry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
-	(*UploadModuleRequest)(nil),  // 0: nanoedge.registry.v1.UploadModuleRequest
-	(*UploadModuleMetadata)(nil), // 1: nanoedge.registry.v1.UploadModuleMetadata
-	(*UploadModuleResponse)(nil), // 2: nanoedge.registry.v1.UploadModuleResponse
-	(*GetModuleRequest)(nil),     // 3: nanoedge.registry.v1.GetModuleRequest
-	(*GetModuleResponse)(nil),    // 4: nanoedge.registry.v1.GetModuleResponse
-	(*FetchModuleRequest)(nil),   // 5: nanoedge.registry.v1.FetchModuleRequest
-	(*FetchModuleResponse)(nil),  // 6: nanoedge.registry.v1.FetchModuleResponse
-	(*ListModulesRequest)(nil),   // 7: nanoedge.registry.v1.ListModulesRequest
-	(*ListModulesResponse)(nil),  // 8: nanoedge.registry.v1.ListModulesResponse
-	(*SetRouteRequest)(nil),      // 9: nanoedge.registry.v1.SetRouteRequest
-	(*SetRouteResponse)(nil),     // 10: nanoedge.registry.v1.SetRouteResponse
-	(*DeleteRouteRequest)(nil),   // 11: nanoedge.registry.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),  // 12: nanoedge.registry.v1.DeleteRouteResponse
-	(*ListRoutesRequest)(nil),    // 13: nanoedge.registry.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),   // 14: nanoedge.registry.v1.ListRoutesResponse
-	(*WatchRequest)(nil),         // 15: nanoedge.registry.v1.WatchRequest
-	(*WatchResponse)(nil),        // 16: nanoedge.registry.v1.WatchResponse
-	(*Module)(nil),               // 17: nanoedge.registry.v1.Module
-	(*Route)(nil),                // 18: nanoedge.registry.v1.Route
-	(*Event)(nil),                // 19: nanoedge.registry.v1.Event
+	(*CollectGarbageRequest)(nil),  // 0: nanoedge.registry.v1.CollectGarbageRequest
+	(*CollectGarbageResponse)(nil), // 1: nanoedge.registry.v1.CollectGarbageResponse
+	(*UploadModuleRequest)(nil),    // 2: nanoedge.registry.v1.UploadModuleRequest
+	(*UploadModuleMetadata)(nil),   // 3: nanoedge.registry.v1.UploadModuleMetadata
+	(*UploadModuleResponse)(nil),   // 4: nanoedge.registry.v1.UploadModuleResponse
+	(*GetModuleRequest)(nil),       // 5: nanoedge.registry.v1.GetModuleRequest
+	(*GetModuleResponse)(nil),      // 6: nanoedge.registry.v1.GetModuleResponse
+	(*FetchModuleRequest)(nil),     // 7: nanoedge.registry.v1.FetchModuleRequest
+	(*FetchModuleResponse)(nil),    // 8: nanoedge.registry.v1.FetchModuleResponse
+	(*ListModulesRequest)(nil),     // 9: nanoedge.registry.v1.ListModulesRequest
+	(*ListModulesResponse)(nil),    // 10: nanoedge.registry.v1.ListModulesResponse
+	(*SetRouteRequest)(nil),        // 11: nanoedge.registry.v1.SetRouteRequest
+	(*SetRouteResponse)(nil),       // 12: nanoedge.registry.v1.SetRouteResponse
+	(*DeleteRouteRequest)(nil),     // 13: nanoedge.registry.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),    // 14: nanoedge.registry.v1.DeleteRouteResponse
+	(*ListRoutesRequest)(nil),      // 15: nanoedge.registry.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 16: nanoedge.registry.v1.ListRoutesResponse
+	(*WatchRequest)(nil),           // 17: nanoedge.registry.v1.WatchRequest
+	(*WatchResponse)(nil),          // 18: nanoedge.registry.v1.WatchResponse
+	(*Module)(nil),                 // 19: nanoedge.registry.v1.Module
+	(*Route)(nil),                  // 20: nanoedge.registry.v1.Route
+	(*Event)(nil),                  // 21: nanoedge.registry.v1.Event
 }
 var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
-	1,  // 0: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
-	17, // 1: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	17, // 2: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	17, // 3: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	17, // 4: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
-	18, // 5: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	18, // 6: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
-	19, // 7: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
-	0,  // 8: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
-	3,  // 9: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
-	5,  // 10: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
-	7,  // 11: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
-	9,  // 12: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
-	11, // 13: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
-	13, // 14: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
-	15, // 15: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
-	2,  // 16: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
-	4,  // 17: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
-	6,  // 18: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
-	8,  // 19: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
-	10, // 20: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
-	12, // 21: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
-	14, // 22: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
-	16, // 23: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
-	16, // [16:24] is the sub-list for method output_type
-	8,  // [8:16] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	19, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
+	3,  // 1: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
+	19, // 2: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	19, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	19, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	19, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
+	20, // 6: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	20, // 7: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
+	21, // 8: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
+	2,  // 9: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
+	5,  // 10: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
+	7,  // 11: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
+	9,  // 12: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
+	11, // 13: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
+	13, // 14: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
+	15, // 15: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
+	17, // 16: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
+	0,  // 17: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
+	4,  // 18: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
+	6,  // 19: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
+	8,  // 20: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
+	10, // 21: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
+	12, // 22: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
+	14, // 23: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
+	16, // 24: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
+	18, // 25: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
+	1,  // 26: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
+	18, // [18:27] is the sub-list for method output_type
+	9,  // [9:18] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_registry_proto_init() }
@@ -1080,7 +1198,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 		return
 	}
 	file_nanoedge_registry_v1_types_proto_init()
-	file_nanoedge_registry_v1_registry_proto_msgTypes[0].OneofWrappers = []any{
+	file_nanoedge_registry_v1_registry_proto_msgTypes[2].OneofWrappers = []any{
 		(*UploadModuleRequest_Metadata)(nil),
 		(*UploadModuleRequest_Chunk)(nil),
 	}
@@ -1090,7 +1208,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_registry_proto_rawDesc), len(file_nanoedge_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

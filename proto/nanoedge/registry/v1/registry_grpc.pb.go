@@ -19,14 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_UploadModule_FullMethodName = "/nanoedge.registry.v1.RegistryService/UploadModule"
-	RegistryService_GetModule_FullMethodName    = "/nanoedge.registry.v1.RegistryService/GetModule"
-	RegistryService_FetchModule_FullMethodName  = "/nanoedge.registry.v1.RegistryService/FetchModule"
-	RegistryService_ListModules_FullMethodName  = "/nanoedge.registry.v1.RegistryService/ListModules"
-	RegistryService_SetRoute_FullMethodName     = "/nanoedge.registry.v1.RegistryService/SetRoute"
-	RegistryService_DeleteRoute_FullMethodName  = "/nanoedge.registry.v1.RegistryService/DeleteRoute"
-	RegistryService_ListRoutes_FullMethodName   = "/nanoedge.registry.v1.RegistryService/ListRoutes"
-	RegistryService_Watch_FullMethodName        = "/nanoedge.registry.v1.RegistryService/Watch"
+	RegistryService_UploadModule_FullMethodName   = "/nanoedge.registry.v1.RegistryService/UploadModule"
+	RegistryService_GetModule_FullMethodName      = "/nanoedge.registry.v1.RegistryService/GetModule"
+	RegistryService_FetchModule_FullMethodName    = "/nanoedge.registry.v1.RegistryService/FetchModule"
+	RegistryService_ListModules_FullMethodName    = "/nanoedge.registry.v1.RegistryService/ListModules"
+	RegistryService_SetRoute_FullMethodName       = "/nanoedge.registry.v1.RegistryService/SetRoute"
+	RegistryService_DeleteRoute_FullMethodName    = "/nanoedge.registry.v1.RegistryService/DeleteRoute"
+	RegistryService_ListRoutes_FullMethodName     = "/nanoedge.registry.v1.RegistryService/ListRoutes"
+	RegistryService_Watch_FullMethodName          = "/nanoedge.registry.v1.RegistryService/Watch"
+	RegistryService_CollectGarbage_FullMethodName = "/nanoedge.registry.v1.RegistryService/CollectGarbage"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -56,6 +57,9 @@ type RegistryServiceClient interface {
 	// OUT_OF_RANGE after a response that carries compact_revision: list, then
 	// watch from the listed revision + 1.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// CollectGarbage deletes modules no route uses, keeping the newest module
+	// of each name, and staged chunks of uploads abandoned over an hour ago.
+	CollectGarbage(ctx context.Context, in *CollectGarbageRequest, opts ...grpc.CallOption) (*CollectGarbageResponse, error)
 }
 
 type registryServiceClient struct {
@@ -167,6 +171,16 @@ func (c *registryServiceClient) Watch(ctx context.Context, in *WatchRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
+func (c *registryServiceClient) CollectGarbage(ctx context.Context, in *CollectGarbageRequest, opts ...grpc.CallOption) (*CollectGarbageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CollectGarbageResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CollectGarbage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -194,6 +208,9 @@ type RegistryServiceServer interface {
 	// OUT_OF_RANGE after a response that carries compact_revision: list, then
 	// watch from the listed revision + 1.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// CollectGarbage deletes modules no route uses, keeping the newest module
+	// of each name, and staged chunks of uploads abandoned over an hour ago.
+	CollectGarbage(context.Context, *CollectGarbageRequest) (*CollectGarbageResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -227,6 +244,9 @@ func (UnimplementedRegistryServiceServer) ListRoutes(context.Context, *ListRoute
 }
 func (UnimplementedRegistryServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedRegistryServiceServer) CollectGarbage(context.Context, *CollectGarbageRequest) (*CollectGarbageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CollectGarbage not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -368,6 +388,24 @@ func _RegistryService_Watch_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
+func _RegistryService_CollectGarbage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CollectGarbageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CollectGarbage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CollectGarbage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CollectGarbage(ctx, req.(*CollectGarbageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -394,6 +432,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRoutes",
 			Handler:    _RegistryService_ListRoutes_Handler,
+		},
+		{
+			MethodName: "CollectGarbage",
+			Handler:    _RegistryService_CollectGarbage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

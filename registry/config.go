@@ -21,6 +21,11 @@ type Config struct {
 	RaftAddr string
 	// Bootstrap creates a new single-voter cluster when DataDir holds no state.
 	Bootstrap bool
+	// Recover rewrites the Raft configuration found in DataDir to this node
+	// alone, then starts: disaster recovery from one surviving node's data
+	// (or a copy of it) when the rest of the cluster is gone. Others then
+	// join it afresh.
+	Recover bool
 
 	// HeartbeatTimeout and ElectionTimeout tune Raft failure detection.
 	HeartbeatTimeout time.Duration

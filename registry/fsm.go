@@ -202,6 +202,11 @@ type fsmSnapshot struct {
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	_, err := s.tx.WriteTo(sink)
+	// Release the read transaction as soon as it is written: raft's
+	// RecoverCluster never calls Release, and an open read transaction
+	// would block Restore from closing the database. Release then finds
+	// the transaction closed, which is harmless.
+	_ = s.tx.Rollback()
 	if err != nil {
 		sink.Cancel()
 		return fmt.Errorf("registry: persist snapshot: %w", err)

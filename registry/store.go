@@ -95,6 +95,14 @@ func (s *Store) open(raftDir string) error {
 		rc.NoSnapshotRestoreOnStart = false
 	}
 
+	if s.cfg.Recover {
+		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}}
+		if err := raft.RecoverCluster(rc, s.fsm, s.logStore, s.logStore, snaps, s.transport, conf); err != nil {
+			return fmt.Errorf("registry: recover: %w", err)
+		}
+		s.cfg.Logger.Warn("raft configuration rewritten to this node alone", "node", rc.LocalID, "addr", s.transport.LocalAddr())
+		rc.NoSnapshotRestoreOnStart = false
+	}
 	if s.cfg.Bootstrap {
 		has, err := raft.HasExistingState(s.logStore, s.logStore, snaps)
 		if err != nil {

@@ -81,6 +81,7 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "admin token for --join (env NANOEDGE_TOKEN)")
 	bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
+	recover := fs.Bool("recover", false, "disaster recovery: make this node, with the state in --data-dir, a cluster of one (others then --join it)")
 	joinTLS := addClientTLSFlags(fs, "peer-")
 	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
 	tlsKey := fs.String("tls-key", "", "key of --tls-cert")
@@ -89,7 +90,8 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := cpf.config(e)
-	cfg.Registry.Bootstrap = *bootstrap && *join == ""
+	cfg.Registry.Bootstrap = *bootstrap && *join == "" && !*recover
+	cfg.Registry.Recover = *recover
 	cfg.Join, cfg.JoinToken = *join, *token
 	var err error
 	if cfg.JoinTLS, err = joinTLS.config(); err != nil {

@@ -2,7 +2,7 @@
 # protoc plugins are Go tools pinned in tools/go.mod.
 BUF := go tool -modfile=tools/go.mod buf
 
-.PHONY: test check unit generate lint build bench fuzz clean
+.PHONY: test check unit generate lint build bench fuzz soak clean
 
 ## test: the whole CI suite (what .ci/run runs)
 test: check unit
@@ -35,7 +35,12 @@ build:
 ## bench: Go benchmarks and the load harness (see docs/benchmarks.md)
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./dataplane/...
+	go test -run '^$$' -bench . ./registry
 	go run ./bench/load
+
+## soak: the randomized fault test over many seeds (CI runs two)
+soak:
+	NANOEDGE_LINEARIZABILITY_SEEDS=25 go test -race -count=1 -timeout 60m -run TestLinearizableUnderFaults -v ./registry
 
 clean:
 	rm -rf bin .nanoedge

@@ -257,15 +257,27 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 		return nil, err
 	}
 	uploadID := hex.EncodeToString(id[:])
-	n := uint32(0)
+	// Propose every chunk before waiting on any: Raft batches them into
+	// few disk syncs and round trips.
+	var futures []raft.ApplyFuture
 	for off := 0; off < len(wasm); off += maxEntryData {
-		chunk := &registryv1.PutModuleChunkCommand{UploadId: uploadID, Index: n, Data: wasm[off:min(off+maxEntryData, len(wasm))]}
-		if _, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModuleChunk{PutModuleChunk: chunk}}); err != nil {
+		chunk := &registryv1.PutModuleChunkCommand{UploadId: uploadID, Index: uint32(len(futures)), Data: wasm[off:min(off+maxEntryData, len(wasm))]}
+		f, err := s.propose(ctx, &registryv1.Command{Op: &registryv1.Command_PutModuleChunk{PutModuleChunk: chunk}})
+		if err != nil {
 			return nil, err
 		}
-		n++
+		futures = append(futures, f)
 	}
-	return &registryv1.PutModuleCommand{Module: m, UploadId: uploadID, Chunks: n}, nil
+	var firstErr error
+	for _, f := range futures {
+		if _, err := s.result(f); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr // staged chunks are collected as garbage later
+	}
+	return &registryv1.PutModuleCommand{Module: m, UploadId: uploadID, Chunks: uint32(len(futures))}, nil
 }
 
 // SetRoute points host+pathPrefix at the module moduleRef resolves to.
@@ -296,12 +308,25 @@ func (s *Store) DeleteRoute(ctx context.Context, host, pathPrefix string) (int64
 }
 
 func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResult, error) {
+	f, err := s.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return s.result(f)
+}
+
+// propose hands cmd to Raft without waiting for it to commit.
+func (s *Store) propose(ctx context.Context, cmd *registryv1.Command) (raft.ApplyFuture, error) {
 	cmd.Actor, cmd.Time = ActorFrom(ctx), timestamppb.Now()
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("registry: encode command: %w", err)
 	}
-	f := s.raft.Apply(data, s.timeout(ctx))
+	return s.raft.Apply(data, s.timeout(ctx)), nil
+}
+
+// result waits for a proposed command to apply.
+func (s *Store) result(f raft.ApplyFuture) (*applyResult, error) {
 	if err := f.Error(); err != nil {
 		return nil, s.raftErr(err)
 	}

@@ -25,6 +25,11 @@ type Config struct {
 	MaxInstances int
 	// MaxRequestsPerInstance recycles an instance after that many requests.
 	MaxRequestsPerInstance int
+	// RecycleMemory recycles an instance whose linear memory grew past this
+	// many bytes (a guest that caches or leaks is restarted, not kept).
+	RecycleMemory uint64
+	// IdleTimeout closes instances idle that long, keeping one per module.
+	IdleTimeout time.Duration
 	// LoadTimeout bounds fetching, compiling and warming one module.
 	LoadTimeout time.Duration
 	// RequireSignatures refuses to compile modules whose signature does not
@@ -43,6 +48,8 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout:      10 * time.Second,
 		MaxInstances:           2 * runtime.GOMAXPROCS(0),
 		MaxRequestsPerInstance: 10000,
+		RecycleMemory:          64 << 20,
+		IdleTimeout:            5 * time.Minute,
 		LoadTimeout:            5 * time.Minute,
 		RequireSignatures:      true,
 		Logger:                 slog.Default(),
@@ -52,13 +59,13 @@ func DefaultConfig() Config {
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
 	var errs []error
-	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 {
+	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("timeouts must be positive"))
 	}
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {
 		errs = append(errs, errors.New("size limits must be positive"))
 	}
-	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance <= 0 {
+	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance <= 0 || c.RecycleMemory == 0 {
 		errs = append(errs, errors.New("MaxInstances and MaxRequestsPerInstance must be positive"))
 	}
 	if c.Logger == nil {

@@ -73,15 +73,22 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (int, error) {
-	body, err := w.readBody(rw, r)
+	opts := e.route.GetOptions()
+	body, err := w.readBody(rw, r, tighten(w.cfg.MaxRequestBody, opts.GetMaxRequestBody()))
 	if err != nil {
 		return fail(rw, err), err
 	}
+	timeout := tighten(w.cfg.RequestTimeout, time.Duration(opts.GetTimeoutMs())*time.Millisecond)
+	reqID := r.Header.Get("X-Request-Id")
+	if reqID == "" || len(reqID) > 128 {
+		reqID = fmt.Sprintf("%016x", w.requestSeq.Add(1))
+	}
+	rw.Header().Set("X-Request-Id", reqID)
 	req := abi.AppendRequest(nil, &abi.Request{
 		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: r.Header, Body: body,
 	})
-	ctx, cancel := context.WithTimeout(r.Context(), w.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	inst, err := e.mod.acquire(ctx)
 	if err != nil {
@@ -90,6 +97,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (
 		}
 		return fail(rw, err), err
 	}
+	inst.setRequest(reqID)
 	out, err := inst.Handle(ctx, req)
 	var resp abi.Response
 	if err == nil {
@@ -101,7 +109,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (
 			resp.Body = bytes.Clone(resp.Body) // out belongs to the instance
 		}
 	}
-	e.mod.release(inst, engine.Broken(err))
+	e.mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
 	if err != nil {
 		return fail(rw, err), err
 	}
@@ -117,8 +125,16 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (
 	return resp.Status, nil
 }
 
-func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := w.cfg.MaxRequestBody
+// tighten returns the route's limit if it is set and stricter than the
+// worker's: a route can lower a limit, never raise it.
+func tighten[T int64 | time.Duration](worker, route T) T {
+	if route > 0 && route < worker {
+		return route
+	}
+	return worker
+}
+
+func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", errBodyTooLarge, r.ContentLength, limit)
 	}

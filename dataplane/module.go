@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 )
@@ -20,6 +21,7 @@ type module struct {
 	name, digest string
 	compiled     engine.Module
 	maxUses      int
+	maxMemory    uint64 // recycle an instance whose memory grew past this
 	logger       *slog.Logger
 
 	slots chan struct{} // a token per instance that may be in use
@@ -35,12 +37,19 @@ type module struct {
 
 type instance struct {
 	engine.Instance
-	uses int
+	uses           int
+	idleSince      time.Time
+	stdout, stderr *lineLogger
 }
 
-func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, logger *slog.Logger) *module {
+// setRequest ties the guest output that follows to a request.
+func (i *instance) setRequest(id string) {
+	i.stdout.request, i.stderr.request = id, id
+}
+
+func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, maxMemory uint64, logger *slog.Logger) *module {
 	return &module{
-		name: name, digest: digest, compiled: compiled, maxUses: maxUses,
+		name: name, digest: digest, compiled: compiled, maxUses: maxUses, maxMemory: maxMemory,
 		logger: logger.With("module", name, "digest", shortDigest(digest)),
 		slots:  make(chan struct{}, maxInstances),
 	}
@@ -68,29 +77,29 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 	}
 	m.live++
 	m.mu.Unlock()
-	inst, err := m.compiled.Instantiate(ctx, engine.InstanceConfig{
-		Stdout: &lineLogger{logger: m.logger, stream: "stdout"},
-		Stderr: &lineLogger{logger: m.logger, stream: "stderr"},
-	})
+	stdout, stderr := &lineLogger{logger: m.logger, stream: "stdout"}, &lineLogger{logger: m.logger, stream: "stderr"}
+	inst, err := m.compiled.Instantiate(ctx, engine.InstanceConfig{Stdout: stdout, Stderr: stderr})
 	if err != nil {
 		m.release(nil, true)
 		return nil, err
 	}
 	m.instantiated.Add(1)
-	return &instance{Instance: inst}, nil
+	return &instance{Instance: inst, stdout: stdout, stderr: stderr}, nil
 }
 
 // release returns inst to the pool, or closes it if it is broken, used up,
-// or the module is closed.
+// grown past its memory budget, or the module is closed.
 func (m *module) release(inst *instance, broken bool) {
 	discard := broken
 	if inst != nil {
 		inst.uses++
-		discard = discard || inst.uses >= m.maxUses
+		inst.setRequest("")
+		discard = discard || inst.uses >= m.maxUses || inst.MemorySize() > m.maxMemory
 	}
 	m.mu.Lock()
 	discard = discard || m.closed
 	if !discard {
+		inst.idleSince = time.Now()
 		m.idle = append(m.idle, inst)
 	} else {
 		m.live--
@@ -139,17 +148,39 @@ func (m *module) close() {
 	}
 }
 
+// reap closes instances idle since before cutoff, keeping one warm.
+func (m *module) reap(cutoff time.Time) {
+	m.mu.Lock()
+	var keep, stale []*instance
+	for i, inst := range m.idle {
+		if inst.idleSince.Before(cutoff) && i < len(m.idle)-1 {
+			stale = append(stale, inst)
+		} else {
+			keep = append(keep, inst)
+		}
+	}
+	m.idle = keep
+	m.live -= len(stale)
+	m.mu.Unlock()
+	for _, inst := range stale {
+		m.recycled.Add(1)
+		inst.Close(context.Background())
+	}
+}
+
 func (m *module) idleCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.idle)
 }
 
-// lineLogger logs guest output line by line, tied to the module.
+// lineLogger logs guest output line by line, tied to the module and to the
+// request the instance is serving.
 type lineLogger struct {
-	logger *slog.Logger
-	stream string
-	buf    []byte
+	logger  *slog.Logger
+	stream  string
+	request string
+	buf     []byte
 }
 
 const maxLine = 4 << 10
@@ -164,7 +195,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 			}
 			i, skip = maxLine, 0 // an endless line is cut, not buffered forever
 		}
-		l.logger.Info("guest output", "stream", l.stream, "line", string(l.buf[:i]))
+		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "line", string(l.buf[:i]))
 		l.buf = l.buf[i+skip:]
 	}
 }

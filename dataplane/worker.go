@@ -43,6 +43,8 @@ type Worker struct {
 	revision atomic.Int64 // the registry revision the table reflects
 	synced   atomic.Bool  // the first full list has been applied
 
+	requestSeq atomic.Uint64
+
 	// Touched only by the sync goroutine.
 	routes  map[string]*registryv1.Route
 	modules map[string]*module // by digest
@@ -79,6 +81,7 @@ func (w *Worker) Synced() bool { return w.synced.Load() }
 // modules, then apply watched changes. A broken stream is resumed from the
 // last applied revision; a compacted one starts over with a full list.
 func (w *Worker) Run(ctx context.Context) error {
+	go w.reapIdle(ctx)
 	backoff := 100 * time.Millisecond
 	for {
 		err := w.follow(ctx)
@@ -138,6 +141,24 @@ func (w *Worker) follow(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// reapIdle closes instances idle past IdleTimeout, until ctx ends.
+func (w *Worker) reapIdle(ctx context.Context) {
+	t := time.NewTicker(w.cfg.IdleTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, es := range w.table.Load().byHost {
+				for _, e := range es {
+					e.mod.reap(now.Add(-w.cfg.IdleTimeout))
+				}
+			}
+		}
+	}
 }
 
 func lastRevision(events []*registryv1.Event) int64 {
@@ -208,7 +229,7 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 		return nil, w.loadFailed(digest, err)
 	}
 	compiledIn := time.Since(start) - fetched
-	m := newModule(name, digest, compiled, w.cfg.MaxInstances, w.cfg.MaxRequestsPerInstance, w.cfg.Logger)
+	m := newModule(name, digest, compiled, w.cfg.MaxInstances, w.cfg.MaxRequestsPerInstance, w.cfg.RecycleMemory, w.cfg.Logger)
 	if err := m.warm(ctx); err != nil {
 		m.close()
 		return nil, w.loadFailed(digest, fmt.Errorf("instantiate: %w", err))

@@ -19,7 +19,7 @@ func BenchmarkSetRoute3Nodes(b *testing.B) {
 	}
 	b.Run("serial", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/s/%d", i%1000), mod.Digest); err != nil {
+			if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/s/%d", i%1000), mod.Digest, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -30,7 +30,7 @@ func BenchmarkSetRoute3Nodes(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i++
-				if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/p/%d", i%1000), mod.Digest); err != nil {
+				if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/p/%d", i%1000), mod.Digest, nil); err != nil {
 					b.Error(err)
 					return
 				}

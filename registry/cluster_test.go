@@ -181,7 +181,7 @@ func TestPartition(t *testing.T) {
 	write := func(s *Store, path string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, rev, err := s.SetRoute(ctx, "", path, mod.Digest)
+		_, rev, err := s.SetRoute(ctx, "", path, mod.Digest, nil)
 		if err == nil {
 			acked = append(acked, rev)
 		}
@@ -262,7 +262,7 @@ func TestCatchUpBySnapshot(t *testing.T) {
 	fn.partition([]string{lagging.RaftAddr()}, others)
 	mod := mustPut(t, leader, "m", fakeWasm("m"))
 	for i := 0; i < 60; i++ {
-		if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/r/%d", i), mod.Digest); err != nil {
+		if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/r/%d", i), mod.Digest, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,7 +296,7 @@ func TestRecoverFromOneDataDir(t *testing.T) {
 	leader := leaderIn(t, stores)
 	mod := mustPut(t, leader, "m", fakeWasm("m"))
 	for i := 0; i < 10; i++ {
-		if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/r/%d", i), mod.Digest); err != nil {
+		if _, _, err := leader.SetRoute(context.Background(), "", fmt.Sprintf("/r/%d", i), mod.Digest, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -315,7 +315,7 @@ func TestRecoverFromOneDataDir(t *testing.T) {
 	if got := stateHash(t, s); got != want {
 		t.Fatalf("recovered state %s, want %s", got, want)
 	}
-	if _, _, err := s.SetRoute(context.Background(), "", "/after", mod.Digest); err != nil {
+	if _, _, err := s.SetRoute(context.Background(), "", "/after", mod.Digest, nil); err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}
 	members, _ := s.Members()

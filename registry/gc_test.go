@@ -13,7 +13,7 @@ func TestCollectGarbage(t *testing.T) {
 	old := mustPut(t, s, "app", fakeWasm("v2"))
 	newest := mustPut(t, s, "app", fakeWasm("v3"))
 	lone := mustPut(t, s, "other", fakeWasm("o"))
-	if _, _, err := s.SetRoute(ctx, "", "/", routed.Digest); err != nil {
+	if _, _, err := s.SetRoute(ctx, "", "/", routed.Digest, nil); err != nil {
 		t.Fatal(err)
 	}
 	dry, _, err := s.CollectGarbage(ctx, true)
@@ -56,7 +56,7 @@ func TestQuota(t *testing.T) {
 		t.Fatal("a refused upload wrote something")
 	}
 	// Reads and other writes keep working at quota; collecting frees room.
-	if _, _, err := s.SetRoute(ctx, "", "/", "a"); err != nil {
+	if _, _, err := s.SetRoute(ctx, "", "/", "a", nil); err != nil {
 		t.Fatalf("route at quota: %v", err)
 	}
 	mustPut(t, s, "a", big('2')) // stored already: no new bytes

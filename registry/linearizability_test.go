@@ -148,7 +148,7 @@ func checkLinearizable(t *testing.T, seed int64) {
 				call := now()
 				if r.Intn(2) == 0 {
 					v := digests[r.Intn(len(digests))]
-					_, _, err := s.SetRoute(opCtx, "", key, v)
+					_, _, err := s.SetRoute(opCtx, "", key, v, nil)
 					ret := now()
 					if err != nil {
 						ret = math.MaxInt64 // may or may not have happened

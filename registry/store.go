@@ -281,7 +281,7 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 }
 
 // SetRoute points host+pathPrefix at the module moduleRef resolves to.
-func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string) (*registryv1.Route, int64, error) {
+func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string, opts *registryv1.RouteOptions) (*registryv1.Route, int64, error) {
 	host = strings.ToLower(host)
 	if err := validateRoute(host, pathPrefix); err != nil {
 		return nil, 0, err
@@ -290,7 +290,10 @@ func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string
 	if err != nil {
 		return nil, 0, err
 	}
-	r := &registryv1.Route{Host: host, PathPrefix: pathPrefix, ModuleName: m.Name, ModuleDigest: m.Digest}
+	if opts.GetTimeoutMs() < 0 || opts.GetMaxRequestBody() < 0 {
+		return nil, 0, fmt.Errorf("%w: route limits must not be negative", ErrInvalid)
+	}
+	r := &registryv1.Route{Host: host, PathPrefix: pathPrefix, ModuleName: m.Name, ModuleDigest: m.Digest, Options: opts}
 	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: r}}})
 	if err != nil {
 		return nil, 0, err

@@ -118,7 +118,7 @@ func TestBadWritesChangeNothing(t *testing.T) {
 	s := mustOpenStore(t, cfg)
 	ctx := context.Background()
 	m := mustPut(t, s, "hello", fakeWasm("x"))
-	if _, _, err := s.SetRoute(ctx, "", "/hello", "hello"); err != nil {
+	if _, _, err := s.SetRoute(ctx, "", "/hello", "hello", nil); err != nil {
 		t.Fatal(err)
 	}
 	before := snapshotState(t, s)
@@ -128,10 +128,10 @@ func TestBadWritesChangeNothing(t *testing.T) {
 		write   func() error
 		wantErr error
 	}{
-		{"route to unknown module", func() error { _, _, err := s.SetRoute(ctx, "", "/x", "nope"); return err }, ErrNotFound},
-		{"route to unknown digest", func() error { _, _, err := s.SetRoute(ctx, "", "/x", "sha256:"+m.Digest[7:15]+"0"); return err }, ErrNotFound},
-		{"route without slash", func() error { _, _, err := s.SetRoute(ctx, "", "x", "hello"); return err }, ErrInvalid},
-		{"route bad host", func() error { _, _, err := s.SetRoute(ctx, "a b", "/x", "hello"); return err }, ErrInvalid},
+		{"route to unknown module", func() error { _, _, err := s.SetRoute(ctx, "", "/x", "nope", nil); return err }, ErrNotFound},
+		{"route to unknown digest", func() error { _, _, err := s.SetRoute(ctx, "", "/x", "sha256:"+m.Digest[7:15]+"0", nil); return err }, ErrNotFound},
+		{"route without slash", func() error { _, _, err := s.SetRoute(ctx, "", "x", "hello", nil); return err }, ErrInvalid},
+		{"route bad host", func() error { _, _, err := s.SetRoute(ctx, "a b", "/x", "hello", nil); return err }, ErrInvalid},
 		{"delete unknown route", func() error { _, err := s.DeleteRoute(ctx, "", "/nope"); return err }, ErrNotFound},
 		{"module too large", func() error { _, _, _, err := s.PutModule(ctx, "big", make([]byte, 65), nil); return err }, ErrTooLarge},
 		{"module bad name", func() error { _, _, _, err := s.PutModule(ctx, "../etc", fakeWasm("y"), nil); return err }, ErrInvalid},
@@ -182,7 +182,7 @@ func TestRestartKeepsState(t *testing.T) {
 	s := mustOpenStore(t, cfg)
 	ctx := context.Background()
 	m := mustPut(t, s, "hello", fakeWasm("x"))
-	r, rev, err := s.SetRoute(ctx, "example.com", "/api/", "hello")
+	r, rev, err := s.SetRoute(ctx, "example.com", "/api/", "hello", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	// Writes continue with higher revisions, and create_revision survives an update.
 	m2 := mustPut(t, s2, "hello", fakeWasm("y"))
-	r2, rev3, err := s2.SetRoute(ctx, "example.com", "/api/", "hello@"+m2.Digest)
+	r2, rev3, err := s2.SetRoute(ctx, "example.com", "/api/", "hello@"+m2.Digest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestSnapshotRestoresIntoFreshNode(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	s := mustOpenStore(t, cfg)
 	mustPut(t, s, "hello", fakeWasm("x"))
-	if _, _, err := s.SetRoute(context.Background(), "", "/", "hello"); err != nil {
+	if _, _, err := s.SetRoute(context.Background(), "", "/", "hello", nil); err != nil {
 		t.Fatal(err)
 	}
 	want := snapshotState(t, s)

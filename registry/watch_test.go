@@ -55,7 +55,7 @@ func TestWatchReplaysAndFollowsInOrder(t *testing.T) {
 	start := s.Revision() + 1
 	go func() { live <- collect(t, s, start, 3) }()
 	for i := range 3 {
-		if _, _, err := s.SetRoute(ctx, "", fmt.Sprintf("/r%d", i), "hello"); err != nil {
+		if _, _, err := s.SetRoute(ctx, "", fmt.Sprintf("/r%d", i), "hello", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,7 +93,7 @@ func TestWatchFromZeroSkipsHistory(t *testing.T) {
 	go func() { got <- collect(t, s, 0, 1)[0] }()
 	// The watcher picks "now" when it starts; keep writing until it sees one.
 	for i := 0; ; i++ {
-		if _, _, err := s.SetRoute(ctx, "", fmt.Sprintf("/p%d", i), "hello"); err != nil {
+		if _, _, err := s.SetRoute(ctx, "", fmt.Sprintf("/p%d", i), "hello", nil); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -115,7 +115,7 @@ func TestWatchCompacted(t *testing.T) {
 	m := mustPut(t, s, "hello", fakeWasm("x"))
 	var revs []int64
 	for i := range 5 {
-		_, rev, err := s.SetRoute(ctx, "", fmt.Sprintf("/r%d", i), "hello")
+		_, rev, err := s.SetRoute(ctx, "", fmt.Sprintf("/r%d", i), "hello", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -91,12 +93,18 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("route "+sub, "[flags]")
 	cf := addClientFlags(fs)
 	var host, path, module *string
+	var timeout *time.Duration
+	var maxBody *int64
+	var strict *bool
 	switch sub {
 	case "set", "delete":
 		host = fs.String("host", "", "host to match, without port (empty: any host)")
 		path = fs.String("path", "", "path prefix to match, starting with /")
 		if sub == "set" {
 			module = fs.String("module", "", "module reference: name, name@sha256:<hex> or a digest prefix")
+			timeout = fs.Duration("timeout", 0, "request time limit for this route (only lowers the worker's)")
+			maxBody = fs.Int64("max-body-kb", 0, "request body limit for this route, in KiB (only lowers the worker's)")
+			strict = fs.Bool("strict", false, "a fresh instance for every request")
 		}
 	case "list":
 	default:
@@ -113,7 +121,8 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	switch sub {
 	case "set":
-		r, rev, err := c.SetRoute(ctx, client.Route{Host: *host, PathPrefix: *path, Module: *module})
+		opts := &registryv1.RouteOptions{TimeoutMs: timeout.Milliseconds(), MaxRequestBody: *maxBody << 10, StrictIsolation: *strict}
+		r, rev, err := c.SetRoute(ctx, client.Route{Host: *host, PathPrefix: *path, Module: *module, Options: opts})
 		if err != nil {
 			return err
 		}

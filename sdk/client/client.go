@@ -246,11 +246,14 @@ type Route struct {
 	PathPrefix string
 	// Module is a module reference, as in GetModule.
 	Module string
+	// Options tighten the worker's limits for this route, or isolate
+	// requests; nil keeps the worker's defaults.
+	Options *registryv1.RouteOptions
 }
 
 // SetRoute creates or replaces a route.
 func (c *Client) SetRoute(ctx context.Context, r Route) (*registryv1.Route, int64, error) {
-	resp, err := c.rs.SetRoute(ctx, &registryv1.SetRouteRequest{Host: r.Host, PathPrefix: r.PathPrefix, Module: r.Module})
+	resp, err := c.rs.SetRoute(ctx, &registryv1.SetRouteRequest{Host: r.Host, PathPrefix: r.PathPrefix, Module: r.Module, Options: r.Options})
 	if err != nil {
 		return nil, 0, err
 	}

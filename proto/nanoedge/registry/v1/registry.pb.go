@@ -644,7 +644,8 @@ type SetRouteRequest struct {
 	Host       string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
 	PathPrefix string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
 	// A module reference, as in GetModule.
-	Module        string `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
+	Module        string        `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
+	Options       *RouteOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -698,6 +699,13 @@ func (x *SetRouteRequest) GetModule() string {
 		return x.Module
 	}
 	return ""
+}
+
+func (x *SetRouteRequest) GetOptions() *RouteOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
 }
 
 type SetRouteResponse struct {
@@ -1083,12 +1091,13 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\x12ListModulesRequest\"i\n" +
 	"\x13ListModulesResponse\x126\n" +
 	"\amodules\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.ModuleR\amodules\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"^\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\x9c\x01\n" +
 	"\x0fSetRouteRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
 	"pathPrefix\x12\x16\n" +
-	"\x06module\x18\x03 \x01(\tR\x06module\"a\n" +
+	"\x06module\x18\x03 \x01(\tR\x06module\x12<\n" +
+	"\aoptions\x18\x04 \x01(\v2\".nanoedge.registry.v1.RouteOptionsR\aoptions\"a\n" +
 	"\x10SetRouteResponse\x121\n" +
 	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"I\n" +
@@ -1154,8 +1163,9 @@ var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
 	(*WatchRequest)(nil),           // 17: nanoedge.registry.v1.WatchRequest
 	(*WatchResponse)(nil),          // 18: nanoedge.registry.v1.WatchResponse
 	(*Module)(nil),                 // 19: nanoedge.registry.v1.Module
-	(*Route)(nil),                  // 20: nanoedge.registry.v1.Route
-	(*Event)(nil),                  // 21: nanoedge.registry.v1.Event
+	(*RouteOptions)(nil),           // 20: nanoedge.registry.v1.RouteOptions
+	(*Route)(nil),                  // 21: nanoedge.registry.v1.Route
+	(*Event)(nil),                  // 22: nanoedge.registry.v1.Event
 }
 var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
 	19, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
@@ -1164,32 +1174,33 @@ var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
 	19, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
 	19, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
 	19, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
-	20, // 6: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	20, // 7: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
-	21, // 8: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
-	2,  // 9: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
-	5,  // 10: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
-	7,  // 11: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
-	9,  // 12: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
-	11, // 13: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
-	13, // 14: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
-	15, // 15: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
-	17, // 16: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
-	0,  // 17: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
-	4,  // 18: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
-	6,  // 19: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
-	8,  // 20: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
-	10, // 21: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
-	12, // 22: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
-	14, // 23: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
-	16, // 24: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
-	18, // 25: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
-	1,  // 26: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
-	18, // [18:27] is the sub-list for method output_type
-	9,  // [9:18] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	20, // 6: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
+	21, // 7: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	21, // 8: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
+	22, // 9: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
+	2,  // 10: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
+	5,  // 11: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
+	7,  // 12: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
+	9,  // 13: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
+	11, // 14: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
+	13, // 15: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
+	15, // 16: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
+	17, // 17: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
+	0,  // 18: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
+	4,  // 19: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
+	6,  // 20: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
+	8,  // 21: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
+	10, // 22: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
+	12, // 23: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
+	14, // 24: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
+	16, // 25: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
+	18, // 26: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
+	1,  // 27: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
+	19, // [19:28] is the sub-list for method output_type
+	10, // [10:19] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_registry_proto_init() }

@@ -549,10 +549,11 @@ type Route struct {
 	// Path prefix to match; starts with "/". The longest matching prefix wins.
 	PathPrefix string `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
 	// The module that serves the route.
-	ModuleName     string `protobuf:"bytes,3,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
-	ModuleDigest   string `protobuf:"bytes,4,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
-	CreateRevision int64  `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
-	ModRevision    int64  `protobuf:"varint,6,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	ModuleName     string        `protobuf:"bytes,3,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleDigest   string        `protobuf:"bytes,4,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
+	CreateRevision int64         `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	ModRevision    int64         `protobuf:"varint,6,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	Options        *RouteOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -629,6 +630,79 @@ func (x *Route) GetModRevision() int64 {
 	return 0
 }
 
+func (x *Route) GetOptions() *RouteOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// RouteOptions tune how workers run a route. Limits only tighten the
+// worker's own; zero means the worker's default.
+type RouteOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Wall-clock limit of one request in the handler, in milliseconds.
+	TimeoutMs int64 `protobuf:"varint,1,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Largest request body, in bytes.
+	MaxRequestBody int64 `protobuf:"varint,2,opt,name=max_request_body,json=maxRequestBody,proto3" json:"max_request_body,omitempty"`
+	// A fresh instance for every request: nothing a request leaves in memory
+	// reaches the next one. Costs an instantiation per request.
+	StrictIsolation bool `protobuf:"varint,3,opt,name=strict_isolation,json=strictIsolation,proto3" json:"strict_isolation,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RouteOptions) Reset() {
+	*x = RouteOptions{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteOptions) ProtoMessage() {}
+
+func (x *RouteOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteOptions.ProtoReflect.Descriptor instead.
+func (*RouteOptions) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RouteOptions) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *RouteOptions) GetMaxRequestBody() int64 {
+	if x != nil {
+		return x.MaxRequestBody
+	}
+	return 0
+}
+
+func (x *RouteOptions) GetStrictIsolation() bool {
+	if x != nil {
+		return x.StrictIsolation
+	}
+	return false
+}
+
 // Event is one change to the registry. Revisions increase strictly.
 type Event struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -645,7 +719,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +731,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +744,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Event) GetType() EventType {
@@ -771,7 +845,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xce\x01\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x8c\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -780,7 +854,13 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"moduleName\x12#\n" +
 	"\rmodule_digest\x18\x04 \x01(\tR\fmoduleDigest\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x12!\n" +
-	"\fmod_revision\x18\x06 \x01(\x03R\vmodRevision\"\xcf\x01\n" +
+	"\fmod_revision\x18\x06 \x01(\x03R\vmodRevision\x12<\n" +
+	"\aoptions\x18\a \x01(\v2\".nanoedge.registry.v1.RouteOptionsR\aoptions\"\x82\x01\n" +
+	"\fRouteOptions\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12(\n" +
+	"\x10max_request_body\x18\x02 \x01(\x03R\x0emaxRequestBody\x12)\n" +
+	"\x10strict_isolation\x18\x03 \x01(\bR\x0fstrictIsolation\"\xcf\x01\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
@@ -812,7 +892,7 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(EventType)(0),                // 1: nanoedge.registry.v1.EventType
@@ -822,22 +902,24 @@ var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(*Token)(nil),                 // 5: nanoedge.registry.v1.Token
 	(*AuditEntry)(nil),            // 6: nanoedge.registry.v1.AuditEntry
 	(*Route)(nil),                 // 7: nanoedge.registry.v1.Route
-	(*Event)(nil),                 // 8: nanoedge.registry.v1.Event
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*RouteOptions)(nil),          // 8: nanoedge.registry.v1.RouteOptions
+	(*Event)(nil),                 // 9: nanoedge.registry.v1.Event
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	9, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
-	3, // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
-	0, // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	9, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	1, // 4: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	2, // 5: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	7, // 6: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	10, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
+	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
+	10, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	8,  // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
+	1,  // 5: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
+	2,  // 6: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	7,  // 7: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -845,7 +927,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 	if File_nanoedge_registry_v1_types_proto != nil {
 		return
 	}
-	file_nanoedge_registry_v1_types_proto_msgTypes[6].OneofWrappers = []any{
+	file_nanoedge_registry_v1_types_proto_msgTypes[7].OneofWrappers = []any{
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
 	}
@@ -855,7 +937,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -51,8 +52,11 @@ func (a *accessServer) RevokeKey(ctx context.Context, req *registryv1.RevokeKeyR
 		return nil, toStatus(err)
 	}
 	for _, r := range routes {
-		if m, err := a.s.store.ResolveModule(r.ModuleDigest); err == nil && m.GetProvenance().GetKeyId() == k.Id {
-			resp.AffectedRoutes = append(resp.AffectedRoutes, r)
+		for _, d := range registry.RouteDigests(r) {
+			if m, err := a.s.store.ResolveModule(d); err == nil && m.GetProvenance().GetKeyId() == k.Id {
+				resp.AffectedRoutes = append(resp.AffectedRoutes, r)
+				break
+			}
 		}
 	}
 	a.s.cfg.Logger.Warn("publisher key revoked", "key", k.Id, "name", k.Name, "routes_still_served", len(resp.AffectedRoutes))

@@ -23,7 +23,7 @@ type Store interface {
 	ResolveModule(ref string) (*registryv1.Module, error)
 	ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
 	ListModules(ctx context.Context) ([]*registryv1.Module, int64, error)
-	SetRoute(ctx context.Context, host, pathPrefix, moduleRef string, opts *registryv1.RouteOptions) (*registryv1.Route, int64, error)
+	PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) (*registryv1.Route, int64, error)
 	DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error)
 	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
 	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
@@ -233,7 +233,7 @@ func (s *Server) ListModules(ctx context.Context, _ *registryv1.ListModulesReque
 
 // SetRoute implements RegistryServiceServer.
 func (s *Server) SetRoute(ctx context.Context, req *registryv1.SetRouteRequest) (*registryv1.SetRouteResponse, error) {
-	r, rev, err := s.store.SetRoute(ctx, req.Host, req.PathPrefix, req.Module, req.Options)
+	r, rev, err := s.store.PutRoute(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}

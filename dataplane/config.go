@@ -32,6 +32,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// LoadTimeout bounds fetching, compiling and warming one module.
 	LoadTimeout time.Duration
+	// PinSecret, if set, lets requests carrying PinHeader with this secret
+	// choose the version that serves them (for testers during a rollout).
+	PinSecret string
 	// RequireSignatures refuses to compile modules whose signature does not
 	// verify with a publisher key the registry trusts.
 	RequireSignatures bool

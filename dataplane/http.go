@@ -65,14 +65,19 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		fail(rw, fmt.Errorf("%w for host %q and path %q", errNoRoute, normalizeHost(r.Host), r.URL.Path))
 		return
 	}
-	status, err := w.serveRoute(rw, r, e)
+	mod, pinned := e.pick(r, w.cfg.PinSecret)
+	rw.Header().Set(VersionHeader, mod.name+"@"+shortDigest(mod.digest))
+	if pinned {
+		rw.Header().Set(PinHeader, "honoured")
+	}
+	status, err := w.serveRoute(rw, r, e, mod)
 	w.record(e, status, err, time.Since(start))
 	if err != nil && r.Context().Err() == nil {
-		e.mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 }
 
-func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (int, error) {
+func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module) (int, error) {
 	opts := e.route.GetOptions()
 	body, err := w.readBody(rw, r, tighten(w.cfg.MaxRequestBody, opts.GetMaxRequestBody()))
 	if err != nil {
@@ -90,7 +95,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (
 	})
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	inst, err := e.mod.acquire(ctx)
+	inst, err := mod.acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", errOverloaded, err)
@@ -109,7 +114,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry) (
 			resp.Body = bytes.Clone(resp.Body) // out belongs to the instance
 		}
 	}
-	e.mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
+	mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
 	if err != nil {
 		return fail(rw, err), err
 	}

@@ -13,10 +13,12 @@ type table struct {
 	byHost map[string][]*entry // host ("" for any) -> entries, longest prefix first
 }
 
-// entry is one route bound to the module that serves it.
+// entry is one route bound to the modules that serve it.
 type entry struct {
-	route *registryv1.Route
-	mod   *module
+	route    *registryv1.Route
+	mod      *module   // the route's module: all traffic, or the heaviest version
+	versions []version // the weighted split, if any
+	rules    []rule    // evaluated before the split
 }
 
 func newTable(entries []*entry) *table {

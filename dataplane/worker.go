@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,21 +182,23 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 	}
 	var entries []*entry
 	for key, r := range w.routes {
-		mod, err := w.load(ctx, r.ModuleName, r.ModuleDigest)
+		e, err := w.bind(ctx, r)
 		if err != nil {
-			w.cfg.Logger.Error("cannot load module; route keeps its previous version", "host", r.Host, "path", r.PathPrefix, "digest", r.ModuleDigest, "err", err)
+			w.cfg.Logger.Error("cannot load a module of the route; it keeps its previous version", "host", r.Host, "path", r.PathPrefix, "err", err)
 			if prev, ok := oldByKey[key]; ok {
 				entries = append(entries, prev)
 			}
 			continue
 		}
-		entries = append(entries, &entry{route: r, mod: mod})
+		entries = append(entries, e)
 	}
 	w.table.Store(newTable(entries))
 	w.revision.Store(rev)
 	used := make(map[string]bool)
 	for _, e := range entries {
-		used[e.mod.digest] = true
+		for _, m := range e.modules() {
+			used[m.digest] = true
+		}
 	}
 	for digest, m := range w.modules {
 		if !used[digest] {
@@ -203,6 +206,36 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 			m.close()
 		}
 	}
+}
+
+// bind loads every module a route can serve from and compiles its rules.
+func (w *Worker) bind(ctx context.Context, r *registryv1.Route) (*entry, error) {
+	mod, err := w.load(ctx, r.ModuleName, r.ModuleDigest)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{route: r, mod: mod}
+	var upper uint32
+	for _, v := range r.Versions {
+		m, err := w.load(ctx, v.ModuleName, v.ModuleDigest)
+		if err != nil {
+			return nil, err
+		}
+		upper += v.Weight
+		e.versions = append(e.versions, version{mod: m, upper: upper})
+	}
+	for _, rl := range r.Rules {
+		re, err := regexp.Compile(rl.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("rule pattern %q: %w", rl.Pattern, err)
+		}
+		m, err := w.load(ctx, rl.ModuleName, rl.ModuleDigest)
+		if err != nil {
+			return nil, err
+		}
+		e.rules = append(e.rules, rule{kind: rl.Kind, name: rl.Name, re: re, mod: m})
+	}
+	return e, nil
 }
 
 // load returns the module for digest, fetching, compiling and warming it

@@ -147,8 +147,10 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 	if err := validateRoute(r.Host, r.PathPrefix); err != nil {
 		return err
 	}
-	if w.tx.Bucket(bucketModules).Get([]byte(r.ModuleDigest)) == nil {
-		return fmt.Errorf("%w: module %s", ErrNotFound, r.ModuleDigest)
+	for _, d := range RouteDigests(r) {
+		if w.tx.Bucket(bucketModules).Get([]byte(d)) == nil {
+			return fmt.Errorf("%w: module %s", ErrNotFound, d)
+		}
 	}
 	r = proto.Clone(r).(*registryv1.Route)
 	routes := w.tx.Bucket(bucketRoutes)
@@ -239,4 +241,16 @@ func putProto(b *bolt.Bucket, key []byte, m proto.Message) error {
 		return err
 	}
 	return b.Put(key, v)
+}
+
+// RouteDigests lists every module a route can send a request to.
+func RouteDigests(r *registryv1.Route) []string {
+	ds := []string{r.ModuleDigest}
+	for _, v := range r.Versions {
+		ds = append(ds, v.ModuleDigest)
+	}
+	for _, rl := range r.Rules {
+		ds = append(ds, rl.ModuleDigest)
+	}
+	return ds
 }

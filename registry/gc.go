@@ -50,7 +50,9 @@ func unreferenced(tx *bolt.Tx) ([]*registryv1.Module, error) {
 		if err := proto.Unmarshal(v, r); err != nil {
 			return err
 		}
-		used[r.ModuleDigest] = true
+		for _, d := range RouteDigests(r) {
+			used[d] = true
+		}
 		return nil
 	})
 	if err != nil {

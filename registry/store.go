@@ -282,23 +282,94 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 
 // SetRoute points host+pathPrefix at the module moduleRef resolves to.
 func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string, opts *registryv1.RouteOptions) (*registryv1.Route, int64, error) {
-	host = strings.ToLower(host)
-	if err := validateRoute(host, pathPrefix); err != nil {
+	return s.PutRoute(ctx, &registryv1.SetRouteRequest{Host: host, PathPrefix: pathPrefix, Module: moduleRef, Options: opts})
+}
+
+// PutRoute creates or replaces a route: one module, or a weighted split
+// between versions, with optional rules evaluated first. Module references
+// are resolved here, on the leader, so the log carries digests.
+func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) (*registryv1.Route, int64, error) {
+	host := strings.ToLower(spec.Host)
+	if err := validateRoute(host, spec.PathPrefix); err != nil {
 		return nil, 0, err
 	}
-	m, err := s.ResolveModule(moduleRef)
-	if err != nil {
-		return nil, 0, err
-	}
+	opts := spec.Options
 	if opts.GetTimeoutMs() < 0 || opts.GetMaxRequestBody() < 0 {
 		return nil, 0, fmt.Errorf("%w: route limits must not be negative", ErrInvalid)
 	}
-	r := &registryv1.Route{Host: host, PathPrefix: pathPrefix, ModuleName: m.Name, ModuleDigest: m.Digest, Options: opts}
+	r := &registryv1.Route{Host: host, PathPrefix: spec.PathPrefix, Options: opts, StickyKey: spec.StickyKey}
+	if err := validateSticky(spec.StickyKey); err != nil {
+		return nil, 0, err
+	}
+	if len(spec.Versions) == 0 {
+		m, err := s.ResolveModule(spec.Module)
+		if err != nil {
+			return nil, 0, err
+		}
+		r.ModuleName, r.ModuleDigest = m.Name, m.Digest
+	} else {
+		if err := s.resolveVersions(r, spec.Versions); err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(spec.Rules) > maxRules {
+		return nil, 0, fmt.Errorf("%w: %d rules; at most %d", ErrInvalid, len(spec.Rules), maxRules)
+	}
+	for i, rs := range spec.Rules {
+		if err := validateRule(rs); err != nil {
+			return nil, 0, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+		m, err := s.ResolveModule(rs.Module)
+		if err != nil {
+			return nil, 0, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+		r.Rules = append(r.Rules, &registryv1.RouteRule{Kind: rs.Kind, Name: rs.Name, Pattern: rs.Pattern, ModuleName: m.Name, ModuleDigest: m.Digest})
+	}
 	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: r}}})
 	if err != nil {
 		return nil, 0, err
 	}
 	return res.events[0].GetRoute(), res.revision, nil
+}
+
+const (
+	maxVersions = 10
+	maxRules    = 32
+)
+
+// resolveVersions fills r's split; the heaviest version also becomes the
+// route's module, which is what single-version readers see.
+func (s *Store) resolveVersions(r *registryv1.Route, specs []*registryv1.VersionSpec) error {
+	if len(specs) > maxVersions {
+		return fmt.Errorf("%w: %d versions; at most %d", ErrInvalid, len(specs), maxVersions)
+	}
+	total, seen := uint32(0), map[string]bool{}
+	for _, v := range specs {
+		m, err := s.ResolveModule(v.Module)
+		if err != nil {
+			return err
+		}
+		if seen[m.Digest] {
+			return fmt.Errorf("%w: version %s appears twice", ErrInvalid, m.Digest)
+		}
+		seen[m.Digest] = true
+		if v.Weight > 100 {
+			return fmt.Errorf("%w: weight %d of %s is over 100", ErrInvalid, v.Weight, v.Module)
+		}
+		total += v.Weight
+		r.Versions = append(r.Versions, &registryv1.RouteVersion{ModuleName: m.Name, ModuleDigest: m.Digest, Weight: v.Weight})
+	}
+	if total != 100 {
+		return fmt.Errorf("%w: version weights add up to %d, want 100", ErrInvalid, total)
+	}
+	heaviest := r.Versions[0]
+	for _, v := range r.Versions {
+		if v.Weight > heaviest.Weight {
+			heaviest = v
+		}
+	}
+	r.ModuleName, r.ModuleDigest = heaviest.ModuleName, heaviest.ModuleDigest
+	return nil
 }
 
 // DeleteRoute removes the route for host+pathPrefix.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
 const digestPrefix = "sha256:"
@@ -45,6 +47,36 @@ func validateRoute(host, pathPrefix string) error {
 	}
 	if strings.ContainsAny(pathPrefix, "?#") || strings.ContainsFunc(pathPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return fmt.Errorf("%w: route path prefix %q has characters a path cannot hold", ErrInvalid, pathPrefix)
+	}
+	return nil
+}
+
+func validateSticky(key string) error {
+	kind, name, _ := strings.Cut(key, ":")
+	switch {
+	case key == "" || key == "ip":
+		return nil
+	case (kind == "header" || kind == "cookie") && name != "":
+		return nil
+	}
+	return fmt.Errorf("%w: sticky key %q: want header:<name>, cookie:<name> or ip", ErrInvalid, key)
+}
+
+func validateRule(r *registryv1.RuleSpec) error {
+	switch r.Kind {
+	case registryv1.MatchKind_MATCH_KIND_HEADER, registryv1.MatchKind_MATCH_KIND_COOKIE, registryv1.MatchKind_MATCH_KIND_QUERY:
+		if r.Name == "" {
+			return fmt.Errorf("%w: a %v rule needs a name", ErrInvalid, r.Kind)
+		}
+	case registryv1.MatchKind_MATCH_KIND_USER_AGENT:
+	default:
+		return fmt.Errorf("%w: rule kind %v: want header, cookie, query or user_agent", ErrInvalid, r.Kind)
+	}
+	if len(r.Pattern) > 256 {
+		return fmt.Errorf("%w: rule pattern longer than 256 characters", ErrInvalid)
+	}
+	if _, err := regexp.Compile(r.Pattern); err != nil {
+		return fmt.Errorf("%w: rule pattern: %v", ErrInvalid, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -96,6 +97,8 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	var timeout *time.Duration
 	var maxBody *int64
 	var strict *bool
+	var sticky *string
+	var versions, rules listFlag
 	switch sub {
 	case "set", "delete":
 		host = fs.String("host", "", "host to match, without port (empty: any host)")
@@ -105,6 +108,9 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 			timeout = fs.Duration("timeout", 0, "request time limit for this route (only lowers the worker's)")
 			maxBody = fs.Int64("max-body-kb", 0, "request body limit for this route, in KiB (only lowers the worker's)")
 			strict = fs.Bool("strict", false, "a fresh instance for every request")
+			fs.Var(&versions, "version", "a weighted version MODULE=WEIGHT (repeat; weights sum to 100)")
+			sticky = fs.String("sticky", "", "keep users on one version by header:<name>, cookie:<name> or ip")
+			fs.Var(&rules, "rule", "send matching requests to a module: KIND[:NAME]~REGEXP=>MODULE, KIND one of header, cookie, query, ua (repeat)")
 		}
 	case "list":
 	default:
@@ -122,11 +128,24 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	switch sub {
 	case "set":
 		opts := &registryv1.RouteOptions{TimeoutMs: timeout.Milliseconds(), MaxRequestBody: *maxBody << 10, StrictIsolation: *strict}
-		r, rev, err := c.SetRoute(ctx, client.Route{Host: *host, PathPrefix: *path, Module: *module, Options: opts})
+		route := client.Route{Host: *host, PathPrefix: *path, Module: *module, Options: opts, StickyKey: *sticky}
+		if route.Versions, err = parseVersions(versions); err != nil {
+			return err
+		}
+		if route.Rules, err = parseRules(rules); err != nil {
+			return err
+		}
+		r, rev, err := c.SetRoute(ctx, route)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "route %s%s -> %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
+		for _, v := range r.Versions {
+			fmt.Fprintf(e.stdout, "  %3d%%  %s@%s\n", v.Weight, v.ModuleName, v.ModuleDigest)
+		}
+		for _, rl := range r.Rules {
+			fmt.Fprintf(e.stdout, "  rule  %s %s ~ %s => %s@%s\n", rl.Kind, rl.Name, rl.Pattern, rl.ModuleName, rl.ModuleDigest)
+		}
 	case "delete":
 		rev, err := c.DeleteRoute(ctx, *host, *path)
 		if err != nil {
@@ -240,4 +259,45 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func parseVersions(vals []string) ([]*registryv1.VersionSpec, error) {
+	var out []*registryv1.VersionSpec
+	for _, v := range vals {
+		mod, w, ok := strings.Cut(v, "=")
+		weight, err := strconv.ParseUint(w, 10, 32)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("--version %q: want MODULE=WEIGHT", v)
+		}
+		out = append(out, &registryv1.VersionSpec{Module: mod, Weight: uint32(weight)})
+	}
+	return out, nil
+}
+
+var ruleKinds = map[string]registryv1.MatchKind{
+	"header": registryv1.MatchKind_MATCH_KIND_HEADER,
+	"cookie": registryv1.MatchKind_MATCH_KIND_COOKIE,
+	"query":  registryv1.MatchKind_MATCH_KIND_QUERY,
+	"ua":     registryv1.MatchKind_MATCH_KIND_USER_AGENT,
+}
+
+func parseRules(vals []string) ([]*registryv1.RuleSpec, error) {
+	var out []*registryv1.RuleSpec
+	for _, v := range vals {
+		lhs, mod, arrow := strings.Cut(v, "=>")
+		what, pattern, ok := strings.Cut(lhs, "~")
+		kind, name, _ := strings.Cut(what, ":")
+		k, known := ruleKinds[kind]
+		if !arrow || !ok || !known || mod == "" {
+			return nil, fmt.Errorf("--rule %q: want KIND[:NAME]~REGEXP=>MODULE with KIND header, cookie, query or ua", v)
+		}
+		out = append(out, &registryv1.RuleSpec{Kind: k, Name: name, Pattern: pattern, Module: mod})
+	}
+	return out, nil
 }

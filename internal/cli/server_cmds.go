@@ -49,9 +49,9 @@ func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
 }
 
 type workerFlags struct {
-	httpAddr, cacheDir *string
-	memoryMB, maxBody  *int64
-	timeout            *time.Duration
+	httpAddr, cacheDir, pinSecret *string
+	memoryMB, maxBody             *int64
+	timeout                       *time.Duration
 }
 
 func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
@@ -61,6 +61,8 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		memoryMB: fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
 		maxBody:  fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
 		timeout:  fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
+		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
+			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),
 	}
 }
 
@@ -72,6 +74,7 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 	wc.Logger = e.logger().With("component", "worker")
 	wc.MaxRequestBody = *f.maxBody << 20
 	wc.RequestTimeout = *f.timeout
+	wc.PinSecret = *f.pinSecret
 	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, Engine: ec, Worker: wc}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
@@ -207,6 +208,19 @@ func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
 			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "nope", Module: "hello"})
 			return err
 		}, codes.InvalidArgument, "must start with /"},
+		{"weights not adding to 100", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/w", Versions: []*registryv1.VersionSpec{{Module: "hello", Weight: 50}}})
+			return err
+		}, codes.InvalidArgument, "add up to 50, want 100"},
+		{"bad sticky key", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/w", Module: "hello", StickyKey: "moon"})
+			return err
+		}, codes.InvalidArgument, "sticky key"},
+		{"bad rule pattern", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/w", Module: "hello", Rules: []*registryv1.RuleSpec{
+				{Kind: registryv1.MatchKind_MATCH_KIND_HEADER, Name: "X", Pattern: "(", Module: "hello"}}})
+			return err
+		}, codes.InvalidArgument, "rule 1"},
 		{"delete missing route", func() error { _, err := c.DeleteRoute(ctx, "", "/missing"); return err },
 			codes.NotFound, "/missing"},
 		{"fetch missing module", func() error { _, _, err := c.FetchModule(ctx, "sha256:"+strings.Repeat("0", 64)); return err },

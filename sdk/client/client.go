@@ -249,11 +249,21 @@ type Route struct {
 	// Options tighten the worker's limits for this route, or isolate
 	// requests; nil keeps the worker's defaults.
 	Options *registryv1.RouteOptions
+	// Versions split traffic by weight (summing to 100) instead of Module.
+	Versions []*registryv1.VersionSpec
+	// StickyKey keeps a user on one version: "header:<name>",
+	// "cookie:<name>" or "ip".
+	StickyKey string
+	// Rules send matching requests to a version before the split.
+	Rules []*registryv1.RuleSpec
 }
 
 // SetRoute creates or replaces a route.
 func (c *Client) SetRoute(ctx context.Context, r Route) (*registryv1.Route, int64, error) {
-	resp, err := c.rs.SetRoute(ctx, &registryv1.SetRouteRequest{Host: r.Host, PathPrefix: r.PathPrefix, Module: r.Module, Options: r.Options})
+	resp, err := c.rs.SetRoute(ctx, &registryv1.SetRouteRequest{
+		Host: r.Host, PathPrefix: r.PathPrefix, Module: r.Module, Options: r.Options,
+		Versions: r.Versions, StickyKey: r.StickyKey, Rules: r.Rules,
+	})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -643,9 +643,14 @@ type SetRouteRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Host       string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
 	PathPrefix string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
-	// A module reference, as in GetModule.
-	Module        string        `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
-	Options       *RouteOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// A module reference, as in GetModule. Ignored when versions are set.
+	Module  string        `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
+	Options *RouteOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// A weighted split between versions; weights sum to 100.
+	Versions []*VersionSpec `protobuf:"bytes,5,rep,name=versions,proto3" json:"versions,omitempty"`
+	// See Route.sticky_key.
+	StickyKey     string      `protobuf:"bytes,6,opt,name=sticky_key,json=stickyKey,proto3" json:"sticky_key,omitempty"`
+	Rules         []*RuleSpec `protobuf:"bytes,7,rep,name=rules,proto3" json:"rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -708,6 +713,149 @@ func (x *SetRouteRequest) GetOptions() *RouteOptions {
 	return nil
 }
 
+func (x *SetRouteRequest) GetVersions() []*VersionSpec {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *SetRouteRequest) GetStickyKey() string {
+	if x != nil {
+		return x.StickyKey
+	}
+	return ""
+}
+
+func (x *SetRouteRequest) GetRules() []*RuleSpec {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// VersionSpec names a module version by reference and gives its weight.
+type VersionSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Module        string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	Weight        uint32                 `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionSpec) Reset() {
+	*x = VersionSpec{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionSpec) ProtoMessage() {}
+
+func (x *VersionSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionSpec.ProtoReflect.Descriptor instead.
+func (*VersionSpec) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *VersionSpec) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *VersionSpec) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// RuleSpec is a RouteRule naming its module by reference.
+type RuleSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          MatchKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=nanoedge.registry.v1.MatchKind" json:"kind,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Pattern       string                 `protobuf:"bytes,3,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	Module        string                 `protobuf:"bytes,4,opt,name=module,proto3" json:"module,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleSpec) Reset() {
+	*x = RuleSpec{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleSpec) ProtoMessage() {}
+
+func (x *RuleSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleSpec.ProtoReflect.Descriptor instead.
+func (*RuleSpec) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RuleSpec) GetKind() MatchKind {
+	if x != nil {
+		return x.Kind
+	}
+	return MatchKind_MATCH_KIND_UNSPECIFIED
+}
+
+func (x *RuleSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RuleSpec) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *RuleSpec) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
 type SetRouteResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Route         *Route                 `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
@@ -718,7 +866,7 @@ type SetRouteResponse struct {
 
 func (x *SetRouteResponse) Reset() {
 	*x = SetRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +878,7 @@ func (x *SetRouteResponse) String() string {
 func (*SetRouteResponse) ProtoMessage() {}
 
 func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +891,7 @@ func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteResponse.ProtoReflect.Descriptor instead.
 func (*SetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetRouteResponse) GetRoute() *Route {
@@ -770,7 +918,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +930,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +943,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRouteRequest) GetHost() string {
@@ -821,7 +969,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +981,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +994,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteRouteResponse) GetRevision() int64 {
@@ -864,7 +1012,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1024,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1037,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 type ListRoutesResponse struct {
@@ -903,7 +1051,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1063,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1076,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -954,7 +1102,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1114,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1127,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchRequest) GetStartRevision() int64 {
@@ -1002,7 +1150,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1162,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1175,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchResponse) GetRevision() int64 {
@@ -1091,13 +1239,25 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\x12ListModulesRequest\"i\n" +
 	"\x13ListModulesResponse\x126\n" +
 	"\amodules\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.ModuleR\amodules\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\x9c\x01\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\xb0\x02\n" +
 	"\x0fSetRouteRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
 	"pathPrefix\x12\x16\n" +
 	"\x06module\x18\x03 \x01(\tR\x06module\x12<\n" +
-	"\aoptions\x18\x04 \x01(\v2\".nanoedge.registry.v1.RouteOptionsR\aoptions\"a\n" +
+	"\aoptions\x18\x04 \x01(\v2\".nanoedge.registry.v1.RouteOptionsR\aoptions\x12=\n" +
+	"\bversions\x18\x05 \x03(\v2!.nanoedge.registry.v1.VersionSpecR\bversions\x12\x1d\n" +
+	"\n" +
+	"sticky_key\x18\x06 \x01(\tR\tstickyKey\x124\n" +
+	"\x05rules\x18\a \x03(\v2\x1e.nanoedge.registry.v1.RuleSpecR\x05rules\"=\n" +
+	"\vVersionSpec\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\rR\x06weight\"\x85\x01\n" +
+	"\bRuleSpec\x123\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.MatchKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\apattern\x18\x03 \x01(\tR\apattern\x12\x16\n" +
+	"\x06module\x18\x04 \x01(\tR\x06module\"a\n" +
 	"\x10SetRouteResponse\x121\n" +
 	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"I\n" +
@@ -1141,7 +1301,7 @@ func file_nanoedge_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_registry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
 	(*CollectGarbageRequest)(nil),  // 0: nanoedge.registry.v1.CollectGarbageRequest
 	(*CollectGarbageResponse)(nil), // 1: nanoedge.registry.v1.CollectGarbageResponse
@@ -1155,52 +1315,58 @@ var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
 	(*ListModulesRequest)(nil),     // 9: nanoedge.registry.v1.ListModulesRequest
 	(*ListModulesResponse)(nil),    // 10: nanoedge.registry.v1.ListModulesResponse
 	(*SetRouteRequest)(nil),        // 11: nanoedge.registry.v1.SetRouteRequest
-	(*SetRouteResponse)(nil),       // 12: nanoedge.registry.v1.SetRouteResponse
-	(*DeleteRouteRequest)(nil),     // 13: nanoedge.registry.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),    // 14: nanoedge.registry.v1.DeleteRouteResponse
-	(*ListRoutesRequest)(nil),      // 15: nanoedge.registry.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 16: nanoedge.registry.v1.ListRoutesResponse
-	(*WatchRequest)(nil),           // 17: nanoedge.registry.v1.WatchRequest
-	(*WatchResponse)(nil),          // 18: nanoedge.registry.v1.WatchResponse
-	(*Module)(nil),                 // 19: nanoedge.registry.v1.Module
-	(*RouteOptions)(nil),           // 20: nanoedge.registry.v1.RouteOptions
-	(*Route)(nil),                  // 21: nanoedge.registry.v1.Route
-	(*Event)(nil),                  // 22: nanoedge.registry.v1.Event
+	(*VersionSpec)(nil),            // 12: nanoedge.registry.v1.VersionSpec
+	(*RuleSpec)(nil),               // 13: nanoedge.registry.v1.RuleSpec
+	(*SetRouteResponse)(nil),       // 14: nanoedge.registry.v1.SetRouteResponse
+	(*DeleteRouteRequest)(nil),     // 15: nanoedge.registry.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),    // 16: nanoedge.registry.v1.DeleteRouteResponse
+	(*ListRoutesRequest)(nil),      // 17: nanoedge.registry.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 18: nanoedge.registry.v1.ListRoutesResponse
+	(*WatchRequest)(nil),           // 19: nanoedge.registry.v1.WatchRequest
+	(*WatchResponse)(nil),          // 20: nanoedge.registry.v1.WatchResponse
+	(*Module)(nil),                 // 21: nanoedge.registry.v1.Module
+	(*RouteOptions)(nil),           // 22: nanoedge.registry.v1.RouteOptions
+	(MatchKind)(0),                 // 23: nanoedge.registry.v1.MatchKind
+	(*Route)(nil),                  // 24: nanoedge.registry.v1.Route
+	(*Event)(nil),                  // 25: nanoedge.registry.v1.Event
 }
 var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
-	19, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
+	21, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
 	3,  // 1: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
-	19, // 2: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	19, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	19, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	19, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
-	20, // 6: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
-	21, // 7: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	21, // 8: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
-	22, // 9: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
-	2,  // 10: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
-	5,  // 11: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
-	7,  // 12: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
-	9,  // 13: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
-	11, // 14: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
-	13, // 15: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
-	15, // 16: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
-	17, // 17: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
-	0,  // 18: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
-	4,  // 19: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
-	6,  // 20: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
-	8,  // 21: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
-	10, // 22: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
-	12, // 23: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
-	14, // 24: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
-	16, // 25: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
-	18, // 26: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
-	1,  // 27: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
-	19, // [19:28] is the sub-list for method output_type
-	10, // [10:19] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	21, // 2: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	21, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	21, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	21, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
+	22, // 6: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
+	12, // 7: nanoedge.registry.v1.SetRouteRequest.versions:type_name -> nanoedge.registry.v1.VersionSpec
+	13, // 8: nanoedge.registry.v1.SetRouteRequest.rules:type_name -> nanoedge.registry.v1.RuleSpec
+	23, // 9: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
+	24, // 10: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	24, // 11: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
+	25, // 12: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
+	2,  // 13: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
+	5,  // 14: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
+	7,  // 15: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
+	9,  // 16: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
+	11, // 17: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
+	15, // 18: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
+	17, // 19: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
+	19, // 20: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
+	0,  // 21: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
+	4,  // 22: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
+	6,  // 23: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
+	8,  // 24: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
+	10, // 25: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
+	14, // 26: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
+	16, // 27: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
+	18, // 28: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
+	20, // 29: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
+	1,  // 30: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_registry_proto_init() }
@@ -1219,7 +1385,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_registry_proto_rawDesc), len(file_nanoedge_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

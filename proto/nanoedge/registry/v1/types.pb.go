@@ -82,6 +82,62 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{0}
 }
 
+// MatchKind says what part of a request a rule looks at.
+type MatchKind int32
+
+const (
+	MatchKind_MATCH_KIND_UNSPECIFIED MatchKind = 0
+	MatchKind_MATCH_KIND_HEADER      MatchKind = 1
+	MatchKind_MATCH_KIND_COOKIE      MatchKind = 2
+	MatchKind_MATCH_KIND_QUERY       MatchKind = 3
+	MatchKind_MATCH_KIND_USER_AGENT  MatchKind = 4
+)
+
+// Enum value maps for MatchKind.
+var (
+	MatchKind_name = map[int32]string{
+		0: "MATCH_KIND_UNSPECIFIED",
+		1: "MATCH_KIND_HEADER",
+		2: "MATCH_KIND_COOKIE",
+		3: "MATCH_KIND_QUERY",
+		4: "MATCH_KIND_USER_AGENT",
+	}
+	MatchKind_value = map[string]int32{
+		"MATCH_KIND_UNSPECIFIED": 0,
+		"MATCH_KIND_HEADER":      1,
+		"MATCH_KIND_COOKIE":      2,
+		"MATCH_KIND_QUERY":       3,
+		"MATCH_KIND_USER_AGENT":  4,
+	}
+)
+
+func (x MatchKind) Enum() *MatchKind {
+	p := new(MatchKind)
+	*p = x
+	return p
+}
+
+func (x MatchKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MatchKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_nanoedge_registry_v1_types_proto_enumTypes[1].Descriptor()
+}
+
+func (MatchKind) Type() protoreflect.EnumType {
+	return &file_nanoedge_registry_v1_types_proto_enumTypes[1]
+}
+
+func (x MatchKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MatchKind.Descriptor instead.
+func (MatchKind) EnumDescriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{1}
+}
+
 // EventType says what happened to an object.
 type EventType int32
 
@@ -116,11 +172,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_nanoedge_registry_v1_types_proto_enumTypes[1].Descriptor()
+	return file_nanoedge_registry_v1_types_proto_enumTypes[2].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_nanoedge_registry_v1_types_proto_enumTypes[1]
+	return &file_nanoedge_registry_v1_types_proto_enumTypes[2]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -129,7 +185,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{2}
 }
 
 // Module is a handler module, stored once per content digest.
@@ -554,8 +610,17 @@ type Route struct {
 	CreateRevision int64         `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	ModRevision    int64         `protobuf:"varint,6,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
 	Options        *RouteOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Versions split the route's traffic by weight (percent, summing to 100).
+	// Empty means all traffic goes to module_name/module_digest, which
+	// otherwise name the heaviest version.
+	Versions []*RouteVersion `protobuf:"bytes,8,rep,name=versions,proto3" json:"versions,omitempty"`
+	// How a request picks its version so a user stays on one during a
+	// rollout: "header:<name>", "cookie:<name>" or "ip". Empty: at random.
+	StickyKey string `protobuf:"bytes,9,opt,name=sticky_key,json=stickyKey,proto3" json:"sticky_key,omitempty"`
+	// Rules are evaluated in order before the split; the first match wins.
+	Rules         []*RouteRule `protobuf:"bytes,10,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -637,6 +702,167 @@ func (x *Route) GetOptions() *RouteOptions {
 	return nil
 }
 
+func (x *Route) GetVersions() []*RouteVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *Route) GetStickyKey() string {
+	if x != nil {
+		return x.StickyKey
+	}
+	return ""
+}
+
+func (x *Route) GetRules() []*RouteRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// RouteVersion is one module version behind a route, with its share.
+type RouteVersion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModuleName    string                 `protobuf:"bytes,1,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleDigest  string                 `protobuf:"bytes,2,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
+	Weight        uint32                 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteVersion) Reset() {
+	*x = RouteVersion{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteVersion) ProtoMessage() {}
+
+func (x *RouteVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteVersion.ProtoReflect.Descriptor instead.
+func (*RouteVersion) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RouteVersion) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *RouteVersion) GetModuleDigest() string {
+	if x != nil {
+		return x.ModuleDigest
+	}
+	return ""
+}
+
+func (x *RouteVersion) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// RouteRule sends matching requests to one version.
+type RouteRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  MatchKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=nanoedge.registry.v1.MatchKind" json:"kind,omitempty"`
+	// Header, cookie or query parameter name (unused for user agents).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Regular expression (RE2) the value must match; a missing value never matches.
+	Pattern       string `protobuf:"bytes,3,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	ModuleName    string `protobuf:"bytes,4,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleDigest  string `protobuf:"bytes,5,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteRule) Reset() {
+	*x = RouteRule{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteRule) ProtoMessage() {}
+
+func (x *RouteRule) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteRule.ProtoReflect.Descriptor instead.
+func (*RouteRule) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RouteRule) GetKind() MatchKind {
+	if x != nil {
+		return x.Kind
+	}
+	return MatchKind_MATCH_KIND_UNSPECIFIED
+}
+
+func (x *RouteRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RouteRule) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *RouteRule) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *RouteRule) GetModuleDigest() string {
+	if x != nil {
+		return x.ModuleDigest
+	}
+	return ""
+}
+
 // RouteOptions tune how workers run a route. Limits only tighten the
 // worker's own; zero means the worker's default.
 type RouteOptions struct {
@@ -654,7 +880,7 @@ type RouteOptions struct {
 
 func (x *RouteOptions) Reset() {
 	*x = RouteOptions{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +892,7 @@ func (x *RouteOptions) String() string {
 func (*RouteOptions) ProtoMessage() {}
 
 func (x *RouteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +905,7 @@ func (x *RouteOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteOptions.ProtoReflect.Descriptor instead.
 func (*RouteOptions) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RouteOptions) GetTimeoutMs() int64 {
@@ -719,7 +945,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +957,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +970,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Event) GetType() EventType {
@@ -845,7 +1071,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x8c\x02\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xa2\x03\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -855,7 +1081,24 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\rmodule_digest\x18\x04 \x01(\tR\fmoduleDigest\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x12!\n" +
 	"\fmod_revision\x18\x06 \x01(\x03R\vmodRevision\x12<\n" +
-	"\aoptions\x18\a \x01(\v2\".nanoedge.registry.v1.RouteOptionsR\aoptions\"\x82\x01\n" +
+	"\aoptions\x18\a \x01(\v2\".nanoedge.registry.v1.RouteOptionsR\aoptions\x12>\n" +
+	"\bversions\x18\b \x03(\v2\".nanoedge.registry.v1.RouteVersionR\bversions\x12\x1d\n" +
+	"\n" +
+	"sticky_key\x18\t \x01(\tR\tstickyKey\x125\n" +
+	"\x05rules\x18\n" +
+	" \x03(\v2\x1f.nanoedge.registry.v1.RouteRuleR\x05rules\"l\n" +
+	"\fRouteVersion\x12\x1f\n" +
+	"\vmodule_name\x18\x01 \x01(\tR\n" +
+	"moduleName\x12#\n" +
+	"\rmodule_digest\x18\x02 \x01(\tR\fmoduleDigest\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\"\xb4\x01\n" +
+	"\tRouteRule\x123\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.MatchKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\apattern\x18\x03 \x01(\tR\apattern\x12\x1f\n" +
+	"\vmodule_name\x18\x04 \x01(\tR\n" +
+	"moduleName\x12#\n" +
+	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\x82\x01\n" +
 	"\fRouteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12(\n" +
@@ -873,7 +1116,13 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"ROLE_ADMIN\x10\x01\x12\x12\n" +
 	"\x0eROLE_PUBLISHER\x10\x02\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x03\x12\x0f\n" +
-	"\vROLE_READER\x10\x04*R\n" +
+	"\vROLE_READER\x10\x04*\x86\x01\n" +
+	"\tMatchKind\x12\x1a\n" +
+	"\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11MATCH_KIND_HEADER\x10\x01\x12\x15\n" +
+	"\x11MATCH_KIND_COOKIE\x10\x02\x12\x14\n" +
+	"\x10MATCH_KIND_QUERY\x10\x03\x12\x19\n" +
+	"\x15MATCH_KIND_USER_AGENT\x10\x04*R\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
@@ -891,35 +1140,41 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_types_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
-	(EventType)(0),                // 1: nanoedge.registry.v1.EventType
-	(*Module)(nil),                // 2: nanoedge.registry.v1.Module
-	(*Provenance)(nil),            // 3: nanoedge.registry.v1.Provenance
-	(*PublisherKey)(nil),          // 4: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 5: nanoedge.registry.v1.Token
-	(*AuditEntry)(nil),            // 6: nanoedge.registry.v1.AuditEntry
-	(*Route)(nil),                 // 7: nanoedge.registry.v1.Route
-	(*RouteOptions)(nil),          // 8: nanoedge.registry.v1.RouteOptions
-	(*Event)(nil),                 // 9: nanoedge.registry.v1.Event
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
+	(EventType)(0),                // 2: nanoedge.registry.v1.EventType
+	(*Module)(nil),                // 3: nanoedge.registry.v1.Module
+	(*Provenance)(nil),            // 4: nanoedge.registry.v1.Provenance
+	(*PublisherKey)(nil),          // 5: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 6: nanoedge.registry.v1.Token
+	(*AuditEntry)(nil),            // 7: nanoedge.registry.v1.AuditEntry
+	(*Route)(nil),                 // 8: nanoedge.registry.v1.Route
+	(*RouteVersion)(nil),          // 9: nanoedge.registry.v1.RouteVersion
+	(*RouteRule)(nil),             // 10: nanoedge.registry.v1.RouteRule
+	(*RouteOptions)(nil),          // 11: nanoedge.registry.v1.RouteOptions
+	(*Event)(nil),                 // 12: nanoedge.registry.v1.Event
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	10, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
+	13, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	10, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	8,  // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
-	1,  // 5: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	2,  // 6: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	7,  // 7: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	11, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
+	9,  // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
+	10, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
+	1,  // 7: nanoedge.registry.v1.RouteRule.kind:type_name -> nanoedge.registry.v1.MatchKind
+	2,  // 8: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
+	3,  // 9: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	8,  // 10: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -927,7 +1182,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 	if File_nanoedge_registry_v1_types_proto != nil {
 		return
 	}
-	file_nanoedge_registry_v1_types_proto_msgTypes[7].OneofWrappers = []any{
+	file_nanoedge_registry_v1_types_proto_msgTypes[9].OneofWrappers = []any{
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
 	}
@@ -936,8 +1191,8 @@ func file_nanoedge_registry_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   8,
+			NumEnums:      3,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -63,6 +63,11 @@ var methodPerms = map[string]permission{
 	clusterSvc + "Join":            permAdmin,
 	clusterSvc + "RemoveMember":    permAdmin,
 	clusterSvc + "ListMembers":     permRead,
+	telemetrySvc + "Report":        permFollow,
+	telemetrySvc + "ListWorkers":   permRead,
+	telemetrySvc + "StartRollout":  permPublish,
+	telemetrySvc + "ListRollouts":  permRead,
+	telemetrySvc + "AbortRollout":  permPublish,
 }
 
 // openPrefixes need no credentials: probes and schema discovery.

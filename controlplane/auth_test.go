@@ -61,6 +61,12 @@ func TestRoleMatrix(t *testing.T) {
 			}
 			return err
 		}, []registryv1.Role{registryv1.Role_ROLE_PUBLISHER, registryv1.Role_ROLE_WORKER}},
+		{"ListWorkers", func(c *client.Client) error { _, err := c.Workers(ctx); return err },
+			[]registryv1.Role{registryv1.Role_ROLE_PUBLISHER, registryv1.Role_ROLE_WORKER, registryv1.Role_ROLE_READER}},
+		{"ListRollouts", func(c *client.Client) error { _, err := c.Rollouts(ctx); return err },
+			[]registryv1.Role{registryv1.Role_ROLE_PUBLISHER, registryv1.Role_ROLE_WORKER, registryv1.Role_ROLE_READER}},
+		{"Report", func(c *client.Client) error { return c.Report(ctx, &registryv1.WorkerReport{WorkerId: "w1"}) },
+			[]registryv1.Role{registryv1.Role_ROLE_PUBLISHER, registryv1.Role_ROLE_WORKER}},
 		{"CollectGarbage", func(c *client.Client) error { _, err := c.CollectGarbage(ctx, true); return err }, nil},
 		{"AddKey", func(c *client.Client) error {
 			k, _ := signing.GenerateKey()

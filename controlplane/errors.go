@@ -48,3 +48,5 @@ func toStatus(err error) error {
 	}
 	return status.Error(codes.Internal, err.Error())
 }
+
+func statusInvalid(msg string) error { return status.Error(codes.InvalidArgument, msg) }

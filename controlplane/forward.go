@@ -27,7 +27,10 @@ const (
 	forwardedHeader = "nanoedge-forwarded"
 )
 
-const clusterSvc = "/nanoedge.registry.v1.ClusterService/"
+const (
+	clusterSvc   = "/nanoedge.registry.v1.ClusterService/"
+	telemetrySvc = "/nanoedge.registry.v1.TelemetryService/"
+)
 
 // writeMethods change the registry: they run on the leader.
 var writeMethods = map[string]bool{
@@ -42,17 +45,22 @@ var writeMethods = map[string]bool{
 	accessSvc + "RevokeToken":      true,
 	clusterSvc + "Join":            true,
 	clusterSvc + "RemoveMember":    true,
+	telemetrySvc + "Report":        true, // telemetry lives in the leader's memory
+	telemetrySvc + "ListWorkers":   true,
+	telemetrySvc + "StartRollout":  true,
+	telemetrySvc + "AbortRollout":  true,
 }
 
 // readMethods are linearizable unless the caller asks for a stale read:
 // they run on the leader after it confirms its leadership.
 var readMethods = map[string]bool{
-	registrySvc + "GetModule":   true,
-	registrySvc + "ListModules": true,
-	registrySvc + "ListRoutes":  true,
-	accessSvc + "ListKeys":      true,
-	accessSvc + "ListTokens":    true,
-	accessSvc + "ListAudit":     true,
+	registrySvc + "GetModule":     true,
+	registrySvc + "ListModules":   true,
+	registrySvc + "ListRoutes":    true,
+	accessSvc + "ListKeys":        true,
+	accessSvc + "ListTokens":      true,
+	accessSvc + "ListAudit":       true,
+	telemetrySvc + "ListRollouts": true,
 }
 
 // route decides where a call runs: here (nil conn) or on the leader.

@@ -47,6 +47,11 @@ type Store interface {
 	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
 	RemoveMember(ctx context.Context, id string) error
 	CollectGarbage(ctx context.Context, dryRun bool) ([]*registryv1.Module, int64, error)
+
+	Route(host, pathPrefix string) (*registryv1.Route, error)
+	Rollout(host, pathPrefix string) (*registryv1.Rollout, error)
+	ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error)
+	PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error)
 }
 
 // Server implements the gRPC services over a Store.
@@ -59,6 +64,7 @@ type Server struct {
 	// already timed out and whose compile is still finishing.
 	validating chan struct{}
 	peers      peers
+	fleet      fleet
 }
 
 // New returns a server over store.
@@ -88,6 +94,7 @@ func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	registryv1.RegisterRegistryServiceServer(gs, s)
 	registryv1.RegisterAccessServiceServer(gs, &accessServer{s: s})
 	registryv1.RegisterClusterServiceServer(gs, &clusterServer{s: s})
+	registryv1.RegisterTelemetryServiceServer(gs, &telemetryServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -32,6 +32,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// LoadTimeout bounds fetching, compiling and warming one module.
 	LoadTimeout time.Duration
+	// WorkerID names the worker in telemetry; ReportInterval is how often
+	// it reports.
+	WorkerID       string
+	ReportInterval time.Duration
 	// PinSecret, if set, lets requests carrying PinHeader with this secret
 	// choose the version that serves them (for testers during a rollout).
 	PinSecret string
@@ -55,6 +59,7 @@ func DefaultConfig() Config {
 		IdleTimeout:            5 * time.Minute,
 		LoadTimeout:            5 * time.Minute,
 		RequireSignatures:      true,
+		ReportInterval:         time.Second,
 		Logger:                 slog.Default(),
 	}
 }
@@ -62,7 +67,7 @@ func DefaultConfig() Config {
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
 	var errs []error
-	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 {
+	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 || c.ReportInterval <= 0 {
 		errs = append(errs, errors.New("timeouts must be positive"))
 	}
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {

@@ -71,7 +71,7 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set(PinHeader, "honoured")
 	}
 	status, err := w.serveRoute(rw, r, e, mod)
-	w.record(e, status, err, time.Since(start))
+	w.record(e, mod, status, err, time.Since(start))
 	if err != nil && r.Context().Err() == nil {
 		mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}

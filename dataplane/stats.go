@@ -1,12 +1,19 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/nanoedge/nanoedge/dataplane/engine"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
+
+// latencyBoundsMS match the control plane's buckets (controlplane.LatencyBoundsMS).
+var latencyBoundsMS = []int64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
 
 // routeStats counts what one route served since the worker started.
 type routeStats struct {
@@ -17,25 +24,79 @@ type routeStats struct {
 	TotalMs   float64 `json:"total_ms"`
 }
 
-func (w *Worker) record(e *entry, status int, err error, d time.Duration) {
-	key := routeKey(e.route.Host, e.route.PathPrefix)
+// versionStats counts one route's requests served by one module.
+type versionStats struct {
+	host, pathPrefix, digest string
+	routeStats
+	buckets []int64
+}
+
+func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration) {
+	rkey := routeKey(e.route.Host, e.route.PathPrefix)
+	vkey := rkey + "\x00" + mod.digest
+	ms := float64(d) / float64(time.Millisecond)
 	w.statsMu.Lock()
 	defer w.statsMu.Unlock()
-	s := w.stats[key]
+	v := w.versions[vkey]
+	if v == nil {
+		v = &versionStats{host: e.route.Host, pathPrefix: e.route.PathPrefix, digest: mod.digest, buckets: make([]int64, len(latencyBoundsMS)+1)}
+		w.versions[vkey] = v
+	}
+	s := w.stats[rkey]
 	if s == nil {
 		s = &routeStats{}
-		w.stats[key] = s
+		w.stats[rkey] = s
 	}
-	s.Requests++
-	s.TotalMs += float64(d) / float64(time.Millisecond)
-	if status >= 500 {
-		s.Errors5xx++
+	for _, c := range []*routeStats{s, &v.routeStats} {
+		c.Requests++
+		c.TotalMs += ms
+		if status >= 500 {
+			c.Errors5xx++
+		}
+		switch {
+		case errors.Is(err, engine.ErrTrap):
+			c.Traps++
+		case errors.Is(err, engine.ErrDeadline):
+			c.Timeouts++
+		}
 	}
-	switch {
-	case errors.Is(err, engine.ErrTrap):
-		s.Traps++
-	case errors.Is(err, engine.ErrDeadline):
-		s.Timeouts++
+	i := sort.Search(len(latencyBoundsMS), func(i int) bool { return float64(latencyBoundsMS[i]) >= ms })
+	v.buckets[i]++
+}
+
+// report builds the telemetry the worker sends the control plane.
+func (w *Worker) report() *registryv1.WorkerReport {
+	r := &registryv1.WorkerReport{
+		WorkerId: w.cfg.WorkerID, HttpAddr: w.httpAddr.Load().(string), AppliedRevision: w.Revision(),
+		Started: timestamppb.New(w.started), ModulesLoaded: int32(w.loadedModules.Load()),
+	}
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	for _, v := range w.versions {
+		r.Versions = append(r.Versions, &registryv1.VersionStats{
+			Host: v.host, PathPrefix: v.pathPrefix, ModuleDigest: v.digest,
+			Requests: v.Requests, ServerErrors: v.Errors5xx, Traps: v.Traps, Timeouts: v.Timeouts,
+			LatencyBuckets: append([]int64(nil), v.buckets...),
+		})
+	}
+	return r
+}
+
+// reportLoop sends a report every ReportInterval until ctx ends.
+func (w *Worker) reportLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.ReportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, w.cfg.ReportInterval)
+			if err := w.reg.Report(rctx, w.report()); err != nil && ctx.Err() == nil {
+				w.cfg.Logger.Debug("telemetry report failed", "err", err)
+			}
+			cancel()
+		}
 	}
 }
 

@@ -31,6 +31,8 @@ type Registry interface {
 	FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
 	// ListKeys returns the publisher keys modules are verified with.
 	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, error)
+	// Report sends the worker's telemetry.
+	Report(ctx context.Context, r *registryv1.WorkerReport) error
 }
 
 // Worker serves HTTP through the modules the registry routes to.
@@ -50,9 +52,14 @@ type Worker struct {
 	routes  map[string]*registryv1.Route
 	modules map[string]*module // by digest
 
-	statsMu sync.Mutex
-	stats   map[string]*routeStats // by route key
-	loadErr map[string]string      // digest -> why it could not be loaded
+	started       time.Time
+	httpAddr      atomic.Value // string: where Serve listens
+	loadedModules atomic.Int64
+
+	statsMu  sync.Mutex
+	stats    map[string]*routeStats   // by route key
+	versions map[string]*versionStats // by route key + digest
+	loadErr  map[string]string        // digest -> why it could not be loaded
 }
 
 // New returns a worker. compacted reports whether an error from reg.Watch
@@ -63,11 +70,14 @@ func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool
 	}
 	w := &Worker{
 		cfg: cfg, reg: reg, eng: eng, compacted: compacted,
-		routes:  make(map[string]*registryv1.Route),
-		modules: make(map[string]*module),
-		stats:   make(map[string]*routeStats),
-		loadErr: make(map[string]string),
+		routes:   make(map[string]*registryv1.Route),
+		modules:  make(map[string]*module),
+		stats:    make(map[string]*routeStats),
+		versions: make(map[string]*versionStats),
+		loadErr:  make(map[string]string),
+		started:  time.Now(),
 	}
+	w.httpAddr.Store("")
 	w.table.Store(newTable(nil))
 	return w, nil
 }
@@ -83,6 +93,7 @@ func (w *Worker) Synced() bool { return w.synced.Load() }
 // last applied revision; a compacted one starts over with a full list.
 func (w *Worker) Run(ctx context.Context) error {
 	go w.reapIdle(ctx)
+	go w.reportLoop(ctx)
 	backoff := 100 * time.Millisecond
 	for {
 		err := w.follow(ctx)
@@ -206,6 +217,7 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 			m.close()
 		}
 	}
+	w.loadedModules.Store(int64(len(w.modules)))
 }
 
 // bind loads every module a route can serve from and compiles its rules.
@@ -319,6 +331,7 @@ func (w *Worker) unloadAll() {
 
 // Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
 func (w *Worker) Serve(ctx context.Context, ln net.Listener) error {
+	w.httpAddr.Store(ln.Addr().String())
 	srv := &http.Server{
 		Handler:           w,
 		ReadHeaderTimeout: w.cfg.ReadHeaderTimeout,

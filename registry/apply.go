@@ -45,6 +45,8 @@ func (w *writer) apply(cmd *registryv1.Command) error {
 		return w.revokeToken(op.RevokeToken)
 	case *registryv1.Command_PutModuleChunk:
 		return w.putModuleChunk(op.PutModuleChunk)
+	case *registryv1.Command_PutRollout:
+		return w.putRollout(op.PutRollout)
 	case *registryv1.Command_CollectGarbage:
 		return w.collectGarbage()
 	case *registryv1.Command_PutNode:

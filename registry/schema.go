@@ -14,8 +14,9 @@ var (
 	bucketAudit   = []byte("audit")   // revision (uint64 BE) -> AuditEntry (proto)
 	bucketNodes   = []byte("nodes")   // node id -> gRPC address
 	bucketStaging = []byte("staging") // upload id + 0 + index (uint32 BE) -> chunk of a large module
+	bucketRollout = []byte("rollouts") // routeKey -> Rollout (proto)
 
-	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging}
+	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging, bucketRollout}
 )
 
 // Keys of bucketMeta. appliedIndex is written in the same transaction as the

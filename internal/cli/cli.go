@@ -40,6 +40,7 @@ var commands = map[string]command{
 	"tokens":       {"create, list or revoke API tokens", runTokens},
 	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
 	"cluster":      {"list, add or remove control plane members", runCluster},
+	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
 }
 
 // env carries what every command writes to.

@@ -177,8 +177,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for name := range commands {
 		args := []string{name, "-h"}
 		switch name {
-		case "route", "keys", "tokens", "cluster":
-			args = []string{name, map[string]string{"route": "list", "keys": "add", "tokens": "create", "cluster": "add"}[name], "-h"}
+		case "route", "keys", "tokens", "cluster", "rollout":
+			args = []string{name, map[string]string{"route": "list", "keys": "add", "tokens": "create", "cluster": "add", "rollout": "start"}[name], "-h"}
 		}
 		t.Run(name, func(t *testing.T) {
 			if code, _, stderr := run(args...); code != 2 || !strings.Contains(stderr, "Usage: nanoedge "+name) {

@@ -244,7 +244,27 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout)
-	return printRoutes(ctx, e, c)
+	if err := printRoutes(ctx, e, c); err != nil {
+		return err
+	}
+	workers, err := c.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER	REVISION	MODULES	REQUESTS	5XX	LAST SEEN")
+	for _, w := range workers {
+		var reqs, errs int64
+		for _, v := range w.Report.Versions {
+			reqs, errs = reqs+v.Requests, errs+v.ServerErrors
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s ago\n", w.Report.WorkerId, w.Report.AppliedRevision, w.Report.ModulesLoaded, reqs, errs,
+			time.Since(w.LastSeen.AsTime()).Round(time.Second))
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "(%d workers reporting)\n", len(workers))
+	return nil
 }
 
 func shortDigest(d string) string {

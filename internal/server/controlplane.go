@@ -37,6 +37,8 @@ type ControlPlaneConfig struct {
 	Join      string
 	JoinToken string
 	JoinTLS   *tls.Config
+	// RolloutTick is how often the leader judges running rollouts.
+	RolloutTick time.Duration
 }
 
 // ControlPlane is a running control plane node.
@@ -46,7 +48,9 @@ type ControlPlane struct {
 	ln        net.Listener
 	validator *wazeroengine.Validator
 	svc       *controlplane.Server
-	served    chan error
+
+	stopRollouts context.CancelFunc
+	served       chan error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -68,6 +72,9 @@ func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPla
 }
 
 func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error {
+	if cfg.RolloutTick <= 0 {
+		cfg.RolloutTick = time.Second
+	}
 	var err error
 	if cp.ln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("server: grpc listen: %w", err)
@@ -86,6 +93,9 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	}
 	cp.grpc = cp.svc.GRPCServer(opts...)
 	go func() { cp.served <- cp.grpc.Serve(cp.ln) }()
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cp.stopRollouts = cancel
+	go cp.svc.RunRollouts(rctx, cfg.RolloutTick)
 
 	if cfg.Join != "" {
 		if err := cp.join(ctx, cfg); err != nil {
@@ -170,6 +180,9 @@ func (cp *ControlPlane) Close() error {
 }
 
 func (cp *ControlPlane) close() error {
+	if cp.stopRollouts != nil {
+		cp.stopRollouts()
+	}
 	if cp.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { cp.grpc.GracefulStop(); close(stopped) }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 
 	"github.com/nanoedge/nanoedge/dataplane"
@@ -59,18 +60,23 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		c.Close()
 		return nil, err
 	}
-	compacted := func(err error) bool { return errors.Is(err, client.ErrCompacted) }
-	dw, err := dataplane.New(cfg.Worker, c, eng, compacted)
-	if err != nil {
-		eng.Close(ctx)
-		c.Close()
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		eng.Close(ctx)
 		c.Close()
 		return nil, fmt.Errorf("server: http listen: %w", err)
+	}
+	if cfg.Worker.WorkerID == "" {
+		host, _ := os.Hostname()
+		cfg.Worker.WorkerID = host + "/" + ln.Addr().String()
+	}
+	compacted := func(err error) bool { return errors.Is(err, client.ErrCompacted) }
+	dw, err := dataplane.New(cfg.Worker, c, eng, compacted)
+	if err != nil {
+		ln.Close()
+		eng.Close(ctx)
+		c.Close()
+		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &Worker{Worker: dw, client: c, engine: eng, ln: ln, cancel: cancel, done: make(chan error, 2)}

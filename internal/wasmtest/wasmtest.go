@@ -17,6 +17,7 @@ const (
 	Hello     = "examples/hello"
 	Echo      = "internal/testguests/echo"
 	Misbehave = "internal/testguests/misbehave"
+	Flaky     = "internal/testguests/flaky"
 )
 
 var (

@@ -33,6 +33,7 @@ type Client struct {
 	rs   registryv1.RegistryServiceClient
 	as   registryv1.AccessServiceClient
 	cs   registryv1.ClusterServiceClient
+	ts   registryv1.TelemetryServiceClient
 }
 
 // Option configures a Client.
@@ -90,7 +91,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn), cs: registryv1.NewClusterServiceClient(conn)}, nil
+	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn), cs: registryv1.NewClusterServiceClient(conn), ts: registryv1.NewTelemetryServiceClient(conn)}, nil
 }
 
 // Close releases the connection.

@@ -40,6 +40,7 @@ type Command struct {
 	//	*Command_DeleteNode
 	//	*Command_PutModuleChunk
 	//	*Command_CollectGarbage
+	//	*Command_PutRollout
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
 	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -184,6 +185,15 @@ func (x *Command) GetCollectGarbage() *CollectGarbageCommand {
 	return nil
 }
 
+func (x *Command) GetPutRollout() *PutRolloutCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutRollout); ok {
+			return x.PutRollout
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
@@ -246,6 +256,10 @@ type Command_CollectGarbage struct {
 	CollectGarbage *CollectGarbageCommand `protobuf:"bytes,13,opt,name=collect_garbage,json=collectGarbage,proto3,oneof"`
 }
 
+type Command_PutRollout struct {
+	PutRollout *PutRolloutCommand `protobuf:"bytes,14,opt,name=put_rollout,json=putRollout,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
@@ -267,6 +281,8 @@ func (*Command_DeleteNode) isCommand_Op() {}
 func (*Command_PutModuleChunk) isCommand_Op() {}
 
 func (*Command_CollectGarbage) isCommand_Op() {}
+
+func (*Command_PutRollout) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -807,11 +823,65 @@ func (*CollectGarbageCommand) Descriptor() ([]byte, []int) {
 	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
+// PutRolloutCommand records a rollout and, if set, the route change that
+// goes with it, in one entry.
+type PutRolloutCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rollout       *Rollout               `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Route         *Route                 `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutRolloutCommand) Reset() {
+	*x = PutRolloutCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRolloutCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRolloutCommand) ProtoMessage() {}
+
+func (x *PutRolloutCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRolloutCommand.ProtoReflect.Descriptor instead.
+func (*PutRolloutCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PutRolloutCommand) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+func (x *PutRolloutCommand) GetRoute() *Route {
+	if x != nil {
+		return x.Route
+	}
+	return nil
+}
+
 var File_nanoedge_registry_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\a\n" +
+	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\a\n" +
 	"\aCommand\x12G\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2&.nanoedge.registry.v1.PutModuleCommandH\x00R\tputModule\x12D\n" +
@@ -826,7 +896,9 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\vdelete_node\x18\t \x01(\v2'.nanoedge.registry.v1.DeleteNodeCommandH\x00R\n" +
 	"deleteNode\x12W\n" +
 	"\x10put_module_chunk\x18\f \x01(\v2+.nanoedge.registry.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12V\n" +
-	"\x0fcollect_garbage\x18\r \x01(\v2+.nanoedge.registry.v1.CollectGarbageCommandH\x00R\x0ecollectGarbage\x12\x14\n" +
+	"\x0fcollect_garbage\x18\r \x01(\v2+.nanoedge.registry.v1.CollectGarbageCommandH\x00R\x0ecollectGarbage\x12J\n" +
+	"\vput_rollout\x18\x0e \x01(\v2'.nanoedge.registry.v1.PutRolloutCommandH\x00R\n" +
+	"putRollout\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
@@ -859,7 +931,10 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"#\n" +
 	"\x11DeleteNodeCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15CollectGarbageCommandBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x15CollectGarbageCommand\"\x7f\n" +
+	"\x11PutRolloutCommand\x127\n" +
+	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout\x121\n" +
+	"\x05route\x18\x02 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05routeBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_command_proto_rawDescOnce sync.Once
@@ -873,7 +948,7 @@ func file_nanoedge_registry_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: nanoedge.registry.v1.Command
 	(*PutKeyCommand)(nil),         // 1: nanoedge.registry.v1.PutKeyCommand
@@ -887,11 +962,13 @@ var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*PutNodeCommand)(nil),        // 9: nanoedge.registry.v1.PutNodeCommand
 	(*DeleteNodeCommand)(nil),     // 10: nanoedge.registry.v1.DeleteNodeCommand
 	(*CollectGarbageCommand)(nil), // 11: nanoedge.registry.v1.CollectGarbageCommand
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*PublisherKey)(nil),          // 13: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 14: nanoedge.registry.v1.Token
-	(*Module)(nil),                // 15: nanoedge.registry.v1.Module
-	(*Route)(nil),                 // 16: nanoedge.registry.v1.Route
+	(*PutRolloutCommand)(nil),     // 12: nanoedge.registry.v1.PutRolloutCommand
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*PublisherKey)(nil),          // 14: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 15: nanoedge.registry.v1.Token
+	(*Module)(nil),                // 16: nanoedge.registry.v1.Module
+	(*Route)(nil),                 // 17: nanoedge.registry.v1.Route
+	(*Rollout)(nil),               // 18: nanoedge.registry.v1.Rollout
 }
 var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	5,  // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
@@ -905,16 +982,19 @@ var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	10, // 8: nanoedge.registry.v1.Command.delete_node:type_name -> nanoedge.registry.v1.DeleteNodeCommand
 	6,  // 9: nanoedge.registry.v1.Command.put_module_chunk:type_name -> nanoedge.registry.v1.PutModuleChunkCommand
 	11, // 10: nanoedge.registry.v1.Command.collect_garbage:type_name -> nanoedge.registry.v1.CollectGarbageCommand
-	12, // 11: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
-	13, // 12: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	14, // 13: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	15, // 14: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	16, // 15: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	12, // 11: nanoedge.registry.v1.Command.put_rollout:type_name -> nanoedge.registry.v1.PutRolloutCommand
+	13, // 12: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
+	14, // 13: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	15, // 14: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	16, // 15: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	17, // 16: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	18, // 17: nanoedge.registry.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
+	17, // 18: nanoedge.registry.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_command_proto_init() }
@@ -935,6 +1015,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 		(*Command_DeleteNode)(nil),
 		(*Command_PutModuleChunk)(nil),
 		(*Command_CollectGarbage)(nil),
+		(*Command_PutRollout)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -942,7 +1023,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

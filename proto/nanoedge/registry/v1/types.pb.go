@@ -188,6 +188,62 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{2}
 }
 
+// RolloutState is where a rollout stands.
+type RolloutState int32
+
+const (
+	RolloutState_ROLLOUT_STATE_UNSPECIFIED RolloutState = 0
+	RolloutState_ROLLOUT_STATE_RUNNING     RolloutState = 1
+	RolloutState_ROLLOUT_STATE_SUCCEEDED   RolloutState = 2
+	RolloutState_ROLLOUT_STATE_ROLLED_BACK RolloutState = 3
+	RolloutState_ROLLOUT_STATE_ABORTED     RolloutState = 4
+)
+
+// Enum value maps for RolloutState.
+var (
+	RolloutState_name = map[int32]string{
+		0: "ROLLOUT_STATE_UNSPECIFIED",
+		1: "ROLLOUT_STATE_RUNNING",
+		2: "ROLLOUT_STATE_SUCCEEDED",
+		3: "ROLLOUT_STATE_ROLLED_BACK",
+		4: "ROLLOUT_STATE_ABORTED",
+	}
+	RolloutState_value = map[string]int32{
+		"ROLLOUT_STATE_UNSPECIFIED": 0,
+		"ROLLOUT_STATE_RUNNING":     1,
+		"ROLLOUT_STATE_SUCCEEDED":   2,
+		"ROLLOUT_STATE_ROLLED_BACK": 3,
+		"ROLLOUT_STATE_ABORTED":     4,
+	}
+)
+
+func (x RolloutState) Enum() *RolloutState {
+	p := new(RolloutState)
+	*p = x
+	return p
+}
+
+func (x RolloutState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RolloutState) Descriptor() protoreflect.EnumDescriptor {
+	return file_nanoedge_registry_v1_types_proto_enumTypes[3].Descriptor()
+}
+
+func (RolloutState) Type() protoreflect.EnumType {
+	return &file_nanoedge_registry_v1_types_proto_enumTypes[3]
+}
+
+func (x RolloutState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RolloutState.Descriptor instead.
+func (RolloutState) EnumDescriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{3}
+}
+
 // Module is a handler module, stored once per content digest.
 type Module struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1029,6 +1085,159 @@ func (*Event_Module) isEvent_Object() {}
 
 func (*Event_Route) isEvent_Object() {}
 
+// Rollout moves a route to a module step by step. Every change of step is
+// a registry write, so a new leader carries on where the old one stopped.
+type Rollout struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Host       string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	PathPrefix string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	// The versions the route had before; a rollback restores them.
+	Baseline     []*RouteVersion `protobuf:"bytes,3,rep,name=baseline,proto3" json:"baseline,omitempty"`
+	ModuleName   string          `protobuf:"bytes,4,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleDigest string          `protobuf:"bytes,5,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
+	Steps        []uint32        `protobuf:"varint,6,rep,packed,name=steps,proto3" json:"steps,omitempty"`
+	IntervalMs   int64           `protobuf:"varint,7,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	MaxErrorRate float64         `protobuf:"fixed64,8,opt,name=max_error_rate,json=maxErrorRate,proto3" json:"max_error_rate,omitempty"`
+	MaxP99Ms     int64           `protobuf:"varint,9,opt,name=max_p99_ms,json=maxP99Ms,proto3" json:"max_p99_ms,omitempty"`
+	// Index into steps of the step in force.
+	Step        uint32                 `protobuf:"varint,10,opt,name=step,proto3" json:"step,omitempty"`
+	State       RolloutState           `protobuf:"varint,11,opt,name=state,proto3,enum=nanoedge.registry.v1.RolloutState" json:"state,omitempty"`
+	StepStarted *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=step_started,json=stepStarted,proto3" json:"step_started,omitempty"`
+	// Why the rollout ended, when it did.
+	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	ModRevision   int64  `protobuf:"varint,14,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rollout) Reset() {
+	*x = Rollout{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rollout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rollout) ProtoMessage() {}
+
+func (x *Rollout) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
+func (*Rollout) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Rollout) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Rollout) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+func (x *Rollout) GetBaseline() []*RouteVersion {
+	if x != nil {
+		return x.Baseline
+	}
+	return nil
+}
+
+func (x *Rollout) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *Rollout) GetModuleDigest() string {
+	if x != nil {
+		return x.ModuleDigest
+	}
+	return ""
+}
+
+func (x *Rollout) GetSteps() []uint32 {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Rollout) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *Rollout) GetMaxErrorRate() float64 {
+	if x != nil {
+		return x.MaxErrorRate
+	}
+	return 0
+}
+
+func (x *Rollout) GetMaxP99Ms() int64 {
+	if x != nil {
+		return x.MaxP99Ms
+	}
+	return 0
+}
+
+func (x *Rollout) GetStep() uint32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *Rollout) GetState() RolloutState {
+	if x != nil {
+		return x.State
+	}
+	return RolloutState_ROLLOUT_STATE_UNSPECIFIED
+}
+
+func (x *Rollout) GetStepStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StepStarted
+	}
+	return nil
+}
+
+func (x *Rollout) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Rollout) GetModRevision() int64 {
+	if x != nil {
+		return x.ModRevision
+	}
+	return 0
+}
+
 var File_nanoedge_registry_v1_types_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
@@ -1109,7 +1318,27 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
 	"\x06module\x18\x03 \x01(\v2\x1c.nanoedge.registry.v1.ModuleH\x00R\x06module\x123\n" +
 	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05routeB\b\n" +
-	"\x06object*b\n" +
+	"\x06object\"\x87\x04\n" +
+	"\aRollout\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vpath_prefix\x18\x02 \x01(\tR\n" +
+	"pathPrefix\x12>\n" +
+	"\bbaseline\x18\x03 \x03(\v2\".nanoedge.registry.v1.RouteVersionR\bbaseline\x12\x1f\n" +
+	"\vmodule_name\x18\x04 \x01(\tR\n" +
+	"moduleName\x12#\n" +
+	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\x12\x14\n" +
+	"\x05steps\x18\x06 \x03(\rR\x05steps\x12\x1f\n" +
+	"\vinterval_ms\x18\a \x01(\x03R\n" +
+	"intervalMs\x12$\n" +
+	"\x0emax_error_rate\x18\b \x01(\x01R\fmaxErrorRate\x12\x1c\n" +
+	"\n" +
+	"max_p99_ms\x18\t \x01(\x03R\bmaxP99Ms\x12\x12\n" +
+	"\x04step\x18\n" +
+	" \x01(\rR\x04step\x128\n" +
+	"\x05state\x18\v \x01(\x0e2\".nanoedge.registry.v1.RolloutStateR\x05state\x12=\n" +
+	"\fstep_started\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vstepStarted\x12\x16\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\x12!\n" +
+	"\fmod_revision\x18\x0e \x01(\x03R\vmodRevision*b\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1126,7 +1355,13 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
-	"\x11EVENT_TYPE_DELETE\x10\x02BDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x11EVENT_TYPE_DELETE\x10\x02*\x9f\x01\n" +
+	"\fRolloutState\x12\x1d\n" +
+	"\x19ROLLOUT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15ROLLOUT_STATE_RUNNING\x10\x01\x12\x1b\n" +
+	"\x17ROLLOUT_STATE_SUCCEEDED\x10\x02\x12\x1d\n" +
+	"\x19ROLLOUT_STATE_ROLLED_BACK\x10\x03\x12\x19\n" +
+	"\x15ROLLOUT_STATE_ABORTED\x10\x04BDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_types_proto_rawDescOnce sync.Once
@@ -1140,41 +1375,46 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_types_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
 	(EventType)(0),                // 2: nanoedge.registry.v1.EventType
-	(*Module)(nil),                // 3: nanoedge.registry.v1.Module
-	(*Provenance)(nil),            // 4: nanoedge.registry.v1.Provenance
-	(*PublisherKey)(nil),          // 5: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 6: nanoedge.registry.v1.Token
-	(*AuditEntry)(nil),            // 7: nanoedge.registry.v1.AuditEntry
-	(*Route)(nil),                 // 8: nanoedge.registry.v1.Route
-	(*RouteVersion)(nil),          // 9: nanoedge.registry.v1.RouteVersion
-	(*RouteRule)(nil),             // 10: nanoedge.registry.v1.RouteRule
-	(*RouteOptions)(nil),          // 11: nanoedge.registry.v1.RouteOptions
-	(*Event)(nil),                 // 12: nanoedge.registry.v1.Event
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(RolloutState)(0),             // 3: nanoedge.registry.v1.RolloutState
+	(*Module)(nil),                // 4: nanoedge.registry.v1.Module
+	(*Provenance)(nil),            // 5: nanoedge.registry.v1.Provenance
+	(*PublisherKey)(nil),          // 6: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 7: nanoedge.registry.v1.Token
+	(*AuditEntry)(nil),            // 8: nanoedge.registry.v1.AuditEntry
+	(*Route)(nil),                 // 9: nanoedge.registry.v1.Route
+	(*RouteVersion)(nil),          // 10: nanoedge.registry.v1.RouteVersion
+	(*RouteRule)(nil),             // 11: nanoedge.registry.v1.RouteRule
+	(*RouteOptions)(nil),          // 12: nanoedge.registry.v1.RouteOptions
+	(*Event)(nil),                 // 13: nanoedge.registry.v1.Event
+	(*Rollout)(nil),               // 14: nanoedge.registry.v1.Rollout
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	13, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
-	4,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
+	15, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	13, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	11, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
-	9,  // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
-	10, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
+	15, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
+	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
+	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
 	1,  // 7: nanoedge.registry.v1.RouteRule.kind:type_name -> nanoedge.registry.v1.MatchKind
 	2,  // 8: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	3,  // 9: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	8,  // 10: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 9: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	9,  // 10: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	10, // 11: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 12: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	15, // 13: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -1191,8 +1431,8 @@ func file_nanoedge_registry_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   10,
+			NumEnums:      4,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,219 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// minSamples is how many requests to the new version a step needs before
+// its error rate and latency are judged.
+const minSamples = 20
+
+func (t *telemetryServer) StartRollout(ctx context.Context, req *registryv1.StartRolloutRequest) (*registryv1.StartRolloutResponse, error) {
+	if err := validateSteps(req); err != nil {
+		return nil, err
+	}
+	st := t.s.store
+	route, err := st.Route(req.Host, req.PathPrefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	m, err := st.ResolveModule(req.Module)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if m.Digest == route.ModuleDigest && len(route.Versions) == 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: %s%s already serves %s", route.Host, route.PathPrefix, m.Digest)
+	}
+	if cur, err := st.Rollout(route.Host, route.PathPrefix); err == nil && cur.State == registryv1.RolloutState_ROLLOUT_STATE_RUNNING {
+		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: a rollout of %s%s is running; abort it first", route.Host, route.PathPrefix)
+	}
+	ro := &registryv1.Rollout{
+		Host: route.Host, PathPrefix: route.PathPrefix,
+		Baseline:   []*registryv1.RouteVersion{{ModuleName: route.ModuleName, ModuleDigest: route.ModuleDigest, Weight: 100}},
+		ModuleName: m.Name, ModuleDigest: m.Digest,
+		Steps: req.Steps, IntervalMs: req.IntervalMs, MaxErrorRate: req.MaxErrorRate, MaxP99Ms: req.MaxP99Ms,
+		State: registryv1.RolloutState_ROLLOUT_STATE_RUNNING, StepStarted: timestamppb.Now(),
+	}
+	rev, err := st.PutRollout(ctx, ro, stepRoute(route, ro))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ro.ModRevision = rev
+	t.s.cfg.Logger.Info("rollout started", "route", ro.Host+ro.PathPrefix, "module", m.Name+"@"+m.Digest, "steps", ro.Steps)
+	return &registryv1.StartRolloutResponse{Rollout: ro, Revision: rev}, nil
+}
+
+func validateSteps(req *registryv1.StartRolloutRequest) error {
+	prev := uint32(0)
+	for _, s := range req.Steps {
+		if s <= prev || s > 100 {
+			return status.Errorf(codes.InvalidArgument, "controlplane: steps %v must increase, each in 1..100", req.Steps)
+		}
+		prev = s
+	}
+	switch {
+	case prev != 100:
+		return status.Errorf(codes.InvalidArgument, "controlplane: steps %v must end at 100", req.Steps)
+	case req.IntervalMs < 100:
+		return status.Errorf(codes.InvalidArgument, "controlplane: interval %d ms is under 100 ms", req.IntervalMs)
+	case req.MaxErrorRate < 0 || req.MaxErrorRate > 1:
+		return status.Errorf(codes.InvalidArgument, "controlplane: max error rate %v must be within 0..1", req.MaxErrorRate)
+	case req.MaxP99Ms < 0:
+		return status.Error(codes.InvalidArgument, "controlplane: max p99 must not be negative")
+	}
+	return nil
+}
+
+func (t *telemetryServer) ListRollouts(ctx context.Context, _ *registryv1.ListRolloutsRequest) (*registryv1.ListRolloutsResponse, error) {
+	ros, err := t.s.store.ListRollouts(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &registryv1.ListRolloutsResponse{Rollouts: ros}, nil
+}
+
+func (t *telemetryServer) AbortRollout(ctx context.Context, req *registryv1.AbortRolloutRequest) (*registryv1.AbortRolloutResponse, error) {
+	ro, err := t.s.store.Rollout(req.Host, req.PathPrefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if ro.State != registryv1.RolloutState_ROLLOUT_STATE_RUNNING {
+		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: the rollout of %s%s is %s", ro.Host, ro.PathPrefix, ro.State)
+	}
+	ro, err = t.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ABORTED, "aborted by "+registry.ActorFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.AbortRolloutResponse{Rollout: ro}, nil
+}
+
+// stepRoute is the route as a rollout's current step shapes it: the new
+// module at the step's share, the baseline at the rest.
+func stepRoute(cur *registryv1.Route, ro *registryv1.Rollout) *registryv1.Route {
+	r := proto.Clone(cur).(*registryv1.Route)
+	share := ro.Steps[ro.Step]
+	base := ro.Baseline[0]
+	if share == 100 {
+		r.ModuleName, r.ModuleDigest, r.Versions = ro.ModuleName, ro.ModuleDigest, nil
+		return r
+	}
+	r.Versions = []*registryv1.RouteVersion{
+		{ModuleName: ro.ModuleName, ModuleDigest: ro.ModuleDigest, Weight: share},
+		{ModuleName: base.ModuleName, ModuleDigest: base.ModuleDigest, Weight: 100 - share},
+	}
+	r.ModuleName, r.ModuleDigest = base.ModuleName, base.ModuleDigest
+	if share > 50 {
+		r.ModuleName, r.ModuleDigest = ro.ModuleName, ro.ModuleDigest
+	}
+	return r
+}
+
+// endRollout restores the baseline (unless the rollout succeeded) and
+// records the final state, in one write.
+func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state registryv1.RolloutState, reason string) (*registryv1.Rollout, error) {
+	cur, err := s.store.Route(ro.Host, ro.PathPrefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ro = proto.Clone(ro).(*registryv1.Rollout)
+	ro.State, ro.Reason = state, reason
+	r := proto.Clone(cur).(*registryv1.Route)
+	base := ro.Baseline[0]
+	r.ModuleName, r.ModuleDigest, r.Versions = base.ModuleName, base.ModuleDigest, nil
+	if _, err := s.store.PutRollout(ctx, ro, r); err != nil {
+		return nil, toStatus(err)
+	}
+	s.cfg.Logger.Warn("rollout ended", "route", ro.Host+ro.PathPrefix, "state", state, "reason", reason)
+	return ro, nil
+}
+
+// RunRollouts drives running rollouts while this node leads, until ctx
+// ends: each tick it judges the new version's traffic in the current step
+// and rolls back, advances or waits.
+func (s *Server) RunRollouts(ctx context.Context, tick time.Duration) {
+	c := &controller{s: s, base: map[string]versionTotals{}}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.store.IsLeader() {
+				c.tick(ctx)
+			}
+		}
+	}
+}
+
+type controller struct {
+	s    *Server
+	mu   sync.Mutex
+	base map[string]versionTotals // the new version's counters when its step began, by rollout step
+}
+
+func (c *controller) tick(ctx context.Context) {
+	ros, err := c.s.store.ListRollouts(ctx)
+	if err != nil {
+		return
+	}
+	for _, ro := range ros {
+		if ro.State == registryv1.RolloutState_ROLLOUT_STATE_RUNNING {
+			if err := c.judge(ctx, ro); err != nil {
+				c.s.cfg.Logger.Warn("rollout step failed; retrying", "route", ro.Host+ro.PathPrefix, "err", err)
+			}
+		}
+	}
+}
+
+func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
+	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", ro.Host, ro.PathPrefix, ro.ModRevision, ro.Step)
+	now := c.s.fleet.totals(ro.Host, ro.PathPrefix, ro.ModuleDigest)
+	c.mu.Lock()
+	base, ok := c.base[key]
+	if !ok {
+		c.base[key], base = now, now // first look at this step (or a new leader's)
+	}
+	c.mu.Unlock()
+	d := now.minus(base)
+	if d.requests >= minSamples {
+		rate := float64(d.errors) / float64(d.requests)
+		if rate > ro.MaxErrorRate {
+			_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK,
+				fmt.Sprintf("error rate %.1f%% over %d requests passed %.1f%% at %d%%", 100*rate, d.requests, 100*ro.MaxErrorRate, ro.Steps[ro.Step]))
+			return err
+		}
+		if p99 := d.p99(); ro.MaxP99Ms > 0 && (p99 < 0 || p99 > ro.MaxP99Ms) {
+			_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK,
+				fmt.Sprintf("p99 over %d ms passed %d ms at %d%%", max(p99, LatencyBoundsMS[len(LatencyBoundsMS)-1]), ro.MaxP99Ms, ro.Steps[ro.Step]))
+			return err
+		}
+	}
+	if time.Since(ro.StepStarted.AsTime()) < time.Duration(ro.IntervalMs)*time.Millisecond {
+		return nil
+	}
+	cur, err := c.s.store.Route(ro.Host, ro.PathPrefix)
+	if err != nil {
+		return err
+	}
+	next := proto.Clone(ro).(*registryv1.Rollout)
+	next.StepStarted = timestamppb.Now()
+	if int(ro.Step) == len(ro.Steps)-1 {
+		next.State, next.Reason = registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED, "all steps passed"
+	} else {
+		next.Step++
+	}
+	_, err = c.s.store.PutRollout(ctx, next, stepRoute(cur, next))
+	return err
+}

@@ -1,0 +1,140 @@
+package systemtest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// TestRolloutRollsBackABadCanary: a canary failing one request in five is
+// rolled back by the controller on its own within two intervals; a healthy
+// one reaches 100%. Workers' telemetry is what the controller judges.
+func TestRolloutRollsBackABadCanary(t *testing.T) {
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.RolloutTick = 100 * time.Millisecond
+	env := testenv.Start(t, cfg)
+	wcfg := env.WorkerConfig()
+	wcfg.Worker.ReportInterval = 200 * time.Millisecond
+	w := testenv.StartWorker(t, wcfg)
+	ctx := ctxT(t)
+	hello := env.Upload(t, "hello", wasmtest.Hello).Module
+	env.Upload(t, "flaky", wasmtest.Flaky)
+	echo := env.Upload(t, "echo", wasmtest.Echo).Module
+	pub := env.Publisher
+	// The canaries are routed elsewhere first, so the worker has compiled
+	// them before the rollout starts the clock.
+	for path, mod := range map[string]string{"/app/": "hello", "/warm/flaky/": "flaky", "/warm/echo/": "echo"} {
+		if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/app/x", "/warm/flaky/x", "/warm/echo/x"} {
+		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ { // steady traffic, as a real route has
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if resp, err := http.Get(w.URL() + "/app/x"); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+
+	waitRollout := func(state registryv1.RolloutState, within time.Duration) *registryv1.Rollout {
+		t.Helper()
+		var ro *registryv1.Rollout
+		testutil.Eventually(t, within, func() error {
+			ros, err := pub.Rollouts(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range ros {
+				if r.PathPrefix == "/app/" {
+					ro = r
+				}
+			}
+			if ro == nil || ro.State != state {
+				return fmt.Errorf("rollout is %v", ro.GetState())
+			}
+			return nil
+		})
+		return ro
+	}
+
+	const interval = 1500 * time.Millisecond
+	start := time.Now()
+	if _, err := pub.StartRollout(ctx, &registryv1.StartRolloutRequest{
+		PathPrefix: "/app/", Module: "flaky", Steps: []uint32{20, 50, 100},
+		IntervalMs: interval.Milliseconds(), MaxErrorRate: 0.05,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ro := waitRollout(registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK, 2*interval)
+	t.Logf("bad canary rolled back %v after the start: %s", time.Since(start).Round(time.Millisecond), ro.Reason)
+	if !strings.Contains(ro.Reason, "error rate") || ro.Step != 0 {
+		t.Fatalf("exp a rollback on the error rate at the first step, got %v", ro)
+	}
+	appRoute := func() *registryv1.Route {
+		routes, _, err := pub.ListRoutes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.PathPrefix == "/app/" {
+				return r
+			}
+		}
+		t.Fatal("route /app/ is gone")
+		return nil
+	}
+	if r := appRoute(); r.ModuleDigest != hello.Digest || len(r.Versions) != 0 {
+		t.Fatalf("exp the route back on hello alone, got %v", r)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for i := 0; i < 20; i++ {
+			if r := get(t, w.URL()+"/app/y"); !strings.HasPrefix(r.header.Get("X-Nanoedge-Version"), "hello@") {
+				return errors.New("still served by " + r.header.Get("X-Nanoedge-Version"))
+			}
+		}
+		return nil
+	})
+
+	start = time.Now()
+	if _, err := pub.StartRollout(ctx, &registryv1.StartRolloutRequest{
+		PathPrefix: "/app/", Module: "echo", Steps: []uint32{25, 100}, IntervalMs: 700, MaxErrorRate: 0.01,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED, 20*time.Second)
+	t.Logf("healthy canary reached 100%% %v after the start", time.Since(start).Round(time.Millisecond))
+	if r := appRoute(); r.ModuleDigest != echo.Digest || len(r.Versions) != 0 {
+		t.Fatalf("exp the route on echo alone, got %v", r)
+	}
+
+	workers, err := pub.Workers(ctx)
+	if err != nil || len(workers) != 1 || workers[0].Report.AppliedRevision == 0 || len(workers[0].Report.Versions) < 3 {
+		t.Fatalf("exp the worker's telemetry listed, got %v, %v", workers, err)
+	}
+}

@@ -1,0 +1,68 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+// PutRollout records a rollout and, if route is set, changes the route in
+// the same write: a step and the traffic it sends never disagree.
+func (s *Store) PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error) {
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRollout{PutRollout: &registryv1.PutRolloutCommand{Rollout: ro, Route: route}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.revision, nil
+}
+
+// Rollout returns the rollout of a route.
+func (s *Store) Rollout(host, pathPrefix string) (*registryv1.Rollout, error) {
+	ro := &registryv1.Rollout{}
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		return getProto(tx.Bucket(bucketRollout), string(routeKey(host, pathPrefix)), "rollout", ro)
+	})
+	return ro, err
+}
+
+// Route returns the route for host and path prefix.
+func (s *Store) Route(host, pathPrefix string) (*registryv1.Route, error) {
+	r := &registryv1.Route{}
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		return getProto(tx.Bucket(bucketRoutes), string(routeKey(host, pathPrefix)), "route", r)
+	})
+	return r, err
+}
+
+// ListRollouts returns every rollout, finished ones included.
+func (s *Store) ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error) {
+	ros, _, err := listProto[*registryv1.Rollout](s, bucketRollout, func() *registryv1.Rollout { return &registryv1.Rollout{} })
+	return ros, err
+}
+
+func (w *writer) putRollout(c *registryv1.PutRolloutCommand) error {
+	ro := c.GetRollout()
+	if ro == nil || len(ro.Steps) == 0 || int(ro.Step) >= len(ro.Steps) {
+		return fmt.Errorf("%w: rollout without steps", ErrInvalid)
+	}
+	if c.Route != nil {
+		if c.Route.Host != ro.Host || c.Route.PathPrefix != ro.PathPrefix {
+			return fmt.Errorf("%w: rollout and route disagree on the route", ErrInvalid)
+		}
+		if err := w.putRoute(&registryv1.PutRouteCommand{Route: c.Route}); err != nil {
+			return err
+		}
+	}
+	ro = proto.Clone(ro).(*registryv1.Rollout)
+	ro.ModRevision = w.rev
+	if err := putProto(w.tx.Bucket(bucketRollout), routeKey(ro.Host, ro.PathPrefix), ro); err != nil {
+		return err
+	}
+	w.audit("rollout", fmt.Sprintf("%s%s -> %s@%s step %d/%d (%d%%) %s %s", ro.Host, ro.PathPrefix, ro.ModuleName, ro.ModuleDigest,
+		ro.Step+1, len(ro.Steps), ro.Steps[ro.Step], ro.State, ro.Reason))
+	return nil
+}

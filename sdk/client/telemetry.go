@@ -1,0 +1,50 @@
+package client
+
+import (
+	"context"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+// Report sends a worker's counters to the control plane (worker role).
+func (c *Client) Report(ctx context.Context, r *registryv1.WorkerReport) error {
+	_, err := c.ts.Report(ctx, &registryv1.ReportRequest{Report: r})
+	return err
+}
+
+// Workers lists the workers that reported recently, with their counters.
+func (c *Client) Workers(ctx context.Context) ([]*registryv1.WorkerStatus, error) {
+	resp, err := c.ts.ListWorkers(ctx, &registryv1.ListWorkersRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Workers, nil
+}
+
+// StartRollout moves a route to a module step by step, rolling back by
+// itself when the new version's error rate or p99 passes the limits.
+func (c *Client) StartRollout(ctx context.Context, req *registryv1.StartRolloutRequest) (*registryv1.Rollout, error) {
+	resp, err := c.ts.StartRollout(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Rollout, nil
+}
+
+// Rollouts lists rollouts, finished ones included.
+func (c *Client) Rollouts(ctx context.Context) ([]*registryv1.Rollout, error) {
+	resp, err := c.ts.ListRollouts(ctx, &registryv1.ListRolloutsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Rollouts, nil
+}
+
+// AbortRollout returns a route to the version it had before its rollout.
+func (c *Client) AbortRollout(ctx context.Context, host, pathPrefix string) (*registryv1.Rollout, error) {
+	resp, err := c.ts.AbortRollout(ctx, &registryv1.AbortRolloutRequest{Host: host, PathPrefix: pathPrefix})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Rollout, nil
+}

@@ -4,16 +4,16 @@ import "encoding/binary"
 
 // Every bbolt bucket the state database uses.
 var (
-	bucketMeta    = []byte("meta")    // fixed keys below -> uint64
-	bucketModules = []byte("modules") // digest -> Module (proto)
-	bucketBlobs   = []byte("blobs")   // digest -> Wasm bytes
-	bucketRoutes  = []byte("routes")  // routeKey -> Route (proto)
-	bucketEvents  = []byte("events")  // revision (uint64 BE) + seq (uint16 BE) -> Event (proto)
-	bucketKeys    = []byte("keys")    // key id -> PublisherKey (proto)
-	bucketTokens  = []byte("tokens")  // token id -> Token (proto)
-	bucketAudit   = []byte("audit")   // revision (uint64 BE) -> AuditEntry (proto)
-	bucketNodes   = []byte("nodes")   // node id -> gRPC address
-	bucketStaging = []byte("staging") // upload id + 0 + index (uint32 BE) -> chunk of a large module
+	bucketMeta    = []byte("meta")     // fixed keys below -> uint64
+	bucketModules = []byte("modules")  // digest -> Module (proto)
+	bucketBlobs   = []byte("blobs")    // digest -> Wasm bytes
+	bucketRoutes  = []byte("routes")   // routeKey -> Route (proto)
+	bucketEvents  = []byte("events")   // revision (uint64 BE) + seq (uint16 BE) -> Event (proto)
+	bucketKeys    = []byte("keys")     // key id -> PublisherKey (proto)
+	bucketTokens  = []byte("tokens")   // token id -> Token (proto)
+	bucketAudit   = []byte("audit")    // revision (uint64 BE) -> AuditEntry (proto)
+	bucketNodes   = []byte("nodes")    // node id -> gRPC address
+	bucketStaging = []byte("staging")  // upload id + 0 + index (uint32 BE) -> chunk of a large module
 	bucketRollout = []byte("rollouts") // routeKey -> Rollout (proto)
 
 	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging, bucketRollout}

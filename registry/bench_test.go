@@ -11,7 +11,7 @@ import (
 // cluster on loopback (each one committed by a quorum and applied on the
 // leader), from one writer and from many.
 func BenchmarkSetRoute3Nodes(b *testing.B) {
-	stores := newClusterB(b, 3)
+	stores := newCluster(b, 3, nil)
 	leader := stores[0]
 	mod, _, _, err := leader.PutModule(context.Background(), "m", fakeWasm("m"), nil)
 	if err != nil {
@@ -42,7 +42,7 @@ func BenchmarkSetRoute3Nodes(b *testing.B) {
 // BenchmarkReplicate64MiB measures storing a 64 MiB module on a 3-node
 // cluster until every node has applied it.
 func BenchmarkReplicate64MiB(b *testing.B) {
-	stores := newClusterB(b, 3)
+	stores := newCluster(b, 3, nil)
 	wasm := make([]byte, 64<<20)
 	for i := 0; i < b.N; i++ {
 		copy(wasm, fakeWasm(fmt.Sprint(i)))
@@ -57,32 +57,4 @@ func BenchmarkReplicate64MiB(b *testing.B) {
 		}
 		b.SetBytes(m.Size)
 	}
-}
-
-func newClusterB(b *testing.B, n int) []*Store {
-	b.Helper()
-	var stores []*Store
-	for i := 0; i < n; i++ {
-		cfg := testConfig(b.TempDir())
-		cfg.NodeID = fmt.Sprintf("n%d", i+1)
-		cfg.Bootstrap = i == 0
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
-		s, err := Open(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { s.Close() })
-		stores = append(stores, s)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := stores[0].WaitLeader(ctx); err != nil {
-		b.Fatal(err)
-	}
-	for _, s := range stores[1:] {
-		if err := stores[0].AddVoter(ctx, s.NodeID(), s.RaftAddr(), ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return stores
 }

@@ -85,7 +85,7 @@ func (l *faultLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 
 // newCluster starts n nodes on loopback, node 0 bootstrapping, the others
 // added as voters.
-func newCluster(t *testing.T, n int, fn *faultNet) []*Store {
+func newCluster(t testing.TB, n int, fn *faultNet) []*Store {
 	t.Helper()
 	var stores []*Store
 	for i := 0; i < n; i++ {

@@ -19,6 +19,9 @@ type Config struct {
 	// RaftAddr is the host:port the Raft transport listens on. Port 0 picks
 	// a free port, which suits tests and single-node use.
 	RaftAddr string
+	// RaftAdvertise is the address peers dial to reach this node, when it
+	// differs from RaftAddr (listening on 0.0.0.0, behind NAT, in a pod).
+	RaftAdvertise string
 	// Bootstrap creates a new single-voter cluster when DataDir holds no state.
 	Bootstrap bool
 	// Recover rewrites the Raft configuration found in DataDir to this node

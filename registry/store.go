@@ -73,7 +73,16 @@ func (s *Store) open(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("registry: raft listen: %w", err)
 	}
-	var layer raft.StreamLayer = &tcpLayer{ln: ln}
+	tl := &tcpLayer{ln: ln}
+	if s.cfg.RaftAdvertise != "" {
+		addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAdvertise)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("registry: raft advertise address: %w", err)
+		}
+		tl.advertise = addr
+	}
+	var layer raft.StreamLayer = tl
 	if s.cfg.Layer != nil {
 		layer = s.cfg.Layer(ln)
 	}

@@ -182,8 +182,22 @@ func (f clientFlags) dial() (*client.Client, error) {
 	return client.New(*f.addr, opts...)
 }
 
-// parse parses flags and refuses stray positional arguments beyond max.
+// parse reads flags from the environment (NANOEDGE_<FLAG>, dashes as
+// underscores), then from args, which win; it refuses stray positional
+// arguments beyond max.
 func parse(fs *flag.FlagSet, args []string, max int) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%w: $%s: %v", errUsage, name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -84,6 +84,9 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "admin token for --join (env NANOEDGE_TOKEN)")
 	bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
+	raftAdvertise := fs.String("raft-advertise", "", "Raft address peers dial, if not --raft-addr (for 0.0.0.0 listeners, pods, NAT)")
+	grpcAdvertise := fs.String("grpc-advertise", "", "API address other nodes dial, if not --grpc-addr")
+	bootstrapToken := fs.String("bootstrap-token", "", "secret of the first admin token (ne_<16 hex>_<32 hex>), so joining nodes can use it; default: generated into <data-dir>/admin.token")
 	recover := fs.Bool("recover", false, "disaster recovery: make this node, with the state in --data-dir, a cluster of one (others then --join it)")
 	joinTLS := addClientTLSFlags(fs, "peer-")
 	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
@@ -93,8 +96,15 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := cpf.config(e)
+	// Every member of a StatefulSet can share one --join: the node it names
+	// bootstraps instead of joining itself.
+	if *join != "" && (*join == *grpcAdvertise || *join == *cpf.grpcAddr) {
+		*join = ""
+	}
 	cfg.Registry.Bootstrap = *bootstrap && *join == "" && !*recover
 	cfg.Registry.Recover = *recover
+	cfg.Registry.RaftAdvertise = *raftAdvertise
+	cfg.GRPCAdvertise, cfg.BootstrapToken = *grpcAdvertise, *bootstrapToken
 	cfg.Join, cfg.JoinToken = *join, *token
 	var err error
 	if cfg.JoinTLS, err = joinTLS.config(); err != nil {

@@ -30,6 +30,13 @@ type ControlPlaneConfig struct {
 	API      controlplane.Config
 	// GRPCAddr is where the API listens; port 0 picks a free port.
 	GRPCAddr string
+	// GRPCAdvertise is the API address other nodes and clients use, when it
+	// differs from GRPCAddr.
+	GRPCAdvertise string
+	// BootstrapToken, if set, is the secret of the first admin token
+	// (instead of a generated one), so that an operator can hand it to
+	// nodes that join before anyone reads the data dir.
+	BootstrapToken string
 	// TLS, if set, serves the API over TLS (mutual if it verifies clients).
 	TLS *tls.Config
 	// Join, if set, is a member's API address this node asks to add it;
@@ -110,11 +117,11 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	if cp.Store.IsLeader() {
 		// The first node records where it serves, and mints the first admin
 		// token; later leaders find both in the registry.
-		if err := cp.Store.PutNode(registry.WithActor(ctx, "bootstrap"), cp.Store.NodeID(), cp.Addr()); err != nil {
+		if err := cp.Store.PutNode(registry.WithActor(ctx, "bootstrap"), cp.Store.NodeID(), cp.advertised(cfg)); err != nil {
 			return err
 		}
 		if cfg.API.Auth {
-			return cp.bootstrapAdmin(ctx, cfg.Registry.DataDir)
+			return cp.bootstrapAdmin(ctx, cfg.Registry.DataDir, cfg.BootstrapToken)
 		}
 	}
 	return nil
@@ -135,7 +142,7 @@ func (cp *ControlPlane) join(ctx context.Context, cfg ControlPlaneConfig) error 
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		_, err := c.Join(ctx, cp.Store.NodeID(), cp.Store.RaftAddr(), cp.Addr())
+		_, err := c.Join(ctx, cp.Store.NodeID(), cp.Store.RaftAddr(), cp.advertised(cfg))
 		if err == nil {
 			return nil
 		}
@@ -154,13 +161,19 @@ func (cp *ControlPlane) join(ctx context.Context, cfg ControlPlaneConfig) error 
 // token's secret (mode 0600) when the registry has no tokens.
 func AdminTokenFile(dataDir string) string { return filepath.Join(dataDir, "admin.token") }
 
-func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir string) error {
+func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir, secret string) error {
 	toks, _, err := cp.Store.ListTokens(ctx)
 	if err != nil || len(toks) > 0 {
 		return err
 	}
-	tok, secret, err := controlplane.NewToken("admin", registryv1.Role_ROLE_ADMIN)
-	if err != nil {
+	var tok *registryv1.Token
+	if secret != "" {
+		id, hash, err := controlplane.ParseToken(secret)
+		if err != nil {
+			return fmt.Errorf("server: bootstrap token: %w", err)
+		}
+		tok = &registryv1.Token{Id: id, Name: "admin", Role: registryv1.Role_ROLE_ADMIN, SecretHash: hash}
+	} else if tok, secret, err = controlplane.NewToken("admin", registryv1.Role_ROLE_ADMIN); err != nil {
 		return err
 	}
 	if _, err := cp.Store.PutToken(registry.WithActor(ctx, "bootstrap"), tok); err != nil {
@@ -171,6 +184,14 @@ func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir string) erro
 
 // Addr is the address the gRPC API listens on.
 func (cp *ControlPlane) Addr() string { return cp.ln.Addr().String() }
+
+// advertised is the API address other nodes use to reach this one.
+func (cp *ControlPlane) advertised(cfg ControlPlaneConfig) string {
+	if cfg.GRPCAdvertise != "" {
+		return cfg.GRPCAdvertise
+	}
+	return cp.Addr()
+}
 
 // Close stops serving (open watches are cut after a short grace period) and
 // closes the registry. It is safe to call more than once.

@@ -1,0 +1,315 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nanoedge/nanoedge/internal/cli"
+)
+
+// manifests decodes every document of every file in kubernetes/ strictly
+// into its Kubernetes API type.
+type manifests struct {
+	services     []corev1.Service
+	secrets      []corev1.Secret
+	statefulSets []appsv1.StatefulSet
+	deployments  []appsv1.Deployment
+	hpas         []autoscalingv2.HorizontalPodAutoscaler
+}
+
+func load(t *testing.T) *manifests {
+	t.Helper()
+	files, _ := filepath.Glob("kubernetes/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no manifests")
+	}
+	m := &manifests{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			var meta struct{ Kind string }
+			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+				t.Fatalf("%s doc %d: %v", f, i, err)
+			}
+			var target any
+			switch meta.Kind {
+			case "Service":
+				m.services = append(m.services, corev1.Service{})
+				target = &m.services[len(m.services)-1]
+			case "Secret":
+				m.secrets = append(m.secrets, corev1.Secret{})
+				target = &m.secrets[len(m.secrets)-1]
+			case "StatefulSet":
+				m.statefulSets = append(m.statefulSets, appsv1.StatefulSet{})
+				target = &m.statefulSets[len(m.statefulSets)-1]
+			case "Deployment":
+				m.deployments = append(m.deployments, appsv1.Deployment{})
+				target = &m.deployments[len(m.deployments)-1]
+			case "HorizontalPodAutoscaler":
+				m.hpas = append(m.hpas, autoscalingv2.HorizontalPodAutoscaler{})
+				target = &m.hpas[len(m.hpas)-1]
+			case "Namespace":
+				target = &corev1.Namespace{}
+			default:
+				t.Fatalf("%s doc %d: unexpected kind %q", f, i, meta.Kind)
+			}
+			if err := yaml.UnmarshalStrict([]byte(doc), target); err != nil {
+				t.Fatalf("%s doc %d (%s): %v", f, i, meta.Kind, err)
+			}
+		}
+	}
+	return m
+}
+
+type workload struct {
+	name   string
+	labels map[string]string
+	spec   corev1.PodSpec
+}
+
+func (m *manifests) workloads() []workload {
+	var ws []workload
+	for _, s := range m.statefulSets {
+		ws = append(ws, workload{s.Name, s.Spec.Template.Labels, s.Spec.Template.Spec})
+	}
+	for _, d := range m.deployments {
+		ws = append(ws, workload{d.Name, d.Spec.Template.Labels, d.Spec.Template.Spec})
+	}
+	return ws
+}
+
+func selects(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(sel) > 0
+}
+
+func TestKubernetesWiring(t *testing.T) {
+	m := load(t)
+	for _, s := range m.statefulSets {
+		if !selects(s.Spec.Selector.MatchLabels, s.Spec.Template.Labels) {
+			t.Errorf("statefulset %s: selector does not match its pods", s.Name)
+		}
+		found := false
+		for _, svc := range m.services {
+			if svc.Name == s.Spec.ServiceName && svc.Spec.ClusterIP == corev1.ClusterIPNone && selects(svc.Spec.Selector, s.Spec.Template.Labels) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("statefulset %s: no headless service %q selecting its pods", s.Name, s.Spec.ServiceName)
+		}
+	}
+	for _, d := range m.deployments {
+		if !selects(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+			t.Errorf("deployment %s: selector does not match its pods", d.Name)
+		}
+	}
+	for _, svc := range m.services {
+		var target *workload
+		for _, w := range m.workloads() {
+			if selects(svc.Spec.Selector, w.labels) {
+				target = &w
+			}
+		}
+		if target == nil {
+			t.Errorf("service %s selects no workload", svc.Name)
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.TargetPort.StrVal != "" && !hasPort(target.spec, p.TargetPort.StrVal) {
+				t.Errorf("service %s: target port %q is not a container port of %s", svc.Name, p.TargetPort.StrVal, target.name)
+			}
+		}
+	}
+	for _, h := range m.hpas {
+		ok := false
+		for _, d := range m.deployments {
+			ok = ok || (h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == d.Name)
+		}
+		if !ok {
+			t.Errorf("hpa %s scales nothing that exists", h.Name)
+		}
+	}
+	for _, w := range m.workloads() {
+		for _, c := range w.spec.Containers {
+			for _, probe := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
+				if probe == nil {
+					t.Errorf("%s/%s: missing a probe", w.name, c.Name)
+					continue
+				}
+				if g := probe.HTTPGet; g != nil && g.Port.StrVal != "" && !hasPort(w.spec, g.Port.StrVal) {
+					t.Errorf("%s/%s: probe port %q not declared", w.name, c.Name, g.Port.StrVal)
+				}
+			}
+			for _, e := range c.Env {
+				if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil && !m.hasSecret(ref.SecretKeyRef.Name, ref.SecretKeyRef.Key) {
+					t.Errorf("%s/%s: env %s needs secret %s/%s, which no manifest defines", w.name, c.Name, e.Name, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+				}
+			}
+			// $(VAR) in args must name an env var of the container.
+			for _, a := range c.Args {
+				for _, v := range regexp.MustCompile(`\$\(([A-Z_]+)\)`).FindAllStringSubmatch(a, -1) {
+					if !hasEnv(c, v[1]) {
+						t.Errorf("%s/%s: arg %q uses $(%s), which the container does not define", w.name, c.Name, a, v[1])
+					}
+				}
+			}
+			checkArgs(t, w.name, expand(c.Args), envOf(c))
+		}
+	}
+}
+
+func hasPort(spec corev1.PodSpec, name string) bool {
+	for _, c := range spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasEnv(c corev1.Container, name string) bool {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func envOf(c corev1.Container) []string {
+	var out []string
+	for _, e := range c.Env {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func (m *manifests) hasSecret(name, key string) bool {
+	for _, s := range m.secrets {
+		if _, ok := s.StringData[key]; ok && s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func expand(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = regexp.MustCompile(`\$\([A-Z_]+\)`).ReplaceAllString(a, "pod-0")
+	}
+	return out
+}
+
+// checkArgs parses a nanoedge command line with the binary's own flag sets
+// (asking for help at the end, so nothing runs) and checks that every
+// NANOEDGE_ variable given to it names one of the command's flags.
+func checkArgs(t *testing.T, where string, args, env []string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Main(append(append([]string(nil), args...), "-h"), &out, &errb)
+	usage := errb.String()
+	if code != 2 || !strings.Contains(usage, "Usage: nanoedge "+args[0]) || strings.Contains(usage, "provided but not defined") || strings.Contains(usage, "invalid value") {
+		t.Errorf("%s: nanoedge %s: %s", where, strings.Join(args, " "), usage)
+		return
+	}
+	for _, name := range env {
+		flag, ok := strings.CutPrefix(name, "NANOEDGE_")
+		if !ok {
+			continue
+		}
+		flag = "-" + strings.ReplaceAll(strings.ToLower(flag), "_", "-") + " "
+		if !strings.Contains(usage, flag) && !strings.Contains(usage, strings.TrimSpace(flag)+"\n") {
+			t.Errorf("%s: %s names no flag of nanoedge %s", where, name, args[0])
+		}
+	}
+}
+
+func TestSystemdUnits(t *testing.T) {
+	units, _ := filepath.Glob("systemd/*.service")
+	if len(units) == 0 {
+		t.Fatal("no units")
+	}
+	for _, u := range units {
+		b, _ := os.ReadFile(u)
+		var exec, envFile string
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "ExecStart="); ok {
+				exec = v
+			}
+			if v, ok := strings.CutPrefix(sc.Text(), "EnvironmentFile="); ok {
+				envFile = filepath.Join("systemd", filepath.Base(v))
+			}
+		}
+		fields := strings.Fields(exec)
+		if len(fields) < 2 || filepath.Base(fields[0]) != "nanoedge" {
+			t.Fatalf("%s: ExecStart %q does not run nanoedge", u, exec)
+		}
+		eb, err := os.ReadFile(envFile)
+		if err != nil {
+			t.Fatalf("%s: environment file: %v", u, err)
+		}
+		var env []string
+		for _, line := range strings.Split(string(eb), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+				env = append(env, k)
+				t.Setenv(k, v)
+			}
+		}
+		checkArgs(t, u, fields[1:], env)
+		for _, k := range env {
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// TestStaticBinary builds the binary as the Dockerfile does and checks it
+// needs no dynamic loader, so it runs on a distroless static base.
+func TestStaticBinary(t *testing.T) {
+	df, _ := os.ReadFile("docker/Dockerfile")
+	if !strings.Contains(string(df), "CGO_ENABLED=0 go build") || !strings.Contains(string(df), "./cmd/nanoedge") {
+		t.Fatal("the Dockerfile no longer builds ./cmd/nanoedge without cgo")
+	}
+	bin := filepath.Join(t.TempDir(), "nanoedge")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/nanoedge")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary needs a dynamic loader")
+		}
+	}
+}

@@ -30,6 +30,10 @@ type Config struct {
 	RecycleMemory uint64
 	// IdleTimeout closes instances idle that long, keeping one per module.
 	IdleTimeout time.Duration
+	// RetainUnused keeps a module no route uses any more compiled and warm
+	// for that long, at most MaxRetained of them, so flipping back is instant.
+	RetainUnused time.Duration
+	MaxRetained  int
 	// LoadTimeout bounds fetching, compiling and warming one module.
 	LoadTimeout time.Duration
 	// WorkerID names the worker in telemetry; ReportInterval is how often
@@ -57,6 +61,8 @@ func DefaultConfig() Config {
 		MaxRequestsPerInstance: 10000,
 		RecycleMemory:          64 << 20,
 		IdleTimeout:            5 * time.Minute,
+		RetainUnused:           10 * time.Minute,
+		MaxRetained:            8,
 		LoadTimeout:            5 * time.Minute,
 		RequireSignatures:      true,
 		ReportInterval:         time.Second,
@@ -73,7 +79,7 @@ func (c Config) Validate() error {
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {
 		errs = append(errs, errors.New("size limits must be positive"))
 	}
-	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance <= 0 || c.RecycleMemory == 0 {
+	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance <= 0 || c.RecycleMemory == 0 || c.MaxRetained < 0 || c.RetainUnused < 0 {
 		errs = append(errs, errors.New("MaxInstances and MaxRequestsPerInstance must be positive"))
 	}
 	if c.Logger == nil {

@@ -26,6 +26,8 @@ type module struct {
 
 	slots chan struct{} // a token per instance that may be in use
 
+	unusedSince time.Time // when the last route left it; touched by the sync goroutine only
+
 	mu     sync.Mutex
 	idle   []*instance
 	live   int // instances created and not yet closed

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,13 +212,33 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 			used[m.digest] = true
 		}
 	}
+	w.retire(used, time.Now())
+	w.loadedModules.Store(int64(len(w.modules)))
+}
+
+// retire keeps modules no route uses compiled and warm for a while, so
+// that flipping a route back (a rollback, an aborted rollout) is instant;
+// beyond RetainUnused time or MaxRetained modules, the oldest are closed.
+func (w *Worker) retire(used map[string]bool, now time.Time) {
+	var retired []*module
 	for digest, m := range w.modules {
-		if !used[digest] {
-			delete(w.modules, digest)
+		switch {
+		case used[digest]:
+			m.unusedSince = time.Time{}
+		case m.unusedSince.IsZero():
+			m.unusedSince = now
+			retired = append(retired, m)
+		default:
+			retired = append(retired, m)
+		}
+	}
+	sort.Slice(retired, func(i, j int) bool { return retired[i].unusedSince.After(retired[j].unusedSince) })
+	for i, m := range retired {
+		if i >= w.cfg.MaxRetained || now.Sub(m.unusedSince) > w.cfg.RetainUnused {
+			delete(w.modules, m.digest)
 			m.close()
 		}
 	}
-	w.loadedModules.Store(int64(len(w.modules)))
 }
 
 // bind loads every module a route can serve from and compiles its rules.

@@ -1,0 +1,77 @@
+package systemtest
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// TestRoutePropagation measures how long a route change takes to be live
+// on every one of 20 workers watching one control plane.
+func TestRoutePropagation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 20 workers")
+	}
+	env := startEnv(t)
+	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "echo", wasmtest.Echo)
+	ctx := ctxT(t)
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/p/", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	workers := make([]*server.Worker, 20)
+	for i := range workers {
+		workers[i] = testenv.StartWorker(t, env.WorkerConfig())
+	}
+	for _, w := range workers { // every worker has both modules compiled
+		waitServed(t, w.URL()+"/p/", func(r response) bool { return r.status == 200 })
+	}
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/warm/", Module: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range workers {
+		waitServed(t, w.URL()+"/warm/", func(r response) bool { return r.status == 200 })
+	}
+
+	var all []time.Duration
+	for round := 0; round < 5; round++ {
+		mod := []string{"echo", "hello"}[round%2]
+		start := time.Now()
+		_, rev, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/p/", Module: mod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Add(1)
+			go func(w *server.Worker) {
+				defer wg.Done()
+				testutil.Eventually(t, 10*time.Second, func() error {
+					if w.Revision() < rev {
+						return fmt.Errorf("worker at %d, want %d", w.Revision(), rev)
+					}
+					return nil
+				})
+				mu.Lock()
+				all = append(all, time.Since(start))
+				mu.Unlock()
+			}(w)
+		}
+		wg.Wait()
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	p50, p99 := all[len(all)/2], all[len(all)*99/100]
+	t.Logf("route change live on 20 workers: p50 %v, p99 %v (%d samples)", p50.Round(time.Millisecond), p99.Round(time.Millisecond), len(all))
+	if p99 > 2*time.Second {
+		t.Fatalf("p99 propagation %v", p99)
+	}
+}

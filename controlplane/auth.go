@@ -68,6 +68,9 @@ var methodPerms = map[string]permission{
 	telemetrySvc + "StartRollout":  permPublish,
 	telemetrySvc + "ListRollouts":  permRead,
 	telemetrySvc + "AbortRollout":  permPublish,
+	telemetrySvc + "PauseRollout":  permPublish,
+	telemetrySvc + "ResumeRollout": permPublish,
+	registrySvc + "RollbackRoute":  permPublish,
 }
 
 // openPrefixes need no credentials: probes and schema discovery.

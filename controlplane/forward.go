@@ -49,6 +49,9 @@ var writeMethods = map[string]bool{
 	telemetrySvc + "ListWorkers":   true,
 	telemetrySvc + "StartRollout":  true,
 	telemetrySvc + "AbortRollout":  true,
+	telemetrySvc + "PauseRollout":  true,
+	telemetrySvc + "ResumeRollout": true,
+	registrySvc + "RollbackRoute":  true,
 }
 
 // readMethods are linearizable unless the caller asks for a stale read:

@@ -35,8 +35,8 @@ func (t *telemetryServer) StartRollout(ctx context.Context, req *registryv1.Star
 	if m.Digest == route.ModuleDigest && len(route.Versions) == 0 {
 		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: %s%s already serves %s", route.Host, route.PathPrefix, m.Digest)
 	}
-	if cur, err := st.Rollout(route.Host, route.PathPrefix); err == nil && cur.State == registryv1.RolloutState_ROLLOUT_STATE_RUNNING {
-		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: a rollout of %s%s is running; abort it first", route.Host, route.PathPrefix)
+	if cur, err := st.Rollout(route.Host, route.PathPrefix); err == nil && inFlight(cur) {
+		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: a rollout of %s%s is %s; abort it first", route.Host, route.PathPrefix, cur.State)
 	}
 	ro := &registryv1.Rollout{
 		Host: route.Host, PathPrefix: route.PathPrefix,
@@ -88,7 +88,7 @@ func (t *telemetryServer) AbortRollout(ctx context.Context, req *registryv1.Abor
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if ro.State != registryv1.RolloutState_ROLLOUT_STATE_RUNNING {
+	if !inFlight(ro) {
 		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: the rollout of %s%s is %s", ro.Host, ro.PathPrefix, ro.State)
 	}
 	ro, err = t.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ABORTED, "aborted by "+registry.ActorFrom(ctx))
@@ -210,10 +210,46 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	next := proto.Clone(ro).(*registryv1.Rollout)
 	next.StepStarted = timestamppb.Now()
 	if int(ro.Step) == len(ro.Steps)-1 {
+		// The last step already routes everything to the new module.
 		next.State, next.Reason = registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED, "all steps passed"
-	} else {
-		next.Step++
+		_, err = c.s.store.PutRollout(ctx, next, nil)
+		return err
 	}
+	next.Step++
 	_, err = c.s.store.PutRollout(ctx, next, stepRoute(cur, next))
 	return err
+}
+
+func (t *telemetryServer) PauseRollout(ctx context.Context, req *registryv1.PauseRolloutRequest) (*registryv1.PauseRolloutResponse, error) {
+	ro, err := t.s.setRolloutState(ctx, req.Host, req.PathPrefix, registryv1.RolloutState_ROLLOUT_STATE_RUNNING, registryv1.RolloutState_ROLLOUT_STATE_PAUSED)
+	return &registryv1.PauseRolloutResponse{Rollout: ro}, err
+}
+
+func (t *telemetryServer) ResumeRollout(ctx context.Context, req *registryv1.ResumeRolloutRequest) (*registryv1.ResumeRolloutResponse, error) {
+	ro, err := t.s.setRolloutState(ctx, req.Host, req.PathPrefix, registryv1.RolloutState_ROLLOUT_STATE_PAUSED, registryv1.RolloutState_ROLLOUT_STATE_RUNNING)
+	return &registryv1.ResumeRolloutResponse{Rollout: ro}, err
+}
+
+// setRolloutState moves a rollout from one state to another; a resumed
+// step starts its interval over.
+func (s *Server) setRolloutState(ctx context.Context, host, pathPrefix string, from, to registryv1.RolloutState) (*registryv1.Rollout, error) {
+	ro, err := s.store.Rollout(host, pathPrefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if ro.State != from {
+		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: the rollout of %s%s is %s, not %s", ro.Host, ro.PathPrefix, ro.State, from)
+	}
+	ro.State, ro.StepStarted = to, timestamppb.Now()
+	rev, err := s.store.PutRollout(ctx, ro, nil)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ro.ModRevision = rev
+	return ro, nil
+}
+
+// inFlight reports whether a rollout still owns its route.
+func inFlight(ro *registryv1.Rollout) bool {
+	return ro.State == registryv1.RolloutState_ROLLOUT_STATE_RUNNING || ro.State == registryv1.RolloutState_ROLLOUT_STATE_PAUSED
 }

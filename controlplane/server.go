@@ -49,6 +49,7 @@ type Store interface {
 	CollectGarbage(ctx context.Context, dryRun bool) ([]*registryv1.Module, int64, error)
 
 	Route(host, pathPrefix string) (*registryv1.Route, error)
+	RollbackRoute(ctx context.Context, host, pathPrefix string) (*registryv1.Route, int64, error)
 	Rollout(host, pathPrefix string) (*registryv1.Rollout, error)
 	ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error)
 	PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error)
@@ -307,4 +308,14 @@ func (s *Server) CollectGarbage(ctx context.Context, req *registryv1.CollectGarb
 		resp.FreedBytes += m.Size
 	}
 	return resp, nil
+}
+
+// RollbackRoute implements RegistryServiceServer.
+func (s *Server) RollbackRoute(ctx context.Context, req *registryv1.RollbackRouteRequest) (*registryv1.RollbackRouteResponse, error) {
+	r, rev, err := s.store.RollbackRoute(ctx, req.Host, req.PathPrefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.cfg.Logger.Info("route rolled back", "host", r.Host, "path", r.PathPrefix, "module", r.ModuleName+"@"+r.ModuleDigest, "revision", rev)
+	return &registryv1.RollbackRouteResponse{Route: r, Revision: rev}, nil
 }

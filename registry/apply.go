@@ -164,6 +164,8 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 			return err
 		}
 		r.CreateRevision = old.CreateRevision
+		old.Previous = nil // one level of history: what a rollback restores
+		r.Previous = old
 	}
 	r.ModRevision = w.rev
 	if err := putProto(routes, key, r); err != nil {

@@ -66,3 +66,21 @@ func (w *writer) putRollout(c *registryv1.PutRolloutCommand) error {
 		ro.Step+1, len(ro.Steps), ro.Steps[ro.Step], ro.State, ro.Reason))
 	return nil
 }
+
+// RollbackRoute restores a route as it was before its last change (its
+// module, split, rules and options). Rolling back twice returns to where
+// it started.
+func (s *Store) RollbackRoute(ctx context.Context, host, pathPrefix string) (*registryv1.Route, int64, error) {
+	cur, err := s.Route(host, pathPrefix)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cur.Previous == nil {
+		return nil, 0, fmt.Errorf("%w: route %s%s has no previous version", ErrNotFound, host, pathPrefix)
+	}
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: cur.Previous}}})
+	if err != nil {
+		return nil, 0, err
+	}
+	return res.events[0].GetRoute(), res.revision, nil
+}

@@ -62,6 +62,13 @@ func TestPushRouteList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "(1 modules at revision") || !strings.Contains(out, "/api/") || !strings.Contains(out, "git:abc123") {
 		t.Fatalf("status: exit %d, %q", code, out)
 	}
+	if code, out, errOut := run("route", "set", "--path", "/api/", "--module", "hello", "--strict", "--timeout", "2s"); code != 0 {
+		t.Fatalf("route set with options: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = run("route", "rollback", "--path", "/api/")
+	if code != 0 || !strings.Contains(out, "route /api/ rolled back to hello@") {
+		t.Fatalf("route rollback: exit %d, %q", code, out)
+	}
 	code, out, _ = run("route", "delete", "--path", "/api/")
 	if code != 0 || !strings.Contains(out, "route /api/ deleted") {
 		t.Fatalf("route delete: exit %d, %q", code, out)

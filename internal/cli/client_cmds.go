@@ -87,7 +87,7 @@ func defaultName(path string) string {
 
 func runRoute(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: nanoedge route set|delete|list [flags]")
+		fmt.Fprintln(e.stderr, "Usage: nanoedge route set|delete|rollback|list [flags]")
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
@@ -100,7 +100,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	var sticky *string
 	var versions, rules listFlag
 	switch sub {
-	case "set", "delete":
+	case "set", "delete", "rollback":
 		host = fs.String("host", "", "host to match, without port (empty: any host)")
 		path = fs.String("path", "", "path prefix to match, starting with /")
 		if sub == "set" {
@@ -114,7 +114,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 		}
 	case "list":
 	default:
-		fmt.Fprintf(e.stderr, "nanoedge route: unknown subcommand %q; want set, delete or list\n", sub)
+		fmt.Fprintf(e.stderr, "nanoedge route: unknown subcommand %q; want set, delete, rollback or list\n", sub)
 		return errUsage
 	}
 	if err := parse(fs, args, 0); err != nil {
@@ -146,6 +146,12 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 		for _, rl := range r.Rules {
 			fmt.Fprintf(e.stdout, "  rule  %s %s ~ %s => %s@%s\n", rl.Kind, rl.Name, rl.Pattern, rl.ModuleName, rl.ModuleDigest)
 		}
+	case "rollback":
+		r, rev, err := c.RollbackRoute(ctx, *host, *path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "route %s%s rolled back to %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
 	case "delete":
 		rev, err := c.DeleteRoute(ctx, *host, *path)
 		if err != nil {

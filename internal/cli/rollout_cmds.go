@@ -13,7 +13,7 @@ import (
 
 func runRollout(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: nanoedge rollout start|status|abort [flags]")
+		fmt.Fprintln(e.stderr, "Usage: nanoedge rollout start|status|pause|resume|abort [flags]")
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
@@ -22,7 +22,7 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 	var host, path, module, steps, maxErr *string
 	var interval, maxP99 *time.Duration
 	switch sub {
-	case "start", "abort":
+	case "start", "abort", "pause", "resume":
 		host = fs.String("host", "", "route host (empty: any host)")
 		path = fs.String("path", "", "route path prefix")
 		if sub == "start" {
@@ -34,7 +34,7 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 		}
 	case "status":
 	default:
-		fmt.Fprintf(e.stderr, "nanoedge rollout: unknown subcommand %q; want start, status or abort\n", sub)
+		fmt.Fprintf(e.stderr, "nanoedge rollout: unknown subcommand %q; want start, status, pause, resume or abort\n", sub)
 		return errUsage
 	}
 	if err := parse(fs, args, 0); err != nil {
@@ -65,6 +65,16 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "rollout of %s%s to %s@%s started at %d%%\n", ro.Host, ro.PathPrefix, ro.ModuleName, ro.ModuleDigest, ro.Steps[0])
+	case "pause", "resume":
+		do := c.PauseRollout
+		if sub == "resume" {
+			do = c.ResumeRollout
+		}
+		ro, err := do(ctx, *host, *path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "rollout of %s%s %s at %d%%\n", ro.Host, ro.PathPrefix, strings.ToLower(strings.TrimPrefix(ro.State.String(), "ROLLOUT_STATE_")), ro.Steps[ro.Step])
 	case "abort":
 		ro, err := c.AbortRollout(ctx, *host, *path)
 		if err != nil {

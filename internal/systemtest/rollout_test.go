@@ -127,10 +127,25 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Paused, a rollout holds its step however long it waits.
+	if _, err := pub.PauseRollout(ctx, "", "/app/"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // two intervals: long enough to have advanced
+	if ro := waitRollout(registryv1.RolloutState_ROLLOUT_STATE_PAUSED, time.Second); ro.Step != 0 {
+		t.Fatalf("a paused rollout advanced to step %d", ro.Step)
+	}
+	if _, err := pub.ResumeRollout(ctx, "", "/app/"); err != nil {
+		t.Fatal(err)
+	}
 	waitRollout(registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED, 20*time.Second)
 	t.Logf("healthy canary reached 100%% %v after the start", time.Since(start).Round(time.Millisecond))
 	if r := appRoute(); r.ModuleDigest != echo.Digest || len(r.Versions) != 0 {
 		t.Fatalf("exp the route on echo alone, got %v", r)
+	}
+	// An instant manual rollback returns to the route's last step.
+	if r, _, err := pub.RollbackRoute(ctx, "", "/app/"); err != nil || len(r.Versions) != 2 {
+		t.Fatalf("exp the 25%% split back, got %v, %v", r, err)
 	}
 
 	workers, err := pub.Workers(ctx)

@@ -48,3 +48,30 @@ func (c *Client) AbortRollout(ctx context.Context, host, pathPrefix string) (*re
 	}
 	return resp.Rollout, nil
 }
+
+// PauseRollout holds a rollout at its current step.
+func (c *Client) PauseRollout(ctx context.Context, host, pathPrefix string) (*registryv1.Rollout, error) {
+	resp, err := c.ts.PauseRollout(ctx, &registryv1.PauseRolloutRequest{Host: host, PathPrefix: pathPrefix})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Rollout, nil
+}
+
+// ResumeRollout continues a paused rollout; its step's interval starts over.
+func (c *Client) ResumeRollout(ctx context.Context, host, pathPrefix string) (*registryv1.Rollout, error) {
+	resp, err := c.ts.ResumeRollout(ctx, &registryv1.ResumeRolloutRequest{Host: host, PathPrefix: pathPrefix})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Rollout, nil
+}
+
+// RollbackRoute restores a route as it was before its last change.
+func (c *Client) RollbackRoute(ctx context.Context, host, pathPrefix string) (*registryv1.Route, int64, error) {
+	resp, err := c.rs.RollbackRoute(ctx, &registryv1.RollbackRouteRequest{Host: host, PathPrefix: pathPrefix})
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp.Route, resp.Revision, nil
+}

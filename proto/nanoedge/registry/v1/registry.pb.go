@@ -908,6 +908,110 @@ func (x *SetRouteResponse) GetRevision() int64 {
 	return 0
 }
 
+type RollbackRouteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	PathPrefix    string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRouteRequest) Reset() {
+	*x = RollbackRouteRequest{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRouteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRouteRequest) ProtoMessage() {}
+
+func (x *RollbackRouteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRouteRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRouteRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RollbackRouteRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RollbackRouteRequest) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+type RollbackRouteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Route         *Route                 `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRouteResponse) Reset() {
+	*x = RollbackRouteResponse{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRouteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRouteResponse) ProtoMessage() {}
+
+func (x *RollbackRouteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRouteResponse.ProtoReflect.Descriptor instead.
+func (*RollbackRouteResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RollbackRouteResponse) GetRoute() *Route {
+	if x != nil {
+		return x.Route
+	}
+	return nil
+}
+
+func (x *RollbackRouteResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type DeleteRouteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -918,7 +1022,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1034,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1047,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteRouteRequest) GetHost() string {
@@ -969,7 +1073,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1085,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1098,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteRouteResponse) GetRevision() int64 {
@@ -1012,7 +1116,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1128,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1141,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 type ListRoutesResponse struct {
@@ -1051,7 +1155,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1167,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1180,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1102,7 +1206,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1218,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1231,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchRequest) GetStartRevision() int64 {
@@ -1150,7 +1254,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1266,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1279,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchResponse) GetRevision() int64 {
@@ -1260,6 +1364,13 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\x06module\x18\x04 \x01(\tR\x06module\"a\n" +
 	"\x10SetRouteResponse\x121\n" +
 	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"K\n" +
+	"\x14RollbackRouteRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vpath_prefix\x18\x02 \x01(\tR\n" +
+	"pathPrefix\"f\n" +
+	"\x15RollbackRouteResponse\x121\n" +
+	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"I\n" +
 	"\x12DeleteRouteRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
@@ -1276,14 +1387,15 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x123\n" +
 	"\x06events\x18\x02 \x03(\v2\x1b.nanoedge.registry.v1.EventR\x06events\x12)\n" +
-	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\x83\a\n" +
+	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\xed\a\n" +
 	"\x0fRegistryService\x12g\n" +
 	"\fUploadModule\x12).nanoedge.registry.v1.UploadModuleRequest\x1a*.nanoedge.registry.v1.UploadModuleResponse(\x01\x12\\\n" +
 	"\tGetModule\x12&.nanoedge.registry.v1.GetModuleRequest\x1a'.nanoedge.registry.v1.GetModuleResponse\x12d\n" +
 	"\vFetchModule\x12(.nanoedge.registry.v1.FetchModuleRequest\x1a).nanoedge.registry.v1.FetchModuleResponse0\x01\x12b\n" +
 	"\vListModules\x12(.nanoedge.registry.v1.ListModulesRequest\x1a).nanoedge.registry.v1.ListModulesResponse\x12Y\n" +
 	"\bSetRoute\x12%.nanoedge.registry.v1.SetRouteRequest\x1a&.nanoedge.registry.v1.SetRouteResponse\x12b\n" +
-	"\vDeleteRoute\x12(.nanoedge.registry.v1.DeleteRouteRequest\x1a).nanoedge.registry.v1.DeleteRouteResponse\x12_\n" +
+	"\vDeleteRoute\x12(.nanoedge.registry.v1.DeleteRouteRequest\x1a).nanoedge.registry.v1.DeleteRouteResponse\x12h\n" +
+	"\rRollbackRoute\x12*.nanoedge.registry.v1.RollbackRouteRequest\x1a+.nanoedge.registry.v1.RollbackRouteResponse\x12_\n" +
 	"\n" +
 	"ListRoutes\x12'.nanoedge.registry.v1.ListRoutesRequest\x1a(.nanoedge.registry.v1.ListRoutesResponse\x12R\n" +
 	"\x05Watch\x12\".nanoedge.registry.v1.WatchRequest\x1a#.nanoedge.registry.v1.WatchResponse0\x01\x12k\n" +
@@ -1301,7 +1413,7 @@ func file_nanoedge_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_registry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
 	(*CollectGarbageRequest)(nil),  // 0: nanoedge.registry.v1.CollectGarbageRequest
 	(*CollectGarbageResponse)(nil), // 1: nanoedge.registry.v1.CollectGarbageResponse
@@ -1318,55 +1430,60 @@ var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
 	(*VersionSpec)(nil),            // 12: nanoedge.registry.v1.VersionSpec
 	(*RuleSpec)(nil),               // 13: nanoedge.registry.v1.RuleSpec
 	(*SetRouteResponse)(nil),       // 14: nanoedge.registry.v1.SetRouteResponse
-	(*DeleteRouteRequest)(nil),     // 15: nanoedge.registry.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),    // 16: nanoedge.registry.v1.DeleteRouteResponse
-	(*ListRoutesRequest)(nil),      // 17: nanoedge.registry.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 18: nanoedge.registry.v1.ListRoutesResponse
-	(*WatchRequest)(nil),           // 19: nanoedge.registry.v1.WatchRequest
-	(*WatchResponse)(nil),          // 20: nanoedge.registry.v1.WatchResponse
-	(*Module)(nil),                 // 21: nanoedge.registry.v1.Module
-	(*RouteOptions)(nil),           // 22: nanoedge.registry.v1.RouteOptions
-	(MatchKind)(0),                 // 23: nanoedge.registry.v1.MatchKind
-	(*Route)(nil),                  // 24: nanoedge.registry.v1.Route
-	(*Event)(nil),                  // 25: nanoedge.registry.v1.Event
+	(*RollbackRouteRequest)(nil),   // 15: nanoedge.registry.v1.RollbackRouteRequest
+	(*RollbackRouteResponse)(nil),  // 16: nanoedge.registry.v1.RollbackRouteResponse
+	(*DeleteRouteRequest)(nil),     // 17: nanoedge.registry.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),    // 18: nanoedge.registry.v1.DeleteRouteResponse
+	(*ListRoutesRequest)(nil),      // 19: nanoedge.registry.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 20: nanoedge.registry.v1.ListRoutesResponse
+	(*WatchRequest)(nil),           // 21: nanoedge.registry.v1.WatchRequest
+	(*WatchResponse)(nil),          // 22: nanoedge.registry.v1.WatchResponse
+	(*Module)(nil),                 // 23: nanoedge.registry.v1.Module
+	(*RouteOptions)(nil),           // 24: nanoedge.registry.v1.RouteOptions
+	(MatchKind)(0),                 // 25: nanoedge.registry.v1.MatchKind
+	(*Route)(nil),                  // 26: nanoedge.registry.v1.Route
+	(*Event)(nil),                  // 27: nanoedge.registry.v1.Event
 }
 var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
-	21, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
+	23, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
 	3,  // 1: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
-	21, // 2: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	21, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	21, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	21, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
-	22, // 6: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
+	23, // 2: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	23, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	23, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	23, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
+	24, // 6: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
 	12, // 7: nanoedge.registry.v1.SetRouteRequest.versions:type_name -> nanoedge.registry.v1.VersionSpec
 	13, // 8: nanoedge.registry.v1.SetRouteRequest.rules:type_name -> nanoedge.registry.v1.RuleSpec
-	23, // 9: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
-	24, // 10: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	24, // 11: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
-	25, // 12: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
-	2,  // 13: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
-	5,  // 14: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
-	7,  // 15: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
-	9,  // 16: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
-	11, // 17: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
-	15, // 18: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
-	17, // 19: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
-	19, // 20: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
-	0,  // 21: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
-	4,  // 22: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
-	6,  // 23: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
-	8,  // 24: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
-	10, // 25: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
-	14, // 26: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
-	16, // 27: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
-	18, // 28: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
-	20, // 29: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
-	1,  // 30: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	25, // 9: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
+	26, // 10: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	26, // 11: nanoedge.registry.v1.RollbackRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	26, // 12: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
+	27, // 13: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
+	2,  // 14: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
+	5,  // 15: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
+	7,  // 16: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
+	9,  // 17: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
+	11, // 18: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
+	17, // 19: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
+	15, // 20: nanoedge.registry.v1.RegistryService.RollbackRoute:input_type -> nanoedge.registry.v1.RollbackRouteRequest
+	19, // 21: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
+	21, // 22: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
+	0,  // 23: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
+	4,  // 24: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
+	6,  // 25: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
+	8,  // 26: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
+	10, // 27: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
+	14, // 28: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
+	18, // 29: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
+	16, // 30: nanoedge.registry.v1.RegistryService.RollbackRoute:output_type -> nanoedge.registry.v1.RollbackRouteResponse
+	20, // 31: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
+	22, // 32: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
+	1,  // 33: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
+	24, // [24:34] is the sub-list for method output_type
+	14, // [14:24] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_registry_proto_init() }
@@ -1385,7 +1502,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_registry_proto_rawDesc), len(file_nanoedge_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

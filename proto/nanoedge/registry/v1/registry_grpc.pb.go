@@ -25,6 +25,7 @@ const (
 	RegistryService_ListModules_FullMethodName    = "/nanoedge.registry.v1.RegistryService/ListModules"
 	RegistryService_SetRoute_FullMethodName       = "/nanoedge.registry.v1.RegistryService/SetRoute"
 	RegistryService_DeleteRoute_FullMethodName    = "/nanoedge.registry.v1.RegistryService/DeleteRoute"
+	RegistryService_RollbackRoute_FullMethodName  = "/nanoedge.registry.v1.RegistryService/RollbackRoute"
 	RegistryService_ListRoutes_FullMethodName     = "/nanoedge.registry.v1.RegistryService/ListRoutes"
 	RegistryService_Watch_FullMethodName          = "/nanoedge.registry.v1.RegistryService/Watch"
 	RegistryService_CollectGarbage_FullMethodName = "/nanoedge.registry.v1.RegistryService/CollectGarbage"
@@ -50,6 +51,8 @@ type RegistryServiceClient interface {
 	// SetRoute creates or replaces the route for a host and path prefix.
 	SetRoute(ctx context.Context, in *SetRouteRequest, opts ...grpc.CallOption) (*SetRouteResponse, error)
 	DeleteRoute(ctx context.Context, in *DeleteRouteRequest, opts ...grpc.CallOption) (*DeleteRouteResponse, error)
+	// RollbackRoute restores the route as it was before its last change.
+	RollbackRoute(ctx context.Context, in *RollbackRouteRequest, opts ...grpc.CallOption) (*RollbackRouteResponse, error)
 	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (*ListRoutesResponse, error)
 	// Watch streams every event with a revision at or after start_revision,
 	// in order. start_revision 0 means "after the current revision". If the
@@ -142,6 +145,16 @@ func (c *registryServiceClient) DeleteRoute(ctx context.Context, in *DeleteRoute
 	return out, nil
 }
 
+func (c *registryServiceClient) RollbackRoute(ctx context.Context, in *RollbackRouteRequest, opts ...grpc.CallOption) (*RollbackRouteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackRouteResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RollbackRoute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *registryServiceClient) ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (*ListRoutesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListRoutesResponse)
@@ -201,6 +214,8 @@ type RegistryServiceServer interface {
 	// SetRoute creates or replaces the route for a host and path prefix.
 	SetRoute(context.Context, *SetRouteRequest) (*SetRouteResponse, error)
 	DeleteRoute(context.Context, *DeleteRouteRequest) (*DeleteRouteResponse, error)
+	// RollbackRoute restores the route as it was before its last change.
+	RollbackRoute(context.Context, *RollbackRouteRequest) (*RollbackRouteResponse, error)
 	ListRoutes(context.Context, *ListRoutesRequest) (*ListRoutesResponse, error)
 	// Watch streams every event with a revision at or after start_revision,
 	// in order. start_revision 0 means "after the current revision". If the
@@ -238,6 +253,9 @@ func (UnimplementedRegistryServiceServer) SetRoute(context.Context, *SetRouteReq
 }
 func (UnimplementedRegistryServiceServer) DeleteRoute(context.Context, *DeleteRouteRequest) (*DeleteRouteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteRoute not implemented")
+}
+func (UnimplementedRegistryServiceServer) RollbackRoute(context.Context, *RollbackRouteRequest) (*RollbackRouteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackRoute not implemented")
 }
 func (UnimplementedRegistryServiceServer) ListRoutes(context.Context, *ListRoutesRequest) (*ListRoutesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRoutes not implemented")
@@ -359,6 +377,24 @@ func _RegistryService_DeleteRoute_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_RollbackRoute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRouteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RollbackRoute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RollbackRoute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RollbackRoute(ctx, req.(*RollbackRouteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RegistryService_ListRoutes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListRoutesRequest)
 	if err := dec(in); err != nil {
@@ -428,6 +464,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteRoute",
 			Handler:    _RegistryService_DeleteRoute_Handler,
+		},
+		{
+			MethodName: "RollbackRoute",
+			Handler:    _RegistryService_RollbackRoute_Handler,
 		},
 		{
 			MethodName: "ListRoutes",

@@ -746,6 +746,198 @@ func (x *AbortRolloutResponse) GetRollout() *Rollout {
 	return nil
 }
 
+type PauseRolloutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	PathPrefix    string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseRolloutRequest) Reset() {
+	*x = PauseRolloutRequest{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseRolloutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseRolloutRequest) ProtoMessage() {}
+
+func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseRolloutRequest.ProtoReflect.Descriptor instead.
+func (*PauseRolloutRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PauseRolloutRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *PauseRolloutRequest) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+type PauseRolloutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rollout       *Rollout               `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseRolloutResponse) Reset() {
+	*x = PauseRolloutResponse{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseRolloutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseRolloutResponse) ProtoMessage() {}
+
+func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseRolloutResponse.ProtoReflect.Descriptor instead.
+func (*PauseRolloutResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PauseRolloutResponse) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+type ResumeRolloutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	PathPrefix    string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeRolloutRequest) Reset() {
+	*x = ResumeRolloutRequest{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeRolloutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeRolloutRequest) ProtoMessage() {}
+
+func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeRolloutRequest.ProtoReflect.Descriptor instead.
+func (*ResumeRolloutRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ResumeRolloutRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ResumeRolloutRequest) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+type ResumeRolloutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rollout       *Rollout               `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeRolloutResponse) Reset() {
+	*x = ResumeRolloutResponse{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeRolloutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeRolloutResponse) ProtoMessage() {}
+
+func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeRolloutResponse.ProtoReflect.Descriptor instead.
+func (*ResumeRolloutResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResumeRolloutResponse) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
 var File_nanoedge_registry_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
@@ -799,13 +991,27 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
 	"pathPrefix\"O\n" +
 	"\x14AbortRolloutResponse\x127\n" +
-	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout2\x80\x04\n" +
+	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout\"J\n" +
+	"\x13PauseRolloutRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vpath_prefix\x18\x02 \x01(\tR\n" +
+	"pathPrefix\"O\n" +
+	"\x14PauseRolloutResponse\x127\n" +
+	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout\"K\n" +
+	"\x14ResumeRolloutRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vpath_prefix\x18\x02 \x01(\tR\n" +
+	"pathPrefix\"P\n" +
+	"\x15ResumeRolloutResponse\x127\n" +
+	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout2\xd1\x05\n" +
 	"\x10TelemetryService\x12S\n" +
 	"\x06Report\x12#.nanoedge.registry.v1.ReportRequest\x1a$.nanoedge.registry.v1.ReportResponse\x12b\n" +
 	"\vListWorkers\x12(.nanoedge.registry.v1.ListWorkersRequest\x1a).nanoedge.registry.v1.ListWorkersResponse\x12e\n" +
 	"\fStartRollout\x12).nanoedge.registry.v1.StartRolloutRequest\x1a*.nanoedge.registry.v1.StartRolloutResponse\x12e\n" +
 	"\fListRollouts\x12).nanoedge.registry.v1.ListRolloutsRequest\x1a*.nanoedge.registry.v1.ListRolloutsResponse\x12e\n" +
-	"\fAbortRollout\x12).nanoedge.registry.v1.AbortRolloutRequest\x1a*.nanoedge.registry.v1.AbortRolloutResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\fAbortRollout\x12).nanoedge.registry.v1.AbortRolloutRequest\x1a*.nanoedge.registry.v1.AbortRolloutResponse\x12e\n" +
+	"\fPauseRollout\x12).nanoedge.registry.v1.PauseRolloutRequest\x1a*.nanoedge.registry.v1.PauseRolloutResponse\x12h\n" +
+	"\rResumeRollout\x12*.nanoedge.registry.v1.ResumeRolloutRequest\x1a+.nanoedge.registry.v1.ResumeRolloutResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_telemetry_proto_rawDescOnce sync.Once
@@ -819,7 +1025,7 @@ func file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_telemetry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_nanoedge_registry_v1_telemetry_proto_goTypes = []any{
 	(*VersionStats)(nil),          // 0: nanoedge.registry.v1.VersionStats
 	(*WorkerReport)(nil),          // 1: nanoedge.registry.v1.WorkerReport
@@ -834,34 +1040,44 @@ var file_nanoedge_registry_v1_telemetry_proto_goTypes = []any{
 	(*ListRolloutsResponse)(nil),  // 10: nanoedge.registry.v1.ListRolloutsResponse
 	(*AbortRolloutRequest)(nil),   // 11: nanoedge.registry.v1.AbortRolloutRequest
 	(*AbortRolloutResponse)(nil),  // 12: nanoedge.registry.v1.AbortRolloutResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*Rollout)(nil),               // 14: nanoedge.registry.v1.Rollout
+	(*PauseRolloutRequest)(nil),   // 13: nanoedge.registry.v1.PauseRolloutRequest
+	(*PauseRolloutResponse)(nil),  // 14: nanoedge.registry.v1.PauseRolloutResponse
+	(*ResumeRolloutRequest)(nil),  // 15: nanoedge.registry.v1.ResumeRolloutRequest
+	(*ResumeRolloutResponse)(nil), // 16: nanoedge.registry.v1.ResumeRolloutResponse
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Rollout)(nil),               // 18: nanoedge.registry.v1.Rollout
 }
 var file_nanoedge_registry_v1_telemetry_proto_depIdxs = []int32{
-	13, // 0: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
+	17, // 0: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
 	0,  // 1: nanoedge.registry.v1.WorkerReport.versions:type_name -> nanoedge.registry.v1.VersionStats
 	1,  // 2: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
 	1,  // 3: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
-	13, // 4: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
+	17, // 4: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
 	5,  // 5: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
-	14, // 6: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	14, // 7: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
-	14, // 8: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	2,  // 9: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
-	4,  // 10: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
-	7,  // 11: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
-	9,  // 12: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
-	11, // 13: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
-	3,  // 14: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
-	6,  // 15: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
-	8,  // 16: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
-	10, // 17: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
-	12, // 18: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 6: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	18, // 7: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
+	18, // 8: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	18, // 9: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	18, // 10: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	2,  // 11: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
+	4,  // 12: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
+	7,  // 13: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
+	9,  // 14: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
+	11, // 15: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
+	13, // 16: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
+	15, // 17: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
+	3,  // 18: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
+	6,  // 19: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
+	8,  // 20: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
+	10, // 21: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
+	12, // 22: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
+	14, // 23: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
+	16, // 24: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_telemetry_proto_init() }
@@ -876,7 +1092,7 @@ func file_nanoedge_registry_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_telemetry_proto_rawDesc), len(file_nanoedge_registry_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TelemetryService_Report_FullMethodName       = "/nanoedge.registry.v1.TelemetryService/Report"
-	TelemetryService_ListWorkers_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/ListWorkers"
-	TelemetryService_StartRollout_FullMethodName = "/nanoedge.registry.v1.TelemetryService/StartRollout"
-	TelemetryService_ListRollouts_FullMethodName = "/nanoedge.registry.v1.TelemetryService/ListRollouts"
-	TelemetryService_AbortRollout_FullMethodName = "/nanoedge.registry.v1.TelemetryService/AbortRollout"
+	TelemetryService_Report_FullMethodName        = "/nanoedge.registry.v1.TelemetryService/Report"
+	TelemetryService_ListWorkers_FullMethodName   = "/nanoedge.registry.v1.TelemetryService/ListWorkers"
+	TelemetryService_StartRollout_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/StartRollout"
+	TelemetryService_ListRollouts_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/ListRollouts"
+	TelemetryService_AbortRollout_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/AbortRollout"
+	TelemetryService_PauseRollout_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/PauseRollout"
+	TelemetryService_ResumeRollout_FullMethodName = "/nanoedge.registry.v1.TelemetryService/ResumeRollout"
 )
 
 // TelemetryServiceClient is the client API for TelemetryService service.
@@ -44,6 +46,10 @@ type TelemetryServiceClient interface {
 	ListRollouts(ctx context.Context, in *ListRolloutsRequest, opts ...grpc.CallOption) (*ListRolloutsResponse, error)
 	// AbortRollout returns the route to the versions it had before.
 	AbortRollout(ctx context.Context, in *AbortRolloutRequest, opts ...grpc.CallOption) (*AbortRolloutResponse, error)
+	// PauseRollout holds a rollout at its step; ResumeRollout restarts the
+	// step's interval.
+	PauseRollout(ctx context.Context, in *PauseRolloutRequest, opts ...grpc.CallOption) (*PauseRolloutResponse, error)
+	ResumeRollout(ctx context.Context, in *ResumeRolloutRequest, opts ...grpc.CallOption) (*ResumeRolloutResponse, error)
 }
 
 type telemetryServiceClient struct {
@@ -104,6 +110,26 @@ func (c *telemetryServiceClient) AbortRollout(ctx context.Context, in *AbortRoll
 	return out, nil
 }
 
+func (c *telemetryServiceClient) PauseRollout(ctx context.Context, in *PauseRolloutRequest, opts ...grpc.CallOption) (*PauseRolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseRolloutResponse)
+	err := c.cc.Invoke(ctx, TelemetryService_PauseRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *telemetryServiceClient) ResumeRollout(ctx context.Context, in *ResumeRolloutRequest, opts ...grpc.CallOption) (*ResumeRolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeRolloutResponse)
+	err := c.cc.Invoke(ctx, TelemetryService_ResumeRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TelemetryServiceServer is the server API for TelemetryService service.
 // All implementations must embed UnimplementedTelemetryServiceServer
 // for forward compatibility.
@@ -122,6 +148,10 @@ type TelemetryServiceServer interface {
 	ListRollouts(context.Context, *ListRolloutsRequest) (*ListRolloutsResponse, error)
 	// AbortRollout returns the route to the versions it had before.
 	AbortRollout(context.Context, *AbortRolloutRequest) (*AbortRolloutResponse, error)
+	// PauseRollout holds a rollout at its step; ResumeRollout restarts the
+	// step's interval.
+	PauseRollout(context.Context, *PauseRolloutRequest) (*PauseRolloutResponse, error)
+	ResumeRollout(context.Context, *ResumeRolloutRequest) (*ResumeRolloutResponse, error)
 	mustEmbedUnimplementedTelemetryServiceServer()
 }
 
@@ -146,6 +176,12 @@ func (UnimplementedTelemetryServiceServer) ListRollouts(context.Context, *ListRo
 }
 func (UnimplementedTelemetryServiceServer) AbortRollout(context.Context, *AbortRolloutRequest) (*AbortRolloutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AbortRollout not implemented")
+}
+func (UnimplementedTelemetryServiceServer) PauseRollout(context.Context, *PauseRolloutRequest) (*PauseRolloutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseRollout not implemented")
+}
+func (UnimplementedTelemetryServiceServer) ResumeRollout(context.Context, *ResumeRolloutRequest) (*ResumeRolloutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeRollout not implemented")
 }
 func (UnimplementedTelemetryServiceServer) mustEmbedUnimplementedTelemetryServiceServer() {}
 func (UnimplementedTelemetryServiceServer) testEmbeddedByValue()                          {}
@@ -258,6 +294,42 @@ func _TelemetryService_AbortRollout_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TelemetryService_PauseRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseRolloutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TelemetryServiceServer).PauseRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TelemetryService_PauseRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TelemetryServiceServer).PauseRollout(ctx, req.(*PauseRolloutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TelemetryService_ResumeRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeRolloutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TelemetryServiceServer).ResumeRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TelemetryService_ResumeRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TelemetryServiceServer).ResumeRollout(ctx, req.(*ResumeRolloutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TelemetryService_ServiceDesc is the grpc.ServiceDesc for TelemetryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -284,6 +356,14 @@ var TelemetryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AbortRollout",
 			Handler:    _TelemetryService_AbortRollout_Handler,
+		},
+		{
+			MethodName: "PauseRollout",
+			Handler:    _TelemetryService_PauseRollout_Handler,
+		},
+		{
+			MethodName: "ResumeRollout",
+			Handler:    _TelemetryService_ResumeRollout_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -197,6 +197,7 @@ const (
 	RolloutState_ROLLOUT_STATE_SUCCEEDED   RolloutState = 2
 	RolloutState_ROLLOUT_STATE_ROLLED_BACK RolloutState = 3
 	RolloutState_ROLLOUT_STATE_ABORTED     RolloutState = 4
+	RolloutState_ROLLOUT_STATE_PAUSED      RolloutState = 5
 )
 
 // Enum value maps for RolloutState.
@@ -207,6 +208,7 @@ var (
 		2: "ROLLOUT_STATE_SUCCEEDED",
 		3: "ROLLOUT_STATE_ROLLED_BACK",
 		4: "ROLLOUT_STATE_ABORTED",
+		5: "ROLLOUT_STATE_PAUSED",
 	}
 	RolloutState_value = map[string]int32{
 		"ROLLOUT_STATE_UNSPECIFIED": 0,
@@ -214,6 +216,7 @@ var (
 		"ROLLOUT_STATE_SUCCEEDED":   2,
 		"ROLLOUT_STATE_ROLLED_BACK": 3,
 		"ROLLOUT_STATE_ABORTED":     4,
+		"ROLLOUT_STATE_PAUSED":      5,
 	}
 )
 
@@ -674,7 +677,10 @@ type Route struct {
 	// rollout: "header:<name>", "cookie:<name>" or "ip". Empty: at random.
 	StickyKey string `protobuf:"bytes,9,opt,name=sticky_key,json=stickyKey,proto3" json:"sticky_key,omitempty"`
 	// Rules are evaluated in order before the split; the first match wins.
-	Rules         []*RouteRule `protobuf:"bytes,10,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rules []*RouteRule `protobuf:"bytes,10,rep,name=rules,proto3" json:"rules,omitempty"`
+	// The route as it was before its last change (without its own
+	// previous), which RollbackRoute restores.
+	Previous      *Route `protobuf:"bytes,11,opt,name=previous,proto3" json:"previous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -775,6 +781,13 @@ func (x *Route) GetStickyKey() string {
 func (x *Route) GetRules() []*RouteRule {
 	if x != nil {
 		return x.Rules
+	}
+	return nil
+}
+
+func (x *Route) GetPrevious() *Route {
+	if x != nil {
+		return x.Previous
 	}
 	return nil
 }
@@ -1280,7 +1293,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xa2\x03\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xdb\x03\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1295,7 +1308,8 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"sticky_key\x18\t \x01(\tR\tstickyKey\x125\n" +
 	"\x05rules\x18\n" +
-	" \x03(\v2\x1f.nanoedge.registry.v1.RouteRuleR\x05rules\"l\n" +
+	" \x03(\v2\x1f.nanoedge.registry.v1.RouteRuleR\x05rules\x127\n" +
+	"\bprevious\x18\v \x01(\v2\x1b.nanoedge.registry.v1.RouteR\bprevious\"l\n" +
 	"\fRouteVersion\x12\x1f\n" +
 	"\vmodule_name\x18\x01 \x01(\tR\n" +
 	"moduleName\x12#\n" +
@@ -1355,13 +1369,14 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
-	"\x11EVENT_TYPE_DELETE\x10\x02*\x9f\x01\n" +
+	"\x11EVENT_TYPE_DELETE\x10\x02*\xb9\x01\n" +
 	"\fRolloutState\x12\x1d\n" +
 	"\x19ROLLOUT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ROLLOUT_STATE_RUNNING\x10\x01\x12\x1b\n" +
 	"\x17ROLLOUT_STATE_SUCCEEDED\x10\x02\x12\x1d\n" +
 	"\x19ROLLOUT_STATE_ROLLED_BACK\x10\x03\x12\x19\n" +
-	"\x15ROLLOUT_STATE_ABORTED\x10\x04BDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x15ROLLOUT_STATE_ABORTED\x10\x04\x12\x18\n" +
+	"\x14ROLLOUT_STATE_PAUSED\x10\x05BDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_types_proto_rawDescOnce sync.Once
@@ -1403,18 +1418,19 @@ var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
 	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
 	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
 	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
-	1,  // 7: nanoedge.registry.v1.RouteRule.kind:type_name -> nanoedge.registry.v1.MatchKind
-	2,  // 8: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	4,  // 9: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	9,  // 10: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	10, // 11: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 12: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	15, // 13: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	9,  // 7: nanoedge.registry.v1.Route.previous:type_name -> nanoedge.registry.v1.Route
+	1,  // 8: nanoedge.registry.v1.RouteRule.kind:type_name -> nanoedge.registry.v1.MatchKind
+	2,  // 9: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
+	4,  // 10: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	9,  // 11: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	10, // 12: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 13: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	15, // 14: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }

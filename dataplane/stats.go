@@ -62,6 +62,8 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 	}
 	i := sort.Search(len(latencyBoundsMS), func(i int) bool { return float64(latencyBoundsMS[i]) >= ms })
 	v.buckets[i]++
+	w.metrics.observe(e.route.Host+e.route.PathPrefix, mod.name+"@"+shortDigest(mod.digest), status,
+		errors.Is(err, engine.ErrTrap), errors.Is(err, engine.ErrDeadline), d)
 }
 
 // report builds the telemetry the worker sends the control plane.

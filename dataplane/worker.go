@@ -53,6 +53,7 @@ type Worker struct {
 	routes  map[string]*registryv1.Route
 	modules map[string]*module // by digest
 
+	metrics       *metrics
 	started       time.Time
 	httpAddr      atomic.Value // string: where Serve listens
 	loadedModules atomic.Int64
@@ -79,6 +80,7 @@ func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool
 		started:  time.Now(),
 	}
 	w.httpAddr.Store("")
+	w.metrics = newMetrics(w)
 	w.table.Store(newTable(nil))
 	return w, nil
 }

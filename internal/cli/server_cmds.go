@@ -24,8 +24,8 @@ import (
 )
 
 type controlPlaneFlags struct {
-	dataDir, nodeID, raftAddr, grpcAddr *string
-	maxModuleMB                         *int64
+	dataDir, nodeID, raftAddr, grpcAddr, metricsAddr *string
+	maxModuleMB                                      *int64
 }
 
 func addControlPlaneFlags(fs *flag.FlagSet, dataDir string) controlPlaneFlags {
@@ -35,6 +35,7 @@ func addControlPlaneFlags(fs *flag.FlagSet, dataDir string) controlPlaneFlags {
 		raftAddr:    fs.String("raft-addr", "127.0.0.1:7071", "Raft transport address"),
 		grpcAddr:    fs.String("grpc-addr", "127.0.0.1:7070", "gRPC API address"),
 		maxModuleMB: fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
+		metricsAddr: fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)"),
 	}
 }
 
@@ -45,22 +46,23 @@ func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
 	rc.MaxModuleSize = *f.maxModuleMB << 20
 	api := controlplane.DefaultConfig()
 	api.MaxModuleSize, api.Logger = rc.MaxModuleSize, logger
-	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr}
+	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr, MetricsAddr: *f.metricsAddr}
 }
 
 type workerFlags struct {
-	httpAddr, cacheDir, pinSecret *string
-	memoryMB, maxBody             *int64
-	timeout                       *time.Duration
+	httpAddr, cacheDir, pinSecret, metricsAddr *string
+	memoryMB, maxBody                          *int64
+	timeout                                    *time.Duration
 }
 
 func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 	return workerFlags{
-		httpAddr: fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
-		cacheDir: fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
-		memoryMB: fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
-		maxBody:  fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
-		timeout:  fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
+		httpAddr:    fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
+		cacheDir:    fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
+		memoryMB:    fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
+		maxBody:     fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
+		timeout:     fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
+		metricsAddr: fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
 		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
 			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),
 	}
@@ -75,7 +77,7 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 	wc.MaxRequestBody = *f.maxBody << 20
 	wc.RequestTimeout = *f.timeout
 	wc.PinSecret = *f.pinSecret
-	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, Engine: ec, Worker: wc}
+	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, Engine: ec, Worker: wc}
 }
 
 func runControlPlane(ctx context.Context, e *env, args []string) error {

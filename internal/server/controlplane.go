@@ -46,6 +46,8 @@ type ControlPlaneConfig struct {
 	JoinTLS   *tls.Config
 	// RolloutTick is how often the leader judges running rollouts.
 	RolloutTick time.Duration
+	// MetricsAddr, if set, serves Prometheus metrics at /metrics there.
+	MetricsAddr string
 }
 
 // ControlPlane is a running control plane node.
@@ -57,6 +59,7 @@ type ControlPlane struct {
 	svc       *controlplane.Server
 
 	stopRollouts context.CancelFunc
+	metrics      *metricsServer
 	served       chan error
 
 	closeOnce sync.Once
@@ -103,6 +106,9 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cp.stopRollouts = cancel
 	go cp.svc.RunRollouts(rctx, cfg.RolloutTick)
+	if cp.metrics, err = startMetrics(cfg.MetricsAddr, cp.svc.MetricsHandler()); err != nil {
+		return err
+	}
 
 	if cfg.Join != "" {
 		if err := cp.join(ctx, cfg); err != nil {
@@ -182,6 +188,9 @@ func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir, secret stri
 	return os.WriteFile(AdminTokenFile(dataDir), []byte(secret+"\n"), 0o600)
 }
 
+// MetricsURL is where Prometheus metrics are served ("" when off).
+func (cp *ControlPlane) MetricsURL() string { return cp.metrics.URL() }
+
 // Addr is the address the gRPC API listens on.
 func (cp *ControlPlane) Addr() string { return cp.ln.Addr().String() }
 
@@ -204,6 +213,7 @@ func (cp *ControlPlane) close() error {
 	if cp.stopRollouts != nil {
 		cp.stopRollouts()
 	}
+	cp.metrics.Close()
 	if cp.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { cp.grpc.GracefulStop(); close(stopped) }()

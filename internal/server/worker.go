@@ -23,19 +23,22 @@ type WorkerConfig struct {
 	// Token is the worker's bearer token (role worker).
 	Token string
 	// TLS, if set, speaks TLS to the control plane.
-	TLS    *tls.Config
-	Engine wazeroengine.Config
-	Worker dataplane.Config
+	TLS *tls.Config
+	// MetricsAddr, if set, serves Prometheus metrics at /metrics there.
+	MetricsAddr string
+	Engine      wazeroengine.Config
+	Worker      dataplane.Config
 }
 
 // Worker is a running worker.
 type Worker struct {
 	*dataplane.Worker
-	client *client.Client
-	engine *wazeroengine.Engine
-	ln     net.Listener
-	cancel context.CancelFunc
-	done   chan error
+	client  *client.Client
+	engine  *wazeroengine.Engine
+	ln      net.Listener
+	metrics *metricsServer
+	cancel  context.CancelFunc
+	done    chan error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,12 +81,22 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		c.Close()
 		return nil, err
 	}
+	ms, err := startMetrics(cfg.MetricsAddr, dw.MetricsHandler())
+	if err != nil {
+		ln.Close()
+		eng.Close(ctx)
+		c.Close()
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &Worker{Worker: dw, client: c, engine: eng, ln: ln, cancel: cancel, done: make(chan error, 2)}
+	w := &Worker{Worker: dw, client: c, engine: eng, ln: ln, metrics: ms, cancel: cancel, done: make(chan error, 2)}
 	go func() { w.done <- dw.Run(runCtx) }()
 	go func() { w.done <- dw.Serve(runCtx, ln) }()
 	return w, nil
 }
+
+// MetricsURL is where Prometheus metrics are served ("" when off).
+func (w *Worker) MetricsURL() string { return w.metrics.URL() }
 
 // URL is the worker's base HTTP URL.
 func (w *Worker) URL() string { return "http://" + w.ln.Addr().String() }
@@ -93,7 +106,7 @@ func (w *Worker) URL() string { return "http://" + w.ln.Addr().String() }
 func (w *Worker) Close() error {
 	w.closeOnce.Do(func() {
 		w.cancel()
-		err := errors.Join(<-w.done, <-w.done)
+		err := errors.Join(<-w.done, <-w.done, w.metrics.Close())
 		w.closeErr = errors.Join(err, w.engine.Close(context.Background()), w.client.Close())
 	})
 	return w.closeErr

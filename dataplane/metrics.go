@@ -1,0 +1,62 @@
+package dataplane
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the worker's Prometheus series, on a registry of its own so
+// several workers can live in one process.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	failures  *prometheus.CounterVec
+	revision  prometheus.GaugeFunc
+	instances prometheus.GaugeFunc
+}
+
+func newMetrics(w *Worker) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nanoedge_worker_requests_total", Help: "Requests served, by route, module version and status code.",
+		}, []string{"route", "version", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "nanoedge_worker_request_duration_seconds", Help: "Time to answer a request, by route and module version.",
+			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
+		}, []string{"route", "version"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nanoedge_worker_guest_failures_total", Help: "Guest traps and deadline overruns, by route and module version.",
+		}, []string{"route", "version", "kind"}),
+	}
+	m.revision = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nanoedge_worker_applied_revision", Help: "Registry revision the worker's routes reflect.",
+	}, func() float64 { return float64(w.Revision()) })
+	m.instances = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nanoedge_worker_modules_loaded", Help: "Modules compiled and warm on the worker.",
+	}, func() float64 { return float64(w.loadedModules.Load()) })
+	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(route, version string, status int, trap, timeout bool, d time.Duration) {
+	m.requests.WithLabelValues(route, version, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, version).Observe(d.Seconds())
+	if trap {
+		m.failures.WithLabelValues(route, version, "trap").Inc()
+	}
+	if timeout {
+		m.failures.WithLabelValues(route, version, "timeout").Inc()
+	}
+}
+
+// MetricsHandler serves the worker's metrics in the Prometheus format.
+func (w *Worker) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{})
+}

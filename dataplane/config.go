@@ -43,6 +43,9 @@ type Config struct {
 	// PinSecret, if set, lets requests carrying PinHeader with this secret
 	// choose the version that serves them (for testers during a rollout).
 	PinSecret string
+	// Prewarm compiles every module as soon as it is uploaded (one at a
+	// time), so that routing it later is instant.
+	Prewarm bool
 	// RequireSignatures refuses to compile modules whose signature does not
 	// verify with a publisher key the registry trusts.
 	RequireSignatures bool
@@ -65,6 +68,7 @@ func DefaultConfig() Config {
 		MaxRetained:            8,
 		LoadTimeout:            5 * time.Minute,
 		RequireSignatures:      true,
+		Prewarm:                true,
 		ReportInterval:         time.Second,
 		Logger:                 slog.Default(),
 	}

@@ -54,6 +54,7 @@ type Worker struct {
 	modules map[string]*module // by digest
 
 	metrics       *metrics
+	pre           prewarmed
 	started       time.Time
 	httpAddr      atomic.Value // string: where Serve listens
 	loadedModules atomic.Int64
@@ -81,6 +82,7 @@ func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool
 	}
 	w.httpAddr.Store("")
 	w.metrics = newMetrics(w)
+	w.pre = prewarmed{byDig: map[string]prewarmedModule{}, inflight: map[string]chan struct{}{}, slot: make(chan struct{}, 1)}
 	w.table.Store(newTable(nil))
 	return w, nil
 }
@@ -138,6 +140,9 @@ func (w *Worker) follow(ctx context.Context) error {
 	return w.reg.Watch(ctx, w.revision.Load()+1, func(events []*registryv1.Event, rev int64) error {
 		changed := false
 		for _, e := range events {
+			if m := e.GetModule(); m != nil && e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
+				w.prewarm(ctx, m.Digest)
+			}
 			r := e.GetRoute()
 			if r == nil {
 				continue
@@ -282,17 +287,10 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.LoadTimeout)
 	defer cancel()
 	start := time.Now()
-	meta, wasm, err := w.reg.FetchModule(ctx, digest)
-	if err != nil {
-		return nil, w.loadFailed(digest, fmt.Errorf("fetch: %w", err))
+	compiled, size, fetched, err := w.takePrewarmed(ctx, digest)
+	if compiled == nil {
+		compiled, size, fetched, err = w.compile(ctx, digest)
 	}
-	if w.cfg.RequireSignatures {
-		if err := w.verify(ctx, meta); err != nil {
-			return nil, w.loadFailed(digest, err)
-		}
-	}
-	fetched := time.Since(start)
-	compiled, err := w.eng.Compile(ctx, wasm)
 	if err != nil {
 		return nil, w.loadFailed(digest, err)
 	}
@@ -306,7 +304,7 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 	w.statsMu.Lock()
 	delete(w.loadErr, digest)
 	w.statsMu.Unlock()
-	w.cfg.Logger.Info("module loaded", "module", name, "digest", shortDigest(digest), "bytes", len(wasm),
+	w.cfg.Logger.Info("module loaded", "module", name, "digest", shortDigest(digest), "bytes", size,
 		"fetch", fetched.Round(time.Millisecond), "compile", compiledIn.Round(time.Millisecond),
 		"warm", (time.Since(start) - fetched - compiledIn).Round(time.Millisecond))
 	return m, nil
@@ -337,6 +335,23 @@ func (w *Worker) verify(ctx context.Context, m *registryv1.Module) error {
 	return fmt.Errorf("%w: module %s@%s is signed by unknown key %s", ErrUntrusted, m.Name, m.Digest, prov.KeyId)
 }
 
+// compile fetches, verifies and compiles a module.
+func (w *Worker) compile(ctx context.Context, digest string) (compiled engine.Module, size int, fetched time.Duration, err error) {
+	start := time.Now()
+	meta, wasm, err := w.reg.FetchModule(ctx, digest)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("fetch: %w", err)
+	}
+	if w.cfg.RequireSignatures {
+		if err := w.verify(ctx, meta); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	fetched = time.Since(start)
+	compiled, err = w.eng.Compile(ctx, wasm)
+	return compiled, len(wasm), fetched, err
+}
+
 func (w *Worker) loadFailed(digest string, err error) error {
 	w.statsMu.Lock()
 	w.loadErr[digest] = err.Error()
@@ -345,6 +360,7 @@ func (w *Worker) loadFailed(digest string, err error) error {
 }
 
 func (w *Worker) unloadAll() {
+	w.closePrewarmed()
 	w.table.Store(newTable(nil))
 	for digest, m := range w.modules {
 		delete(w.modules, digest)

@@ -36,43 +36,6 @@ var rolePerms = map[registryv1.Role]permission{
 	registryv1.Role_ROLE_READER:    permRead,
 }
 
-const (
-	registrySvc = "/nanoedge.registry.v1.RegistryService/"
-	accessSvc   = "/nanoedge.registry.v1.AccessService/"
-)
-
-// methodPerms says what each RPC needs. A method missing here is refused:
-// deny by default.
-var methodPerms = map[string]permission{
-	registrySvc + "UploadModule":   permPublish,
-	registrySvc + "GetModule":      permRead,
-	registrySvc + "FetchModule":    permFollow,
-	registrySvc + "ListModules":    permRead,
-	registrySvc + "SetRoute":       permPublish,
-	registrySvc + "DeleteRoute":    permPublish,
-	registrySvc + "ListRoutes":     permRead,
-	registrySvc + "Watch":          permFollow,
-	registrySvc + "CollectGarbage": permAdmin,
-	accessSvc + "AddKey":           permAdmin,
-	accessSvc + "ListKeys":         permRead,
-	accessSvc + "RevokeKey":        permAdmin,
-	accessSvc + "CreateToken":      permAdmin,
-	accessSvc + "ListTokens":       permAdmin,
-	accessSvc + "RevokeToken":      permAdmin,
-	accessSvc + "ListAudit":        permRead,
-	clusterSvc + "Join":            permAdmin,
-	clusterSvc + "RemoveMember":    permAdmin,
-	clusterSvc + "ListMembers":     permRead,
-	telemetrySvc + "Report":        permFollow,
-	telemetrySvc + "ListWorkers":   permRead,
-	telemetrySvc + "StartRollout":  permPublish,
-	telemetrySvc + "ListRollouts":  permRead,
-	telemetrySvc + "AbortRollout":  permPublish,
-	telemetrySvc + "PauseRollout":  permPublish,
-	telemetrySvc + "ResumeRollout": permPublish,
-	registrySvc + "RollbackRoute":  permPublish,
-}
-
 // openPrefixes need no credentials: probes and schema discovery.
 var openPrefixes = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
 
@@ -84,7 +47,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 			return ctx, nil
 		}
 	}
-	need, known := methodPerms[method]
+	m, known := methods[method]
 	if !s.cfg.Auth {
 		return registry.WithActor(ctx, "anonymous"), nil
 	}
@@ -92,7 +55,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if err != nil {
 		return nil, err
 	}
-	if !known || rolePerms[tok.Role]&need == 0 {
+	if !known || rolePerms[tok.Role]&m.perm == 0 {
 		return nil, status.Errorf(codes.PermissionDenied, "controlplane: token %q (role %s) may not call %s", tok.Name, roleName(tok.Role), method)
 	}
 	return registry.WithActor(ctx, tok.Name), nil

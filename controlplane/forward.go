@@ -27,51 +27,13 @@ const (
 	forwardedHeader = "nanoedge-forwarded"
 )
 
-const (
-	clusterSvc   = "/nanoedge.registry.v1.ClusterService/"
-	telemetrySvc = "/nanoedge.registry.v1.TelemetryService/"
-)
-
-// writeMethods change the registry: they run on the leader.
-var writeMethods = map[string]bool{
-	registrySvc + "UploadModule": true,
-	registrySvc + "SetRoute":     true,
-	registrySvc + "DeleteRoute":  true,
-	// A dry run reads, but from the leader's state like any linearizable read.
-	registrySvc + "CollectGarbage": true,
-	accessSvc + "AddKey":           true,
-	accessSvc + "RevokeKey":        true,
-	accessSvc + "CreateToken":      true,
-	accessSvc + "RevokeToken":      true,
-	clusterSvc + "Join":            true,
-	clusterSvc + "RemoveMember":    true,
-	telemetrySvc + "Report":        true, // telemetry lives in the leader's memory
-	telemetrySvc + "ListWorkers":   true,
-	telemetrySvc + "StartRollout":  true,
-	telemetrySvc + "AbortRollout":  true,
-	telemetrySvc + "PauseRollout":  true,
-	telemetrySvc + "ResumeRollout": true,
-	registrySvc + "RollbackRoute":  true,
-}
-
-// readMethods are linearizable unless the caller asks for a stale read:
-// they run on the leader after it confirms its leadership.
-var readMethods = map[string]bool{
-	registrySvc + "GetModule":     true,
-	registrySvc + "ListModules":   true,
-	registrySvc + "ListRoutes":    true,
-	accessSvc + "ListKeys":        true,
-	accessSvc + "ListTokens":      true,
-	accessSvc + "ListAudit":       true,
-	telemetrySvc + "ListRollouts": true,
-}
-
 // route decides where a call runs: here (nil conn) or on the leader.
 func (s *Server) route(ctx context.Context, method string) (*grpc.ClientConn, error) {
-	write, read := writeMethods[method], readMethods[method]
-	if !write && !read {
-		return nil, nil // watches, fetches and membership lists are served locally
+	runs := methods[method].runs
+	if runs == local {
+		return nil, nil
 	}
+	read := runs == linearizable
 	md, _ := metadata.FromIncomingContext(ctx)
 	if read && first(md, StaleHeader) == "stale" {
 		return nil, nil

@@ -70,14 +70,16 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if pinned {
 		rw.Header().Set(PinHeader, "honoured")
 	}
-	status, err := w.serveRoute(rw, r, e, mod)
+	// The guest continues the caller's trace under the worker's span.
+	tc := continueTrace(r.Header)
+	status, err := w.serveRoute(rw, r, e, mod, tc)
 	w.record(e, mod, status, err, time.Since(start))
 	if err != nil && r.Context().Err() == nil {
-		mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "trace_id", tc.traceID, "err", err)
 	}
 }
 
-func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module) (int, error) {
+func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module, tc traceContext) (int, error) {
 	opts := e.route.GetOptions()
 	body, err := w.readBody(rw, r, tighten(w.cfg.MaxRequestBody, opts.GetMaxRequestBody()))
 	if err != nil {
@@ -89,9 +91,11 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		reqID = fmt.Sprintf("%016x", w.requestSeq.Add(1))
 	}
 	rw.Header().Set("X-Request-Id", reqID)
+	header := r.Header.Clone()
+	header.Set("Traceparent", tc.header())
 	req := abi.AppendRequest(nil, &abi.Request{
 		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
-		Header: r.Header, Body: body,
+		Header: header, Body: body,
 	})
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
@@ -102,7 +106,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		}
 		return fail(rw, err), err
 	}
-	inst.setRequest(reqID)
+	inst.setRequest(reqID, tc.traceID)
 	out, err := inst.Handle(ctx, req)
 	var resp abi.Response
 	if err == nil {

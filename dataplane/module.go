@@ -44,9 +44,10 @@ type instance struct {
 	stdout, stderr *lineLogger
 }
 
-// setRequest ties the guest output that follows to a request.
-func (i *instance) setRequest(id string) {
+// setRequest ties the guest output that follows to a request and its trace.
+func (i *instance) setRequest(id, traceID string) {
 	i.stdout.request, i.stderr.request = id, id
+	i.stdout.traceID, i.stderr.traceID = traceID, traceID
 }
 
 func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, maxMemory uint64, logger *slog.Logger) *module {
@@ -95,7 +96,7 @@ func (m *module) release(inst *instance, broken bool) {
 	discard := broken
 	if inst != nil {
 		inst.uses++
-		inst.setRequest("")
+		inst.setRequest("", "")
 		discard = discard || inst.uses >= m.maxUses || inst.MemorySize() > m.maxMemory
 	}
 	m.mu.Lock()
@@ -182,6 +183,7 @@ type lineLogger struct {
 	logger  *slog.Logger
 	stream  string
 	request string
+	traceID string
 	buf     []byte
 }
 
@@ -197,7 +199,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 			}
 			i, skip = maxLine, 0 // an endless line is cut, not buffered forever
 		}
-		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "line", string(l.buf[:i]))
+		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "trace_id", l.traceID, "line", string(l.buf[:i]))
 		l.buf = l.buf[i+skip:]
 	}
 }

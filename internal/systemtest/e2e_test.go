@@ -117,6 +117,16 @@ func TestGuestSDKPassesRequestsThrough(t *testing.T) {
 		{"DELETE", "/echo/gone?status=404", nil, nil, 404, nil},
 		{"PATCH", "/echo/%E2%9C%93/space%20x", nil, []byte("{}"), 200, nil},
 	}
+	// The guest continues the caller's trace: same trace id and flags, the
+	// worker's span as parent.
+	req, _ := http.NewRequest("GET", w.URL()+"/echo/trace", nil)
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if r, err := do(req); err != nil {
+		t.Fatal(err)
+	} else if tp := r.header.Get("X-Echo-H-Traceparent"); !strings.HasPrefix(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-") ||
+		!strings.HasSuffix(tp, "-01") || strings.Contains(tp, "00f067aa0ba902b7") {
+		t.Fatalf("guest saw traceparent %q", tp)
+	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, w.URL()+tt.path, bytes.NewReader(tt.body))

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/nanoedge/nanoedge/internal/latency"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 )
@@ -196,7 +197,7 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 		}
 		if p99 := d.p99(); ro.MaxP99Ms > 0 && (p99 < 0 || p99 > ro.MaxP99Ms) {
 			_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK,
-				fmt.Sprintf("p99 over %d ms passed %d ms at %d%%", max(p99, LatencyBoundsMS[len(LatencyBoundsMS)-1]), ro.MaxP99Ms, ro.Steps[ro.Step]))
+				fmt.Sprintf("p99 over %d ms passed %d ms at %d%%", max(p99, latency.BoundsMS[len(latency.BoundsMS)-1]), ro.MaxP99Ms, ro.Steps[ro.Step]))
 			return err
 		}
 	}

@@ -8,12 +8,9 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/nanoedge/nanoedge/internal/latency"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
-
-// LatencyBoundsMS are the upper bounds of the latency buckets workers
-// report, in milliseconds; a last bucket holds everything slower.
-var LatencyBoundsMS = []int64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
 
 // workerTTL is how long a worker that stopped reporting is still listed.
 const workerTTL = 30 * time.Second
@@ -59,7 +56,7 @@ type versionTotals struct {
 func (f *fleet) totals(host, pathPrefix, digest string) versionTotals {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t := versionTotals{buckets: make([]int64, len(LatencyBoundsMS)+1)}
+	t := versionTotals{buckets: make([]int64, len(latency.BoundsMS)+1)}
 	for _, w := range f.workers {
 		for _, v := range w.Report.Versions {
 			if v.Host != host || v.PathPrefix != pathPrefix || v.ModuleDigest != digest {
@@ -96,8 +93,8 @@ func (t versionTotals) p99() int64 {
 	var seen int64
 	for i, n := range t.buckets {
 		if seen += n; seen >= rank {
-			if i < len(LatencyBoundsMS) {
-				return LatencyBoundsMS[i]
+			if i < len(latency.BoundsMS) {
+				return latency.BoundsMS[i]
 			}
 			return -1
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nanoedge/nanoedge/internal/latency"
 )
 
 // metrics are the worker's Prometheus series, on a registry of its own so
@@ -28,7 +30,7 @@ func newMetrics(w *Worker) *metrics {
 		}, []string{"route", "version", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "nanoedge_worker_request_duration_seconds", Help: "Time to answer a request, by route and module version.",
-			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
+			Buckets: latency.Seconds(),
 		}, []string{"route", "version"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nanoedge_worker_guest_failures_total", Help: "Guest traps and deadline overruns, by route and module version.",

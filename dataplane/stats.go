@@ -9,11 +9,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/internal/latency"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
-
-// latencyBoundsMS match the control plane's buckets (controlplane.LatencyBoundsMS).
-var latencyBoundsMS = []int64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
 
 // routeStats counts what one route served since the worker started.
 type routeStats struct {
@@ -39,7 +37,7 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 	defer w.statsMu.Unlock()
 	v := w.versions[vkey]
 	if v == nil {
-		v = &versionStats{host: e.route.Host, pathPrefix: e.route.PathPrefix, digest: mod.digest, buckets: make([]int64, len(latencyBoundsMS)+1)}
+		v = &versionStats{host: e.route.Host, pathPrefix: e.route.PathPrefix, digest: mod.digest, buckets: make([]int64, len(latency.BoundsMS)+1)}
 		w.versions[vkey] = v
 	}
 	s := w.stats[rkey]
@@ -60,8 +58,7 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 			c.Timeouts++
 		}
 	}
-	i := sort.Search(len(latencyBoundsMS), func(i int) bool { return float64(latencyBoundsMS[i]) >= ms })
-	v.buckets[i]++
+	v.buckets[latency.Bucket(ms)]++
 	w.metrics.observe(e.route.Host+e.route.PathPrefix, mod.name+"@"+shortDigest(mod.digest), status,
 		errors.Is(err, engine.ErrTrap), errors.Is(err, engine.ErrDeadline), d)
 }

@@ -25,6 +25,7 @@ var codeTable = []struct {
 	{registry.ErrCompacted, codes.OutOfRange},
 	{registry.ErrNotLeader, codes.Unavailable},
 	{registry.ErrClosed, codes.Unavailable},
+	{registry.ErrInUse, codes.FailedPrecondition},
 	{ErrInvalidModule, codes.InvalidArgument},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},

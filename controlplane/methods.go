@@ -39,6 +39,9 @@ var methods = map[string]method{
 	registrySvc + "ListRoutes":     {permRead, linearizable},
 	registrySvc + "Watch":          {permFollow, local},
 	registrySvc + "CollectGarbage": {permAdmin, leader}, // a dry run too: the leader's state
+	registrySvc + "SetFlag":        {permPublish, leader},
+	registrySvc + "DeleteFlag":     {permPublish, leader},
+	registrySvc + "ListFlags":      {permRead, linearizable},
 	accessSvc + "AddKey":           {permAdmin, leader},
 	accessSvc + "ListKeys":         {permRead, linearizable},
 	accessSvc + "RevokeKey":        {permAdmin, leader},

@@ -53,6 +53,10 @@ type Store interface {
 	Rollout(host, pathPrefix string) (*registryv1.Rollout, error)
 	ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error)
 	PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error)
+
+	SetFlag(ctx context.Context, name string, enabled bool, description string) (*registryv1.Flag, int64, error)
+	DeleteFlag(ctx context.Context, name string) (int64, error)
+	ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error)
 }
 
 // Server implements the gRPC services over a Store.

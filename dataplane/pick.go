@@ -34,6 +34,9 @@ type rule struct {
 	name string
 	re   *regexp.Regexp
 	mod  *module
+	// flagOn: the flag a MATCH_KIND_FLAG rule follows was enabled when
+	// the table was built.
+	flagOn bool
 }
 
 func (r *rule) matches(req *http.Request) bool {
@@ -59,6 +62,8 @@ func (r *rule) matches(req *http.Request) bool {
 		v = q.Get(r.name)
 	case registryv1.MatchKind_MATCH_KIND_USER_AGENT:
 		v = req.UserAgent()
+	case registryv1.MatchKind_MATCH_KIND_FLAG:
+		return r.flagOn
 	default:
 		return false
 	}

@@ -24,6 +24,8 @@ var ErrUntrusted = errors.New("dataplane: module not trusted")
 // Registry is what a worker needs from the control plane.
 type Registry interface {
 	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
+	// ListFlags returns the feature flags route rules follow.
+	ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error)
 	// Watch calls fn with the events from revision start on, in order. It
 	// returns an error matching ErrCompacted's contract (see IsCompacted)
 	// when that history is gone.
@@ -51,6 +53,7 @@ type Worker struct {
 
 	// Touched only by the sync goroutine.
 	routes  map[string]*registryv1.Route
+	flags   map[string]bool    // feature flag -> enabled
 	modules map[string]*module // by digest
 
 	metrics       *metrics
@@ -74,6 +77,7 @@ func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool
 	w := &Worker{
 		cfg: cfg, reg: reg, eng: eng, compacted: compacted,
 		routes:   make(map[string]*registryv1.Route),
+		flags:    make(map[string]bool),
 		modules:  make(map[string]*module),
 		stats:    make(map[string]*routeStats),
 		versions: make(map[string]*versionStats),
@@ -128,9 +132,19 @@ func (w *Worker) follow(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("list routes: %w", err)
 		}
+		// Flags are listed after routes, so they are at least as new; the
+		// watch from the routes' revision replays flag changes in between.
+		flags, _, err := w.reg.ListFlags(ctx)
+		if err != nil {
+			return fmt.Errorf("list flags: %w", err)
+		}
 		clear(w.routes)
 		for _, r := range routes {
 			w.routes[routeKey(r.Host, r.PathPrefix)] = r
+		}
+		clear(w.flags)
+		for _, f := range flags {
+			w.flags[f.Name] = f.Enabled
 		}
 		w.apply(ctx, rev)
 		if !w.synced.Swap(true) {
@@ -142,6 +156,15 @@ func (w *Worker) follow(ctx context.Context) error {
 		for _, e := range events {
 			if m := e.GetModule(); m != nil && e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
 				w.prewarm(ctx, m.Digest)
+			}
+			if f := e.GetFlag(); f != nil {
+				changed = true
+				if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
+					delete(w.flags, f.Name)
+				} else {
+					w.flags[f.Name] = f.Enabled
+				}
+				continue
 			}
 			r := e.GetRoute()
 			if r == nil {
@@ -273,7 +296,9 @@ func (w *Worker) bind(ctx context.Context, r *registryv1.Route) (*entry, error) 
 		if err != nil {
 			return nil, err
 		}
-		e.rules = append(e.rules, rule{kind: rl.Kind, name: rl.Name, re: re, mod: m})
+		// A flag's state is bound into the table: flipping a flag builds
+		// a new table, swapped in atomically like any route change.
+		e.rules = append(e.rules, rule{kind: rl.Kind, name: rl.Name, re: re, mod: m, flagOn: w.flags[rl.Name]})
 	}
 	return e, nil
 }

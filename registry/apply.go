@@ -53,6 +53,10 @@ func (w *writer) apply(cmd *registryv1.Command) error {
 		return w.putNode(op.PutNode)
 	case *registryv1.Command_DeleteNode:
 		return w.deleteNode(op.DeleteNode)
+	case *registryv1.Command_PutFlag:
+		return w.putFlag(op.PutFlag)
+	case *registryv1.Command_DeleteFlag:
+		return w.deleteFlag(op.DeleteFlag)
 	default:
 		return fmt.Errorf("%w: unknown command %T", ErrInvalid, op)
 	}
@@ -154,6 +158,11 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 			return fmt.Errorf("%w: module %s", ErrNotFound, d)
 		}
 	}
+	for _, rl := range r.Rules {
+		if rl.Kind == registryv1.MatchKind_MATCH_KIND_FLAG && w.tx.Bucket(bucketFlags).Get([]byte(rl.Name)) == nil {
+			return fmt.Errorf("%w: flag %q (create it with SetFlag first)", ErrNotFound, rl.Name)
+		}
+	}
 	r = proto.Clone(r).(*registryv1.Route)
 	routes := w.tx.Bucket(bucketRoutes)
 	key := routeKey(r.Host, r.PathPrefix)
@@ -196,6 +205,8 @@ func (w *writer) emit(t registryv1.EventType, obj any) {
 	case *registryv1.Event_Module:
 		e.Object = o
 	case *registryv1.Event_Route:
+		e.Object = o
+	case *registryv1.Event_Flag:
 		e.Object = o
 	}
 	w.events = append(w.events, e)

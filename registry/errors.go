@@ -22,6 +22,9 @@ var (
 	ErrQuotaExceeded = errors.New("registry: quota exceeded")
 	// ErrTimeout: Raft did not accept the write in time.
 	ErrTimeout = errors.New("registry: timed out")
+	// ErrInUse: the object is still referenced, for example a flag a
+	// route rule follows.
+	ErrInUse = errors.New("registry: in use")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("registry: closed")
 )

@@ -15,8 +15,9 @@ var (
 	bucketNodes   = []byte("nodes")    // node id -> gRPC address
 	bucketStaging = []byte("staging")  // upload id + 0 + index (uint32 BE) -> chunk of a large module
 	bucketRollout = []byte("rollouts") // routeKey -> Rollout (proto)
+	bucketFlags   = []byte("flags")    // flag name -> Flag (proto)
 
-	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging, bucketRollout}
+	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging, bucketRollout, bucketFlags}
 )
 
 // Keys of bucketMeta. appliedIndex is written in the same transaction as the

@@ -69,8 +69,15 @@ func validateRule(r *registryv1.RuleSpec) error {
 			return fmt.Errorf("%w: a %v rule needs a name", ErrInvalid, r.Kind)
 		}
 	case registryv1.MatchKind_MATCH_KIND_USER_AGENT:
+	case registryv1.MatchKind_MATCH_KIND_FLAG:
+		if err := validateFlagName(r.Name); err != nil {
+			return err
+		}
+		if r.Pattern != "" {
+			return fmt.Errorf("%w: a flag rule takes no pattern: it matches while flag %q is enabled", ErrInvalid, r.Name)
+		}
 	default:
-		return fmt.Errorf("%w: rule kind %v: want header, cookie, query or user_agent", ErrInvalid, r.Kind)
+		return fmt.Errorf("%w: rule kind %v: want header, cookie, query, user_agent or flag", ErrInvalid, r.Kind)
 	}
 	if len(r.Pattern) > 256 {
 		return fmt.Errorf("%w: rule pattern longer than 256 characters", ErrInvalid)

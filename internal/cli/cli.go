@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
 	"cluster":      {"list, add or remove control plane members", runCluster},
 	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
+	"flags":        {"set, list or delete feature flags that route rules follow", runFlags},
 }
 
 // env carries what every command writes to.
@@ -198,9 +199,18 @@ func parse(fs *flag.FlagSet, args []string, max int) error {
 	if envErr != nil {
 		return envErr
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	// Flags may follow positional arguments: "flags set beta on --description x".
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if args = fs.Args(); len(args) == 0 {
+			break
+		}
+		positional, args = append(positional, args[0]), args[1:]
 	}
+	fs.Parse(append([]string{"--"}, positional...))
 	if fs.NArg() > max {
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected arguments %s", errUsage, strings.Join(fs.Args()[max:], " "))

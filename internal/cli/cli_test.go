@@ -69,9 +69,27 @@ func TestPushRouteList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "route /api/ rolled back to hello@") {
 		t.Fatalf("route rollback: exit %d, %q", code, out)
 	}
+	code, out, errOut = run("flags", "set", "beta", "on", "--description", "the new look")
+	if code != 0 || !regexp.MustCompile(`^flag beta on \(revision \d+\)\n$`).MatchString(out) {
+		t.Fatalf("flags set: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = run("route", "set", "--path", "/api/", "--module", "hello", "--rule", "flag:beta=>hello")
+	if code != 0 || !strings.Contains(out, "rule  MATCH_KIND_FLAG beta") {
+		t.Fatalf("route set with a flag rule: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = run("flags", "list")
+	if code != 0 || !regexp.MustCompile(`beta\s+on\s+\d+\s+the new look`).MatchString(out) {
+		t.Fatalf("flags list: exit %d, %q", code, out)
+	}
+	if code, _, errOut = run("flags", "delete", "beta"); code != 1 || !strings.Contains(errOut, "FailedPrecondition") {
+		t.Fatalf("flags delete while a route follows it: exit %d, %q", code, errOut)
+	}
 	code, out, _ = run("route", "delete", "--path", "/api/")
 	if code != 0 || !strings.Contains(out, "route /api/ deleted") {
 		t.Fatalf("route delete: exit %d, %q", code, out)
+	}
+	if code, out, errOut = run("flags", "delete", "beta"); code != 0 || !strings.HasPrefix(out, "flag beta deleted") {
+		t.Fatalf("flags delete: exit %d, %q %q", code, out, errOut)
 	}
 	// The only module is the newest of its name: garbage collection keeps it.
 	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
@@ -100,6 +118,9 @@ func TestErrorsAreClear(t *testing.T) {
 		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "ghost"}, 1, "NotFound"},
 		{[]string{"route", "frob"}, 2, `unknown subcommand "frob"`},
 		{[]string{"modules", "--controlplane", addr, "extra"}, 2, "unexpected arguments extra"},
+		{[]string{"flags", "set", "--controlplane", addr, "beta", "maybe"}, 2, `flag state "maybe": want on or off`},
+		{[]string{"flags", "set", "--controlplane", addr, "Bad Name", "on"}, 1, "InvalidArgument"},
+		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "m", "--rule", "flag:beta~x=>m"}, 1, "flag:NAME=>MODULE"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

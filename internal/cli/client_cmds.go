@@ -110,7 +110,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 			strict = fs.Bool("strict", false, "a fresh instance for every request")
 			fs.Var(&versions, "version", "a weighted version MODULE=WEIGHT (repeat; weights sum to 100)")
 			sticky = fs.String("sticky", "", "keep users on one version by header:<name>, cookie:<name> or ip")
-			fs.Var(&rules, "rule", "send matching requests to a module: KIND[:NAME]~REGEXP=>MODULE, KIND one of header, cookie, query, ua (repeat)")
+			fs.Var(&rules, "rule", "send matching requests to a module: KIND[:NAME]~REGEXP=>MODULE, KIND one of header, cookie, query, ua; or flag:NAME=>MODULE while a feature flag is on (repeat)")
 		}
 	case "list":
 	default:
@@ -311,6 +311,7 @@ var ruleKinds = map[string]registryv1.MatchKind{
 	"cookie": registryv1.MatchKind_MATCH_KIND_COOKIE,
 	"query":  registryv1.MatchKind_MATCH_KIND_QUERY,
 	"ua":     registryv1.MatchKind_MATCH_KIND_USER_AGENT,
+	"flag":   registryv1.MatchKind_MATCH_KIND_FLAG,
 }
 
 func parseRules(vals []string) ([]*registryv1.RuleSpec, error) {
@@ -319,9 +320,12 @@ func parseRules(vals []string) ([]*registryv1.RuleSpec, error) {
 		lhs, mod, arrow := strings.Cut(v, "=>")
 		what, pattern, ok := strings.Cut(lhs, "~")
 		kind, name, _ := strings.Cut(what, ":")
+		if kind == "flag" { // flag:NAME=>MODULE: no pattern
+			ok = !ok && name != ""
+		}
 		k, known := ruleKinds[kind]
 		if !arrow || !ok || !known || mod == "" {
-			return nil, fmt.Errorf("--rule %q: want KIND[:NAME]~REGEXP=>MODULE with KIND header, cookie, query or ua", v)
+			return nil, fmt.Errorf("--rule %q: want KIND[:NAME]~REGEXP=>MODULE with KIND header, cookie, query or ua, or flag:NAME=>MODULE", v)
 		}
 		out = append(out, &registryv1.RuleSpec{Kind: k, Name: name, Pattern: pattern, Module: mod})
 	}

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -136,6 +139,50 @@ func TestGrayRelease(t *testing.T) {
 		}
 		if counts[helloV] == 0 {
 			t.Fatalf("a wrong secret pinned anyway: %v", counts)
+		}
+	})
+
+	t.Run("feature flag", func(t *testing.T) {
+		flagRule := []*registryv1.RuleSpec{{Kind: registryv1.MatchKind_MATCH_KIND_FLAG, Name: "new-checkout", Module: "echo"}}
+		_, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/flagged/", Module: "hello", Rules: flagRule})
+		if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "new-checkout") {
+			t.Fatalf("route following a missing flag: exp NotFound naming it, got %v", err)
+		}
+		if _, _, err := env.Publisher.SetFlag(ctx, "new-checkout", false, "the new checkout flow"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/flagged/", Module: "hello", Rules: flagRule}); err != nil {
+			t.Fatal(err)
+		}
+		// Every request follows the flag, whatever its headers.
+		expectAll := func(want string) {
+			t.Helper()
+			waitServed(t, w.URL()+"/flagged/x", func(r response) bool { return r.header.Get("X-Nanoedge-Version") == want })
+			for i := 0; i < 30; i++ {
+				if v := version("/flagged/x", http.Header{"X-User": {fmt.Sprint(i)}}); v != want {
+					t.Fatalf("request %d: exp %s, got %s", i, want, v)
+				}
+			}
+		}
+		expectAll(helloV)
+		f, _, err := env.Publisher.SetFlag(ctx, "new-checkout", true, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Enabled || f.Description != "the new checkout flow" {
+			t.Fatalf("flipped flag: %v", f)
+		}
+		expectAll(echoV)
+		if _, _, err := env.Publisher.SetFlag(ctx, "new-checkout", false, ""); err != nil {
+			t.Fatal(err)
+		}
+		expectAll(helloV)
+		if _, err := env.Publisher.DeleteFlag(ctx, "new-checkout"); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "/flagged/") {
+			t.Fatalf("deleting a flag a route follows: exp FailedPrecondition naming the route, got %v", err)
+		}
+		flags, _, err := env.Publisher.ListFlags(ctx)
+		if err != nil || len(flags) != 1 || flags[0].Name != "new-checkout" {
+			t.Fatalf("flags after a refused delete: %v %v", flags, err)
 		}
 	})
 }

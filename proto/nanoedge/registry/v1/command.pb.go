@@ -41,6 +41,8 @@ type Command struct {
 	//	*Command_PutModuleChunk
 	//	*Command_CollectGarbage
 	//	*Command_PutRollout
+	//	*Command_PutFlag
+	//	*Command_DeleteFlag
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
 	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -194,6 +196,24 @@ func (x *Command) GetPutRollout() *PutRolloutCommand {
 	return nil
 }
 
+func (x *Command) GetPutFlag() *PutFlagCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutFlag); ok {
+			return x.PutFlag
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteFlag() *DeleteFlagCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteFlag); ok {
+			return x.DeleteFlag
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
@@ -260,6 +280,14 @@ type Command_PutRollout struct {
 	PutRollout *PutRolloutCommand `protobuf:"bytes,14,opt,name=put_rollout,json=putRollout,proto3,oneof"`
 }
 
+type Command_PutFlag struct {
+	PutFlag *PutFlagCommand `protobuf:"bytes,15,opt,name=put_flag,json=putFlag,proto3,oneof"`
+}
+
+type Command_DeleteFlag struct {
+	DeleteFlag *DeleteFlagCommand `protobuf:"bytes,16,opt,name=delete_flag,json=deleteFlag,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
@@ -283,6 +311,10 @@ func (*Command_PutModuleChunk) isCommand_Op() {}
 func (*Command_CollectGarbage) isCommand_Op() {}
 
 func (*Command_PutRollout) isCommand_Op() {}
+
+func (*Command_PutFlag) isCommand_Op() {}
+
+func (*Command_DeleteFlag) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -877,11 +909,99 @@ func (x *PutRolloutCommand) GetRoute() *Route {
 	return nil
 }
 
+type PutFlagCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flag          *Flag                  `protobuf:"bytes,1,opt,name=flag,proto3" json:"flag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFlagCommand) Reset() {
+	*x = PutFlagCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFlagCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFlagCommand) ProtoMessage() {}
+
+func (x *PutFlagCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFlagCommand.ProtoReflect.Descriptor instead.
+func (*PutFlagCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PutFlagCommand) GetFlag() *Flag {
+	if x != nil {
+		return x.Flag
+	}
+	return nil
+}
+
+type DeleteFlagCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFlagCommand) Reset() {
+	*x = DeleteFlagCommand{}
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFlagCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFlagCommand) ProtoMessage() {}
+
+func (x *DeleteFlagCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFlagCommand.ProtoReflect.Descriptor instead.
+func (*DeleteFlagCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeleteFlagCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_nanoedge_registry_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\a\n" +
+	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\b\n" +
 	"\aCommand\x12G\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2&.nanoedge.registry.v1.PutModuleCommandH\x00R\tputModule\x12D\n" +
@@ -898,7 +1018,10 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\x10put_module_chunk\x18\f \x01(\v2+.nanoedge.registry.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12V\n" +
 	"\x0fcollect_garbage\x18\r \x01(\v2+.nanoedge.registry.v1.CollectGarbageCommandH\x00R\x0ecollectGarbage\x12J\n" +
 	"\vput_rollout\x18\x0e \x01(\v2'.nanoedge.registry.v1.PutRolloutCommandH\x00R\n" +
-	"putRollout\x12\x14\n" +
+	"putRollout\x12A\n" +
+	"\bput_flag\x18\x0f \x01(\v2$.nanoedge.registry.v1.PutFlagCommandH\x00R\aputFlag\x12J\n" +
+	"\vdelete_flag\x18\x10 \x01(\v2'.nanoedge.registry.v1.DeleteFlagCommandH\x00R\n" +
+	"deleteFlag\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
@@ -934,7 +1057,11 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\x15CollectGarbageCommand\"\x7f\n" +
 	"\x11PutRolloutCommand\x127\n" +
 	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout\x121\n" +
-	"\x05route\x18\x02 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05routeBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x05route\x18\x02 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\"@\n" +
+	"\x0ePutFlagCommand\x12.\n" +
+	"\x04flag\x18\x01 \x01(\v2\x1a.nanoedge.registry.v1.FlagR\x04flag\"'\n" +
+	"\x11DeleteFlagCommand\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04nameBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_command_proto_rawDescOnce sync.Once
@@ -948,7 +1075,7 @@ func file_nanoedge_registry_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: nanoedge.registry.v1.Command
 	(*PutKeyCommand)(nil),         // 1: nanoedge.registry.v1.PutKeyCommand
@@ -963,12 +1090,15 @@ var file_nanoedge_registry_v1_command_proto_goTypes = []any{
 	(*DeleteNodeCommand)(nil),     // 10: nanoedge.registry.v1.DeleteNodeCommand
 	(*CollectGarbageCommand)(nil), // 11: nanoedge.registry.v1.CollectGarbageCommand
 	(*PutRolloutCommand)(nil),     // 12: nanoedge.registry.v1.PutRolloutCommand
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*PublisherKey)(nil),          // 14: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 15: nanoedge.registry.v1.Token
-	(*Module)(nil),                // 16: nanoedge.registry.v1.Module
-	(*Route)(nil),                 // 17: nanoedge.registry.v1.Route
-	(*Rollout)(nil),               // 18: nanoedge.registry.v1.Rollout
+	(*PutFlagCommand)(nil),        // 13: nanoedge.registry.v1.PutFlagCommand
+	(*DeleteFlagCommand)(nil),     // 14: nanoedge.registry.v1.DeleteFlagCommand
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*PublisherKey)(nil),          // 16: nanoedge.registry.v1.PublisherKey
+	(*Token)(nil),                 // 17: nanoedge.registry.v1.Token
+	(*Module)(nil),                // 18: nanoedge.registry.v1.Module
+	(*Route)(nil),                 // 19: nanoedge.registry.v1.Route
+	(*Rollout)(nil),               // 20: nanoedge.registry.v1.Rollout
+	(*Flag)(nil),                  // 21: nanoedge.registry.v1.Flag
 }
 var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	5,  // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
@@ -983,18 +1113,21 @@ var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	6,  // 9: nanoedge.registry.v1.Command.put_module_chunk:type_name -> nanoedge.registry.v1.PutModuleChunkCommand
 	11, // 10: nanoedge.registry.v1.Command.collect_garbage:type_name -> nanoedge.registry.v1.CollectGarbageCommand
 	12, // 11: nanoedge.registry.v1.Command.put_rollout:type_name -> nanoedge.registry.v1.PutRolloutCommand
-	13, // 12: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
-	14, // 13: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	15, // 14: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	16, // 15: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	17, // 16: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	18, // 17: nanoedge.registry.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
-	17, // 18: nanoedge.registry.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	13, // 12: nanoedge.registry.v1.Command.put_flag:type_name -> nanoedge.registry.v1.PutFlagCommand
+	14, // 13: nanoedge.registry.v1.Command.delete_flag:type_name -> nanoedge.registry.v1.DeleteFlagCommand
+	15, // 14: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
+	16, // 15: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	17, // 16: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	18, // 17: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	19, // 18: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	20, // 19: nanoedge.registry.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
+	19, // 20: nanoedge.registry.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
+	21, // 21: nanoedge.registry.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_command_proto_init() }
@@ -1016,6 +1149,8 @@ func file_nanoedge_registry_v1_command_proto_init() {
 		(*Command_PutModuleChunk)(nil),
 		(*Command_CollectGarbage)(nil),
 		(*Command_PutRollout)(nil),
+		(*Command_PutFlag)(nil),
+		(*Command_DeleteFlag)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1023,7 +1158,7 @@ func file_nanoedge_registry_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,6 +21,296 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SetFlagRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Enabled bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Kept as it was when empty.
+	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFlagRequest) Reset() {
+	*x = SetFlagRequest{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFlagRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFlagRequest) ProtoMessage() {}
+
+func (x *SetFlagRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFlagRequest.ProtoReflect.Descriptor instead.
+func (*SetFlagRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetFlagRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetFlagRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *SetFlagRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type SetFlagResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flag          *Flag                  `protobuf:"bytes,1,opt,name=flag,proto3" json:"flag,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFlagResponse) Reset() {
+	*x = SetFlagResponse{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFlagResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFlagResponse) ProtoMessage() {}
+
+func (x *SetFlagResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFlagResponse.ProtoReflect.Descriptor instead.
+func (*SetFlagResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetFlagResponse) GetFlag() *Flag {
+	if x != nil {
+		return x.Flag
+	}
+	return nil
+}
+
+func (x *SetFlagResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type DeleteFlagRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFlagRequest) Reset() {
+	*x = DeleteFlagRequest{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFlagRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFlagRequest) ProtoMessage() {}
+
+func (x *DeleteFlagRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFlagRequest.ProtoReflect.Descriptor instead.
+func (*DeleteFlagRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeleteFlagRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteFlagResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFlagResponse) Reset() {
+	*x = DeleteFlagResponse{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFlagResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFlagResponse) ProtoMessage() {}
+
+func (x *DeleteFlagResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFlagResponse.ProtoReflect.Descriptor instead.
+func (*DeleteFlagResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DeleteFlagResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type ListFlagsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFlagsRequest) Reset() {
+	*x = ListFlagsRequest{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFlagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFlagsRequest) ProtoMessage() {}
+
+func (x *ListFlagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFlagsRequest.ProtoReflect.Descriptor instead.
+func (*ListFlagsRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{4}
+}
+
+type ListFlagsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Flags []*Flag                `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
+	// The revision the list reflects.
+	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFlagsResponse) Reset() {
+	*x = ListFlagsResponse{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFlagsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFlagsResponse) ProtoMessage() {}
+
+func (x *ListFlagsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFlagsResponse.ProtoReflect.Descriptor instead.
+func (*ListFlagsResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListFlagsResponse) GetFlags() []*Flag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *ListFlagsResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type CollectGarbageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Report what would be deleted without deleting it.
@@ -31,7 +321,7 @@ type CollectGarbageRequest struct {
 
 func (x *CollectGarbageRequest) Reset() {
 	*x = CollectGarbageRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +333,7 @@ func (x *CollectGarbageRequest) String() string {
 func (*CollectGarbageRequest) ProtoMessage() {}
 
 func (x *CollectGarbageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[0]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +346,7 @@ func (x *CollectGarbageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectGarbageRequest.ProtoReflect.Descriptor instead.
 func (*CollectGarbageRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{0}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CollectGarbageRequest) GetDryRun() bool {
@@ -77,7 +367,7 @@ type CollectGarbageResponse struct {
 
 func (x *CollectGarbageResponse) Reset() {
 	*x = CollectGarbageResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -89,7 +379,7 @@ func (x *CollectGarbageResponse) String() string {
 func (*CollectGarbageResponse) ProtoMessage() {}
 
 func (x *CollectGarbageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -102,7 +392,7 @@ func (x *CollectGarbageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectGarbageResponse.ProtoReflect.Descriptor instead.
 func (*CollectGarbageResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CollectGarbageResponse) GetDeleted() []*Module {
@@ -139,7 +429,7 @@ type UploadModuleRequest struct {
 
 func (x *UploadModuleRequest) Reset() {
 	*x = UploadModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -151,7 +441,7 @@ func (x *UploadModuleRequest) String() string {
 func (*UploadModuleRequest) ProtoMessage() {}
 
 func (x *UploadModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -164,7 +454,7 @@ func (x *UploadModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleRequest.ProtoReflect.Descriptor instead.
 func (*UploadModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UploadModuleRequest) GetMsg() isUploadModuleRequest_Msg {
@@ -227,7 +517,7 @@ type UploadModuleMetadata struct {
 
 func (x *UploadModuleMetadata) Reset() {
 	*x = UploadModuleMetadata{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +529,7 @@ func (x *UploadModuleMetadata) String() string {
 func (*UploadModuleMetadata) ProtoMessage() {}
 
 func (x *UploadModuleMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +542,7 @@ func (x *UploadModuleMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleMetadata.ProtoReflect.Descriptor instead.
 func (*UploadModuleMetadata) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UploadModuleMetadata) GetName() string {
@@ -309,7 +599,7 @@ type UploadModuleResponse struct {
 
 func (x *UploadModuleResponse) Reset() {
 	*x = UploadModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +611,7 @@ func (x *UploadModuleResponse) String() string {
 func (*UploadModuleResponse) ProtoMessage() {}
 
 func (x *UploadModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +624,7 @@ func (x *UploadModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleResponse.ProtoReflect.Descriptor instead.
 func (*UploadModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UploadModuleResponse) GetModule() *Module {
@@ -367,7 +657,7 @@ type GetModuleRequest struct {
 
 func (x *GetModuleRequest) Reset() {
 	*x = GetModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +669,7 @@ func (x *GetModuleRequest) String() string {
 func (*GetModuleRequest) ProtoMessage() {}
 
 func (x *GetModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +682,7 @@ func (x *GetModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModuleRequest.ProtoReflect.Descriptor instead.
 func (*GetModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetModuleRequest) GetRef() string {
@@ -412,7 +702,7 @@ type GetModuleResponse struct {
 
 func (x *GetModuleResponse) Reset() {
 	*x = GetModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +714,7 @@ func (x *GetModuleResponse) String() string {
 func (*GetModuleResponse) ProtoMessage() {}
 
 func (x *GetModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +727,7 @@ func (x *GetModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModuleResponse.ProtoReflect.Descriptor instead.
 func (*GetModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetModuleResponse) GetModule() *Module {
@@ -463,7 +753,7 @@ type FetchModuleRequest struct {
 
 func (x *FetchModuleRequest) Reset() {
 	*x = FetchModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +765,7 @@ func (x *FetchModuleRequest) String() string {
 func (*FetchModuleRequest) ProtoMessage() {}
 
 func (x *FetchModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +778,7 @@ func (x *FetchModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchModuleRequest.ProtoReflect.Descriptor instead.
 func (*FetchModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FetchModuleRequest) GetDigest() string {
@@ -509,7 +799,7 @@ type FetchModuleResponse struct {
 
 func (x *FetchModuleResponse) Reset() {
 	*x = FetchModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +811,7 @@ func (x *FetchModuleResponse) String() string {
 func (*FetchModuleResponse) ProtoMessage() {}
 
 func (x *FetchModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +824,7 @@ func (x *FetchModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchModuleResponse.ProtoReflect.Descriptor instead.
 func (*FetchModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FetchModuleResponse) GetModule() *Module {
@@ -559,7 +849,7 @@ type ListModulesRequest struct {
 
 func (x *ListModulesRequest) Reset() {
 	*x = ListModulesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +861,7 @@ func (x *ListModulesRequest) String() string {
 func (*ListModulesRequest) ProtoMessage() {}
 
 func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +874,7 @@ func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModulesRequest.ProtoReflect.Descriptor instead.
 func (*ListModulesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 type ListModulesResponse struct {
@@ -597,7 +887,7 @@ type ListModulesResponse struct {
 
 func (x *ListModulesResponse) Reset() {
 	*x = ListModulesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +899,7 @@ func (x *ListModulesResponse) String() string {
 func (*ListModulesResponse) ProtoMessage() {}
 
 func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +912,7 @@ func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModulesResponse.ProtoReflect.Descriptor instead.
 func (*ListModulesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListModulesResponse) GetModules() []*Module {
@@ -657,7 +947,7 @@ type SetRouteRequest struct {
 
 func (x *SetRouteRequest) Reset() {
 	*x = SetRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +959,7 @@ func (x *SetRouteRequest) String() string {
 func (*SetRouteRequest) ProtoMessage() {}
 
 func (x *SetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +972,7 @@ func (x *SetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteRequest.ProtoReflect.Descriptor instead.
 func (*SetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetRouteRequest) GetHost() string {
@@ -745,7 +1035,7 @@ type VersionSpec struct {
 
 func (x *VersionSpec) Reset() {
 	*x = VersionSpec{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1047,7 @@ func (x *VersionSpec) String() string {
 func (*VersionSpec) ProtoMessage() {}
 
 func (x *VersionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1060,7 @@ func (x *VersionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionSpec.ProtoReflect.Descriptor instead.
 func (*VersionSpec) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VersionSpec) GetModule() string {
@@ -800,7 +1090,7 @@ type RuleSpec struct {
 
 func (x *RuleSpec) Reset() {
 	*x = RuleSpec{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +1102,7 @@ func (x *RuleSpec) String() string {
 func (*RuleSpec) ProtoMessage() {}
 
 func (x *RuleSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +1115,7 @@ func (x *RuleSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleSpec.ProtoReflect.Descriptor instead.
 func (*RuleSpec) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RuleSpec) GetKind() MatchKind {
@@ -866,7 +1156,7 @@ type SetRouteResponse struct {
 
 func (x *SetRouteResponse) Reset() {
 	*x = SetRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1168,7 @@ func (x *SetRouteResponse) String() string {
 func (*SetRouteResponse) ProtoMessage() {}
 
 func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1181,7 @@ func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteResponse.ProtoReflect.Descriptor instead.
 func (*SetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetRouteResponse) GetRoute() *Route {
@@ -918,7 +1208,7 @@ type RollbackRouteRequest struct {
 
 func (x *RollbackRouteRequest) Reset() {
 	*x = RollbackRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1220,7 @@ func (x *RollbackRouteRequest) String() string {
 func (*RollbackRouteRequest) ProtoMessage() {}
 
 func (x *RollbackRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1233,7 @@ func (x *RollbackRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRouteRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RollbackRouteRequest) GetHost() string {
@@ -970,7 +1260,7 @@ type RollbackRouteResponse struct {
 
 func (x *RollbackRouteResponse) Reset() {
 	*x = RollbackRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1272,7 @@ func (x *RollbackRouteResponse) String() string {
 func (*RollbackRouteResponse) ProtoMessage() {}
 
 func (x *RollbackRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1285,7 @@ func (x *RollbackRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRouteResponse.ProtoReflect.Descriptor instead.
 func (*RollbackRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RollbackRouteResponse) GetRoute() *Route {
@@ -1022,7 +1312,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1324,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1337,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteRouteRequest) GetHost() string {
@@ -1073,7 +1363,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1375,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1388,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteRouteResponse) GetRevision() int64 {
@@ -1116,7 +1406,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1418,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1431,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{25}
 }
 
 type ListRoutesResponse struct {
@@ -1155,7 +1445,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1457,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1470,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1206,7 +1496,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1508,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1521,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchRequest) GetStartRevision() int64 {
@@ -1254,7 +1544,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1556,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1569,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{22}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WatchResponse) GetRevision() int64 {
@@ -1307,7 +1597,22 @@ var File_nanoedge_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"#nanoedge/registry/v1/registry.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"0\n" +
+	"#nanoedge/registry/v1/registry.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"`\n" +
+	"\x0eSetFlagRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"]\n" +
+	"\x0fSetFlagResponse\x12.\n" +
+	"\x04flag\x18\x01 \x01(\v2\x1a.nanoedge.registry.v1.FlagR\x04flag\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"'\n" +
+	"\x11DeleteFlagRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"0\n" +
+	"\x12DeleteFlagResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\x12\n" +
+	"\x10ListFlagsRequest\"a\n" +
+	"\x11ListFlagsResponse\x120\n" +
+	"\x05flags\x18\x01 \x03(\v2\x1a.nanoedge.registry.v1.FlagR\x05flags\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"0\n" +
 	"\x15CollectGarbageRequest\x12\x17\n" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\"\x8d\x01\n" +
 	"\x16CollectGarbageResponse\x126\n" +
@@ -1387,7 +1692,8 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x123\n" +
 	"\x06events\x18\x02 \x03(\v2\x1b.nanoedge.registry.v1.EventR\x06events\x12)\n" +
-	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\xed\a\n" +
+	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\x84\n" +
+	"\n" +
 	"\x0fRegistryService\x12g\n" +
 	"\fUploadModule\x12).nanoedge.registry.v1.UploadModuleRequest\x1a*.nanoedge.registry.v1.UploadModuleResponse(\x01\x12\\\n" +
 	"\tGetModule\x12&.nanoedge.registry.v1.GetModuleRequest\x1a'.nanoedge.registry.v1.GetModuleResponse\x12d\n" +
@@ -1399,7 +1705,11 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
 	"ListRoutes\x12'.nanoedge.registry.v1.ListRoutesRequest\x1a(.nanoedge.registry.v1.ListRoutesResponse\x12R\n" +
 	"\x05Watch\x12\".nanoedge.registry.v1.WatchRequest\x1a#.nanoedge.registry.v1.WatchResponse0\x01\x12k\n" +
-	"\x0eCollectGarbage\x12+.nanoedge.registry.v1.CollectGarbageRequest\x1a,.nanoedge.registry.v1.CollectGarbageResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x0eCollectGarbage\x12+.nanoedge.registry.v1.CollectGarbageRequest\x1a,.nanoedge.registry.v1.CollectGarbageResponse\x12V\n" +
+	"\aSetFlag\x12$.nanoedge.registry.v1.SetFlagRequest\x1a%.nanoedge.registry.v1.SetFlagResponse\x12_\n" +
+	"\n" +
+	"DeleteFlag\x12'.nanoedge.registry.v1.DeleteFlagRequest\x1a(.nanoedge.registry.v1.DeleteFlagResponse\x12\\\n" +
+	"\tListFlags\x12&.nanoedge.registry.v1.ListFlagsRequest\x1a'.nanoedge.registry.v1.ListFlagsResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_registry_proto_rawDescOnce sync.Once
@@ -1413,77 +1723,92 @@ func file_nanoedge_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_registry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
-	(*CollectGarbageRequest)(nil),  // 0: nanoedge.registry.v1.CollectGarbageRequest
-	(*CollectGarbageResponse)(nil), // 1: nanoedge.registry.v1.CollectGarbageResponse
-	(*UploadModuleRequest)(nil),    // 2: nanoedge.registry.v1.UploadModuleRequest
-	(*UploadModuleMetadata)(nil),   // 3: nanoedge.registry.v1.UploadModuleMetadata
-	(*UploadModuleResponse)(nil),   // 4: nanoedge.registry.v1.UploadModuleResponse
-	(*GetModuleRequest)(nil),       // 5: nanoedge.registry.v1.GetModuleRequest
-	(*GetModuleResponse)(nil),      // 6: nanoedge.registry.v1.GetModuleResponse
-	(*FetchModuleRequest)(nil),     // 7: nanoedge.registry.v1.FetchModuleRequest
-	(*FetchModuleResponse)(nil),    // 8: nanoedge.registry.v1.FetchModuleResponse
-	(*ListModulesRequest)(nil),     // 9: nanoedge.registry.v1.ListModulesRequest
-	(*ListModulesResponse)(nil),    // 10: nanoedge.registry.v1.ListModulesResponse
-	(*SetRouteRequest)(nil),        // 11: nanoedge.registry.v1.SetRouteRequest
-	(*VersionSpec)(nil),            // 12: nanoedge.registry.v1.VersionSpec
-	(*RuleSpec)(nil),               // 13: nanoedge.registry.v1.RuleSpec
-	(*SetRouteResponse)(nil),       // 14: nanoedge.registry.v1.SetRouteResponse
-	(*RollbackRouteRequest)(nil),   // 15: nanoedge.registry.v1.RollbackRouteRequest
-	(*RollbackRouteResponse)(nil),  // 16: nanoedge.registry.v1.RollbackRouteResponse
-	(*DeleteRouteRequest)(nil),     // 17: nanoedge.registry.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),    // 18: nanoedge.registry.v1.DeleteRouteResponse
-	(*ListRoutesRequest)(nil),      // 19: nanoedge.registry.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 20: nanoedge.registry.v1.ListRoutesResponse
-	(*WatchRequest)(nil),           // 21: nanoedge.registry.v1.WatchRequest
-	(*WatchResponse)(nil),          // 22: nanoedge.registry.v1.WatchResponse
-	(*Module)(nil),                 // 23: nanoedge.registry.v1.Module
-	(*RouteOptions)(nil),           // 24: nanoedge.registry.v1.RouteOptions
-	(MatchKind)(0),                 // 25: nanoedge.registry.v1.MatchKind
-	(*Route)(nil),                  // 26: nanoedge.registry.v1.Route
-	(*Event)(nil),                  // 27: nanoedge.registry.v1.Event
+	(*SetFlagRequest)(nil),         // 0: nanoedge.registry.v1.SetFlagRequest
+	(*SetFlagResponse)(nil),        // 1: nanoedge.registry.v1.SetFlagResponse
+	(*DeleteFlagRequest)(nil),      // 2: nanoedge.registry.v1.DeleteFlagRequest
+	(*DeleteFlagResponse)(nil),     // 3: nanoedge.registry.v1.DeleteFlagResponse
+	(*ListFlagsRequest)(nil),       // 4: nanoedge.registry.v1.ListFlagsRequest
+	(*ListFlagsResponse)(nil),      // 5: nanoedge.registry.v1.ListFlagsResponse
+	(*CollectGarbageRequest)(nil),  // 6: nanoedge.registry.v1.CollectGarbageRequest
+	(*CollectGarbageResponse)(nil), // 7: nanoedge.registry.v1.CollectGarbageResponse
+	(*UploadModuleRequest)(nil),    // 8: nanoedge.registry.v1.UploadModuleRequest
+	(*UploadModuleMetadata)(nil),   // 9: nanoedge.registry.v1.UploadModuleMetadata
+	(*UploadModuleResponse)(nil),   // 10: nanoedge.registry.v1.UploadModuleResponse
+	(*GetModuleRequest)(nil),       // 11: nanoedge.registry.v1.GetModuleRequest
+	(*GetModuleResponse)(nil),      // 12: nanoedge.registry.v1.GetModuleResponse
+	(*FetchModuleRequest)(nil),     // 13: nanoedge.registry.v1.FetchModuleRequest
+	(*FetchModuleResponse)(nil),    // 14: nanoedge.registry.v1.FetchModuleResponse
+	(*ListModulesRequest)(nil),     // 15: nanoedge.registry.v1.ListModulesRequest
+	(*ListModulesResponse)(nil),    // 16: nanoedge.registry.v1.ListModulesResponse
+	(*SetRouteRequest)(nil),        // 17: nanoedge.registry.v1.SetRouteRequest
+	(*VersionSpec)(nil),            // 18: nanoedge.registry.v1.VersionSpec
+	(*RuleSpec)(nil),               // 19: nanoedge.registry.v1.RuleSpec
+	(*SetRouteResponse)(nil),       // 20: nanoedge.registry.v1.SetRouteResponse
+	(*RollbackRouteRequest)(nil),   // 21: nanoedge.registry.v1.RollbackRouteRequest
+	(*RollbackRouteResponse)(nil),  // 22: nanoedge.registry.v1.RollbackRouteResponse
+	(*DeleteRouteRequest)(nil),     // 23: nanoedge.registry.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),    // 24: nanoedge.registry.v1.DeleteRouteResponse
+	(*ListRoutesRequest)(nil),      // 25: nanoedge.registry.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 26: nanoedge.registry.v1.ListRoutesResponse
+	(*WatchRequest)(nil),           // 27: nanoedge.registry.v1.WatchRequest
+	(*WatchResponse)(nil),          // 28: nanoedge.registry.v1.WatchResponse
+	(*Flag)(nil),                   // 29: nanoedge.registry.v1.Flag
+	(*Module)(nil),                 // 30: nanoedge.registry.v1.Module
+	(*RouteOptions)(nil),           // 31: nanoedge.registry.v1.RouteOptions
+	(MatchKind)(0),                 // 32: nanoedge.registry.v1.MatchKind
+	(*Route)(nil),                  // 33: nanoedge.registry.v1.Route
+	(*Event)(nil),                  // 34: nanoedge.registry.v1.Event
 }
 var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
-	23, // 0: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
-	3,  // 1: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
-	23, // 2: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	23, // 3: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	23, // 4: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	23, // 5: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
-	24, // 6: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
-	12, // 7: nanoedge.registry.v1.SetRouteRequest.versions:type_name -> nanoedge.registry.v1.VersionSpec
-	13, // 8: nanoedge.registry.v1.SetRouteRequest.rules:type_name -> nanoedge.registry.v1.RuleSpec
-	25, // 9: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
-	26, // 10: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	26, // 11: nanoedge.registry.v1.RollbackRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	26, // 12: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
-	27, // 13: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
-	2,  // 14: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
-	5,  // 15: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
-	7,  // 16: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
-	9,  // 17: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
-	11, // 18: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
-	17, // 19: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
-	15, // 20: nanoedge.registry.v1.RegistryService.RollbackRoute:input_type -> nanoedge.registry.v1.RollbackRouteRequest
-	19, // 21: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
-	21, // 22: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
-	0,  // 23: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
-	4,  // 24: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
-	6,  // 25: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
-	8,  // 26: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
-	10, // 27: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
-	14, // 28: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
-	18, // 29: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
-	16, // 30: nanoedge.registry.v1.RegistryService.RollbackRoute:output_type -> nanoedge.registry.v1.RollbackRouteResponse
-	20, // 31: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
-	22, // 32: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
-	1,  // 33: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
-	24, // [24:34] is the sub-list for method output_type
-	14, // [14:24] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	29, // 0: nanoedge.registry.v1.SetFlagResponse.flag:type_name -> nanoedge.registry.v1.Flag
+	29, // 1: nanoedge.registry.v1.ListFlagsResponse.flags:type_name -> nanoedge.registry.v1.Flag
+	30, // 2: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
+	9,  // 3: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
+	30, // 4: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	30, // 5: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	30, // 6: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	30, // 7: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
+	31, // 8: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
+	18, // 9: nanoedge.registry.v1.SetRouteRequest.versions:type_name -> nanoedge.registry.v1.VersionSpec
+	19, // 10: nanoedge.registry.v1.SetRouteRequest.rules:type_name -> nanoedge.registry.v1.RuleSpec
+	32, // 11: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
+	33, // 12: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	33, // 13: nanoedge.registry.v1.RollbackRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	33, // 14: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
+	34, // 15: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
+	8,  // 16: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
+	11, // 17: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
+	13, // 18: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
+	15, // 19: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
+	17, // 20: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
+	23, // 21: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
+	21, // 22: nanoedge.registry.v1.RegistryService.RollbackRoute:input_type -> nanoedge.registry.v1.RollbackRouteRequest
+	25, // 23: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
+	27, // 24: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
+	6,  // 25: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
+	0,  // 26: nanoedge.registry.v1.RegistryService.SetFlag:input_type -> nanoedge.registry.v1.SetFlagRequest
+	2,  // 27: nanoedge.registry.v1.RegistryService.DeleteFlag:input_type -> nanoedge.registry.v1.DeleteFlagRequest
+	4,  // 28: nanoedge.registry.v1.RegistryService.ListFlags:input_type -> nanoedge.registry.v1.ListFlagsRequest
+	10, // 29: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
+	12, // 30: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
+	14, // 31: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
+	16, // 32: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
+	20, // 33: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
+	24, // 34: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
+	22, // 35: nanoedge.registry.v1.RegistryService.RollbackRoute:output_type -> nanoedge.registry.v1.RollbackRouteResponse
+	26, // 36: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
+	28, // 37: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
+	7,  // 38: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
+	1,  // 39: nanoedge.registry.v1.RegistryService.SetFlag:output_type -> nanoedge.registry.v1.SetFlagResponse
+	3,  // 40: nanoedge.registry.v1.RegistryService.DeleteFlag:output_type -> nanoedge.registry.v1.DeleteFlagResponse
+	5,  // 41: nanoedge.registry.v1.RegistryService.ListFlags:output_type -> nanoedge.registry.v1.ListFlagsResponse
+	29, // [29:42] is the sub-list for method output_type
+	16, // [16:29] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_registry_proto_init() }
@@ -1492,7 +1817,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 		return
 	}
 	file_nanoedge_registry_v1_types_proto_init()
-	file_nanoedge_registry_v1_registry_proto_msgTypes[2].OneofWrappers = []any{
+	file_nanoedge_registry_v1_registry_proto_msgTypes[8].OneofWrappers = []any{
 		(*UploadModuleRequest_Metadata)(nil),
 		(*UploadModuleRequest_Chunk)(nil),
 	}
@@ -1502,7 +1827,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_registry_proto_rawDesc), len(file_nanoedge_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,9 @@ const (
 	RegistryService_ListRoutes_FullMethodName     = "/nanoedge.registry.v1.RegistryService/ListRoutes"
 	RegistryService_Watch_FullMethodName          = "/nanoedge.registry.v1.RegistryService/Watch"
 	RegistryService_CollectGarbage_FullMethodName = "/nanoedge.registry.v1.RegistryService/CollectGarbage"
+	RegistryService_SetFlag_FullMethodName        = "/nanoedge.registry.v1.RegistryService/SetFlag"
+	RegistryService_DeleteFlag_FullMethodName     = "/nanoedge.registry.v1.RegistryService/DeleteFlag"
+	RegistryService_ListFlags_FullMethodName      = "/nanoedge.registry.v1.RegistryService/ListFlags"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -63,6 +66,11 @@ type RegistryServiceClient interface {
 	// CollectGarbage deletes modules no route uses, keeping the newest module
 	// of each name, and staged chunks of uploads abandoned over an hour ago.
 	CollectGarbage(ctx context.Context, in *CollectGarbageRequest, opts ...grpc.CallOption) (*CollectGarbageResponse, error)
+	// SetFlag creates a feature flag or flips it.
+	SetFlag(ctx context.Context, in *SetFlagRequest, opts ...grpc.CallOption) (*SetFlagResponse, error)
+	// DeleteFlag removes a flag no route rule uses.
+	DeleteFlag(ctx context.Context, in *DeleteFlagRequest, opts ...grpc.CallOption) (*DeleteFlagResponse, error)
+	ListFlags(ctx context.Context, in *ListFlagsRequest, opts ...grpc.CallOption) (*ListFlagsResponse, error)
 }
 
 type registryServiceClient struct {
@@ -194,6 +202,36 @@ func (c *registryServiceClient) CollectGarbage(ctx context.Context, in *CollectG
 	return out, nil
 }
 
+func (c *registryServiceClient) SetFlag(ctx context.Context, in *SetFlagRequest, opts ...grpc.CallOption) (*SetFlagResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetFlagResponse)
+	err := c.cc.Invoke(ctx, RegistryService_SetFlag_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) DeleteFlag(ctx context.Context, in *DeleteFlagRequest, opts ...grpc.CallOption) (*DeleteFlagResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteFlagResponse)
+	err := c.cc.Invoke(ctx, RegistryService_DeleteFlag_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListFlags(ctx context.Context, in *ListFlagsRequest, opts ...grpc.CallOption) (*ListFlagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFlagsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListFlags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -226,6 +264,11 @@ type RegistryServiceServer interface {
 	// CollectGarbage deletes modules no route uses, keeping the newest module
 	// of each name, and staged chunks of uploads abandoned over an hour ago.
 	CollectGarbage(context.Context, *CollectGarbageRequest) (*CollectGarbageResponse, error)
+	// SetFlag creates a feature flag or flips it.
+	SetFlag(context.Context, *SetFlagRequest) (*SetFlagResponse, error)
+	// DeleteFlag removes a flag no route rule uses.
+	DeleteFlag(context.Context, *DeleteFlagRequest) (*DeleteFlagResponse, error)
+	ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -265,6 +308,15 @@ func (UnimplementedRegistryServiceServer) Watch(*WatchRequest, grpc.ServerStream
 }
 func (UnimplementedRegistryServiceServer) CollectGarbage(context.Context, *CollectGarbageRequest) (*CollectGarbageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CollectGarbage not implemented")
+}
+func (UnimplementedRegistryServiceServer) SetFlag(context.Context, *SetFlagRequest) (*SetFlagResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetFlag not implemented")
+}
+func (UnimplementedRegistryServiceServer) DeleteFlag(context.Context, *DeleteFlagRequest) (*DeleteFlagResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteFlag not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFlags not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -442,6 +494,60 @@ func _RegistryService_CollectGarbage_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_SetFlag_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetFlagRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).SetFlag(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_SetFlag_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).SetFlag(ctx, req.(*SetFlagRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_DeleteFlag_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteFlagRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).DeleteFlag(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_DeleteFlag_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).DeleteFlag(ctx, req.(*DeleteFlagRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListFlags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFlagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListFlags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListFlags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListFlags(ctx, req.(*ListFlagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -476,6 +582,18 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CollectGarbage",
 			Handler:    _RegistryService_CollectGarbage_Handler,
+		},
+		{
+			MethodName: "SetFlag",
+			Handler:    _RegistryService_SetFlag_Handler,
+		},
+		{
+			MethodName: "DeleteFlag",
+			Handler:    _RegistryService_DeleteFlag_Handler,
+		},
+		{
+			MethodName: "ListFlags",
+			Handler:    _RegistryService_ListFlags_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -91,6 +91,8 @@ const (
 	MatchKind_MATCH_KIND_COOKIE      MatchKind = 2
 	MatchKind_MATCH_KIND_QUERY       MatchKind = 3
 	MatchKind_MATCH_KIND_USER_AGENT  MatchKind = 4
+	// Matches while the feature flag named by the rule is enabled.
+	MatchKind_MATCH_KIND_FLAG MatchKind = 5
 )
 
 // Enum value maps for MatchKind.
@@ -101,6 +103,7 @@ var (
 		2: "MATCH_KIND_COOKIE",
 		3: "MATCH_KIND_QUERY",
 		4: "MATCH_KIND_USER_AGENT",
+		5: "MATCH_KIND_FLAG",
 	}
 	MatchKind_value = map[string]int32{
 		"MATCH_KIND_UNSPECIFIED": 0,
@@ -108,6 +111,7 @@ var (
 		"MATCH_KIND_COOKIE":      2,
 		"MATCH_KIND_QUERY":       3,
 		"MATCH_KIND_USER_AGENT":  4,
+		"MATCH_KIND_FLAG":        5,
 	}
 )
 
@@ -857,9 +861,11 @@ func (x *RouteVersion) GetWeight() uint32 {
 type RouteRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  MatchKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=nanoedge.registry.v1.MatchKind" json:"kind,omitempty"`
-	// Header, cookie or query parameter name (unused for user agents).
+	// Header, cookie or query parameter name, or the feature flag's name
+	// (unused for user agents).
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	// Regular expression (RE2) the value must match; a missing value never matches.
+	// Regular expression (RE2) the value must match; a missing value never
+	// matches. Unused for flags.
 	Pattern       string `protobuf:"bytes,3,opt,name=pattern,proto3" json:"pattern,omitempty"`
 	ModuleName    string `protobuf:"bytes,4,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
 	ModuleDigest  string `protobuf:"bytes,5,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
@@ -1007,6 +1013,7 @@ type Event struct {
 	//
 	//	*Event_Module
 	//	*Event_Route
+	//	*Event_Flag
 	Object        isEvent_Object `protobuf_oneof:"object"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1081,6 +1088,15 @@ func (x *Event) GetRoute() *Route {
 	return nil
 }
 
+func (x *Event) GetFlag() *Flag {
+	if x != nil {
+		if x, ok := x.Object.(*Event_Flag); ok {
+			return x.Flag
+		}
+	}
+	return nil
+}
+
 type isEvent_Object interface {
 	isEvent_Object()
 }
@@ -1094,9 +1110,94 @@ type Event_Route struct {
 	Route *Route `protobuf:"bytes,4,opt,name=route,proto3,oneof"`
 }
 
+type Event_Flag struct {
+	// For deletes, only name is set.
+	Flag *Flag `protobuf:"bytes,5,opt,name=flag,proto3,oneof"`
+}
+
 func (*Event_Module) isEvent_Object() {}
 
 func (*Event_Route) isEvent_Object() {}
+
+func (*Event_Flag) isEvent_Object() {}
+
+// Flag is a feature flag: a named switch that route rules of kind
+// MATCH_KIND_FLAG follow, flipped fleet-wide by one registry write.
+type Flag struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Enabled        bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Description    string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	CreateRevision int64                  `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	ModRevision    int64                  `protobuf:"varint,5,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Flag) Reset() {
+	*x = Flag{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Flag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Flag) ProtoMessage() {}
+
+func (x *Flag) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Flag.ProtoReflect.Descriptor instead.
+func (*Flag) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Flag) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Flag) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Flag) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Flag) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *Flag) GetModRevision() int64 {
+	if x != nil {
+		return x.ModRevision
+	}
+	return 0
+}
 
 // Rollout moves a route to a module step by step. Every change of step is
 // a registry write, so a new leader carries on where the old one stopped.
@@ -1125,7 +1226,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1238,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1251,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Rollout) GetHost() string {
@@ -1326,13 +1427,20 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12(\n" +
 	"\x10max_request_body\x18\x02 \x01(\x03R\x0emaxRequestBody\x12)\n" +
-	"\x10strict_isolation\x18\x03 \x01(\bR\x0fstrictIsolation\"\xcf\x01\n" +
+	"\x10strict_isolation\x18\x03 \x01(\bR\x0fstrictIsolation\"\x81\x02\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
 	"\x06module\x18\x03 \x01(\v2\x1c.nanoedge.registry.v1.ModuleH\x00R\x06module\x123\n" +
-	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05routeB\b\n" +
-	"\x06object\"\x87\x04\n" +
+	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05route\x120\n" +
+	"\x04flag\x18\x05 \x01(\v2\x1a.nanoedge.registry.v1.FlagH\x00R\x04flagB\b\n" +
+	"\x06object\"\xa2\x01\n" +
+	"\x04Flag\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12'\n" +
+	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12!\n" +
+	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\"\x87\x04\n" +
 	"\aRollout\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1359,13 +1467,14 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"ROLE_ADMIN\x10\x01\x12\x12\n" +
 	"\x0eROLE_PUBLISHER\x10\x02\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x03\x12\x0f\n" +
-	"\vROLE_READER\x10\x04*\x86\x01\n" +
+	"\vROLE_READER\x10\x04*\x9b\x01\n" +
 	"\tMatchKind\x12\x1a\n" +
 	"\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MATCH_KIND_HEADER\x10\x01\x12\x15\n" +
 	"\x11MATCH_KIND_COOKIE\x10\x02\x12\x14\n" +
 	"\x10MATCH_KIND_QUERY\x10\x03\x12\x19\n" +
-	"\x15MATCH_KIND_USER_AGENT\x10\x04*R\n" +
+	"\x15MATCH_KIND_USER_AGENT\x10\x04\x12\x13\n" +
+	"\x0fMATCH_KIND_FLAG\x10\x05*R\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
@@ -1391,7 +1500,7 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
@@ -1407,14 +1516,15 @@ var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(*RouteRule)(nil),             // 11: nanoedge.registry.v1.RouteRule
 	(*RouteOptions)(nil),          // 12: nanoedge.registry.v1.RouteOptions
 	(*Event)(nil),                 // 13: nanoedge.registry.v1.Event
-	(*Rollout)(nil),               // 14: nanoedge.registry.v1.Rollout
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*Flag)(nil),                  // 14: nanoedge.registry.v1.Flag
+	(*Rollout)(nil),               // 15: nanoedge.registry.v1.Rollout
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	15, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	16, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	15, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	16, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
 	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
 	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
@@ -1423,14 +1533,15 @@ var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
 	2,  // 9: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
 	4,  // 10: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
 	9,  // 11: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	10, // 12: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 13: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	15, // 14: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	14, // 12: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
+	10, // 13: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 14: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	16, // 15: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -1441,6 +1552,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 	file_nanoedge_registry_v1_types_proto_msgTypes[9].OneofWrappers = []any{
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
+		(*Event_Flag)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1448,7 +1560,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

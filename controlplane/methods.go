@@ -59,4 +59,5 @@ var methods = map[string]method{
 	telemetrySvc + "AbortRollout":  {permPublish, leader},
 	telemetrySvc + "PauseRollout":  {permPublish, leader},
 	telemetrySvc + "ResumeRollout": {permPublish, leader},
+	telemetrySvc + "GetTraffic":    {permRead, leader},
 }

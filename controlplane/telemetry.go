@@ -21,6 +21,7 @@ const workerTTL = 30 * time.Second
 type fleet struct {
 	mu      sync.Mutex
 	workers map[string]*registryv1.WorkerStatus
+	traffic traffic
 }
 
 func (f *fleet) report(r *registryv1.WorkerReport, now time.Time) {
@@ -30,6 +31,7 @@ func (f *fleet) report(r *registryv1.WorkerReport, now time.Time) {
 		f.workers = make(map[string]*registryv1.WorkerStatus)
 	}
 	f.workers[r.WorkerId] = &registryv1.WorkerStatus{Report: r, LastSeen: timestamppb.New(now)}
+	f.traffic.observe(r, now)
 }
 
 func (f *fleet) list(now time.Time) []*registryv1.WorkerStatus {
@@ -39,6 +41,7 @@ func (f *fleet) list(now time.Time) []*registryv1.WorkerStatus {
 	for id, w := range f.workers {
 		if now.Sub(w.LastSeen.AsTime()) > workerTTL {
 			delete(f.workers, id)
+			f.traffic.forget(id)
 			continue
 		}
 		out = append(out, w)

@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"cluster":      {"list, add or remove control plane members", runCluster},
 	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
 	"flags":        {"set, list or delete feature flags that route rules follow", runFlags},
+	"top":          {"live request rate, error rate and p99 of every route version across the fleet", runTop},
 }
 
 // env carries what every command writes to.

@@ -2,15 +2,22 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/testutil"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -214,4 +221,47 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTopShowsLiveTraffic: while traffic flows through a worker, `top`
+// shows the route's version with a non-zero rate and its error rate.
+func TestTopShowsLiveTraffic(t *testing.T) {
+	env := startEnv(t)
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	ctx := context.Background()
+	mod := env.Upload(t, "hello", wasmtest.Hello).Module
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // steady traffic until the test ends
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if resp, err := http.Get(w.URL() + "/hello"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	row := regexp.MustCompile(`\*/hello\s+hello@` + mod.Digest[7:19] + `\s+(\d+\.\d)\s+0\.00%\s+<=\d+ms\s+0\s+0\s+1`)
+	testutil.Eventually(t, 15*time.Second, func() error {
+		code, out, errOut := run("top", "--once", "--window", "5s", "--controlplane", env.CP.Addr())
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, errOut)
+		}
+		m := row.FindStringSubmatch(out)
+		if m == nil || m[1] == "0.0" {
+			return fmt.Errorf("no live row for /hello yet:\n%s", out)
+		}
+		t.Logf("top:\n%s", out)
+		return nil
+	})
 }

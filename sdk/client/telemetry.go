@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
@@ -74,4 +75,14 @@ func (c *Client) RollbackRoute(ctx context.Context, host, pathPrefix string) (*r
 		return nil, 0, err
 	}
 	return resp.Route, resp.Revision, nil
+}
+
+// Traffic returns what each route version served across the fleet over the
+// last window (1s to 60s; 0 means 10s): rates, error rate and p99.
+func (c *Client) Traffic(ctx context.Context, window time.Duration) ([]*registryv1.VersionTraffic, error) {
+	resp, err := c.ts.GetTraffic(ctx, &registryv1.GetTrafficRequest{WindowSeconds: int64(window / time.Second)})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Versions, nil
 }

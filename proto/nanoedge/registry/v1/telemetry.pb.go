@@ -22,6 +22,241 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetTrafficRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How far back to look, 1 to 60 seconds; 0 means 10.
+	WindowSeconds int64 `protobuf:"varint,1,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrafficRequest) Reset() {
+	*x = GetTrafficRequest{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrafficRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrafficRequest) ProtoMessage() {}
+
+func (x *GetTrafficRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrafficRequest.ProtoReflect.Descriptor instead.
+func (*GetTrafficRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetTrafficRequest) GetWindowSeconds() int64 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
+// VersionTraffic is one route version's traffic over the window, summed
+// over the workers that reported it.
+type VersionTraffic struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Host              string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	PathPrefix        string                 `protobuf:"bytes,2,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	ModuleName        string                 `protobuf:"bytes,3,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleDigest      string                 `protobuf:"bytes,4,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
+	Requests          int64                  `protobuf:"varint,5,opt,name=requests,proto3" json:"requests,omitempty"`
+	ServerErrors      int64                  `protobuf:"varint,6,opt,name=server_errors,json=serverErrors,proto3" json:"server_errors,omitempty"`
+	Traps             int64                  `protobuf:"varint,7,opt,name=traps,proto3" json:"traps,omitempty"`
+	Timeouts          int64                  `protobuf:"varint,8,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	RequestsPerSecond float64                `protobuf:"fixed64,9,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
+	// server_errors / requests, 0 when there were no requests.
+	ErrorRate float64 `protobuf:"fixed64,10,opt,name=error_rate,json=errorRate,proto3" json:"error_rate,omitempty"`
+	// Upper bound of the latency bucket holding the 99th percentile, in
+	// milliseconds; -1 when past the last bound.
+	P99Ms int64 `protobuf:"varint,11,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	// Workers that served this version in the window.
+	Workers       int32 `protobuf:"varint,12,opt,name=workers,proto3" json:"workers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionTraffic) Reset() {
+	*x = VersionTraffic{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionTraffic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionTraffic) ProtoMessage() {}
+
+func (x *VersionTraffic) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionTraffic.ProtoReflect.Descriptor instead.
+func (*VersionTraffic) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *VersionTraffic) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *VersionTraffic) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+func (x *VersionTraffic) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *VersionTraffic) GetModuleDigest() string {
+	if x != nil {
+		return x.ModuleDigest
+	}
+	return ""
+}
+
+func (x *VersionTraffic) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetServerErrors() int64 {
+	if x != nil {
+		return x.ServerErrors
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetTraps() int64 {
+	if x != nil {
+		return x.Traps
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetTimeouts() int64 {
+	if x != nil {
+		return x.Timeouts
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetRequestsPerSecond() float64 {
+	if x != nil {
+		return x.RequestsPerSecond
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetErrorRate() float64 {
+	if x != nil {
+		return x.ErrorRate
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetP99Ms() int64 {
+	if x != nil {
+		return x.P99Ms
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetWorkers() int32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+type GetTrafficResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*VersionTraffic      `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	WindowSeconds int64                  `protobuf:"varint,2,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrafficResponse) Reset() {
+	*x = GetTrafficResponse{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrafficResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrafficResponse) ProtoMessage() {}
+
+func (x *GetTrafficResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrafficResponse.ProtoReflect.Descriptor instead.
+func (*GetTrafficResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetTrafficResponse) GetVersions() []*VersionTraffic {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *GetTrafficResponse) GetWindowSeconds() int64 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
 // VersionStats counts what one worker served for a route from one module.
 type VersionStats struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -42,7 +277,7 @@ type VersionStats struct {
 
 func (x *VersionStats) Reset() {
 	*x = VersionStats{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[0]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +289,7 @@ func (x *VersionStats) String() string {
 func (*VersionStats) ProtoMessage() {}
 
 func (x *VersionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[0]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +302,7 @@ func (x *VersionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionStats.ProtoReflect.Descriptor instead.
 func (*VersionStats) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{0}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *VersionStats) GetHost() string {
@@ -140,7 +375,7 @@ type WorkerReport struct {
 
 func (x *WorkerReport) Reset() {
 	*x = WorkerReport{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +387,7 @@ func (x *WorkerReport) String() string {
 func (*WorkerReport) ProtoMessage() {}
 
 func (x *WorkerReport) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +400,7 @@ func (x *WorkerReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReport.ProtoReflect.Descriptor instead.
 func (*WorkerReport) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WorkerReport) GetWorkerId() string {
@@ -219,7 +454,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +466,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +479,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReportRequest) GetReport() *WorkerReport {
@@ -262,7 +497,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +509,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +522,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{3}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{6}
 }
 
 type ListWorkersRequest struct {
@@ -298,7 +533,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +545,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +558,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{4}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{7}
 }
 
 type WorkerStatus struct {
@@ -336,7 +571,7 @@ type WorkerStatus struct {
 
 func (x *WorkerStatus) Reset() {
 	*x = WorkerStatus{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +583,7 @@ func (x *WorkerStatus) String() string {
 func (*WorkerStatus) ProtoMessage() {}
 
 func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +596,7 @@ func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerStatus.ProtoReflect.Descriptor instead.
 func (*WorkerStatus) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{5}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WorkerStatus) GetReport() *WorkerReport {
@@ -387,7 +622,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +634,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +647,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*WorkerStatus {
@@ -441,7 +676,7 @@ type StartRolloutRequest struct {
 
 func (x *StartRolloutRequest) Reset() {
 	*x = StartRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +688,7 @@ func (x *StartRolloutRequest) String() string {
 func (*StartRolloutRequest) ProtoMessage() {}
 
 func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +701,7 @@ func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRolloutRequest.ProtoReflect.Descriptor instead.
 func (*StartRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StartRolloutRequest) GetHost() string {
@@ -528,7 +763,7 @@ type StartRolloutResponse struct {
 
 func (x *StartRolloutResponse) Reset() {
 	*x = StartRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +775,7 @@ func (x *StartRolloutResponse) String() string {
 func (*StartRolloutResponse) ProtoMessage() {}
 
 func (x *StartRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +788,7 @@ func (x *StartRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRolloutResponse.ProtoReflect.Descriptor instead.
 func (*StartRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StartRolloutResponse) GetRollout() *Rollout {
@@ -578,7 +813,7 @@ type ListRolloutsRequest struct {
 
 func (x *ListRolloutsRequest) Reset() {
 	*x = ListRolloutsRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +825,7 @@ func (x *ListRolloutsRequest) String() string {
 func (*ListRolloutsRequest) ProtoMessage() {}
 
 func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +838,7 @@ func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolloutsRequest.ProtoReflect.Descriptor instead.
 func (*ListRolloutsRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{12}
 }
 
 type ListRolloutsResponse struct {
@@ -615,7 +850,7 @@ type ListRolloutsResponse struct {
 
 func (x *ListRolloutsResponse) Reset() {
 	*x = ListRolloutsResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +862,7 @@ func (x *ListRolloutsResponse) String() string {
 func (*ListRolloutsResponse) ProtoMessage() {}
 
 func (x *ListRolloutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +875,7 @@ func (x *ListRolloutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolloutsResponse.ProtoReflect.Descriptor instead.
 func (*ListRolloutsResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRolloutsResponse) GetRollouts() []*Rollout {
@@ -660,7 +895,7 @@ type AbortRolloutRequest struct {
 
 func (x *AbortRolloutRequest) Reset() {
 	*x = AbortRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +907,7 @@ func (x *AbortRolloutRequest) String() string {
 func (*AbortRolloutRequest) ProtoMessage() {}
 
 func (x *AbortRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +920,7 @@ func (x *AbortRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRolloutRequest.ProtoReflect.Descriptor instead.
 func (*AbortRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AbortRolloutRequest) GetHost() string {
@@ -711,7 +946,7 @@ type AbortRolloutResponse struct {
 
 func (x *AbortRolloutResponse) Reset() {
 	*x = AbortRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +958,7 @@ func (x *AbortRolloutResponse) String() string {
 func (*AbortRolloutResponse) ProtoMessage() {}
 
 func (x *AbortRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +971,7 @@ func (x *AbortRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRolloutResponse.ProtoReflect.Descriptor instead.
 func (*AbortRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AbortRolloutResponse) GetRollout() *Rollout {
@@ -756,7 +991,7 @@ type PauseRolloutRequest struct {
 
 func (x *PauseRolloutRequest) Reset() {
 	*x = PauseRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +1003,7 @@ func (x *PauseRolloutRequest) String() string {
 func (*PauseRolloutRequest) ProtoMessage() {}
 
 func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +1016,7 @@ func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRolloutRequest.ProtoReflect.Descriptor instead.
 func (*PauseRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PauseRolloutRequest) GetHost() string {
@@ -807,7 +1042,7 @@ type PauseRolloutResponse struct {
 
 func (x *PauseRolloutResponse) Reset() {
 	*x = PauseRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +1054,7 @@ func (x *PauseRolloutResponse) String() string {
 func (*PauseRolloutResponse) ProtoMessage() {}
 
 func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +1067,7 @@ func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRolloutResponse.ProtoReflect.Descriptor instead.
 func (*PauseRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PauseRolloutResponse) GetRollout() *Rollout {
@@ -852,7 +1087,7 @@ type ResumeRolloutRequest struct {
 
 func (x *ResumeRolloutRequest) Reset() {
 	*x = ResumeRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1099,7 @@ func (x *ResumeRolloutRequest) String() string {
 func (*ResumeRolloutRequest) ProtoMessage() {}
 
 func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1112,7 @@ func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRolloutRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResumeRolloutRequest) GetHost() string {
@@ -903,7 +1138,7 @@ type ResumeRolloutResponse struct {
 
 func (x *ResumeRolloutResponse) Reset() {
 	*x = ResumeRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1150,7 @@ func (x *ResumeRolloutResponse) String() string {
 func (*ResumeRolloutResponse) ProtoMessage() {}
 
 func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1163,7 @@ func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRolloutResponse.ProtoReflect.Descriptor instead.
 func (*ResumeRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResumeRolloutResponse) GetRollout() *Rollout {
@@ -942,7 +1177,29 @@ var File_nanoedge_registry_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\n" +
-	"$nanoedge/registry/v1/telemetry.proto\x12\x14nanoedge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\x84\x02\n" +
+	"$nanoedge/registry/v1/telemetry.proto\x12\x14nanoedge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\":\n" +
+	"\x11GetTrafficRequest\x12%\n" +
+	"\x0ewindow_seconds\x18\x01 \x01(\x03R\rwindowSeconds\"\xfe\x02\n" +
+	"\x0eVersionTraffic\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vpath_prefix\x18\x02 \x01(\tR\n" +
+	"pathPrefix\x12\x1f\n" +
+	"\vmodule_name\x18\x03 \x01(\tR\n" +
+	"moduleName\x12#\n" +
+	"\rmodule_digest\x18\x04 \x01(\tR\fmoduleDigest\x12\x1a\n" +
+	"\brequests\x18\x05 \x01(\x03R\brequests\x12#\n" +
+	"\rserver_errors\x18\x06 \x01(\x03R\fserverErrors\x12\x14\n" +
+	"\x05traps\x18\a \x01(\x03R\x05traps\x12\x1a\n" +
+	"\btimeouts\x18\b \x01(\x03R\btimeouts\x12.\n" +
+	"\x13requests_per_second\x18\t \x01(\x01R\x11requestsPerSecond\x12\x1d\n" +
+	"\n" +
+	"error_rate\x18\n" +
+	" \x01(\x01R\terrorRate\x12\x15\n" +
+	"\x06p99_ms\x18\v \x01(\x03R\x05p99Ms\x12\x18\n" +
+	"\aworkers\x18\f \x01(\x05R\aworkers\"}\n" +
+	"\x12GetTrafficResponse\x12@\n" +
+	"\bversions\x18\x01 \x03(\v2$.nanoedge.registry.v1.VersionTrafficR\bversions\x12%\n" +
+	"\x0ewindow_seconds\x18\x02 \x01(\x03R\rwindowSeconds\"\x84\x02\n" +
 	"\fVersionStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1003,7 +1260,7 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
 	"pathPrefix\"P\n" +
 	"\x15ResumeRolloutResponse\x127\n" +
-	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout2\xd1\x05\n" +
+	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout2\xb2\x06\n" +
 	"\x10TelemetryService\x12S\n" +
 	"\x06Report\x12#.nanoedge.registry.v1.ReportRequest\x1a$.nanoedge.registry.v1.ReportResponse\x12b\n" +
 	"\vListWorkers\x12(.nanoedge.registry.v1.ListWorkersRequest\x1a).nanoedge.registry.v1.ListWorkersResponse\x12e\n" +
@@ -1011,7 +1268,9 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\fListRollouts\x12).nanoedge.registry.v1.ListRolloutsRequest\x1a*.nanoedge.registry.v1.ListRolloutsResponse\x12e\n" +
 	"\fAbortRollout\x12).nanoedge.registry.v1.AbortRolloutRequest\x1a*.nanoedge.registry.v1.AbortRolloutResponse\x12e\n" +
 	"\fPauseRollout\x12).nanoedge.registry.v1.PauseRolloutRequest\x1a*.nanoedge.registry.v1.PauseRolloutResponse\x12h\n" +
-	"\rResumeRollout\x12*.nanoedge.registry.v1.ResumeRolloutRequest\x1a+.nanoedge.registry.v1.ResumeRolloutResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\rResumeRollout\x12*.nanoedge.registry.v1.ResumeRolloutRequest\x1a+.nanoedge.registry.v1.ResumeRolloutResponse\x12_\n" +
+	"\n" +
+	"GetTraffic\x12'.nanoedge.registry.v1.GetTrafficRequest\x1a(.nanoedge.registry.v1.GetTrafficResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_telemetry_proto_rawDescOnce sync.Once
@@ -1025,59 +1284,65 @@ func file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_telemetry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_nanoedge_registry_v1_telemetry_proto_goTypes = []any{
-	(*VersionStats)(nil),          // 0: nanoedge.registry.v1.VersionStats
-	(*WorkerReport)(nil),          // 1: nanoedge.registry.v1.WorkerReport
-	(*ReportRequest)(nil),         // 2: nanoedge.registry.v1.ReportRequest
-	(*ReportResponse)(nil),        // 3: nanoedge.registry.v1.ReportResponse
-	(*ListWorkersRequest)(nil),    // 4: nanoedge.registry.v1.ListWorkersRequest
-	(*WorkerStatus)(nil),          // 5: nanoedge.registry.v1.WorkerStatus
-	(*ListWorkersResponse)(nil),   // 6: nanoedge.registry.v1.ListWorkersResponse
-	(*StartRolloutRequest)(nil),   // 7: nanoedge.registry.v1.StartRolloutRequest
-	(*StartRolloutResponse)(nil),  // 8: nanoedge.registry.v1.StartRolloutResponse
-	(*ListRolloutsRequest)(nil),   // 9: nanoedge.registry.v1.ListRolloutsRequest
-	(*ListRolloutsResponse)(nil),  // 10: nanoedge.registry.v1.ListRolloutsResponse
-	(*AbortRolloutRequest)(nil),   // 11: nanoedge.registry.v1.AbortRolloutRequest
-	(*AbortRolloutResponse)(nil),  // 12: nanoedge.registry.v1.AbortRolloutResponse
-	(*PauseRolloutRequest)(nil),   // 13: nanoedge.registry.v1.PauseRolloutRequest
-	(*PauseRolloutResponse)(nil),  // 14: nanoedge.registry.v1.PauseRolloutResponse
-	(*ResumeRolloutRequest)(nil),  // 15: nanoedge.registry.v1.ResumeRolloutRequest
-	(*ResumeRolloutResponse)(nil), // 16: nanoedge.registry.v1.ResumeRolloutResponse
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*Rollout)(nil),               // 18: nanoedge.registry.v1.Rollout
+	(*GetTrafficRequest)(nil),     // 0: nanoedge.registry.v1.GetTrafficRequest
+	(*VersionTraffic)(nil),        // 1: nanoedge.registry.v1.VersionTraffic
+	(*GetTrafficResponse)(nil),    // 2: nanoedge.registry.v1.GetTrafficResponse
+	(*VersionStats)(nil),          // 3: nanoedge.registry.v1.VersionStats
+	(*WorkerReport)(nil),          // 4: nanoedge.registry.v1.WorkerReport
+	(*ReportRequest)(nil),         // 5: nanoedge.registry.v1.ReportRequest
+	(*ReportResponse)(nil),        // 6: nanoedge.registry.v1.ReportResponse
+	(*ListWorkersRequest)(nil),    // 7: nanoedge.registry.v1.ListWorkersRequest
+	(*WorkerStatus)(nil),          // 8: nanoedge.registry.v1.WorkerStatus
+	(*ListWorkersResponse)(nil),   // 9: nanoedge.registry.v1.ListWorkersResponse
+	(*StartRolloutRequest)(nil),   // 10: nanoedge.registry.v1.StartRolloutRequest
+	(*StartRolloutResponse)(nil),  // 11: nanoedge.registry.v1.StartRolloutResponse
+	(*ListRolloutsRequest)(nil),   // 12: nanoedge.registry.v1.ListRolloutsRequest
+	(*ListRolloutsResponse)(nil),  // 13: nanoedge.registry.v1.ListRolloutsResponse
+	(*AbortRolloutRequest)(nil),   // 14: nanoedge.registry.v1.AbortRolloutRequest
+	(*AbortRolloutResponse)(nil),  // 15: nanoedge.registry.v1.AbortRolloutResponse
+	(*PauseRolloutRequest)(nil),   // 16: nanoedge.registry.v1.PauseRolloutRequest
+	(*PauseRolloutResponse)(nil),  // 17: nanoedge.registry.v1.PauseRolloutResponse
+	(*ResumeRolloutRequest)(nil),  // 18: nanoedge.registry.v1.ResumeRolloutRequest
+	(*ResumeRolloutResponse)(nil), // 19: nanoedge.registry.v1.ResumeRolloutResponse
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*Rollout)(nil),               // 21: nanoedge.registry.v1.Rollout
 }
 var file_nanoedge_registry_v1_telemetry_proto_depIdxs = []int32{
-	17, // 0: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
-	0,  // 1: nanoedge.registry.v1.WorkerReport.versions:type_name -> nanoedge.registry.v1.VersionStats
-	1,  // 2: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
-	1,  // 3: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
-	17, // 4: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
-	5,  // 5: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
-	18, // 6: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	18, // 7: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
-	18, // 8: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	18, // 9: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	18, // 10: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	2,  // 11: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
-	4,  // 12: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
-	7,  // 13: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
-	9,  // 14: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
-	11, // 15: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
-	13, // 16: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
-	15, // 17: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
-	3,  // 18: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
-	6,  // 19: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
-	8,  // 20: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
-	10, // 21: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
-	12, // 22: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
-	14, // 23: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
-	16, // 24: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	1,  // 0: nanoedge.registry.v1.GetTrafficResponse.versions:type_name -> nanoedge.registry.v1.VersionTraffic
+	20, // 1: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
+	3,  // 2: nanoedge.registry.v1.WorkerReport.versions:type_name -> nanoedge.registry.v1.VersionStats
+	4,  // 3: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
+	4,  // 4: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
+	20, // 5: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 6: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
+	21, // 7: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	21, // 8: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
+	21, // 9: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	21, // 10: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	21, // 11: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	5,  // 12: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
+	7,  // 13: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
+	10, // 14: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
+	12, // 15: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
+	14, // 16: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
+	16, // 17: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
+	18, // 18: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
+	0,  // 19: nanoedge.registry.v1.TelemetryService.GetTraffic:input_type -> nanoedge.registry.v1.GetTrafficRequest
+	6,  // 20: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
+	9,  // 21: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
+	11, // 22: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
+	13, // 23: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
+	15, // 24: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
+	17, // 25: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
+	19, // 26: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
+	2,  // 27: nanoedge.registry.v1.TelemetryService.GetTraffic:output_type -> nanoedge.registry.v1.GetTrafficResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_telemetry_proto_init() }
@@ -1092,7 +1357,7 @@ func file_nanoedge_registry_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_telemetry_proto_rawDesc), len(file_nanoedge_registry_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

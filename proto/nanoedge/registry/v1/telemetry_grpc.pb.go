@@ -26,6 +26,7 @@ const (
 	TelemetryService_AbortRollout_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/AbortRollout"
 	TelemetryService_PauseRollout_FullMethodName  = "/nanoedge.registry.v1.TelemetryService/PauseRollout"
 	TelemetryService_ResumeRollout_FullMethodName = "/nanoedge.registry.v1.TelemetryService/ResumeRollout"
+	TelemetryService_GetTraffic_FullMethodName    = "/nanoedge.registry.v1.TelemetryService/GetTraffic"
 )
 
 // TelemetryServiceClient is the client API for TelemetryService service.
@@ -50,6 +51,9 @@ type TelemetryServiceClient interface {
 	// step's interval.
 	PauseRollout(ctx context.Context, in *PauseRolloutRequest, opts ...grpc.CallOption) (*PauseRolloutResponse, error)
 	ResumeRollout(ctx context.Context, in *ResumeRolloutRequest, opts ...grpc.CallOption) (*ResumeRolloutResponse, error)
+	// GetTraffic returns what every route version served across the fleet
+	// over a recent window: rates, error rate and p99 latency.
+	GetTraffic(ctx context.Context, in *GetTrafficRequest, opts ...grpc.CallOption) (*GetTrafficResponse, error)
 }
 
 type telemetryServiceClient struct {
@@ -130,6 +134,16 @@ func (c *telemetryServiceClient) ResumeRollout(ctx context.Context, in *ResumeRo
 	return out, nil
 }
 
+func (c *telemetryServiceClient) GetTraffic(ctx context.Context, in *GetTrafficRequest, opts ...grpc.CallOption) (*GetTrafficResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTrafficResponse)
+	err := c.cc.Invoke(ctx, TelemetryService_GetTraffic_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TelemetryServiceServer is the server API for TelemetryService service.
 // All implementations must embed UnimplementedTelemetryServiceServer
 // for forward compatibility.
@@ -152,6 +166,9 @@ type TelemetryServiceServer interface {
 	// step's interval.
 	PauseRollout(context.Context, *PauseRolloutRequest) (*PauseRolloutResponse, error)
 	ResumeRollout(context.Context, *ResumeRolloutRequest) (*ResumeRolloutResponse, error)
+	// GetTraffic returns what every route version served across the fleet
+	// over a recent window: rates, error rate and p99 latency.
+	GetTraffic(context.Context, *GetTrafficRequest) (*GetTrafficResponse, error)
 	mustEmbedUnimplementedTelemetryServiceServer()
 }
 
@@ -182,6 +199,9 @@ func (UnimplementedTelemetryServiceServer) PauseRollout(context.Context, *PauseR
 }
 func (UnimplementedTelemetryServiceServer) ResumeRollout(context.Context, *ResumeRolloutRequest) (*ResumeRolloutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResumeRollout not implemented")
+}
+func (UnimplementedTelemetryServiceServer) GetTraffic(context.Context, *GetTrafficRequest) (*GetTrafficResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTraffic not implemented")
 }
 func (UnimplementedTelemetryServiceServer) mustEmbedUnimplementedTelemetryServiceServer() {}
 func (UnimplementedTelemetryServiceServer) testEmbeddedByValue()                          {}
@@ -330,6 +350,24 @@ func _TelemetryService_ResumeRollout_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TelemetryService_GetTraffic_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTrafficRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TelemetryServiceServer).GetTraffic(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TelemetryService_GetTraffic_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TelemetryServiceServer).GetTraffic(ctx, req.(*GetTrafficRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TelemetryService_ServiceDesc is the grpc.ServiceDesc for TelemetryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -364,6 +402,10 @@ var TelemetryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResumeRollout",
 			Handler:    _TelemetryService_ResumeRollout_Handler,
+		},
+		{
+			MethodName: "GetTraffic",
+			Handler:    _TelemetryService_GetTraffic_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,163 @@
+package controlplane
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nanoedge/nanoedge/internal/latency"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+// maxTrafficWindow is the longest window GetTraffic looks back over.
+const maxTrafficWindow = 60 * time.Second
+
+type versionKey struct{ host, pathPrefix, digest string }
+
+// delta is what one version served in one second, over the fleet.
+type delta struct {
+	requests, errors, traps, timeouts int64
+	buckets                           []int64
+	workers                           map[string]bool
+}
+
+func (d *delta) add(o *delta) {
+	d.requests += o.requests
+	d.errors += o.errors
+	d.traps += o.traps
+	d.timeouts += o.timeouts
+	if d.buckets == nil {
+		d.buckets = make([]int64, len(latency.BoundsMS)+1)
+	}
+	for i := range min(len(o.buckets), len(d.buckets)) {
+		d.buckets[i] += o.buckets[i]
+	}
+	if d.workers == nil {
+		d.workers = make(map[string]bool)
+	}
+	for w := range o.workers {
+		d.workers[w] = true
+	}
+}
+
+// traffic turns the cumulative counters workers report into per-second
+// deltas, kept for maxTrafficWindow. A worker's first report on this node
+// only sets its baseline, so a new leader does not count a worker's whole
+// history as one second's traffic.
+type traffic struct {
+	mu      sync.Mutex
+	last    map[string]map[versionKey]*registryv1.VersionStats // by worker
+	seconds map[int64]map[versionKey]*delta                    // by unix second
+}
+
+func (t *traffic) observe(r *registryv1.WorkerReport, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last = make(map[string]map[versionKey]*registryv1.VersionStats)
+		t.seconds = make(map[int64]map[versionKey]*delta)
+	}
+	prev, known := t.last[r.WorkerId]
+	cur := make(map[versionKey]*registryv1.VersionStats, len(r.Versions))
+	sec := now.Unix()
+	for _, v := range r.Versions {
+		k := versionKey{v.Host, v.PathPrefix, v.ModuleDigest}
+		cur[k] = v
+		if !known {
+			continue
+		}
+		d := &delta{requests: v.Requests, errors: v.ServerErrors, traps: v.Traps, timeouts: v.Timeouts, buckets: append([]int64(nil), v.LatencyBuckets...)}
+		// A counter that went down means the worker restarted: all it
+		// reports is new.
+		if p := prev[k]; p != nil && v.Requests >= p.Requests {
+			d.requests -= p.Requests
+			d.errors -= p.ServerErrors
+			d.traps -= p.Traps
+			d.timeouts -= p.Timeouts
+			for i := range min(len(d.buckets), len(p.LatencyBuckets)) {
+				d.buckets[i] -= p.LatencyBuckets[i]
+			}
+		}
+		if d.requests == 0 {
+			continue
+		}
+		d.workers = map[string]bool{r.WorkerId: true}
+		if t.seconds[sec] == nil {
+			t.seconds[sec] = make(map[versionKey]*delta)
+		}
+		if t.seconds[sec][k] == nil {
+			t.seconds[sec][k] = &delta{}
+		}
+		t.seconds[sec][k].add(d)
+	}
+	t.last[r.WorkerId] = cur
+	for s := range t.seconds {
+		if s <= sec-int64(maxTrafficWindow/time.Second) {
+			delete(t.seconds, s)
+		}
+	}
+}
+
+// forget drops a worker that stopped reporting.
+func (t *traffic) forget(workerID string) {
+	t.mu.Lock()
+	delete(t.last, workerID)
+	t.mu.Unlock()
+}
+
+// window sums the seconds in (now-d, now].
+func (t *traffic) window(d time.Duration, now time.Time) map[versionKey]*delta {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[versionKey]*delta)
+	from := now.Unix() - int64(d/time.Second)
+	for s, vs := range t.seconds {
+		if s <= from || s > now.Unix() {
+			continue
+		}
+		for k, v := range vs {
+			if out[k] == nil {
+				out[k] = &delta{}
+			}
+			out[k].add(v)
+		}
+	}
+	return out
+}
+
+// GetTraffic implements TelemetryServiceServer.
+func (t *telemetryServer) GetTraffic(ctx context.Context, req *registryv1.GetTrafficRequest) (*registryv1.GetTrafficResponse, error) {
+	w := time.Duration(req.WindowSeconds) * time.Second
+	switch {
+	case w == 0:
+		w = 10 * time.Second
+	case w < time.Second || w > maxTrafficWindow:
+		return nil, statusInvalid("controlplane: window_seconds must be between 1 and 60")
+	}
+	resp := &registryv1.GetTrafficResponse{WindowSeconds: int64(w / time.Second)}
+	for k, d := range t.s.fleet.traffic.window(w, time.Now()) {
+		vt := &registryv1.VersionTraffic{
+			Host: k.host, PathPrefix: k.pathPrefix, ModuleDigest: k.digest,
+			Requests: d.requests, ServerErrors: d.errors, Traps: d.traps, Timeouts: d.timeouts,
+			RequestsPerSecond: float64(d.requests) / w.Seconds(),
+			P99Ms:             versionTotals{requests: d.requests, buckets: d.buckets}.p99(),
+			Workers:           int32(len(d.workers)),
+		}
+		if d.requests > 0 {
+			vt.ErrorRate = float64(d.errors) / float64(d.requests)
+		}
+		if m, err := t.s.store.ResolveModule(k.digest); err == nil {
+			vt.ModuleName = m.Name
+		}
+		resp.Versions = append(resp.Versions, vt)
+	}
+	sort.Slice(resp.Versions, func(i, j int) bool {
+		a, b := resp.Versions[i], resp.Versions[j]
+		if a.Host+"\x00"+a.PathPrefix != b.Host+"\x00"+b.PathPrefix {
+			return a.Host+"\x00"+a.PathPrefix < b.Host+"\x00"+b.PathPrefix
+		}
+		return a.RequestsPerSecond > b.RequestsPerSecond
+	})
+	return resp, nil
+}

@@ -1,0 +1,73 @@
+package controlplane
+
+import (
+	"testing"
+	"time"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+)
+
+func report(worker string, requests, errors int64) *registryv1.WorkerReport {
+	return &registryv1.WorkerReport{WorkerId: worker, Versions: []*registryv1.VersionStats{{
+		PathPrefix: "/api/", ModuleDigest: "sha256:aa", Requests: requests, ServerErrors: errors,
+		LatencyBuckets: []int64{requests},
+	}}}
+}
+
+func TestTrafficWindow(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	tests := []struct {
+		name    string
+		reports []func(*traffic)
+		window  time.Duration
+		now     time.Time
+		want    int64 // requests in the window
+		errors  int64
+		workers int
+	}{
+		{"first report is only a baseline", []func(*traffic){
+			func(tr *traffic) { tr.observe(report("w1", 500, 5), at(0)) },
+		}, 10 * time.Second, at(0), 0, 0, 0},
+		{"deltas of cumulative counters", []func(*traffic){
+			func(tr *traffic) { tr.observe(report("w1", 500, 5), at(0)) },
+			func(tr *traffic) { tr.observe(report("w1", 600, 6), at(1)) },
+			func(tr *traffic) { tr.observe(report("w1", 650, 9), at(2)) },
+		}, 10 * time.Second, at(2), 150, 4, 1},
+		{"workers add up", []func(*traffic){
+			func(tr *traffic) { tr.observe(report("w1", 0, 0), at(0)) },
+			func(tr *traffic) { tr.observe(report("w2", 0, 0), at(0)) },
+			func(tr *traffic) { tr.observe(report("w1", 30, 0), at(1)) },
+			func(tr *traffic) { tr.observe(report("w2", 70, 1), at(1)) },
+		}, 10 * time.Second, at(1), 100, 1, 2},
+		{"a restarted worker's counters are all new", []func(*traffic){
+			func(tr *traffic) { tr.observe(report("w1", 900, 0), at(0)) },
+			func(tr *traffic) { tr.observe(report("w1", 40, 2), at(1)) },
+		}, 10 * time.Second, at(1), 40, 2, 1},
+		{"old seconds fall out of the window", []func(*traffic){
+			func(tr *traffic) { tr.observe(report("w1", 0, 0), at(0)) },
+			func(tr *traffic) { tr.observe(report("w1", 100, 0), at(1)) },
+			func(tr *traffic) { tr.observe(report("w1", 110, 0), at(20)) },
+		}, 10 * time.Second, at(20), 10, 0, 1},
+		{"a forgotten worker starts from a new baseline", []func(*traffic){
+			func(tr *traffic) { tr.observe(report("w1", 0, 0), at(0)) },
+			func(tr *traffic) { tr.forget("w1") },
+			func(tr *traffic) { tr.observe(report("w1", 300, 0), at(1)) },
+		}, 10 * time.Second, at(1), 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tr traffic
+			for _, r := range tt.reports {
+				r(&tr)
+			}
+			got := tr.window(tt.window, tt.now)[versionKey{"", "/api/", "sha256:aa"}]
+			if got == nil {
+				got = &delta{}
+			}
+			if got.requests != tt.want || got.errors != tt.errors || len(got.workers) != tt.workers {
+				t.Fatalf("exp %d requests, %d errors, %d workers; got %d, %d, %d", tt.want, tt.errors, tt.workers, got.requests, got.errors, len(got.workers))
+			}
+		})
+	}
+}

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+func runTop(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("top", "[--window 10s] [--interval 2s] [--once] [flags]")
+	cf := addClientFlags(fs)
+	window := fs.Duration("window", 10*time.Second, "how far back rates look (1s to 60s)")
+	interval := fs.Duration("interval", 2*time.Second, "how often the table refreshes")
+	once := fs.Bool("once", false, "print the table once and exit")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *interval <= 0 {
+		return fmt.Errorf("%w: --interval must be positive", errUsage)
+	}
+	c, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	clear := !*once && isTerminal(e.stdout)
+	t := time.NewTicker(*interval)
+	defer t.Stop()
+	for {
+		var b strings.Builder
+		if err := printTop(ctx, &b, c, *window); err != nil {
+			return err
+		}
+		if clear {
+			fmt.Fprint(e.stdout, "\x1b[H\x1b[2J") // home, erase screen
+		}
+		fmt.Fprint(e.stdout, b.String())
+		if *once {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// printTop writes one screen: every route, and for each of its versions
+// the fleet's request rate, error rate and p99 over the window.
+func printTop(ctx context.Context, out io.Writer, c *client.Client, window time.Duration) error {
+	routes, rev, err := c.ListRoutes(ctx)
+	if err != nil {
+		return err
+	}
+	traffic, err := c.Traffic(ctx, window)
+	if err != nil {
+		return err
+	}
+	workers, err := c.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	byRoute := make(map[string][]*registryv1.VersionTraffic)
+	for _, v := range traffic {
+		k := v.Host + v.PathPrefix
+		byRoute[k] = append(byRoute[k], v)
+	}
+	fmt.Fprintf(out, "nanoedge top  %s  revision %d  %d workers  window %s\n\n", time.Now().Format(time.TimeOnly), rev, len(workers), window)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROUTE\tVERSION\tREQ/S\tERRORS\tP99\tTRAPS\tTIMEOUTS\tWORKERS")
+	for _, r := range routes {
+		name := r.Host + r.PathPrefix
+		if r.Host == "" {
+			name = "*" + r.PathPrefix
+		}
+		vs := byRoute[r.Host+r.PathPrefix]
+		if len(vs) == 0 {
+			fmt.Fprintf(tw, "%s\t%s@%s\t0.0\t-\t-\t0\t0\t0\n", name, r.ModuleName, strings.TrimPrefix(shortDigest(r.ModuleDigest), "sha256:"))
+			continue
+		}
+		for _, v := range vs {
+			fmt.Fprintf(tw, "%s\t%s@%s\t%.1f\t%.2f%%\t%s\t%d\t%d\t%d\n", name, dash(v.ModuleName), strings.TrimPrefix(shortDigest(v.ModuleDigest), "sha256:"),
+				v.RequestsPerSecond, 100*v.ErrorRate, p99String(v.P99Ms), v.Traps, v.Timeouts, v.Workers)
+		}
+	}
+	return tw.Flush()
+}
+
+func p99String(ms int64) string {
+	if ms < 0 {
+		return "slow"
+	}
+	return fmt.Sprintf("<=%dms", ms)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

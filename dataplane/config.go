@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Worker.
@@ -49,7 +51,10 @@ type Config struct {
 	// RequireSignatures refuses to compile modules whose signature does not
 	// verify with a publisher key the registry trusts.
 	RequireSignatures bool
-	Logger            *slog.Logger
+	// Tracer, if set, receives a span for every request on routes with
+	// tracing on (RouteOptions.trace). Nil: no spans are exported.
+	Tracer trace.Tracer
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns limits suited to small HTTP handlers.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
 )
@@ -65,32 +67,53 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		fail(rw, fmt.Errorf("%w for host %q and path %q", errNoRoute, normalizeHost(r.Host), r.URL.Path))
 		return
 	}
+	if e.cors != nil {
+		if isPreflight(r) {
+			e.cors.preflight(rw, r)
+			return
+		}
+		e.cors.decorate(rw.Header(), r.Header.Get("Origin"))
+	}
 	mod, pinned := e.pick(r, w.cfg.PinSecret)
 	rw.Header().Set(VersionHeader, mod.name+"@"+shortDigest(mod.digest))
 	if pinned {
 		rw.Header().Set(PinHeader, "honoured")
 	}
+	reqID := r.Header.Get("X-Request-Id")
+	if reqID == "" || len(reqID) > 128 {
+		reqID = fmt.Sprintf("%016x", w.requestSeq.Add(1))
+	}
+	rw.Header().Set("X-Request-Id", reqID)
 	// The guest continues the caller's trace under the worker's span.
+	opts := e.route.GetOptions()
 	tc := continueTrace(r.Header)
-	status, err := w.serveRoute(rw, r, e, mod, tc)
-	w.record(e, mod, status, err, time.Since(start))
+	var span trace.Span
+	if opts.GetTrace() && w.cfg.Tracer != nil {
+		tc, span = startSpan(w.cfg.Tracer, r, e, mod, tc)
+	}
+	status, err := w.serveRoute(rw, r, e, mod, reqID, tc)
+	elapsed := time.Since(start)
+	w.record(e, mod, status, err, elapsed)
+	if span != nil {
+		endSpan(span, status, err)
+	}
+	log := mod.logger.With("request", reqID, "trace_id", tc.traceID, "span_id", tc.spanID)
 	if err != nil && r.Context().Err() == nil {
-		mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "trace_id", tc.traceID, "err", err)
+		log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	if opts.GetAccessLog() {
+		log.Info("request", "method", r.Method, "host", normalizeHost(r.Host), "path", r.URL.Path, "status", status,
+			"duration_ms", float64(elapsed.Microseconds())/1000, "remote", r.RemoteAddr, "user_agent", r.UserAgent())
 	}
 }
 
-func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module, tc traceContext) (int, error) {
+func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module, reqID string, tc traceContext) (int, error) {
 	opts := e.route.GetOptions()
 	body, err := w.readBody(rw, r, tighten(w.cfg.MaxRequestBody, opts.GetMaxRequestBody()))
 	if err != nil {
 		return fail(rw, err), err
 	}
 	timeout := tighten(w.cfg.RequestTimeout, time.Duration(opts.GetTimeoutMs())*time.Millisecond)
-	reqID := r.Header.Get("X-Request-Id")
-	if reqID == "" || len(reqID) > 128 {
-		reqID = fmt.Sprintf("%016x", w.requestSeq.Add(1))
-	}
-	rw.Header().Set("X-Request-Id", reqID)
 	header := r.Header.Clone()
 	header.Set("Traceparent", tc.header())
 	req := abi.AppendRequest(nil, &abi.Request{
@@ -106,7 +129,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		}
 		return fail(rw, err), err
 	}
-	inst.setRequest(reqID, tc.traceID)
+	inst.setRequest(reqID, tc)
 	out, err := inst.Handle(ctx, req)
 	var resp abi.Response
 	if err == nil {
@@ -124,6 +147,9 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 	}
 	h := rw.Header()
 	for k, vs := range resp.Header {
+		if e.cors != nil && isCorsHeader(k) {
+			continue // the route's policy decides
+		}
 		h[k] = vs
 	}
 	for _, k := range hopHeaders {

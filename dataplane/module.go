@@ -45,9 +45,10 @@ type instance struct {
 }
 
 // setRequest ties the guest output that follows to a request and its trace.
-func (i *instance) setRequest(id, traceID string) {
-	i.stdout.request, i.stderr.request = id, id
-	i.stdout.traceID, i.stderr.traceID = traceID, traceID
+func (i *instance) setRequest(id string, tc traceContext) {
+	for _, l := range []*lineLogger{i.stdout, i.stderr} {
+		l.request, l.traceID, l.spanID = id, tc.traceID, tc.spanID
+	}
 }
 
 func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, maxMemory uint64, logger *slog.Logger) *module {
@@ -96,7 +97,7 @@ func (m *module) release(inst *instance, broken bool) {
 	discard := broken
 	if inst != nil {
 		inst.uses++
-		inst.setRequest("", "")
+		inst.setRequest("", traceContext{})
 		discard = discard || inst.uses >= m.maxUses || inst.MemorySize() > m.maxMemory
 	}
 	m.mu.Lock()
@@ -184,6 +185,7 @@ type lineLogger struct {
 	stream  string
 	request string
 	traceID string
+	spanID  string
 	buf     []byte
 }
 
@@ -199,7 +201,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 			}
 			i, skip = maxLine, 0 // an endless line is cut, not buffered forever
 		}
-		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "trace_id", l.traceID, "line", string(l.buf[:i]))
+		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "trace_id", l.traceID, "span_id", l.spanID, "line", string(l.buf[:i]))
 		l.buf = l.buf[i+skip:]
 	}
 }

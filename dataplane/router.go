@@ -19,6 +19,7 @@ type entry struct {
 	mod      *module   // the route's module: all traffic, or the heaviest version
 	versions []version // the weighted split, if any
 	rules    []rule    // evaluated before the split
+	cors     *cors     // nil: the route has no CORS policy
 }
 
 func newTable(entries []*entry) *table {

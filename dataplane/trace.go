@@ -5,6 +5,10 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // traceContext is the W3C trace context of one request as the worker
@@ -12,6 +16,8 @@ import (
 // as the guest's parent.
 type traceContext struct {
 	traceID, spanID, flags string
+	// parentID is the caller's span, empty when the trace starts here.
+	parentID string
 }
 
 // continueTrace reads traceparent and starts the worker's span in that
@@ -22,7 +28,7 @@ func continueTrace(h http.Header) traceContext {
 		parts := strings.Split(v, "-")
 		if len(parts) == 4 && parts[0] == "00" && isHex(parts[1], 32) && isHex(parts[2], 16) && isHex(parts[3], 2) &&
 			parts[1] != strings.Repeat("0", 32) && parts[2] != strings.Repeat("0", 16) {
-			tc.traceID, tc.flags = parts[1], parts[3]
+			tc.traceID, tc.flags, tc.parentID = parts[1], parts[3], parts[2]
 		}
 	}
 	if tc.traceID == "" {
@@ -49,4 +55,51 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// startSpan starts the worker's span for a request on the tracer, as a
+// child of the caller's span if there is one, and returns the trace
+// context the guest continues.
+func startSpan(tracer trace.Tracer, r *http.Request, e *entry, mod *module, tc traceContext) (traceContext, trace.Span) {
+	ctx := r.Context()
+	if tc.parentID != "" {
+		tid, _ := trace.TraceIDFromHex(tc.traceID)
+		sid, _ := trace.SpanIDFromHex(tc.parentID)
+		flags := trace.TraceFlags(0)
+		if tc.flags == "01" {
+			flags = trace.FlagsSampled
+		}
+		ctx = trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: tid, SpanID: sid, TraceFlags: flags, Remote: true,
+		}))
+	}
+	_, span := tracer.Start(ctx, r.Method+" "+e.route.PathPrefix, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("http.request.method", r.Method),
+		attribute.String("url.path", r.URL.Path),
+		attribute.String("server.address", normalizeHost(r.Host)),
+		attribute.String("http.route", e.route.Host+e.route.PathPrefix),
+		attribute.String("nanoedge.module", mod.name),
+		attribute.String("nanoedge.digest", mod.digest),
+	))
+	sc := span.SpanContext()
+	tc.traceID, tc.spanID = sc.TraceID().String(), sc.SpanID().String()
+	if sc.IsSampled() {
+		tc.flags = "01"
+	} else {
+		tc.flags = "00"
+	}
+	return tc, span
+}
+
+// endSpan records the outcome and ends the span.
+func endSpan(span trace.Span, status int, err error) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		msg := http.StatusText(status)
+		if err != nil {
+			msg = err.Error()
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End()
 }

@@ -277,7 +277,7 @@ func (w *Worker) bind(ctx context.Context, r *registryv1.Route) (*entry, error) 
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{route: r, mod: mod}
+	e := &entry{route: r, mod: mod, cors: newCors(r.GetOptions().GetCors())}
 	var upper uint32
 	for _, v := range r.Versions {
 		m, err := w.load(ctx, v.ModuleName, v.ModuleDigest)

@@ -306,6 +306,9 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 	if opts.GetTimeoutMs() < 0 || opts.GetMaxRequestBody() < 0 {
 		return nil, 0, fmt.Errorf("%w: route limits must not be negative", ErrInvalid)
 	}
+	if err := validateCors(opts.GetCors()); err != nil {
+		return nil, 0, err
+	}
 	r := &registryv1.Route{Host: host, PathPrefix: spec.PathPrefix, Options: opts, StickyKey: spec.StickyKey}
 	if err := validateSticky(spec.StickyKey); err != nil {
 		return nil, 0, err

@@ -87,3 +87,46 @@ func validateRule(r *registryv1.RuleSpec) error {
 	}
 	return nil
 }
+
+var (
+	originRE = regexp.MustCompile(`^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$`)
+	tokenRE  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$") // RFC 9110 token
+)
+
+const maxCorsEntries = 32
+
+func validateCors(c *registryv1.CorsPolicy) error {
+	if c == nil {
+		return nil
+	}
+	if len(c.AllowOrigins) == 0 {
+		return fmt.Errorf("%w: a CORS policy needs at least one allowed origin", ErrInvalid)
+	}
+	for _, list := range [][]string{c.AllowOrigins, c.AllowMethods, c.AllowHeaders, c.ExposeHeaders} {
+		if len(list) > maxCorsEntries {
+			return fmt.Errorf("%w: CORS lists hold at most %d entries", ErrInvalid, maxCorsEntries)
+		}
+	}
+	for _, o := range c.AllowOrigins {
+		if o == "*" {
+			if c.AllowCredentials {
+				return fmt.Errorf("%w: CORS: credentials cannot be allowed for the \"*\" origin; list the origins", ErrInvalid)
+			}
+			continue
+		}
+		if !originRE.MatchString(o) {
+			return fmt.Errorf("%w: CORS origin %q: want scheme://host[:port] in lowercase, or *", ErrInvalid, o)
+		}
+	}
+	for _, list := range [][]string{c.AllowMethods, c.AllowHeaders, c.ExposeHeaders} {
+		for _, v := range list {
+			if !tokenRE.MatchString(v) {
+				return fmt.Errorf("%w: CORS: %q is not a method or header name", ErrInvalid, v)
+			}
+		}
+	}
+	if c.MaxAgeSeconds < 0 || c.MaxAgeSeconds > 86400 {
+		return fmt.Errorf("%w: CORS max age must be 0 to 86400 seconds", ErrInvalid)
+	}
+	return nil
+}

@@ -48,6 +48,8 @@ var commands = map[string]command{
 // env carries what every command writes to.
 type env struct {
 	stdout, stderr io.Writer
+	// logFormat and logLevel shape the logs of server commands.
+	logFormat, logLevel string
 }
 
 // Main runs the command line args and returns the exit code.
@@ -101,8 +103,36 @@ func (e *env) flags(name, usage string) *flag.FlagSet {
 	return fs
 }
 
+// addLogFlags registers --log-format and --log-level on a server command.
+func (e *env) addLogFlags(fs *flag.FlagSet) {
+	fs.StringVar(&e.logFormat, "log-format", "text", "log format: text or json (one object per line)")
+	fs.StringVar(&e.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
+}
+
 func (e *env) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if e.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// checkLogFlags refuses unknown log formats and levels.
+func (e *env) checkLogFlags() error {
+	var level slog.Level
+	if e.logLevel != "" {
+		if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
+			return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, e.logLevel)
+		}
+	}
+	if e.logFormat != "" && e.logFormat != "text" && e.logFormat != "json" {
+		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, e.logFormat)
+	}
+	return nil
 }
 
 // controlPlaneFlag registers --controlplane, defaulting to $NANOEDGE_CONTROLPLANE.

@@ -69,8 +69,17 @@ func TestPushRouteList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "(1 modules at revision") || !strings.Contains(out, "/api/") || !strings.Contains(out, "git:abc123") {
 		t.Fatalf("status: exit %d, %q", code, out)
 	}
-	if code, out, errOut := run("route", "set", "--path", "/api/", "--module", "hello", "--strict", "--timeout", "2s"); code != 0 {
+	if code, out, errOut := run("route", "set", "--path", "/api/", "--module", "hello", "--strict", "--timeout", "2s",
+		"--cors-origin", "https://app.example", "--cors-method", "PUT", "--cors-max-age", "10m", "--access-log", "--trace"); code != 0 {
 		t.Fatalf("route set with options: %d %q %q", code, out, errOut)
+	}
+	routes, _, err := env.Publisher.ListRoutes(context.Background())
+	if err != nil || len(routes) != 1 {
+		t.Fatalf("routes: %v %v", routes, err)
+	}
+	if o := routes[0].Options; !o.StrictIsolation || o.TimeoutMs != 2000 || !o.AccessLog || !o.Trace ||
+		o.Cors.GetAllowOrigins()[0] != "https://app.example" || o.Cors.GetAllowMethods()[0] != "PUT" || o.Cors.GetMaxAgeSeconds() != 600 {
+		t.Fatalf("route options %v", o)
 	}
 	code, out, _ = run("route", "rollback", "--path", "/api/")
 	if code != 0 || !strings.Contains(out, "route /api/ rolled back to hello@") {
@@ -126,6 +135,8 @@ func TestErrorsAreClear(t *testing.T) {
 		{[]string{"route", "frob"}, 2, `unknown subcommand "frob"`},
 		{[]string{"modules", "--controlplane", addr, "extra"}, 2, "unexpected arguments extra"},
 		{[]string{"flags", "set", "--controlplane", addr, "beta", "maybe"}, 2, `flag state "maybe": want on or off`},
+		{[]string{"controlplane", "--log-format", "yaml"}, 2, `--log-format "yaml": want text or json`},
+		{[]string{"worker", "--log-level", "loud"}, 2, `--log-level "loud"`},
 		{[]string{"flags", "set", "--controlplane", addr, "Bad Name", "on"}, 1, "InvalidArgument"},
 		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "m", "--rule", "flag:beta~x=>m"}, 1, "flag:NAME=>MODULE"},
 	}

@@ -99,6 +99,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	var strict *bool
 	var sticky *string
 	var versions, rules listFlag
+	var mw *middlewareFlags
 	switch sub {
 	case "set", "delete", "rollback":
 		host = fs.String("host", "", "host to match, without port (empty: any host)")
@@ -110,6 +111,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 			strict = fs.Bool("strict", false, "a fresh instance for every request")
 			fs.Var(&versions, "version", "a weighted version MODULE=WEIGHT (repeat; weights sum to 100)")
 			sticky = fs.String("sticky", "", "keep users on one version by header:<name>, cookie:<name> or ip")
+			mw = addMiddlewareFlags(fs)
 			fs.Var(&rules, "rule", "send matching requests to a module: KIND[:NAME]~REGEXP=>MODULE, KIND one of header, cookie, query, ua; or flag:NAME=>MODULE while a feature flag is on (repeat)")
 		}
 	case "list":
@@ -128,6 +130,7 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 	switch sub {
 	case "set":
 		opts := &registryv1.RouteOptions{TimeoutMs: timeout.Milliseconds(), MaxRequestBody: *maxBody << 10, StrictIsolation: *strict}
+		mw.apply(opts)
 		route := client.Route{Host: *host, PathPrefix: *path, Module: *module, Options: opts, StickyKey: *sticky}
 		if route.Versions, err = parseVersions(versions); err != nil {
 			return err

@@ -51,18 +51,22 @@ func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
 
 type workerFlags struct {
 	httpAddr, cacheDir, pinSecret, metricsAddr *string
+	otlpEndpoint                               *string
+	otlpInsecure                               *bool
 	memoryMB, maxBody                          *int64
 	timeout                                    *time.Duration
 }
 
 func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 	return workerFlags{
-		httpAddr:    fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
-		cacheDir:    fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
-		memoryMB:    fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
-		maxBody:     fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
-		timeout:     fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
-		metricsAddr: fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
+		httpAddr:     fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
+		cacheDir:     fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
+		memoryMB:     fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
+		maxBody:      fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
+		timeout:      fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
+		metricsAddr:  fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
+		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans of routes with tracing on to this OpenTelemetry collector (OTLP/gRPC host:port; empty: off)"),
+		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
 		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
 			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),
 	}
@@ -77,12 +81,14 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 	wc.MaxRequestBody = *f.maxBody << 20
 	wc.RequestTimeout = *f.timeout
 	wc.PinSecret = *f.pinSecret
-	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, Engine: ec, Worker: wc}
+	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, Engine: ec, Worker: wc,
+		Tracing: server.TracingConfig{Endpoint: *f.otlpEndpoint, Insecure: *f.otlpInsecure}}
 }
 
 func runControlPlane(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("controlplane", "[flags]")
 	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	e.addLogFlags(fs)
 	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "admin token for --join (env NANOEDGE_TOKEN)")
 	bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
@@ -95,6 +101,9 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	tlsKey := fs.String("tls-key", "", "key of --tls-cert")
 	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by this CA (mutual TLS)")
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := e.checkLogFlags(); err != nil {
 		return err
 	}
 	cfg := cpf.config(e)
@@ -139,7 +148,11 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "worker-role bearer token (env NANOEDGE_TOKEN)")
 	tf := addClientTLSFlags(fs, "")
 	wf := addWorkerFlags(fs, "")
+	e.addLogFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := e.checkLogFlags(); err != nil {
 		return err
 	}
 	cfg := wf.config(e, *cp)
@@ -163,9 +176,13 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("dev", "[flags]")
 	cpf := addControlPlaneFlags(fs, "./.nanoedge")
 	wf := addWorkerFlags(fs, "")
+	e.addLogFlags(fs)
 	example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
 	examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := e.checkLogFlags(); err != nil {
 		return err
 	}
 	start := time.Now()

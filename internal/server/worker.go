@@ -26,8 +26,11 @@ type WorkerConfig struct {
 	TLS *tls.Config
 	// MetricsAddr, if set, serves Prometheus metrics at /metrics there.
 	MetricsAddr string
-	Engine      wazeroengine.Config
-	Worker      dataplane.Config
+	// Tracing, if it names an endpoint, exports spans of routes with
+	// tracing on.
+	Tracing TracingConfig
+	Engine  wazeroengine.Config
+	Worker  dataplane.Config
 }
 
 // Worker is a running worker.
@@ -37,8 +40,10 @@ type Worker struct {
 	engine  *wazeroengine.Engine
 	ln      net.Listener
 	metrics *metricsServer
-	cancel  context.CancelFunc
-	done    chan error
+	// stopTracing flushes spans not yet exported.
+	stopTracing func(context.Context) error
+	cancel      context.CancelFunc
+	done        chan error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -46,7 +51,16 @@ type Worker struct {
 
 // StartWorker starts following the control plane and serving HTTP. It does
 // not wait for the first sync: Synced says when routes are applied.
-func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
+func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
+	// On failure, undo what was started, newest first.
+	var undo []func() error
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	var opts []client.Option
 	if cfg.Token != "" {
 		opts = append(opts, client.WithToken(cfg.Token))
@@ -58,38 +72,39 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, c.Close)
 	eng, err := wazeroengine.New(ctx, cfg.Engine)
 	if err != nil {
-		c.Close()
 		return nil, err
 	}
+	undo = append(undo, func() error { return eng.Close(context.Background()) })
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		eng.Close(ctx)
-		c.Close()
 		return nil, fmt.Errorf("server: http listen: %w", err)
 	}
+	undo = append(undo, ln.Close)
 	if cfg.Worker.WorkerID == "" {
 		host, _ := os.Hostname()
 		cfg.Worker.WorkerID = host + "/" + ln.Addr().String()
 	}
+	stopTracing := func(context.Context) error { return nil }
+	if cfg.Tracing.Endpoint != "" {
+		if cfg.Worker.Tracer, stopTracing, err = startTracing(ctx, cfg.Tracing, "nanoedge-worker", cfg.Worker.WorkerID); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() error { return stopTracing(context.Background()) })
+	}
 	compacted := func(err error) bool { return errors.Is(err, client.ErrCompacted) }
 	dw, err := dataplane.New(cfg.Worker, c, eng, compacted)
 	if err != nil {
-		ln.Close()
-		eng.Close(ctx)
-		c.Close()
 		return nil, err
 	}
 	ms, err := startMetrics(cfg.MetricsAddr, dw.MetricsHandler())
 	if err != nil {
-		ln.Close()
-		eng.Close(ctx)
-		c.Close()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &Worker{Worker: dw, client: c, engine: eng, ln: ln, metrics: ms, cancel: cancel, done: make(chan error, 2)}
+	w := &Worker{Worker: dw, client: c, engine: eng, ln: ln, metrics: ms, stopTracing: stopTracing, cancel: cancel, done: make(chan error, 2)}
 	go func() { w.done <- dw.Run(runCtx) }()
 	go func() { w.done <- dw.Serve(runCtx, ln) }()
 	return w, nil
@@ -107,7 +122,7 @@ func (w *Worker) Close() error {
 	w.closeOnce.Do(func() {
 		w.cancel()
 		err := errors.Join(<-w.done, <-w.done, w.metrics.Close())
-		w.closeErr = errors.Join(err, w.engine.Close(context.Background()), w.client.Close())
+		w.closeErr = errors.Join(err, w.stopTracing(context.Background()), w.engine.Close(context.Background()), w.client.Close())
 	})
 	return w.closeErr
 }

@@ -231,6 +231,30 @@ func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
 				{Kind: registryv1.MatchKind_MATCH_KIND_HEADER, Name: "X", Pattern: "(", Module: "hello"}}})
 			return err
 		}, codes.InvalidArgument, "rule 1"},
+		{"CORS credentials for any origin", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/c", Module: "hello", Options: &registryv1.RouteOptions{
+				Cors: &registryv1.CorsPolicy{AllowOrigins: []string{"*"}, AllowCredentials: true}}})
+			return err
+		}, codes.InvalidArgument, "credentials cannot be allowed"},
+		{"CORS origin with a path", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/c", Module: "hello", Options: &registryv1.RouteOptions{
+				Cors: &registryv1.CorsPolicy{AllowOrigins: []string{"https://app.example/login"}}}})
+			return err
+		}, codes.InvalidArgument, "CORS origin"},
+		{"CORS header that is no token", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/c", Module: "hello", Options: &registryv1.RouteOptions{
+				Cors: &registryv1.CorsPolicy{AllowOrigins: []string{"https://a.example"}, AllowHeaders: []string{"X Bad"}}}})
+			return err
+		}, codes.InvalidArgument, "not a method or header name"},
+		{"flag rule without the flag", func() error {
+			_, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/f", Module: "hello", Rules: []*registryv1.RuleSpec{
+				{Kind: registryv1.MatchKind_MATCH_KIND_FLAG, Name: "ghost", Module: "hello"}}})
+			return err
+		}, codes.NotFound, `flag "ghost"`},
+		{"bad flag name", func() error { _, _, err := c.SetFlag(ctx, "Not OK", true, ""); return err },
+			codes.InvalidArgument, "flag name"},
+		{"delete missing flag", func() error { _, err := c.DeleteFlag(ctx, "ghost"); return err },
+			codes.NotFound, "ghost"},
 		{"delete missing route", func() error { _, err := c.DeleteRoute(ctx, "", "/missing"); return err },
 			codes.NotFound, "/missing"},
 		{"fetch missing module", func() error { _, _, err := c.FetchModule(ctx, "sha256:"+strings.Repeat("0", 64)); return err },

@@ -949,8 +949,17 @@ type RouteOptions struct {
 	// A fresh instance for every request: nothing a request leaves in memory
 	// reaches the next one. Costs an instantiation per request.
 	StrictIsolation bool `protobuf:"varint,3,opt,name=strict_isolation,json=strictIsolation,proto3" json:"strict_isolation,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Cross-origin requests the worker allows; unset: the worker adds no CORS
+	// headers and preflights reach the handler.
+	Cors *CorsPolicy `protobuf:"bytes,4,opt,name=cors,proto3" json:"cors,omitempty"`
+	// Log one line per request (method, path, status, duration, version,
+	// request, trace and span ids) in the worker's log.
+	AccessLog bool `protobuf:"varint,5,opt,name=access_log,json=accessLog,proto3" json:"access_log,omitempty"`
+	// Export a span per request to the worker's OpenTelemetry (OTLP)
+	// endpoint, when it has one.
+	Trace         bool `protobuf:"varint,6,opt,name=trace,proto3" json:"trace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RouteOptions) Reset() {
@@ -1004,6 +1013,119 @@ func (x *RouteOptions) GetStrictIsolation() bool {
 	return false
 }
 
+func (x *RouteOptions) GetCors() *CorsPolicy {
+	if x != nil {
+		return x.Cors
+	}
+	return nil
+}
+
+func (x *RouteOptions) GetAccessLog() bool {
+	if x != nil {
+		return x.AccessLog
+	}
+	return false
+}
+
+func (x *RouteOptions) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
+}
+
+// CorsPolicy is answered by the worker: it replies to preflight requests
+// itself and sets the CORS headers of responses, whatever the handler set.
+type CorsPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Origins allowed, "scheme://host[:port]", or "*" for any.
+	AllowOrigins []string `protobuf:"bytes,1,rep,name=allow_origins,json=allowOrigins,proto3" json:"allow_origins,omitempty"`
+	// Methods a preflight may ask for; empty: GET, HEAD and POST.
+	AllowMethods []string `protobuf:"bytes,2,rep,name=allow_methods,json=allowMethods,proto3" json:"allow_methods,omitempty"`
+	// Request headers a preflight may ask for, or "*".
+	AllowHeaders []string `protobuf:"bytes,3,rep,name=allow_headers,json=allowHeaders,proto3" json:"allow_headers,omitempty"`
+	// Response headers scripts may read.
+	ExposeHeaders []string `protobuf:"bytes,4,rep,name=expose_headers,json=exposeHeaders,proto3" json:"expose_headers,omitempty"`
+	// Allow cookies and credentials; not with the "*" origin.
+	AllowCredentials bool `protobuf:"varint,5,opt,name=allow_credentials,json=allowCredentials,proto3" json:"allow_credentials,omitempty"`
+	// How long browsers may cache a preflight answer, in seconds.
+	MaxAgeSeconds int64 `protobuf:"varint,6,opt,name=max_age_seconds,json=maxAgeSeconds,proto3" json:"max_age_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CorsPolicy) Reset() {
+	*x = CorsPolicy{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorsPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorsPolicy) ProtoMessage() {}
+
+func (x *CorsPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorsPolicy.ProtoReflect.Descriptor instead.
+func (*CorsPolicy) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CorsPolicy) GetAllowOrigins() []string {
+	if x != nil {
+		return x.AllowOrigins
+	}
+	return nil
+}
+
+func (x *CorsPolicy) GetAllowMethods() []string {
+	if x != nil {
+		return x.AllowMethods
+	}
+	return nil
+}
+
+func (x *CorsPolicy) GetAllowHeaders() []string {
+	if x != nil {
+		return x.AllowHeaders
+	}
+	return nil
+}
+
+func (x *CorsPolicy) GetExposeHeaders() []string {
+	if x != nil {
+		return x.ExposeHeaders
+	}
+	return nil
+}
+
+func (x *CorsPolicy) GetAllowCredentials() bool {
+	if x != nil {
+		return x.AllowCredentials
+	}
+	return false
+}
+
+func (x *CorsPolicy) GetMaxAgeSeconds() int64 {
+	if x != nil {
+		return x.MaxAgeSeconds
+	}
+	return 0
+}
+
 // Event is one change to the registry. Revisions increase strictly.
 type Event struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1021,7 +1143,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1155,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1168,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetType() EventType {
@@ -1136,7 +1258,7 @@ type Flag struct {
 
 func (x *Flag) Reset() {
 	*x = Flag{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1270,7 @@ func (x *Flag) String() string {
 func (*Flag) ProtoMessage() {}
 
 func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1283,7 @@ func (x *Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flag.ProtoReflect.Descriptor instead.
 func (*Flag) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Flag) GetName() string {
@@ -1226,7 +1348,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1360,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1373,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Rollout) GetHost() string {
@@ -1422,12 +1544,24 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\apattern\x18\x03 \x01(\tR\apattern\x12\x1f\n" +
 	"\vmodule_name\x18\x04 \x01(\tR\n" +
 	"moduleName\x12#\n" +
-	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\x82\x01\n" +
+	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\xed\x01\n" +
 	"\fRouteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12(\n" +
 	"\x10max_request_body\x18\x02 \x01(\x03R\x0emaxRequestBody\x12)\n" +
-	"\x10strict_isolation\x18\x03 \x01(\bR\x0fstrictIsolation\"\x81\x02\n" +
+	"\x10strict_isolation\x18\x03 \x01(\bR\x0fstrictIsolation\x124\n" +
+	"\x04cors\x18\x04 \x01(\v2 .nanoedge.registry.v1.CorsPolicyR\x04cors\x12\x1d\n" +
+	"\n" +
+	"access_log\x18\x05 \x01(\bR\taccessLog\x12\x14\n" +
+	"\x05trace\x18\x06 \x01(\bR\x05trace\"\xf7\x01\n" +
+	"\n" +
+	"CorsPolicy\x12#\n" +
+	"\rallow_origins\x18\x01 \x03(\tR\fallowOrigins\x12#\n" +
+	"\rallow_methods\x18\x02 \x03(\tR\fallowMethods\x12#\n" +
+	"\rallow_headers\x18\x03 \x03(\tR\fallowHeaders\x12%\n" +
+	"\x0eexpose_headers\x18\x04 \x03(\tR\rexposeHeaders\x12+\n" +
+	"\x11allow_credentials\x18\x05 \x01(\bR\x10allowCredentials\x12&\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\x81\x02\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
@@ -1500,7 +1634,7 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
@@ -1515,33 +1649,35 @@ var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(*RouteVersion)(nil),          // 10: nanoedge.registry.v1.RouteVersion
 	(*RouteRule)(nil),             // 11: nanoedge.registry.v1.RouteRule
 	(*RouteOptions)(nil),          // 12: nanoedge.registry.v1.RouteOptions
-	(*Event)(nil),                 // 13: nanoedge.registry.v1.Event
-	(*Flag)(nil),                  // 14: nanoedge.registry.v1.Flag
-	(*Rollout)(nil),               // 15: nanoedge.registry.v1.Rollout
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*CorsPolicy)(nil),            // 13: nanoedge.registry.v1.CorsPolicy
+	(*Event)(nil),                 // 14: nanoedge.registry.v1.Event
+	(*Flag)(nil),                  // 15: nanoedge.registry.v1.Flag
+	(*Rollout)(nil),               // 16: nanoedge.registry.v1.Rollout
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	16, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	17, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	16, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	17, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
 	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
 	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
 	9,  // 7: nanoedge.registry.v1.Route.previous:type_name -> nanoedge.registry.v1.Route
 	1,  // 8: nanoedge.registry.v1.RouteRule.kind:type_name -> nanoedge.registry.v1.MatchKind
-	2,  // 9: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	4,  // 10: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	9,  // 11: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	14, // 12: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
-	10, // 13: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 14: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	16, // 15: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	13, // 9: nanoedge.registry.v1.RouteOptions.cors:type_name -> nanoedge.registry.v1.CorsPolicy
+	2,  // 10: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
+	4,  // 11: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	9,  // 12: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	15, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
+	10, // 14: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 15: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	17, // 16: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -1549,7 +1685,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 	if File_nanoedge_registry_v1_types_proto != nil {
 		return
 	}
-	file_nanoedge_registry_v1_types_proto_msgTypes[9].OneofWrappers = []any{
+	file_nanoedge_registry_v1_types_proto_msgTypes[10].OneofWrappers = []any{
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
 		(*Event_Flag)(nil),
@@ -1560,7 +1696,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,259 @@
+package systemtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+
+	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// collector is an OpenTelemetry collector's trace service on loopback: it
+// keeps every span the worker's OTLP exporter sends.
+type collector struct {
+	collectortrace.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	spans []*tracev1.Span
+	addr  string
+}
+
+func startCollector(t *testing.T) *collector {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{addr: ln.Addr().String()}
+	s := grpc.NewServer()
+	collectortrace.RegisterTraceServiceServer(s, c)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return c
+}
+
+func (c *collector) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			c.spans = append(c.spans, ss.Spans...)
+		}
+	}
+	return &collectortrace.ExportTraceServiceResponse{}, nil
+}
+
+func (c *collector) find(path string) []*tracev1.Span {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*tracev1.Span
+	for _, s := range c.spans {
+		for _, a := range s.Attributes {
+			if a.Key == "url.path" && a.Value.GetStringValue() == path {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// logLines is a concurrency-safe sink for a JSON slog handler.
+type logLines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// find returns the JSON log records whose msg is msg and path or line
+// matches.
+func (l *logLines) find(msg, key, value string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(l.buf.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		if rec["msg"] == msg && fmt.Sprint(rec[key]) == value {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// TestRouteMiddleware: CORS, access logs and tracing are per-route options
+// in the registry, applied by the worker around the handler.
+func TestRouteMiddleware(t *testing.T) {
+	env := startEnv(t)
+	col := startCollector(t)
+	logs := &logLines{}
+	wcfg := env.WorkerConfig()
+	wcfg.Worker.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	wcfg.Tracing = server.TracingConfig{Endpoint: col.addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
+	w := testenv.StartWorker(t, wcfg)
+	env.Upload(t, "echo", wasmtest.Echo)
+	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	ctx := ctxT(t)
+	cors := &registryv1.CorsPolicy{
+		AllowOrigins: []string{"https://app.example"}, AllowMethods: []string{"GET", "PUT"},
+		AllowHeaders: []string{"X-Token"}, ExposeHeaders: []string{"X-Nanoedge-Version"}, AllowCredentials: true, MaxAgeSeconds: 600,
+	}
+	for _, r := range []client.Route{
+		{PathPrefix: "/cors/", Module: "echo", Options: &registryv1.RouteOptions{Cors: cors}},
+		{PathPrefix: "/traced/", Module: "echo", Options: &registryv1.RouteOptions{Trace: true, AccessLog: true}},
+		{PathPrefix: "/talk/", Module: "misbehave", Options: &registryv1.RouteOptions{Trace: true}},
+		{PathPrefix: "/plain/", Module: "echo"},
+	} {
+		if _, _, err := env.Publisher.SetRoute(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitServed(t, w.URL()+"/plain/x", func(r response) bool { return r.status == 200 })
+
+	t.Run("cors", func(t *testing.T) {
+		tests := []struct {
+			name    string
+			method  string
+			path    string
+			hdr     http.Header
+			status  int
+			want    map[string]string // header -> value; "" means absent
+			guestOK bool              // the handler answered
+		}{
+			{"preflight allowed", "OPTIONS", "/cors/x", http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"PUT"}, "Access-Control-Request-Headers": {"x-token"}},
+				204, map[string]string{"Access-Control-Allow-Origin": "https://app.example", "Access-Control-Allow-Methods": "GET, PUT", "Access-Control-Allow-Headers": "x-token",
+					"Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600", "X-Echo-Method": ""}, false},
+			{"preflight from another origin", "OPTIONS", "/cors/x", http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"GET"}},
+				403, map[string]string{"Access-Control-Allow-Origin": ""}, false},
+			{"preflight for a method not allowed", "OPTIONS", "/cors/x", http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"DELETE"}},
+				403, map[string]string{"Access-Control-Allow-Methods": ""}, false},
+			{"preflight for a header not allowed", "OPTIONS", "/cors/x", http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"GET"}, "Access-Control-Request-Headers": {"X-Other"}},
+				403, nil, false},
+			{"request from an allowed origin", "GET", "/cors/x?set=Access-Control-Allow-Origin:*", http.Header{"Origin": {"https://app.example"}},
+				200, map[string]string{"Access-Control-Allow-Origin": "https://app.example", "Access-Control-Expose-Headers": "X-Nanoedge-Version", "Vary": "Origin"}, true},
+			{"request from another origin", "GET", "/cors/x?set=Access-Control-Allow-Origin:*", http.Header{"Origin": {"https://evil.example"}},
+				200, map[string]string{"Access-Control-Allow-Origin": ""}, true},
+			{"route without a policy leaves OPTIONS to the handler", "OPTIONS", "/plain/x", http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"GET"}},
+				200, map[string]string{"X-Echo-Method": "OPTIONS", "Access-Control-Allow-Origin": ""}, true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req, _ := http.NewRequest(tt.method, w.URL()+tt.path, nil)
+				req.Header = tt.hdr
+				r, err := do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.status != tt.status {
+					t.Fatalf("exp %d, got %d %q", tt.status, r.status, r.body)
+				}
+				for k, v := range tt.want {
+					if got := r.header.Get(k); got != v {
+						t.Errorf("%s: exp %q, got %q", k, v, got)
+					}
+				}
+				if answered := r.header.Get("X-Echo-Method") != ""; answered != tt.guestOK {
+					t.Errorf("handler answered: %v, want %v", answered, tt.guestOK)
+				}
+			})
+		}
+	})
+
+	t.Run("tracing and access log", func(t *testing.T) {
+		const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+		get(t, w.URL()+"/plain/untraced")
+		req, _ := http.NewRequest("GET", w.URL()+"/traced/x", nil)
+		req.Header.Set("Traceparent", "00-"+traceID+"-"+callerSpan+"-01")
+		req.Header.Set("Tracestate", "vendor=abc")
+		r, err := do(req)
+		if err != nil || r.status != 200 {
+			t.Fatalf("GET /traced/x: %v %d", err, r.status)
+		}
+		// The guest continued the trace under the worker's span.
+		guestParent := r.header.Get("X-Echo-H-Traceparent")
+		if !strings.HasPrefix(guestParent, "00-"+traceID+"-") || strings.Contains(guestParent, callerSpan) {
+			t.Fatalf("guest saw traceparent %q", guestParent)
+		}
+		if ts := r.header.Get("X-Echo-H-Tracestate"); ts != "vendor=abc" {
+			t.Fatalf("guest saw tracestate %q", ts)
+		}
+		workerSpan := strings.Split(guestParent, "-")[2]
+		var span *tracev1.Span
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if spans := col.find("/traced/x"); len(spans) == 1 {
+				span = spans[0]
+				return nil
+			}
+			return fmt.Errorf("the collector has no span for /traced/x yet")
+		})
+		if hex.EncodeToString(span.TraceId) != traceID || hex.EncodeToString(span.ParentSpanId) != callerSpan || hex.EncodeToString(span.SpanId) != workerSpan {
+			t.Fatalf("span trace %x parent %x id %x; want trace %s parent %s id %s", span.TraceId, span.ParentSpanId, span.SpanId, traceID, callerSpan, workerSpan)
+		}
+		if span.Kind != tracev1.Span_SPAN_KIND_SERVER || span.Name != "GET /traced/" {
+			t.Fatalf("span kind %v name %q", span.Kind, span.Name)
+		}
+		attrs := map[string]*commonv1.AnyValue{}
+		for _, a := range span.Attributes {
+			attrs[a.Key] = a.Value
+		}
+		if attrs["http.response.status_code"].GetIntValue() != 200 || attrs["nanoedge.module"].GetStringValue() != "echo" {
+			t.Fatalf("span attributes %v", attrs)
+		}
+		if n := len(col.find("/plain/untraced")); n != 0 {
+			t.Fatalf("a route without tracing exported %d spans", n)
+		}
+		// One access log line, carrying the same trace and span ids.
+		lines := logs.find("request", "path", "/traced/x")
+		if len(lines) != 1 || lines[0]["trace_id"] != traceID || lines[0]["span_id"] != workerSpan || lines[0]["status"] != float64(200) {
+			t.Fatalf("access log lines %v", lines)
+		}
+		if n := len(logs.find("request", "path", "/plain/untraced")); n != 0 {
+			t.Fatalf("a route without access logs logged %d lines", n)
+		}
+	})
+
+	t.Run("guest output carries trace and span ids", func(t *testing.T) {
+		r := get(t, w.URL()+"/talk/stdout")
+		if r.status != 200 {
+			t.Fatalf("GET /talk/stdout: %d", r.status)
+		}
+		var span *tracev1.Span
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if spans := col.find("/talk/stdout"); len(spans) == 1 {
+				span = spans[0]
+				return nil
+			}
+			return fmt.Errorf("no span for /talk/stdout yet")
+		})
+		for _, stream := range []string{"stdout", "stderr"} {
+			lines := logs.find("guest output", "stream", stream)
+			if len(lines) != 1 || lines[0]["trace_id"] != hex.EncodeToString(span.TraceId) || lines[0]["span_id"] != hex.EncodeToString(span.SpanId) ||
+				lines[0]["request"] != r.header.Get("X-Request-Id") {
+				t.Fatalf("%s lines %v; span %x/%x", stream, lines, span.TraceId, span.SpanId)
+			}
+		}
+	})
+}

@@ -97,13 +97,14 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if span != nil {
 		endSpan(span, status, err)
 	}
-	log := mod.logger.With("request", reqID, "trace_id", tc.traceID, "span_id", tc.spanID)
 	if err != nil && r.Context().Err() == nil {
-		log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		mod.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err,
+			"request", reqID, "trace_id", tc.traceID, "span_id", tc.spanID)
 	}
 	if opts.GetAccessLog() {
-		log.Info("request", "method", r.Method, "host", normalizeHost(r.Host), "path", r.URL.Path, "status", status,
-			"duration_ms", float64(elapsed.Microseconds())/1000, "remote", r.RemoteAddr, "user_agent", r.UserAgent())
+		mod.logger.Info("request", "method", r.Method, "host", normalizeHost(r.Host), "path", r.URL.Path, "status", status,
+			"duration_ms", float64(elapsed.Microseconds())/1000, "remote", r.RemoteAddr, "user_agent", r.UserAgent(),
+			"request", reqID, "trace_id", tc.traceID, "span_id", tc.spanID)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,9 +13,11 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/examples/hello/greet"
+	"github.com/nanoedge/nanoedge/internal/server"
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/testutil"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -82,21 +85,73 @@ func BenchmarkInstantiate(b *testing.B) {
 func startHello(b *testing.B) string {
 	b.Helper()
 	env := testenv.Start(b, testenv.ControlPlaneConfig(b.TempDir(), "127.0.0.1:0"))
-	w := testenv.StartWorker(b, env.WorkerConfig())
+	return startHelloOn(b, env, env.WorkerConfig(), client.Route{PathPrefix: "/hello", Module: "hello"})
+}
+
+// startHelloOn starts a worker serving hello on each route and waits until
+// the first answers.
+func startHelloOn(b *testing.B, env *testenv.Env, cfg server.WorkerConfig, routes ...client.Route) string {
+	b.Helper()
+	w := testenv.StartWorker(b, cfg)
 	env.Upload(b, "hello", wasmtest.Hello)
-	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
-		b.Fatal(err)
+	for _, r := range routes {
+		if _, _, err := env.Publisher.SetRoute(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
 	}
 	testutil.Eventually(b, 3*time.Minute, func() error {
-		resp, err := http.Get(w.URL() + "/hello")
+		resp, err := http.Get(w.URL() + routes[len(routes)-1].PathPrefix)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("GET /hello: %s", resp.Status)
+			return fmt.Errorf("GET %s: %s", routes[len(routes)-1].PathPrefix, resp.Status)
 		}
 		return nil
 	})
 	return w.URL()
+}
+
+// BenchmarkMiddleware measures what per-route middleware costs a request:
+// the same handler on a plain route, with CORS, with an access log line
+// (JSON, discarded), and with a span exported over OTLP to a collector on
+// loopback.
+func BenchmarkMiddleware(b *testing.B) {
+	env := testenv.Start(b, testenv.ControlPlaneConfig(b.TempDir(), "127.0.0.1:0"))
+	cfg := env.WorkerConfig()
+	cfg.Worker.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg.Tracing = server.TracingConfig{Endpoint: testenv.StartCollector(b).Addr, Insecure: true}
+	url := startHelloOn(b, env, cfg,
+		client.Route{PathPrefix: "/plain", Module: "hello"},
+		client.Route{PathPrefix: "/cors", Module: "hello", Options: &registryv1.RouteOptions{
+			Cors: &registryv1.CorsPolicy{AllowOrigins: []string{"https://app.example"}}}},
+		client.Route{PathPrefix: "/logged", Module: "hello", Options: &registryv1.RouteOptions{AccessLog: true}},
+		client.Route{PathPrefix: "/traced", Module: "hello", Options: &registryv1.RouteOptions{Trace: true}},
+	)
+	for _, path := range []string{"/plain", "/cors", "/logged", "/traced"} {
+		b.Run(path[1:], func(b *testing.B) {
+			tr := &http.Transport{MaxIdleConnsPerHost: 64}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest("GET", url+path, nil)
+					req.Header.Set("Origin", "https://app.example")
+					resp, err := c.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -2,22 +2,18 @@ package systemtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc"
 
 	"github.com/nanoedge/nanoedge/internal/server"
 	"github.com/nanoedge/nanoedge/internal/testenv"
@@ -26,53 +22,6 @@ import (
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
-
-// collector is an OpenTelemetry collector's trace service on loopback: it
-// keeps every span the worker's OTLP exporter sends.
-type collector struct {
-	collectortrace.UnimplementedTraceServiceServer
-	mu    sync.Mutex
-	spans []*tracev1.Span
-	addr  string
-}
-
-func startCollector(t *testing.T) *collector {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &collector{addr: ln.Addr().String()}
-	s := grpc.NewServer()
-	collectortrace.RegisterTraceServiceServer(s, c)
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	return c
-}
-
-func (c *collector) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			c.spans = append(c.spans, ss.Spans...)
-		}
-	}
-	return &collectortrace.ExportTraceServiceResponse{}, nil
-}
-
-func (c *collector) find(path string) []*tracev1.Span {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*tracev1.Span
-	for _, s := range c.spans {
-		for _, a := range s.Attributes {
-			if a.Key == "url.path" && a.Value.GetStringValue() == path {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
 
 // logLines is a concurrency-safe sink for a JSON slog handler.
 type logLines struct {
@@ -108,11 +57,11 @@ func (l *logLines) find(msg, key, value string) []map[string]any {
 // in the registry, applied by the worker around the handler.
 func TestRouteMiddleware(t *testing.T) {
 	env := startEnv(t)
-	col := startCollector(t)
+	col := testenv.StartCollector(t)
 	logs := &logLines{}
 	wcfg := env.WorkerConfig()
 	wcfg.Worker.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	wcfg.Tracing = server.TracingConfig{Endpoint: col.addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
+	wcfg.Tracing = server.TracingConfig{Endpoint: col.Addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
 	w := testenv.StartWorker(t, wcfg)
 	env.Upload(t, "echo", wasmtest.Echo)
 	env.Upload(t, "misbehave", wasmtest.Misbehave)
@@ -203,7 +152,7 @@ func TestRouteMiddleware(t *testing.T) {
 		workerSpan := strings.Split(guestParent, "-")[2]
 		var span *tracev1.Span
 		testutil.Eventually(t, 10*time.Second, func() error {
-			if spans := col.find("/traced/x"); len(spans) == 1 {
+			if spans := col.Find("/traced/x"); len(spans) == 1 {
 				span = spans[0]
 				return nil
 			}
@@ -222,7 +171,7 @@ func TestRouteMiddleware(t *testing.T) {
 		if attrs["http.response.status_code"].GetIntValue() != 200 || attrs["nanoedge.module"].GetStringValue() != "echo" {
 			t.Fatalf("span attributes %v", attrs)
 		}
-		if n := len(col.find("/plain/untraced")); n != 0 {
+		if n := len(col.Find("/plain/untraced")); n != 0 {
 			t.Fatalf("a route without tracing exported %d spans", n)
 		}
 		// One access log line, carrying the same trace and span ids.
@@ -242,7 +191,7 @@ func TestRouteMiddleware(t *testing.T) {
 		}
 		var span *tracev1.Span
 		testutil.Eventually(t, 10*time.Second, func() error {
-			if spans := col.find("/talk/stdout"); len(spans) == 1 {
+			if spans := col.Find("/talk/stdout"); len(spans) == 1 {
 				span = spans[0]
 				return nil
 			}

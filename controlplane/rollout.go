@@ -183,12 +183,14 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	now := c.s.fleet.totals(ro.Host, ro.PathPrefix, ro.ModuleDigest)
 	c.mu.Lock()
 	base, ok := c.base[key]
-	if !ok {
-		c.base[key], base = now, now // first look at this step (or a new leader's)
+	if !ok && c.s.fleet.size() > 0 {
+		// First look at this step, or a new leader's first look once
+		// workers report to it: counters from here on are the step's.
+		c.base[key], base, ok = now, now, true
 	}
 	c.mu.Unlock()
 	d := now.minus(base)
-	if d.requests >= minSamples {
+	if ok && d.requests >= minSamples {
 		rate := float64(d.errors) / float64(d.requests)
 		if rate > ro.MaxErrorRate {
 			_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK,

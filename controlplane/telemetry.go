@@ -50,6 +50,13 @@ func (f *fleet) list(now time.Time) []*registryv1.WorkerStatus {
 	return out
 }
 
+// size is how many workers have reported to this node.
+func (f *fleet) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.workers)
+}
+
 // versionTotals is a version's counters summed over the fleet.
 type versionTotals struct {
 	requests, errors int64

@@ -43,6 +43,7 @@ func newNodeConfig(t *testing.T, id string) server.ControlPlaneConfig {
 	// Loose enough for a race-enabled build on two busy cores, tight
 	// enough to fail over well within the 3 s the tests demand.
 	cfg.Registry.HeartbeatTimeout, cfg.Registry.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	cfg.RolloutTick = 100 * time.Millisecond
 	return cfg
 }
 

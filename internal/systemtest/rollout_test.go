@@ -153,3 +153,95 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 		t.Fatalf("exp the worker's telemetry listed, got %v, %v", workers, err)
 	}
 }
+
+// TestRolloutSurvivesLeaderChange: the leader running a rollout is killed
+// mid-way; the new leader carries on from the step the registry recorded
+// and finishes it.
+func TestRolloutSurvivesLeaderChange(t *testing.T) {
+	env, nodes := startCluster(t, 3)
+	ctx := ctxT(t)
+	leader := leaderOf(t, nodes)
+	var follower *node
+	for _, nd := range nodes {
+		if nd != leader {
+			follower = nd
+			break
+		}
+	}
+	pub := testenv.NewClient(t, follower.cp.Addr(), env.Token(t, "ci2", registryv1.Role_ROLE_PUBLISHER))
+	wcfg := env.WorkerConfig()
+	wcfg.ControlPlane = follower.cp.Addr()
+	wcfg.Worker.ReportInterval = 200 * time.Millisecond
+	w := testenv.StartWorker(t, wcfg)
+	for _, m := range []struct{ name, src string }{{"hello", wasmtest.Hello}, {"echo", wasmtest.Echo}} {
+		if _, err := pub.Upload(ctx, m.name, wasmtest.Build(t, m.src), client.WithSigner(env.Key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for path, mod := range map[string]string{"/app/": "hello", "/warm/": "echo"} {
+		if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/app/x", "/warm/x"} {
+		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // steady traffic
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			if resp, err := http.Get(w.URL() + "/app/x"); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	rollout := func() *registryv1.Rollout {
+		ros, err := pub.Rollouts(ctx)
+		if err != nil || len(ros) != 1 {
+			return nil
+		}
+		return ros[0]
+	}
+	if _, err := pub.StartRollout(ctx, &registryv1.StartRolloutRequest{
+		PathPrefix: "/app/", Module: "echo", Steps: []uint32{10, 50, 100}, IntervalMs: 1500, MaxErrorRate: 0.05,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if ro := rollout(); ro == nil || ro.Step < 1 {
+			return fmt.Errorf("rollout at %v", ro)
+		}
+		return nil
+	})
+	leader.cp.Close()
+	leader.cp = nil
+	killed := time.Now()
+	var ro *registryv1.Rollout
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if ro = rollout(); ro.GetState() != registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED {
+			return fmt.Errorf("rollout %v", ro)
+		}
+		return nil
+	})
+	t.Logf("rollout finished %v after the leader was killed", time.Since(killed).Round(time.Millisecond))
+	if newLeader := leaderOf(t, nodes); newLeader == leader {
+		t.Fatal("the killed node still leads")
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for i := 0; i < 20; i++ {
+			if r := get(t, w.URL()+"/app/y"); !strings.HasPrefix(r.header.Get("X-Nanoedge-Version"), "echo@") {
+				return errors.New("still served by " + r.header.Get("X-Nanoedge-Version"))
+			}
+		}
+		return nil
+	})
+}

@@ -51,6 +51,8 @@ type Config struct {
 	// RequireSignatures refuses to compile modules whose signature does not
 	// verify with a publisher key the registry trusts.
 	RequireSignatures bool
+	// Version is the worker's build version, reported in telemetry.
+	Version string
 	// Tracer, if set, receives a span for every request on routes with
 	// tracing on (RouteOptions.trace). Nil: no spans are exported.
 	Tracer trace.Tracer

@@ -30,7 +30,8 @@ type module struct {
 
 	mu     sync.Mutex
 	idle   []*instance
-	live   int // instances created and not yet closed
+	live   int    // instances created and not yet closed
+	memory uint64 // linear memory of live instances, as of their last release
 	closed bool
 
 	instantiated atomic.Int64 // instances created, for status
@@ -40,6 +41,7 @@ type module struct {
 type instance struct {
 	engine.Instance
 	uses           int
+	mem            uint64 // linear memory at the last release
 	idleSince      time.Time
 	stdout, stderr *lineLogger
 }
@@ -95,18 +97,25 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 // grown past its memory budget, or the module is closed.
 func (m *module) release(inst *instance, broken bool) {
 	discard := broken
+	var size uint64
 	if inst != nil {
 		inst.uses++
 		inst.setRequest("", traceContext{})
-		discard = discard || inst.uses >= m.maxUses || inst.MemorySize() > m.maxMemory
+		size = inst.MemorySize()
+		discard = discard || inst.uses >= m.maxUses || size > m.maxMemory
 	}
 	m.mu.Lock()
 	discard = discard || m.closed
 	if !discard {
 		inst.idleSince = time.Now()
+		m.memory += size - inst.mem
+		inst.mem = size
 		m.idle = append(m.idle, inst)
 	} else {
 		m.live--
+		if inst != nil {
+			m.memory -= inst.mem
+		}
 	}
 	last := m.closed && m.live == 0
 	m.mu.Unlock()
@@ -142,6 +151,9 @@ func (m *module) close() {
 	idle := m.idle
 	m.idle = nil
 	m.live -= len(idle)
+	for _, inst := range idle {
+		m.memory -= inst.mem
+	}
 	last := m.live == 0
 	m.mu.Unlock()
 	for _, inst := range idle {
@@ -165,6 +177,9 @@ func (m *module) reap(cutoff time.Time) {
 	}
 	m.idle = keep
 	m.live -= len(stale)
+	for _, inst := range stale {
+		m.memory -= inst.mem
+	}
 	m.mu.Unlock()
 	for _, inst := range stale {
 		m.recycled.Add(1)
@@ -176,6 +191,13 @@ func (m *module) idleCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.idle)
+}
+
+// usage reports the module's instances and their linear memory.
+func (m *module) usage() (live, idle int, memory uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.live, len(m.idle), m.memory
 }
 
 // lineLogger logs guest output line by line, tied to the module and to the

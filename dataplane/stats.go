@@ -20,6 +20,8 @@ type routeStats struct {
 	Traps     int64   `json:"traps"`
 	Timeouts  int64   `json:"timeouts"`
 	TotalMs   float64 `json:"total_ms"`
+	// By status class: [0] 2xx, [1] 3xx, [2] 4xx.
+	Classes [3]int64 `json:"status_2xx_3xx_4xx"`
 }
 
 // versionStats counts one route's requests served by one module.
@@ -50,6 +52,8 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 		c.TotalMs += ms
 		if status >= 500 {
 			c.Errors5xx++
+		} else if status >= 200 {
+			c.Classes[min(status/100-2, 2)]++
 		}
 		switch {
 		case errors.Is(err, engine.ErrTrap):
@@ -68,6 +72,7 @@ func (w *Worker) report() *registryv1.WorkerReport {
 	r := &registryv1.WorkerReport{
 		WorkerId: w.cfg.WorkerID, HttpAddr: w.httpAddr.Load().(string), AppliedRevision: w.Revision(),
 		Started: timestamppb.New(w.started), ModulesLoaded: int32(w.loadedModules.Load()),
+		Version: w.cfg.Version, Modules: w.moduleUsage(),
 	}
 	w.statsMu.Lock()
 	defer w.statsMu.Unlock()
@@ -76,6 +81,7 @@ func (w *Worker) report() *registryv1.WorkerReport {
 			Host: v.host, PathPrefix: v.pathPrefix, ModuleDigest: v.digest,
 			Requests: v.Requests, ServerErrors: v.Errors5xx, Traps: v.Traps, Timeouts: v.Timeouts,
 			LatencyBuckets: append([]int64(nil), v.buckets...),
+			Successes:      v.Classes[0], Redirects: v.Classes[1], ClientErrors: v.Classes[2],
 		})
 	}
 	return r
@@ -145,4 +151,25 @@ func (w *Worker) Status() Status {
 		return a.Host < b.Host || a.Host == b.Host && a.PathPrefix < b.PathPrefix
 	})
 	return st
+}
+
+// moduleUsage reports the instances and memory of every routed module.
+func (w *Worker) moduleUsage() []*registryv1.ModuleUsage {
+	seen := map[string]bool{}
+	var out []*registryv1.ModuleUsage
+	for _, es := range w.table.Load().byHost {
+		for _, e := range es {
+			for _, m := range e.modules() {
+				if seen[m.digest] {
+					continue
+				}
+				seen[m.digest] = true
+				live, idle, mem := m.usage()
+				out = append(out, &registryv1.ModuleUsage{ModuleName: m.name, ModuleDigest: m.digest,
+					Instances: int32(live), IdleInstances: int32(idle), MemoryBytes: int64(mem)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ModuleDigest < out[j].ModuleDigest })
+	return out
 }

@@ -275,4 +275,27 @@ func TestTopShowsLiveTraffic(t *testing.T) {
 		t.Logf("top:\n%s", out)
 		return nil
 	})
+	// The fleet view: the worker's build, its instances and their memory,
+	// and its responses by status class.
+	get := func(path string) {
+		if resp, err := http.Get(w.URL() + path); err == nil {
+			resp.Body.Close()
+		}
+	}
+	get("/nowhere") // 404: no route, not counted against a version
+	ws, err := env.Admin.Workers(ctx)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("workers: %v %v", ws, err)
+	}
+	rep := ws[0].Report
+	if rep.Version == "" || len(rep.Modules) != 1 || rep.Modules[0].Instances < 1 || rep.Modules[0].MemoryBytes <= 0 ||
+		rep.Modules[0].ModuleDigest != mod.Digest || len(rep.Versions) != 1 || rep.Versions[0].Successes == 0 ||
+		rep.Versions[0].Successes+rep.Versions[0].ClientErrors+rep.Versions[0].ServerErrors+rep.Versions[0].Redirects != rep.Versions[0].Requests {
+		t.Fatalf("worker report %v", rep)
+	}
+	code, out, errOut := run("status", "--controlplane", env.CP.Addr())
+	t.Logf("status:\n%s", out)
+	if code != 0 || !regexp.MustCompile(`\S+\s+(devel|v)\S*\s+\d+s\s+\d+\s+1\s+[1-9]\d*\s+[1-9][\d.]* MiB\s+[1-9]`).MatchString(out) {
+		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
+	}
 }

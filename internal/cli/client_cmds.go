@@ -262,14 +262,18 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKER	REVISION	MODULES	REQUESTS	5XX	LAST SEEN")
+	fmt.Fprintln(tw, "WORKER\tVERSION\tUPTIME\tREVISION\tMODULES\tINSTANCES\tMEMORY\tREQUESTS\t4XX\t5XX\tLAST SEEN")
 	for _, w := range workers {
-		var reqs, errs int64
+		var reqs, clientErrs, errs, instances, mem int64
 		for _, v := range w.Report.Versions {
-			reqs, errs = reqs+v.Requests, errs+v.ServerErrors
+			reqs, clientErrs, errs = reqs+v.Requests, clientErrs+v.ClientErrors, errs+v.ServerErrors
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s ago\n", w.Report.WorkerId, w.Report.AppliedRevision, w.Report.ModulesLoaded, reqs, errs,
-			time.Since(w.LastSeen.AsTime()).Round(time.Second))
+		for _, m := range w.Report.Modules {
+			instances, mem = instances+int64(m.Instances), mem+m.MemoryBytes
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f MiB\t%d\t%d\t%d\t%s ago\n", w.Report.WorkerId, dash(w.Report.Version),
+			time.Since(w.Report.Started.AsTime()).Round(time.Second), w.Report.AppliedRevision, w.Report.ModulesLoaded,
+			instances, float64(mem)/(1<<20), reqs, clientErrs, errs, time.Since(w.LastSeen.AsTime()).Round(time.Second))
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "(%d workers reporting)\n", len(workers))

@@ -83,6 +83,9 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, fmt.Errorf("server: http listen: %w", err)
 	}
 	undo = append(undo, ln.Close)
+	if cfg.Worker.Version == "" {
+		cfg.Worker.Version = Version()
+	}
 	if cfg.Worker.WorkerID == "" {
 		host, _ := os.Hostname()
 		cfg.Worker.WorkerID = host + "/" + ln.Addr().String()

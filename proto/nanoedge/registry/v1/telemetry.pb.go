@@ -271,8 +271,12 @@ type VersionStats struct {
 	// Counts of requests by latency, bounded above by LATENCY_BOUNDS_MS in
 	// order, the last bucket unbounded.
 	LatencyBuckets []int64 `protobuf:"varint,8,rep,packed,name=latency_buckets,json=latencyBuckets,proto3" json:"latency_buckets,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Responses by status class: 2xx, 3xx and 4xx (5xx is server_errors).
+	Successes     int64 `protobuf:"varint,9,opt,name=successes,proto3" json:"successes,omitempty"`
+	Redirects     int64 `protobuf:"varint,10,opt,name=redirects,proto3" json:"redirects,omitempty"`
+	ClientErrors  int64 `protobuf:"varint,11,opt,name=client_errors,json=clientErrors,proto3" json:"client_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VersionStats) Reset() {
@@ -361,6 +365,106 @@ func (x *VersionStats) GetLatencyBuckets() []int64 {
 	return nil
 }
 
+func (x *VersionStats) GetSuccesses() int64 {
+	if x != nil {
+		return x.Successes
+	}
+	return 0
+}
+
+func (x *VersionStats) GetRedirects() int64 {
+	if x != nil {
+		return x.Redirects
+	}
+	return 0
+}
+
+func (x *VersionStats) GetClientErrors() int64 {
+	if x != nil {
+		return x.ClientErrors
+	}
+	return 0
+}
+
+// ModuleUsage is what one loaded module holds on a worker now.
+type ModuleUsage struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ModuleName   string                 `protobuf:"bytes,1,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleDigest string                 `protobuf:"bytes,2,opt,name=module_digest,json=moduleDigest,proto3" json:"module_digest,omitempty"`
+	// Instances alive, serving or idle.
+	Instances     int32 `protobuf:"varint,3,opt,name=instances,proto3" json:"instances,omitempty"`
+	IdleInstances int32 `protobuf:"varint,4,opt,name=idle_instances,json=idleInstances,proto3" json:"idle_instances,omitempty"`
+	// Linear memory of those instances, in bytes, as of their last request.
+	MemoryBytes   int64 `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModuleUsage) Reset() {
+	*x = ModuleUsage{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModuleUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModuleUsage) ProtoMessage() {}
+
+func (x *ModuleUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModuleUsage.ProtoReflect.Descriptor instead.
+func (*ModuleUsage) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ModuleUsage) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *ModuleUsage) GetModuleDigest() string {
+	if x != nil {
+		return x.ModuleDigest
+	}
+	return ""
+}
+
+func (x *ModuleUsage) GetInstances() int32 {
+	if x != nil {
+		return x.Instances
+	}
+	return 0
+}
+
+func (x *ModuleUsage) GetIdleInstances() int32 {
+	if x != nil {
+		return x.IdleInstances
+	}
+	return 0
+}
+
+func (x *ModuleUsage) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
 type WorkerReport struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId        string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -369,13 +473,16 @@ type WorkerReport struct {
 	Started         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started,proto3" json:"started,omitempty"`
 	ModulesLoaded   int32                  `protobuf:"varint,5,opt,name=modules_loaded,json=modulesLoaded,proto3" json:"modules_loaded,omitempty"`
 	Versions        []*VersionStats        `protobuf:"bytes,6,rep,name=versions,proto3" json:"versions,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The worker's build version.
+	Version       string         `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Modules       []*ModuleUsage `protobuf:"bytes,8,rep,name=modules,proto3" json:"modules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkerReport) Reset() {
 	*x = WorkerReport{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +494,7 @@ func (x *WorkerReport) String() string {
 func (*WorkerReport) ProtoMessage() {}
 
 func (x *WorkerReport) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +507,7 @@ func (x *WorkerReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReport.ProtoReflect.Descriptor instead.
 func (*WorkerReport) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{4}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WorkerReport) GetWorkerId() string {
@@ -445,6 +552,20 @@ func (x *WorkerReport) GetVersions() []*VersionStats {
 	return nil
 }
 
+func (x *WorkerReport) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *WorkerReport) GetModules() []*ModuleUsage {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
 type ReportRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Report        *WorkerReport          `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -454,7 +575,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +587,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +600,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{5}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportRequest) GetReport() *WorkerReport {
@@ -497,7 +618,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +630,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +643,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{7}
 }
 
 type ListWorkersRequest struct {
@@ -533,7 +654,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +666,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +679,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
 }
 
 type WorkerStatus struct {
@@ -571,7 +692,7 @@ type WorkerStatus struct {
 
 func (x *WorkerStatus) Reset() {
 	*x = WorkerStatus{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +704,7 @@ func (x *WorkerStatus) String() string {
 func (*WorkerStatus) ProtoMessage() {}
 
 func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +717,7 @@ func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerStatus.ProtoReflect.Descriptor instead.
 func (*WorkerStatus) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WorkerStatus) GetReport() *WorkerReport {
@@ -622,7 +743,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +755,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +768,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*WorkerStatus {
@@ -676,7 +797,7 @@ type StartRolloutRequest struct {
 
 func (x *StartRolloutRequest) Reset() {
 	*x = StartRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +809,7 @@ func (x *StartRolloutRequest) String() string {
 func (*StartRolloutRequest) ProtoMessage() {}
 
 func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +822,7 @@ func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRolloutRequest.ProtoReflect.Descriptor instead.
 func (*StartRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StartRolloutRequest) GetHost() string {
@@ -763,7 +884,7 @@ type StartRolloutResponse struct {
 
 func (x *StartRolloutResponse) Reset() {
 	*x = StartRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +896,7 @@ func (x *StartRolloutResponse) String() string {
 func (*StartRolloutResponse) ProtoMessage() {}
 
 func (x *StartRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +909,7 @@ func (x *StartRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRolloutResponse.ProtoReflect.Descriptor instead.
 func (*StartRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartRolloutResponse) GetRollout() *Rollout {
@@ -813,7 +934,7 @@ type ListRolloutsRequest struct {
 
 func (x *ListRolloutsRequest) Reset() {
 	*x = ListRolloutsRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +946,7 @@ func (x *ListRolloutsRequest) String() string {
 func (*ListRolloutsRequest) ProtoMessage() {}
 
 func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +959,7 @@ func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolloutsRequest.ProtoReflect.Descriptor instead.
 func (*ListRolloutsRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
 }
 
 type ListRolloutsResponse struct {
@@ -850,7 +971,7 @@ type ListRolloutsResponse struct {
 
 func (x *ListRolloutsResponse) Reset() {
 	*x = ListRolloutsResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +983,7 @@ func (x *ListRolloutsResponse) String() string {
 func (*ListRolloutsResponse) ProtoMessage() {}
 
 func (x *ListRolloutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +996,7 @@ func (x *ListRolloutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolloutsResponse.ProtoReflect.Descriptor instead.
 func (*ListRolloutsResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListRolloutsResponse) GetRollouts() []*Rollout {
@@ -895,7 +1016,7 @@ type AbortRolloutRequest struct {
 
 func (x *AbortRolloutRequest) Reset() {
 	*x = AbortRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1028,7 @@ func (x *AbortRolloutRequest) String() string {
 func (*AbortRolloutRequest) ProtoMessage() {}
 
 func (x *AbortRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1041,7 @@ func (x *AbortRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRolloutRequest.ProtoReflect.Descriptor instead.
 func (*AbortRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AbortRolloutRequest) GetHost() string {
@@ -946,7 +1067,7 @@ type AbortRolloutResponse struct {
 
 func (x *AbortRolloutResponse) Reset() {
 	*x = AbortRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1079,7 @@ func (x *AbortRolloutResponse) String() string {
 func (*AbortRolloutResponse) ProtoMessage() {}
 
 func (x *AbortRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1092,7 @@ func (x *AbortRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRolloutResponse.ProtoReflect.Descriptor instead.
 func (*AbortRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AbortRolloutResponse) GetRollout() *Rollout {
@@ -991,7 +1112,7 @@ type PauseRolloutRequest struct {
 
 func (x *PauseRolloutRequest) Reset() {
 	*x = PauseRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1124,7 @@ func (x *PauseRolloutRequest) String() string {
 func (*PauseRolloutRequest) ProtoMessage() {}
 
 func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1137,7 @@ func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRolloutRequest.ProtoReflect.Descriptor instead.
 func (*PauseRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PauseRolloutRequest) GetHost() string {
@@ -1042,7 +1163,7 @@ type PauseRolloutResponse struct {
 
 func (x *PauseRolloutResponse) Reset() {
 	*x = PauseRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1175,7 @@ func (x *PauseRolloutResponse) String() string {
 func (*PauseRolloutResponse) ProtoMessage() {}
 
 func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1188,7 @@ func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRolloutResponse.ProtoReflect.Descriptor instead.
 func (*PauseRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PauseRolloutResponse) GetRollout() *Rollout {
@@ -1087,7 +1208,7 @@ type ResumeRolloutRequest struct {
 
 func (x *ResumeRolloutRequest) Reset() {
 	*x = ResumeRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1220,7 @@ func (x *ResumeRolloutRequest) String() string {
 func (*ResumeRolloutRequest) ProtoMessage() {}
 
 func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1233,7 @@ func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRolloutRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{18}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResumeRolloutRequest) GetHost() string {
@@ -1138,7 +1259,7 @@ type ResumeRolloutResponse struct {
 
 func (x *ResumeRolloutResponse) Reset() {
 	*x = ResumeRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1271,7 @@ func (x *ResumeRolloutResponse) String() string {
 func (*ResumeRolloutResponse) ProtoMessage() {}
 
 func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1284,7 @@ func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRolloutResponse.ProtoReflect.Descriptor instead.
 func (*ResumeRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{19}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResumeRolloutResponse) GetRollout() *Rollout {
@@ -1199,7 +1320,7 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\aworkers\x18\f \x01(\x05R\aworkers\"}\n" +
 	"\x12GetTrafficResponse\x12@\n" +
 	"\bversions\x18\x01 \x03(\v2$.nanoedge.registry.v1.VersionTrafficR\bversions\x12%\n" +
-	"\x0ewindow_seconds\x18\x02 \x01(\x03R\rwindowSeconds\"\x84\x02\n" +
+	"\x0ewindow_seconds\x18\x02 \x01(\x03R\rwindowSeconds\"\xe5\x02\n" +
 	"\fVersionStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1209,14 +1330,27 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\rserver_errors\x18\x05 \x01(\x03R\fserverErrors\x12\x14\n" +
 	"\x05traps\x18\x06 \x01(\x03R\x05traps\x12\x1a\n" +
 	"\btimeouts\x18\a \x01(\x03R\btimeouts\x12'\n" +
-	"\x0flatency_buckets\x18\b \x03(\x03R\x0elatencyBuckets\"\x90\x02\n" +
+	"\x0flatency_buckets\x18\b \x03(\x03R\x0elatencyBuckets\x12\x1c\n" +
+	"\tsuccesses\x18\t \x01(\x03R\tsuccesses\x12\x1c\n" +
+	"\tredirects\x18\n" +
+	" \x01(\x03R\tredirects\x12#\n" +
+	"\rclient_errors\x18\v \x01(\x03R\fclientErrors\"\xbb\x01\n" +
+	"\vModuleUsage\x12\x1f\n" +
+	"\vmodule_name\x18\x01 \x01(\tR\n" +
+	"moduleName\x12#\n" +
+	"\rmodule_digest\x18\x02 \x01(\tR\fmoduleDigest\x12\x1c\n" +
+	"\tinstances\x18\x03 \x01(\x05R\tinstances\x12%\n" +
+	"\x0eidle_instances\x18\x04 \x01(\x05R\ridleInstances\x12!\n" +
+	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\"\xe7\x02\n" +
 	"\fWorkerReport\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\x12)\n" +
 	"\x10applied_revision\x18\x03 \x01(\x03R\x0fappliedRevision\x124\n" +
 	"\astarted\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12%\n" +
 	"\x0emodules_loaded\x18\x05 \x01(\x05R\rmodulesLoaded\x12>\n" +
-	"\bversions\x18\x06 \x03(\v2\".nanoedge.registry.v1.VersionStatsR\bversions\"K\n" +
+	"\bversions\x18\x06 \x03(\v2\".nanoedge.registry.v1.VersionStatsR\bversions\x12\x18\n" +
+	"\aversion\x18\a \x01(\tR\aversion\x12;\n" +
+	"\amodules\x18\b \x03(\v2!.nanoedge.registry.v1.ModuleUsageR\amodules\"K\n" +
 	"\rReportRequest\x12:\n" +
 	"\x06report\x18\x01 \x01(\v2\".nanoedge.registry.v1.WorkerReportR\x06report\"\x10\n" +
 	"\x0eReportResponse\"\x14\n" +
@@ -1284,65 +1418,67 @@ func file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_telemetry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_nanoedge_registry_v1_telemetry_proto_goTypes = []any{
 	(*GetTrafficRequest)(nil),     // 0: nanoedge.registry.v1.GetTrafficRequest
 	(*VersionTraffic)(nil),        // 1: nanoedge.registry.v1.VersionTraffic
 	(*GetTrafficResponse)(nil),    // 2: nanoedge.registry.v1.GetTrafficResponse
 	(*VersionStats)(nil),          // 3: nanoedge.registry.v1.VersionStats
-	(*WorkerReport)(nil),          // 4: nanoedge.registry.v1.WorkerReport
-	(*ReportRequest)(nil),         // 5: nanoedge.registry.v1.ReportRequest
-	(*ReportResponse)(nil),        // 6: nanoedge.registry.v1.ReportResponse
-	(*ListWorkersRequest)(nil),    // 7: nanoedge.registry.v1.ListWorkersRequest
-	(*WorkerStatus)(nil),          // 8: nanoedge.registry.v1.WorkerStatus
-	(*ListWorkersResponse)(nil),   // 9: nanoedge.registry.v1.ListWorkersResponse
-	(*StartRolloutRequest)(nil),   // 10: nanoedge.registry.v1.StartRolloutRequest
-	(*StartRolloutResponse)(nil),  // 11: nanoedge.registry.v1.StartRolloutResponse
-	(*ListRolloutsRequest)(nil),   // 12: nanoedge.registry.v1.ListRolloutsRequest
-	(*ListRolloutsResponse)(nil),  // 13: nanoedge.registry.v1.ListRolloutsResponse
-	(*AbortRolloutRequest)(nil),   // 14: nanoedge.registry.v1.AbortRolloutRequest
-	(*AbortRolloutResponse)(nil),  // 15: nanoedge.registry.v1.AbortRolloutResponse
-	(*PauseRolloutRequest)(nil),   // 16: nanoedge.registry.v1.PauseRolloutRequest
-	(*PauseRolloutResponse)(nil),  // 17: nanoedge.registry.v1.PauseRolloutResponse
-	(*ResumeRolloutRequest)(nil),  // 18: nanoedge.registry.v1.ResumeRolloutRequest
-	(*ResumeRolloutResponse)(nil), // 19: nanoedge.registry.v1.ResumeRolloutResponse
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*Rollout)(nil),               // 21: nanoedge.registry.v1.Rollout
+	(*ModuleUsage)(nil),           // 4: nanoedge.registry.v1.ModuleUsage
+	(*WorkerReport)(nil),          // 5: nanoedge.registry.v1.WorkerReport
+	(*ReportRequest)(nil),         // 6: nanoedge.registry.v1.ReportRequest
+	(*ReportResponse)(nil),        // 7: nanoedge.registry.v1.ReportResponse
+	(*ListWorkersRequest)(nil),    // 8: nanoedge.registry.v1.ListWorkersRequest
+	(*WorkerStatus)(nil),          // 9: nanoedge.registry.v1.WorkerStatus
+	(*ListWorkersResponse)(nil),   // 10: nanoedge.registry.v1.ListWorkersResponse
+	(*StartRolloutRequest)(nil),   // 11: nanoedge.registry.v1.StartRolloutRequest
+	(*StartRolloutResponse)(nil),  // 12: nanoedge.registry.v1.StartRolloutResponse
+	(*ListRolloutsRequest)(nil),   // 13: nanoedge.registry.v1.ListRolloutsRequest
+	(*ListRolloutsResponse)(nil),  // 14: nanoedge.registry.v1.ListRolloutsResponse
+	(*AbortRolloutRequest)(nil),   // 15: nanoedge.registry.v1.AbortRolloutRequest
+	(*AbortRolloutResponse)(nil),  // 16: nanoedge.registry.v1.AbortRolloutResponse
+	(*PauseRolloutRequest)(nil),   // 17: nanoedge.registry.v1.PauseRolloutRequest
+	(*PauseRolloutResponse)(nil),  // 18: nanoedge.registry.v1.PauseRolloutResponse
+	(*ResumeRolloutRequest)(nil),  // 19: nanoedge.registry.v1.ResumeRolloutRequest
+	(*ResumeRolloutResponse)(nil), // 20: nanoedge.registry.v1.ResumeRolloutResponse
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*Rollout)(nil),               // 22: nanoedge.registry.v1.Rollout
 }
 var file_nanoedge_registry_v1_telemetry_proto_depIdxs = []int32{
 	1,  // 0: nanoedge.registry.v1.GetTrafficResponse.versions:type_name -> nanoedge.registry.v1.VersionTraffic
-	20, // 1: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
+	21, // 1: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
 	3,  // 2: nanoedge.registry.v1.WorkerReport.versions:type_name -> nanoedge.registry.v1.VersionStats
-	4,  // 3: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
-	4,  // 4: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
-	20, // 5: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
-	8,  // 6: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
-	21, // 7: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	21, // 8: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
-	21, // 9: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	21, // 10: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	21, // 11: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	5,  // 12: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
-	7,  // 13: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
-	10, // 14: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
-	12, // 15: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
-	14, // 16: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
-	16, // 17: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
-	18, // 18: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
-	0,  // 19: nanoedge.registry.v1.TelemetryService.GetTraffic:input_type -> nanoedge.registry.v1.GetTrafficRequest
-	6,  // 20: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
-	9,  // 21: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
-	11, // 22: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
-	13, // 23: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
-	15, // 24: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
-	17, // 25: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
-	19, // 26: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
-	2,  // 27: nanoedge.registry.v1.TelemetryService.GetTraffic:output_type -> nanoedge.registry.v1.GetTrafficResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	4,  // 3: nanoedge.registry.v1.WorkerReport.modules:type_name -> nanoedge.registry.v1.ModuleUsage
+	5,  // 4: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
+	5,  // 5: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
+	21, // 6: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
+	9,  // 7: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
+	22, // 8: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	22, // 9: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
+	22, // 10: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	22, // 11: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	22, // 12: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	6,  // 13: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
+	8,  // 14: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
+	11, // 15: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
+	13, // 16: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
+	15, // 17: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
+	17, // 18: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
+	19, // 19: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
+	0,  // 20: nanoedge.registry.v1.TelemetryService.GetTraffic:input_type -> nanoedge.registry.v1.GetTrafficRequest
+	7,  // 21: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
+	10, // 22: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
+	12, // 23: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
+	14, // 24: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
+	16, // 25: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
+	18, // 26: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
+	20, // 27: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
+	2,  // 28: nanoedge.registry.v1.TelemetryService.GetTraffic:output_type -> nanoedge.registry.v1.GetTrafficResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_telemetry_proto_init() }
@@ -1357,7 +1493,7 @@ func file_nanoedge_registry_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_telemetry_proto_rawDesc), len(file_nanoedge_registry_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,17 +25,19 @@ import (
 
 type controlPlaneFlags struct {
 	dataDir, nodeID, raftAddr, grpcAddr, metricsAddr *string
+	dashboardAddr                                    *string
 	maxModuleMB                                      *int64
 }
 
-func addControlPlaneFlags(fs *flag.FlagSet, dataDir string) controlPlaneFlags {
+func addControlPlaneFlags(fs *flag.FlagSet, dataDir, dashboardAddr string) controlPlaneFlags {
 	return controlPlaneFlags{
-		dataDir:     fs.String("data-dir", dataDir, "directory for the Raft log, snapshots and state database"),
-		nodeID:      fs.String("node-id", "node1", "Raft server ID; stable across restarts"),
-		raftAddr:    fs.String("raft-addr", "127.0.0.1:7071", "Raft transport address"),
-		grpcAddr:    fs.String("grpc-addr", "127.0.0.1:7070", "gRPC API address"),
-		maxModuleMB: fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
-		metricsAddr: fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)"),
+		dataDir:       fs.String("data-dir", dataDir, "directory for the Raft log, snapshots and state database"),
+		nodeID:        fs.String("node-id", "node1", "Raft server ID; stable across restarts"),
+		raftAddr:      fs.String("raft-addr", "127.0.0.1:7071", "Raft transport address"),
+		grpcAddr:      fs.String("grpc-addr", "127.0.0.1:7070", "gRPC API address"),
+		maxModuleMB:   fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
+		metricsAddr:   fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)"),
+		dashboardAddr: fs.String("dashboard-addr", dashboardAddr, "serve the fleet dashboard on this address (empty: off); it asks for a reader token"),
 	}
 }
 
@@ -46,7 +48,7 @@ func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
 	rc.MaxModuleSize = *f.maxModuleMB << 20
 	api := controlplane.DefaultConfig()
 	api.MaxModuleSize, api.Logger = rc.MaxModuleSize, logger
-	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr, MetricsAddr: *f.metricsAddr}
+	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr, MetricsAddr: *f.metricsAddr, DashboardAddr: *f.dashboardAddr}
 }
 
 type workerFlags struct {
@@ -87,7 +89,7 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 
 func runControlPlane(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("controlplane", "[flags]")
-	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	cpf := addControlPlaneFlags(fs, "./.nanoedge", "")
 	e.addLogFlags(fs)
 	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
 	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "admin token for --join (env NANOEDGE_TOKEN)")
@@ -137,6 +139,9 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	if f := server.AdminTokenFile(cfg.Registry.DataDir); fileExists(f) {
 		log = log.With("admin_token_file", f)
 	}
+	if u := cp.DashboardURL(); u != "" {
+		log = log.With("dashboard", u)
+	}
 	log.Info("control plane ready")
 	<-ctx.Done()
 	return nil
@@ -174,7 +179,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 // runDev runs everything in one process and deploys the bundled example.
 func runDev(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("dev", "[flags]")
-	cpf := addControlPlaneFlags(fs, "./.nanoedge")
+	cpf := addControlPlaneFlags(fs, "./.nanoedge", "127.0.0.1:7080")
 	wf := addWorkerFlags(fs, "")
 	e.addLogFlags(fs)
 	example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
@@ -206,6 +211,9 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log.Info("dev credentials", "admin_token_file", server.AdminTokenFile(*cpf.dataDir), "publisher_key_file", creds.keyFile)
+	if u := cp.DashboardURL(); u != "" {
+		log.Info("dashboard: open it with the admin token", "url", u+"#token=<contents of "+server.AdminTokenFile(*cpf.dataDir)+">")
+	}
 	wcfg := wf.config(e, cp.Addr())
 	wcfg.Token = creds.workerToken
 	w, err := server.StartWorker(ctx, wcfg)

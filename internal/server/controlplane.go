@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/nanoedge/nanoedge/controlplane"
+	"github.com/nanoedge/nanoedge/controlplane/dashboard"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
@@ -48,6 +49,8 @@ type ControlPlaneConfig struct {
 	RolloutTick time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics at /metrics there.
 	MetricsAddr string
+	// DashboardAddr, if set, serves the fleet dashboard there.
+	DashboardAddr string
 }
 
 // ControlPlane is a running control plane node.
@@ -59,7 +62,9 @@ type ControlPlane struct {
 	svc       *controlplane.Server
 
 	stopRollouts context.CancelFunc
-	metrics      *metricsServer
+	metrics      *sideServer
+	dashboard    *sideServer
+	self         *client.Client // the dashboard's way into this node's API
 	served       chan error
 
 	closeOnce sync.Once
@@ -108,6 +113,18 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	go cp.svc.RunRollouts(rctx, cfg.RolloutTick)
 	if cp.metrics, err = startMetrics(cfg.MetricsAddr, cp.svc.MetricsHandler()); err != nil {
 		return err
+	}
+	if cfg.DashboardAddr != "" {
+		var opts []client.Option
+		if cfg.TLS != nil {
+			opts = append(opts, client.WithTLS(cfg.API.PeerTLS))
+		}
+		if cp.self, err = client.New(cp.Addr(), opts...); err != nil {
+			return err
+		}
+		if cp.dashboard, err = startSide("dashboard", cfg.DashboardAddr, dashboard.New(cp.self, cfg.API.Logger)); err != nil {
+			return err
+		}
 	}
 
 	if cfg.Join != "" {
@@ -189,7 +206,10 @@ func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir, secret stri
 }
 
 // MetricsURL is where Prometheus metrics are served ("" when off).
-func (cp *ControlPlane) MetricsURL() string { return cp.metrics.URL() }
+func (cp *ControlPlane) MetricsURL() string { return cp.metrics.URL("/metrics") }
+
+// DashboardURL is where the dashboard is served ("" when off).
+func (cp *ControlPlane) DashboardURL() string { return cp.dashboard.URL("/") }
 
 // Addr is the address the gRPC API listens on.
 func (cp *ControlPlane) Addr() string { return cp.ln.Addr().String() }
@@ -214,6 +234,10 @@ func (cp *ControlPlane) close() error {
 		cp.stopRollouts()
 	}
 	cp.metrics.Close()
+	cp.dashboard.Close()
+	if cp.self != nil {
+		cp.self.Close()
+	}
 	if cp.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { cp.grpc.GracefulStop(); close(stopped) }()

@@ -8,40 +8,46 @@ import (
 	"time"
 )
 
-// metricsServer serves /metrics on its own address, apart from user traffic.
-type metricsServer struct {
+// sideServer serves operator endpoints (metrics, the dashboard) on an
+// address of their own, apart from user traffic and the gRPC API.
+type sideServer struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
-func startMetrics(addr string, h http.Handler) (*metricsServer, error) {
+// startSide serves h on addr; an empty addr serves nothing.
+func startSide(what, addr string, h http.Handler) (*sideServer, error) {
 	if addr == "" {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("server: metrics listen: %w", err)
+		return nil, fmt.Errorf("server: %s listen: %w", what, err)
 	}
+	s := &sideServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+func startMetrics(addr string, h http.Handler) (*sideServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	m := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
-	go m.srv.Serve(ln)
-	return m, nil
+	return startSide("metrics", addr, mux)
 }
 
-// URL is where the metrics are served, or "" when they are off.
-func (m *metricsServer) URL() string {
-	if m == nil {
+// URL is the server's base URL followed by path, or "" when it is off.
+func (s *sideServer) URL(path string) string {
+	if s == nil {
 		return ""
 	}
-	return "http://" + m.ln.Addr().String() + "/metrics"
+	return "http://" + s.ln.Addr().String() + path
 }
 
-func (m *metricsServer) Close() error {
-	if m == nil {
+func (s *sideServer) Close() error {
+	if s == nil {
 		return nil
 	}
-	if err := m.srv.Close(); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.srv.Close(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -39,7 +39,7 @@ type Worker struct {
 	client  *client.Client
 	engine  *wazeroengine.Engine
 	ln      net.Listener
-	metrics *metricsServer
+	metrics *sideServer
 	// stopTracing flushes spans not yet exported.
 	stopTracing func(context.Context) error
 	cancel      context.CancelFunc
@@ -114,7 +114,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 }
 
 // MetricsURL is where Prometheus metrics are served ("" when off).
-func (w *Worker) MetricsURL() string { return w.metrics.URL() }
+func (w *Worker) MetricsURL() string { return w.metrics.URL("/metrics") }
 
 // URL is the worker's base HTTP URL.
 func (w *Worker) URL() string { return "http://" + w.ln.Addr().String() }

@@ -1,0 +1,209 @@
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+//go:embed static
+var static embed.FS
+
+// trafficWindow is how far back the page's rates look.
+const trafficWindow = 10 * time.Second
+
+// API is what the dashboard reads, as the control plane's client offers it.
+type API interface {
+	Members(ctx context.Context) ([]*registryv1.Member, int64, error)
+	Workers(ctx context.Context) ([]*registryv1.WorkerStatus, error)
+	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
+	Traffic(ctx context.Context, window time.Duration) ([]*registryv1.VersionTraffic, error)
+	Rollouts(ctx context.Context) ([]*registryv1.Rollout, error)
+}
+
+var _ API = (*client.Client)(nil)
+
+// New returns the dashboard's handler: the page at /, its data at
+// /api/overview.
+func New(api API, logger *slog.Logger) http.Handler {
+	files, _ := fs.Sub(static, "static")
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServerFS(files))
+	mux.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			http.Error(w, "dashboard: send a token with the reader role or above as Authorization: Bearer <token>", http.StatusUnauthorized)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		ov, err := overview(ctx, api)
+		if err != nil {
+			code := httpStatus(err)
+			if code >= 500 {
+				logger.Warn("dashboard overview failed", "err", err)
+			}
+			http.Error(w, "dashboard: "+status.Convert(err).Message(), code)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(ov)
+	})
+	return mux
+}
+
+func httpStatus(err error) int {
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusBadGateway
+	}
+}
+
+// Overview is everything the page shows.
+type Overview struct {
+	Time     time.Time `json:"time"`
+	Revision int64     `json:"revision"`
+	Members  []Member  `json:"members"`
+	Workers  []Worker  `json:"workers"`
+	Routes   []Route   `json:"routes"`
+	Rollouts []Rollout `json:"rollouts"`
+}
+
+// Member is a control plane node.
+type Member struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Leader bool   `json:"leader"`
+	Voter  bool   `json:"voter"`
+}
+
+// Worker is a worker that reported recently.
+type Worker struct {
+	ID          string  `json:"id"`
+	Version     string  `json:"version"`
+	Revision    int64   `json:"revision"`
+	UptimeS     float64 `json:"uptime_s"`
+	Modules     int32   `json:"modules"`
+	Instances   int32   `json:"instances"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	LastSeenS   float64 `json:"last_seen_s"`
+}
+
+// Route is a route with its versions.
+type Route struct {
+	Route    string    `json:"route"`
+	Versions []Version `json:"versions"`
+}
+
+// Version is one module behind a route, with its share and live traffic.
+type Version struct {
+	Module     string  `json:"module"`
+	Digest     string  `json:"digest"`
+	Weight     uint32  `json:"weight"`
+	RPS        float64 `json:"rps"`
+	ErrorRate  float64 `json:"error_rate"`
+	P99Ms      int64   `json:"p99_ms"`
+	Traps      int64   `json:"traps"`
+	Timeouts   int64   `json:"timeouts"`
+	WorkerSeen int32   `json:"workers"`
+}
+
+// Rollout is a rollout, running or finished.
+type Rollout struct {
+	Route  string   `json:"route"`
+	Module string   `json:"module"`
+	Step   uint32   `json:"step"`
+	Steps  []uint32 `json:"steps"`
+	State  string   `json:"state"`
+	Reason string   `json:"reason"`
+}
+
+func overview(ctx context.Context, api API) (*Overview, error) {
+	now := time.Now()
+	ov := &Overview{Time: now}
+	members, _, err := api.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		ov.Members = append(ov.Members, Member{ID: m.Id, Addr: m.GrpcAddr, Leader: m.Leader, Voter: m.Voter})
+	}
+	workers, err := api.Workers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range workers {
+		r := w.Report
+		wk := Worker{ID: r.WorkerId, Version: r.Version, Revision: r.AppliedRevision, Modules: r.ModulesLoaded,
+			UptimeS: now.Sub(r.Started.AsTime()).Seconds(), LastSeenS: now.Sub(w.LastSeen.AsTime()).Seconds()}
+		for _, m := range r.Modules {
+			wk.Instances += m.Instances
+			wk.MemoryBytes += m.MemoryBytes
+		}
+		ov.Workers = append(ov.Workers, wk)
+	}
+	routes, rev, err := api.ListRoutes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ov.Revision = rev
+	traffic, err := api.Traffic(ctx, trafficWindow)
+	if err != nil {
+		return nil, err
+	}
+	live := make(map[string]*registryv1.VersionTraffic)
+	for _, t := range traffic {
+		live[t.Host+t.PathPrefix+"\x00"+t.ModuleDigest] = t
+	}
+	for _, r := range routes {
+		name := r.Host + r.PathPrefix
+		if r.Host == "" {
+			name = "*" + r.PathPrefix
+		}
+		rt := Route{Route: name}
+		versions := r.Versions
+		if len(versions) == 0 {
+			versions = []*registryv1.RouteVersion{{ModuleName: r.ModuleName, ModuleDigest: r.ModuleDigest, Weight: 100}}
+		}
+		for _, v := range versions {
+			ver := Version{Module: v.ModuleName, Digest: v.ModuleDigest, Weight: v.Weight}
+			if t := live[r.Host+r.PathPrefix+"\x00"+v.ModuleDigest]; t != nil {
+				ver.RPS, ver.ErrorRate, ver.P99Ms = t.RequestsPerSecond, t.ErrorRate, t.P99Ms
+				ver.Traps, ver.Timeouts, ver.WorkerSeen = t.Traps, t.Timeouts, t.Workers
+			}
+			rt.Versions = append(rt.Versions, ver)
+		}
+		ov.Routes = append(ov.Routes, rt)
+	}
+	rollouts, err := api.Rollouts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, ro := range rollouts {
+		ov.Rollouts = append(ov.Rollouts, Rollout{Route: ro.Host + ro.PathPrefix, Module: ro.ModuleName + "@" + ro.ModuleDigest,
+			Step: ro.Step, Steps: ro.Steps, State: strings.TrimPrefix(ro.State.String(), "ROLLOUT_STATE_"), Reason: ro.Reason})
+	}
+	sort.SliceStable(ov.Rollouts, func(i, j int) bool { return ov.Rollouts[i].Route < ov.Rollouts[j].Route })
+	return ov, nil
+}

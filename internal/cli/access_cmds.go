@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -111,8 +112,9 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "trusted %s (%s) at revision %d\n", k.Id, k.Name, k.CreateRevision)
-		return nil
+		return cf.emit(e, k, func(w io.Writer) {
+			fmt.Fprintf(w, "trusted %s (%s) at revision %d\n", k.Id, k.Name, k.CreateRevision)
+		})
 	case "list":
 		cf := addClientFlags(fs)
 		if err := parse(fs, args, 0); err != nil {
@@ -127,16 +129,18 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tREVISION\tSTATE")
-		for _, k := range keys {
-			state := "trusted"
-			if k.Revoked {
-				state = fmt.Sprintf("revoked at %d", k.RevokeRevision)
+		return cf.emit(e, map[string]any{"keys": keys}, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tREVISION\tSTATE")
+			for _, k := range keys {
+				state := "trusted"
+				if k.Revoked {
+					state = fmt.Sprintf("revoked at %d", k.RevokeRevision)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", k.Id, k.Name, k.CreateRevision, state)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", k.Id, k.Name, k.CreateRevision, state)
-		}
-		return tw.Flush()
+			tw.Flush()
+		})
 	case "revoke":
 		cf := addClientFlags(fs)
 		if err := parse(fs, args, 1); err != nil {
@@ -155,11 +159,12 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "revoked %s (%s) at revision %d\n", resp.Key.Id, resp.Key.Name, resp.Revision)
-		for _, r := range resp.AffectedRoutes {
-			fmt.Fprintf(e.stdout, "still served, signed by this key: %s%s -> %s@%s\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest)
-		}
-		return nil
+		return cf.emit(e, resp, func(w io.Writer) {
+			fmt.Fprintf(w, "revoked %s (%s) at revision %d\n", resp.Key.Id, resp.Key.Name, resp.Revision)
+			for _, r := range resp.AffectedRoutes {
+				fmt.Fprintf(w, "still served, signed by this key: %s%s -> %s@%s\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest)
+			}
+		})
 	}
 	fmt.Fprintf(e.stderr, "nanoedge keys: unknown subcommand %q; want generate, add, list or revoke\n", sub)
 	return errUsage
@@ -236,19 +241,23 @@ func runTokens(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "token %s (%s, %s) created; the secret is shown only once:\n", tok.Id, tok.Name, *role)
-		fmt.Fprintln(e.stdout, secret)
+		return cf.emit(e, map[string]any{"token": tok, "secret": secret}, func(w io.Writer) {
+			fmt.Fprintf(e.stderr, "token %s (%s, %s) created; the secret is shown only once:\n", tok.Id, tok.Name, *role)
+			fmt.Fprintln(w, secret)
+		})
 	case "list":
 		toks, err := c.ListTokens(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tROLE\tREVISION")
-		for _, t := range toks {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Id, t.Name, strings.ToLower(strings.TrimPrefix(t.Role.String(), "ROLE_")), t.CreateRevision)
-		}
-		return tw.Flush()
+		return cf.emit(e, map[string]any{"tokens": toks}, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tREVISION")
+			for _, t := range toks {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Id, t.Name, strings.ToLower(strings.TrimPrefix(t.Role.String(), "ROLE_")), t.CreateRevision)
+			}
+			tw.Flush()
+		})
 	case "revoke":
 		if fs.NArg() != 1 {
 			fs.Usage()
@@ -257,7 +266,9 @@ func runTokens(ctx context.Context, e *env, args []string) error {
 		if err := c.RevokeToken(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "token %s revoked\n", fs.Arg(0))
+		return cf.emit(e, map[string]any{"revoked": fs.Arg(0)}, func(w io.Writer) {
+			fmt.Fprintf(w, "token %s revoked\n", fs.Arg(0))
+		})
 	}
 	return nil
 }
@@ -279,10 +290,12 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tTIME\tACTOR\tACTION\tDETAIL")
-	for _, a := range entries {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Revision, a.Time.AsTime().Format("2006-01-02T15:04:05Z"), dash(a.Actor), a.Action, a.Detail)
-	}
-	return tw.Flush()
+	return cf.emit(e, map[string]any{"entries": entries}, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REVISION\tTIME\tACTOR\tACTION\tDETAIL")
+		for _, a := range entries {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Revision, a.Time.AsTime().Format("2006-01-02T15:04:05Z"), dash(a.Actor), a.Action, a.Detail)
+		}
+		tw.Flush()
+	})
 }

@@ -157,15 +157,16 @@ var (
 
 // clientFlags are the flags of every command that calls the control plane.
 type clientFlags struct {
-	addr, token *string
-	tls         clientTLSFlags
+	addr, token, output *string
+	tls                 clientTLSFlags
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
-		addr:  controlPlaneFlag(fs),
-		token: fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "bearer token (env NANOEDGE_TOKEN; default: "+devTokenFile+" if present)"),
-		tls:   addClientTLSFlags(fs, ""),
+		addr:   controlPlaneFlag(fs),
+		token:  fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "bearer token (env NANOEDGE_TOKEN; default: "+devTokenFile+" if present)"),
+		tls:    addClientTLSFlags(fs, ""),
+		output: fs.String("output", "text", "text for people, json for scripts (one JSON document on stdout)"),
 	}
 }
 
@@ -194,6 +195,9 @@ func (f clientTLSFlags) config() (*tls.Config, error) {
 }
 
 func (f clientFlags) dial() (*client.Client, error) {
+	if *f.output != "text" && *f.output != "json" {
+		return nil, fmt.Errorf("%w: --output %q: want text or json", errUsage, *f.output)
+	}
 	token := *f.token
 	if token == "" {
 		if b, err := os.ReadFile(devTokenFile); err == nil {

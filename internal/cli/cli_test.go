@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -297,5 +298,60 @@ func TestTopShowsLiveTraffic(t *testing.T) {
 	t.Logf("status:\n%s", out)
 	if code != 0 || !regexp.MustCompile(`\S+\s+(devel|v)\S*\s+\d+s\s+\d+\s+1\s+[1-9]\d*\s+[1-9][\d.]* MiB\s+[1-9]`).MatchString(out) {
 		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestOutputJSON: with --output json, client commands print one JSON
+// document scripts can read, with the field names of the API.
+func TestOutputJSON(t *testing.T) {
+	env := startEnv(t)
+	dir := t.TempDir()
+	wasmFile := filepath.Join(dir, "hello.wasm")
+	if err := os.WriteFile(wasmFile, wasmtest.Build(t, wasmtest.Hello), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "publisher.key")
+	if err := os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	t.Setenv("NANOEDGE_OUTPUT", "json")
+	decode := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, errOut := run(args...)
+		var v map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+		return v
+	}
+	pushed := decode("push", "--key", keyFile, wasmFile)
+	digest, _ := pushed["module"].(map[string]any)["digest"].(string)
+	if !strings.HasPrefix(digest, "sha256:") || pushed["created"] != true {
+		t.Fatalf("push: %v", pushed)
+	}
+	set := decode("route", "set", "--path", "/api/", "--module", "hello")
+	if r := set["route"].(map[string]any); r["path_prefix"] != "/api/" || r["module_digest"] != digest {
+		t.Fatalf("route set: %v", set)
+	}
+	list := decode("route", "list")
+	if routes := list["routes"].([]any); len(routes) != 1 || list["revision"].(float64) < 1 {
+		t.Fatalf("route list: %v", list)
+	}
+	flag := decode("flags", "set", "beta", "on")
+	if f := flag["flag"].(map[string]any); f["name"] != "beta" || f["enabled"] != true {
+		t.Fatalf("flags set: %v", flag)
+	}
+	status := decode("status")
+	if len(status["modules"].([]any)) != 1 || len(status["routes"].([]any)) != 1 {
+		t.Fatalf("status: %v", status)
+	}
+	tok := decode("tokens", "create", "--name", "ci", "--role", "publisher")
+	if s, _ := tok["secret"].(string); !strings.HasPrefix(s, "ne_") || tok["token"].(map[string]any)["role"] != "ROLE_PUBLISHER" {
+		t.Fatalf("tokens create: %v", tok)
+	}
+	if code, _, errOut := run("route", "list", "--output", "yaml"); code != 2 || !strings.Contains(errOut, `--output "yaml": want text or json`) {
+		t.Fatalf("unknown output: exit %d %q", code, errOut)
 	}
 }

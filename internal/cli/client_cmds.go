@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,12 +54,13 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	verb := "pushed"
-	if !res.Created {
-		verb = "already stored"
-	}
-	fmt.Fprintf(e.stdout, "%s %s@%s (%d bytes, revision %d)\n", verb, res.Module.Name, res.Module.Digest, res.Module.Size, res.Revision)
-	return nil
+	return cf.emit(e, map[string]any{"module": res.Module, "created": res.Created, "revision": res.Revision}, func(w io.Writer) {
+		verb := "pushed"
+		if !res.Created {
+			verb = "already stored"
+		}
+		fmt.Fprintf(w, "%s %s@%s (%d bytes, revision %d)\n", verb, res.Module.Name, res.Module.Digest, res.Module.Size, res.Revision)
+	})
 }
 
 // readModule reads a .wasm file, or builds a Go package directory.
@@ -142,37 +144,45 @@ func runRoute(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "route %s%s -> %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
-		for _, v := range r.Versions {
-			fmt.Fprintf(e.stdout, "  %3d%%  %s@%s\n", v.Weight, v.ModuleName, v.ModuleDigest)
-		}
-		for _, rl := range r.Rules {
-			fmt.Fprintf(e.stdout, "  rule  %s %s ~ %s => %s@%s\n", rl.Kind, rl.Name, rl.Pattern, rl.ModuleName, rl.ModuleDigest)
-		}
+		return cf.emit(e, map[string]any{"route": r, "revision": rev}, func(w io.Writer) { printRoute(w, r, rev) })
 	case "rollback":
 		r, rev, err := c.RollbackRoute(ctx, *host, *path)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "route %s%s rolled back to %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
+		return cf.emit(e, map[string]any{"route": r, "revision": rev}, func(w io.Writer) {
+			fmt.Fprintf(w, "route %s%s rolled back to %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
+		})
 	case "delete":
 		rev, err := c.DeleteRoute(ctx, *host, *path)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "route %s%s deleted (revision %d)\n", *host, *path, rev)
+		return cf.emit(e, map[string]any{"revision": rev}, func(w io.Writer) {
+			fmt.Fprintf(w, "route %s%s deleted (revision %d)\n", *host, *path, rev)
+		})
 	case "list":
-		return printRoutes(ctx, e, c)
+		routes, rev, err := c.ListRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		return cf.emit(e, map[string]any{"routes": routes, "revision": rev}, func(w io.Writer) { printRoutes(w, routes, rev) })
 	}
 	return nil
 }
 
-func printRoutes(ctx context.Context, e *env, c *client.Client) error {
-	routes, rev, err := c.ListRoutes(ctx)
-	if err != nil {
-		return err
+func printRoute(w io.Writer, r *registryv1.Route, rev int64) {
+	fmt.Fprintf(w, "route %s%s -> %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
+	for _, v := range r.Versions {
+		fmt.Fprintf(w, "  %3d%%  %s@%s\n", v.Weight, v.ModuleName, v.ModuleDigest)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, rl := range r.Rules {
+		fmt.Fprintf(w, "  rule  %s %s ~ %s => %s@%s\n", rl.Kind, rl.Name, rl.Pattern, rl.ModuleName, rl.ModuleDigest)
+	}
+}
+
+func printRoutes(w io.Writer, routes []*registryv1.Route, rev int64) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "HOST\tPATH\tMODULE\tDIGEST\tREVISION\n")
 	for _, r := range routes {
 		host := r.Host
@@ -182,8 +192,7 @@ func printRoutes(ctx context.Context, e *env, c *client.Client) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", host, r.PathPrefix, r.ModuleName, shortDigest(r.ModuleDigest), r.ModRevision)
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "(%d routes at revision %d)\n", len(routes), rev)
-	return nil
+	fmt.Fprintf(w, "(%d routes at revision %d)\n", len(routes), rev)
 }
 
 func runModules(ctx context.Context, e *env, args []string) error {
@@ -203,29 +212,30 @@ func runModules(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	if !gc {
-		return printModules(ctx, e, c)
+		mods, rev, err := c.ListModules(ctx)
+		if err != nil {
+			return err
+		}
+		return cf.emit(e, map[string]any{"modules": mods, "revision": rev}, func(w io.Writer) { printModules(w, mods, rev) })
 	}
 	resp, err := c.CollectGarbage(ctx, *dryRun)
 	if err != nil {
 		return err
 	}
-	verb := "deleted"
-	if *dryRun {
-		verb = "would delete"
-	}
-	for _, m := range resp.Deleted {
-		fmt.Fprintf(e.stdout, "%s %s@%s (%d bytes)\n", verb, m.Name, m.Digest, m.Size)
-	}
-	fmt.Fprintf(e.stdout, "%s %d modules, %d bytes (revision %d)\n", verb, len(resp.Deleted), resp.FreedBytes, resp.Revision)
-	return nil
+	return cf.emit(e, resp, func(w io.Writer) {
+		verb := "deleted"
+		if *dryRun {
+			verb = "would delete"
+		}
+		for _, m := range resp.Deleted {
+			fmt.Fprintf(w, "%s %s@%s (%d bytes)\n", verb, m.Name, m.Digest, m.Size)
+		}
+		fmt.Fprintf(w, "%s %d modules, %d bytes (revision %d)\n", verb, len(resp.Deleted), resp.FreedBytes, resp.Revision)
+	})
 }
 
-func printModules(ctx context.Context, e *env, c *client.Client) error {
-	mods, rev, err := c.ListModules(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+func printModules(w io.Writer, mods []*registryv1.Module, rev int64) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "NAME\tDIGEST\tSIZE\tREVISION\tCREATED\tSIGNED BY\tUPLOADER\tSOURCE\n")
 	for _, m := range mods {
 		p := m.GetProvenance()
@@ -233,8 +243,7 @@ func printModules(ctx context.Context, e *env, c *client.Client) error {
 			m.CreateTime.AsTime().Format("2006-01-02T15:04:05Z"), dash(p.GetKeyId()), dash(p.GetUploader()), dash(p.GetSource()))
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "(%d modules at revision %d)\n", len(mods), rev)
-	return nil
+	fmt.Fprintf(w, "(%d modules at revision %d)\n", len(mods), rev)
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -248,36 +257,47 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	fmt.Fprintf(e.stdout, "control plane %s\n\n", *cf.addr)
-	if err := printModules(ctx, e, c); err != nil {
+	mods, _, err := c.ListModules(ctx)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout)
-	if err := printRoutes(ctx, e, c); err != nil {
+	routes, rev, err := c.ListRoutes(ctx)
+	if err != nil {
 		return err
 	}
 	workers, err := c.Workers(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout)
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	v := map[string]any{"modules": mods, "routes": routes, "workers": workers, "revision": rev}
+	return cf.emit(e, v, func(w io.Writer) {
+		fmt.Fprintf(w, "control plane %s\n\n", *cf.addr)
+		printModules(w, mods, rev)
+		fmt.Fprintln(w)
+		printRoutes(w, routes, rev)
+		fmt.Fprintln(w)
+		printWorkers(w, workers)
+	})
+}
+
+func printWorkers(w io.Writer, workers []*registryv1.WorkerStatus) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tVERSION\tUPTIME\tREVISION\tMODULES\tINSTANCES\tMEMORY\tREQUESTS\t4XX\t5XX\tLAST SEEN")
-	for _, w := range workers {
+	for _, ws := range workers {
+		r := ws.Report
 		var reqs, clientErrs, errs, instances, mem int64
-		for _, v := range w.Report.Versions {
+		for _, v := range r.Versions {
 			reqs, clientErrs, errs = reqs+v.Requests, clientErrs+v.ClientErrors, errs+v.ServerErrors
 		}
-		for _, m := range w.Report.Modules {
+		for _, m := range r.Modules {
 			instances, mem = instances+int64(m.Instances), mem+m.MemoryBytes
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f MiB\t%d\t%d\t%d\t%s ago\n", w.Report.WorkerId, dash(w.Report.Version),
-			time.Since(w.Report.Started.AsTime()).Round(time.Second), w.Report.AppliedRevision, w.Report.ModulesLoaded,
-			instances, float64(mem)/(1<<20), reqs, clientErrs, errs, time.Since(w.LastSeen.AsTime()).Round(time.Second))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f MiB\t%d\t%d\t%d\t%s ago\n", r.WorkerId, dash(r.Version),
+			time.Since(r.Started.AsTime()).Round(time.Second), r.AppliedRevision, r.ModulesLoaded,
+			instances, float64(mem)/(1<<20), reqs, clientErrs, errs, time.Since(ws.LastSeen.AsTime()).Round(time.Second))
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "(%d workers reporting)\n", len(workers))
-	return nil
+	fmt.Fprintf(w, "(%d workers reporting)\n", len(workers))
 }
 
 func shortDigest(d string) string {

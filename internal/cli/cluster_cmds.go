@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -38,12 +39,10 @@ func runCluster(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	var members []*registryv1.Member
+	var rev int64
 	switch sub {
 	case "members":
-		var rev int64
-		if members, rev, err = c.Members(ctx); err == nil {
-			defer fmt.Fprintf(e.stdout, "(%s has applied revision %d)\n", *cf.addr, rev)
-		}
+		members, rev, err = c.Members(ctx)
 	case "add":
 		members, err = c.Join(ctx, *id, *raftAddr, *grpcAddr)
 	case "remove":
@@ -52,17 +51,26 @@ func runCluster(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRAFT\tAPI\tROLE")
-	for _, m := range members {
-		role := "follower"
-		switch {
-		case m.Leader:
-			role = "leader"
-		case !m.Voter:
-			role = "nonvoter"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Id, m.RaftAddr, dash(m.GrpcAddr), role)
+	v := map[string]any{"members": members}
+	if sub == "members" {
+		v["applied_revision"] = rev
 	}
-	return tw.Flush()
+	return cf.emit(e, v, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRAFT\tAPI\tROLE")
+		for _, m := range members {
+			role := "follower"
+			switch {
+			case m.Leader:
+				role = "leader"
+			case !m.Voter:
+				role = "nonvoter"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Id, m.RaftAddr, dash(m.GrpcAddr), role)
+		}
+		tw.Flush()
+		if sub == "members" {
+			fmt.Fprintf(w, "(%s has applied revision %d)\n", *cf.addr, rev)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"text/tabwriter"
 )
 
@@ -50,25 +51,31 @@ func runFlags(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "flag %s %s (revision %d)\n", f.Name, onOff(f.Enabled), rev)
+		return cf.emit(e, map[string]any{"flag": f, "revision": rev}, func(w io.Writer) {
+			fmt.Fprintf(w, "flag %s %s (revision %d)\n", f.Name, onOff(f.Enabled), rev)
+		})
 	case "delete":
 		rev, err := c.DeleteFlag(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "flag %s deleted (revision %d)\n", fs.Arg(0), rev)
+		return cf.emit(e, map[string]any{"revision": rev}, func(w io.Writer) {
+			fmt.Fprintf(w, "flag %s deleted (revision %d)\n", fs.Arg(0), rev)
+		})
 	case "list":
 		flags, rev, err := c.ListFlags(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "FLAG\tSTATE\tREVISION\tDESCRIPTION\n")
-		for _, f := range flags {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.Name, onOff(f.Enabled), f.ModRevision, f.Description)
-		}
-		tw.Flush()
-		fmt.Fprintf(e.stdout, "(%d flags at revision %d)\n", len(flags), rev)
+		return cf.emit(e, map[string]any{"flags": flags, "revision": rev}, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "FLAG\tSTATE\tREVISION\tDESCRIPTION\n")
+			for _, f := range flags {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.Name, onOff(f.Enabled), f.ModRevision, f.Description)
+			}
+			tw.Flush()
+			fmt.Fprintf(w, "(%d flags at revision %d)\n", len(flags), rev)
+		})
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -64,7 +65,9 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "rollout of %s%s to %s@%s started at %d%%\n", ro.Host, ro.PathPrefix, ro.ModuleName, ro.ModuleDigest, ro.Steps[0])
+		return cf.emit(e, ro, func(w io.Writer) {
+			fmt.Fprintf(w, "rollout of %s%s to %s@%s started at %d%%\n", ro.Host, ro.PathPrefix, ro.ModuleName, ro.ModuleDigest, ro.Steps[0])
+		})
 	case "pause", "resume":
 		do := c.PauseRollout
 		if sub == "resume" {
@@ -74,25 +77,35 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "rollout of %s%s %s at %d%%\n", ro.Host, ro.PathPrefix, strings.ToLower(strings.TrimPrefix(ro.State.String(), "ROLLOUT_STATE_")), ro.Steps[ro.Step])
+		return cf.emit(e, ro, func(w io.Writer) {
+			fmt.Fprintf(w, "rollout of %s%s %s at %d%%\n", ro.Host, ro.PathPrefix, rolloutState(ro), ro.Steps[ro.Step])
+		})
 	case "abort":
 		ro, err := c.AbortRollout(ctx, *host, *path)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "rollout of %s%s aborted; back on %s\n", ro.Host, ro.PathPrefix, ro.Baseline[0].ModuleName)
+		return cf.emit(e, ro, func(w io.Writer) {
+			fmt.Fprintf(w, "rollout of %s%s aborted; back on %s\n", ro.Host, ro.PathPrefix, ro.Baseline[0].ModuleName)
+		})
 	case "status":
 		ros, err := c.Rollouts(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROUTE\tTO\tSTEP\tSTATE\tREASON")
-		for _, ro := range ros {
-			fmt.Fprintf(tw, "%s%s\t%s@%s\t%d/%d (%d%%)\t%s\t%s\n", ro.Host, ro.PathPrefix, ro.ModuleName, shortDigest(ro.ModuleDigest),
-				ro.Step+1, len(ro.Steps), ro.Steps[ro.Step], strings.ToLower(strings.TrimPrefix(ro.State.String(), "ROLLOUT_STATE_")), dash(ro.Reason))
-		}
-		return tw.Flush()
+		return cf.emit(e, map[string]any{"rollouts": ros}, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ROUTE\tTO\tSTEP\tSTATE\tREASON")
+			for _, ro := range ros {
+				fmt.Fprintf(tw, "%s%s\t%s@%s\t%d/%d (%d%%)\t%s\t%s\n", ro.Host, ro.PathPrefix, ro.ModuleName, shortDigest(ro.ModuleDigest),
+					ro.Step+1, len(ro.Steps), ro.Steps[ro.Step], rolloutState(ro), dash(ro.Reason))
+			}
+			tw.Flush()
+		})
 	}
 	return nil
+}
+
+func rolloutState(ro *registryv1.Rollout) string {
+	return strings.ToLower(strings.TrimPrefix(ro.State.String(), "ROLLOUT_STATE_"))
 }

@@ -30,6 +30,13 @@ func runTop(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if *cf.output == "json" { // one snapshot for scripts
+		traffic, err := c.Traffic(ctx, *window)
+		if err != nil {
+			return err
+		}
+		return cf.emit(e, map[string]any{"window_seconds": int64(*window / time.Second), "versions": traffic}, nil)
+	}
 	clear := !*once && isTerminal(e.stdout)
 	t := time.NewTicker(*interval)
 	defer t.Stop()

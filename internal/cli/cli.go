@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"controlplane": {"run a control plane node (registry + gRPC API)", runControlPlane},
 	"worker":       {"run a worker that serves HTTP through routed modules", runWorker},
 	"push":         {"upload a handler module (a Go package directory or a .wasm file)", runPush},
+	"deploy":       {"build, sign, upload and route a handler, or roll it out step by step", runDeploy},
 	"route":        {"set, delete or list routes", runRoute},
 	"modules":      {"list stored modules; 'modules gc' deletes unrouted old ones", runModules},
 	"status":       {"show the registry's revision, modules and routes", runStatus},

@@ -45,6 +45,9 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if *source != "" {
 		opts = append(opts, client.WithSource(*source))
 	}
+	if isTerminal(e.stderr) && *cf.output == "text" {
+		opts = append(opts, client.WithProgress(progressBar(e.stderr, *name)))
+	}
 	c, err := cf.dial()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -20,18 +21,15 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 	sub, args := args[0], args[1:]
 	fs := e.flags("rollout "+sub, "[flags]")
 	cf := addClientFlags(fs)
-	var host, path, module, steps, maxErr *string
-	var interval, maxP99 *time.Duration
+	var host, path, module *string
+	var rf *rolloutFlags
 	switch sub {
 	case "start", "abort", "pause", "resume":
 		host = fs.String("host", "", "route host (empty: any host)")
 		path = fs.String("path", "", "route path prefix")
 		if sub == "start" {
 			module = fs.String("module", "", "module to roll out")
-			steps = fs.String("steps", "1,5,25,50,100", "traffic percentages for the new module, ending at 100")
-			interval = fs.Duration("interval", time.Minute, "time each step runs before the next")
-			maxErr = fs.String("max-error-rate", "1%", "roll back when the new module's 5xx share passes this")
-			maxP99 = fs.Duration("max-p99", 0, "roll back when the new module's p99 latency passes this (0: no check)")
+			rf = addRolloutFlags(fs)
 		}
 	case "status":
 	default:
@@ -48,19 +46,10 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	switch sub {
 	case "start":
-		req := &registryv1.StartRolloutRequest{Host: *host, PathPrefix: *path, Module: *module, IntervalMs: interval.Milliseconds(), MaxP99Ms: maxP99.Milliseconds()}
-		for _, s := range strings.Split(*steps, ",") {
-			n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
-			if err != nil {
-				return fmt.Errorf("--steps %q: want percentages like 1,5,25,50,100", *steps)
-			}
-			req.Steps = append(req.Steps, uint32(n))
-		}
-		rate, err := strconv.ParseFloat(strings.TrimSuffix(*maxErr, "%"), 64)
+		req, err := rf.request(*host, *path, *module)
 		if err != nil {
-			return fmt.Errorf("--max-error-rate %q: want a percentage like 1%%", *maxErr)
+			return err
 		}
-		req.MaxErrorRate = rate / 100
 		ro, err := c.StartRollout(ctx, req)
 		if err != nil {
 			return err
@@ -108,4 +97,37 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 
 func rolloutState(ro *registryv1.Rollout) string {
 	return strings.ToLower(strings.TrimPrefix(ro.State.String(), "ROLLOUT_STATE_"))
+}
+
+// rolloutFlags are the step and threshold flags of `rollout start` and
+// `deploy --rollout`.
+type rolloutFlags struct {
+	steps, maxErr    *string
+	interval, maxP99 *time.Duration
+}
+
+func addRolloutFlags(fs *flag.FlagSet) *rolloutFlags {
+	return &rolloutFlags{
+		steps:    fs.String("steps", "1,5,25,50,100", "traffic percentages for the new module, ending at 100"),
+		interval: fs.Duration("interval", time.Minute, "time each step runs before the next"),
+		maxErr:   fs.String("max-error-rate", "1%", "roll back when the new module's 5xx share passes this"),
+		maxP99:   fs.Duration("max-p99", 0, "roll back when the new module's p99 latency passes this (0: no check)"),
+	}
+}
+
+func (f *rolloutFlags) request(host, path, module string) (*registryv1.StartRolloutRequest, error) {
+	req := &registryv1.StartRolloutRequest{Host: host, PathPrefix: path, Module: module, IntervalMs: f.interval.Milliseconds(), MaxP99Ms: f.maxP99.Milliseconds()}
+	for _, s := range strings.Split(*f.steps, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--steps %q: want percentages like 1,5,25,50,100", *f.steps)
+		}
+		req.Steps = append(req.Steps, uint32(n))
+	}
+	rate, err := strconv.ParseFloat(strings.TrimSuffix(*f.maxErr, "%"), 64)
+	if err != nil {
+		return nil, fmt.Errorf("--max-error-rate %q: want a percentage like 1%%", *f.maxErr)
+	}
+	req.MaxErrorRate = rate / 100
+	return req, nil
 }

@@ -246,3 +246,45 @@ func fingerprint(routes []*registryv1.Route) string {
 	}
 	return b.String()
 }
+
+// TestClientAndWorkerFailOver: a client and a worker given every node's
+// address keep working when the node they were using is killed; calls
+// made during the election are retried, not failed.
+func TestClientAndWorkerFailOver(t *testing.T) {
+	env, nodes := startCluster(t, 3)
+	ctx := ctxT(t)
+	leader := leaderOf(t, nodes)
+	// The leader's address first: it is where the client and worker start.
+	addrs := []string{leader.cp.Addr()}
+	for _, nd := range nodes {
+		if nd != leader {
+			addrs = append(addrs, nd.cp.Addr())
+		}
+	}
+	all := strings.Join(addrs, ",")
+	pub := testenv.NewClient(t, all, env.Token(t, "ci2", registryv1.Role_ROLE_PUBLISHER))
+	wcfg := env.WorkerConfig()
+	wcfg.ControlPlane = all
+	w := testenv.StartWorker(t, wcfg)
+	if _, err := pub.Upload(ctx, "hello", wasmtest.Build(t, wasmtest.Hello), client.WithSigner(env.Key)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: "/before", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, w.URL()+"/before", func(r response) bool { return r.status == 200 })
+
+	leader.cp.Close()
+	leader.cp = nil
+	killed := time.Now()
+	// No retry loop here: the client's own retries carry the call over
+	// the election.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, _, err := pub.SetRoute(wctx, client.Route{PathPrefix: "/after", Module: "hello"}); err != nil {
+		t.Fatalf("write after the leader died: %v", err)
+	}
+	t.Logf("write accepted %v after the leader was killed", time.Since(killed).Round(time.Millisecond))
+	waitServed(t, w.URL()+"/after", func(r response) bool { return r.status == 200 })
+	t.Logf("the worker served the new route %v after the leader was killed", time.Since(killed).Round(time.Millisecond))
+}

@@ -27,7 +27,8 @@ const uploadChunk = 256 << 10
 // maxFetch bounds the bytes FetchModule accepts for one module.
 const maxFetch = 256 << 20
 
-// Client talks to one control plane address. It is safe for concurrent use.
+// Client talks to a control plane through one or more of its nodes. It is
+// safe for concurrent use.
 type Client struct {
 	conn *grpc.ClientConn
 	rs   registryv1.RegistryServiceClient
@@ -80,14 +81,21 @@ func WithStaleReads() Option {
 	}
 }
 
-// New returns a client for the control plane at addr (host:port). It does
+// New returns a client for the control plane at addr: "host:port", or
+// several nodes' addresses separated by commas, which it spreads calls over
+// and fails over between. Calls answered Unavailable (during a leader
+// election, say) are retried with backoff within their deadline. New does
 // not connect until the first call.
 func New(addr string, opts ...Option) (*Client, error) {
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	tgt, dial, err := target(addr)
+	if err != nil {
+		return nil, err
+	}
+	dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	for _, o := range opts {
 		o(&dial)
 	}
-	conn, err := grpc.NewClient(addr, dial...)
+	conn, err := grpc.NewClient(tgt, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

@@ -62,11 +62,7 @@ func TestCIWorkflowDeploys(t *testing.T) {
 
 	// What the runner provides: the nanoedge binary the install step would
 	// put on PATH, a temp dir, the secrets and variables.
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "nanoedge"), "../cmd/nanoedge")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build nanoedge: %v\n%s", err, out)
-	}
+	bin := buildNanoedge(t)
 	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 	w := testenv.StartWorker(t, env.WorkerConfig())
 	runnerTemp := t.TempDir()

@@ -98,9 +98,10 @@ func (e *env) flags(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("nanoedge "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: nanoedge %s %s\n\nFlags:\n", name, usage)
+		fmt.Fprintf(e.stderr, "Usage: nanoedge %s %s\n\nEvery flag can also be set as NANOEDGE_<FLAG> (dashes as underscores) or in --config.\n\nFlags:\n", name, usage)
 		fs.PrintDefaults()
 	}
+	fs.String("config", "", configUsage)
 	return fs
 }
 
@@ -219,10 +220,16 @@ func (f clientFlags) dial() (*client.Client, error) {
 	return client.New(*f.addr, opts...)
 }
 
-// parse reads flags from the environment (NANOEDGE_<FLAG>, dashes as
-// underscores), then from args, which win; it refuses stray positional
+// parse reads flags from a config file (--config or NANOEDGE_CONFIG),
+// then from the environment (NANOEDGE_<FLAG>, dashes as underscores), then
+// from args, each winning over the one before; it refuses stray positional
 // arguments beyond max.
 func parse(fs *flag.FlagSet, args []string, max int) error {
+	if path := configPath(args); path != "" {
+		if err := loadConfig(fs, path); err != nil {
+			return err
+		}
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

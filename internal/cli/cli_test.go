@@ -355,3 +355,41 @@ func TestOutputJSON(t *testing.T) {
 		t.Fatalf("unknown output: exit %d %q", code, errOut)
 	}
 }
+
+// TestConfigFile: flags come from --config, then NANOEDGE_ variables, then
+// the command line, each winning over the one before.
+func TestConfigFile(t *testing.T) {
+	env := startEnv(t)
+	env.Upload(t, "hello", wasmtest.Hello)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "nanoedge.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("controlplane: %s\ntoken: %s\noutput: json\npath: /cfg/\nmodule: hello\ncors-origin:\n  - https://a.example\n  - https://b.example\ntimeout: 2s\n",
+		env.CP.Addr(), env.AdminToken))
+	if code, out, errOut := run("route", "set", "--config", cfg); code != 0 || !strings.Contains(out, `"path_prefix": "/cfg/"`) {
+		t.Fatalf("route set from a config file: exit %d %q %q", code, out, errOut)
+	}
+	routes, _, err := env.Admin.ListRoutes(context.Background())
+	if err != nil || len(routes) != 1 || len(routes[0].Options.GetCors().GetAllowOrigins()) != 2 || routes[0].Options.TimeoutMs != 2000 {
+		t.Fatalf("route from the config file: %v %v", routes, err)
+	}
+	t.Setenv("NANOEDGE_CONFIG", cfg)
+	if code, out, _ := run("route", "list"); code != 0 || !strings.HasPrefix(out, "{") {
+		t.Fatalf("NANOEDGE_CONFIG: exit %d %q", code, out)
+	}
+	t.Setenv("NANOEDGE_OUTPUT", "text") // the environment beats the file
+	if code, out, _ := run("route", "list"); code != 0 || !strings.Contains(out, "(1 routes at revision") {
+		t.Fatalf("env over config: exit %d %q", code, out)
+	}
+	if code, out, _ := run("route", "list", "--output", "json"); code != 0 || !strings.HasPrefix(out, "{") { // flags beat both
+		t.Fatalf("flag over env: exit %d %q", code, out)
+	}
+	write("controlplane: x\nhttp-addr: :8080\ntimeuot: 2s\n") // http-addr: for other commands
+	if code, _, errOut := run("route", "set"); code != 2 || !strings.Contains(errOut, `"timeuot" is not a flag of nanoedge route set; did you mean "timeout"?`) {
+		t.Fatalf("typo in the config file: exit %d %q", code, errOut)
+	}
+}

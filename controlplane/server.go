@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -70,6 +71,8 @@ type Server struct {
 	validating chan struct{}
 	peers      peers
 	fleet      fleet
+	// partials holds interrupted uploads for a resume.
+	partials partials
 }
 
 // New returns a server over store.
@@ -77,7 +80,8 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS}}, nil
+	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
+		partials: partials{budget: 4 * cfg.MaxModuleSize}}, nil
 }
 
 // Close releases connections to peers.
@@ -128,6 +132,13 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 		return status.Errorf(codes.ResourceExhausted, "controlplane: module of %d bytes exceeds the limit of %d bytes", md.Size, s.cfg.MaxModuleSize)
 	}
 	wasm := make([]byte, 0, md.Size)
+	if md.Offset != 0 {
+		kept := s.partials.take(partialKey(stream.Context(), md.Digest), time.Now())
+		if md.Digest == "" || md.Offset < 0 || md.Offset > int64(len(kept)) || md.Offset > md.Size {
+			return status.Errorf(codes.FailedPrecondition, "controlplane: cannot resume at byte %d: this node holds %d bytes of that upload; start over from 0", md.Offset, len(kept))
+		}
+		wasm = append(wasm, kept[:md.Offset]...)
+	}
 	for chunks := 0; ; chunks++ {
 		if chunks > s.cfg.MaxUploadChunks {
 			return status.Errorf(codes.ResourceExhausted, "controlplane: upload exceeds %d chunks", s.cfg.MaxUploadChunks)
@@ -137,6 +148,11 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 			break
 		}
 		if err != nil {
+			// The stream broke (the caller went away, a connection was cut):
+			// keep what arrived so the caller can resume.
+			if md.Digest != "" && len(wasm) > 0 {
+				s.partials.keep(partialKey(stream.Context(), md.Digest), wasm, time.Now())
+			}
 			return toStatus(err)
 		}
 		chunk := msg.GetChunk()

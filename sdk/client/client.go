@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -111,6 +112,9 @@ type UploadResult struct {
 	// Created is false when the same bytes were already stored.
 	Created  bool
 	Revision int64
+	// ResumedAt is where the last attempt started: 0, or the bytes an
+	// interrupted attempt had delivered that did not travel again.
+	ResumedAt int64
 }
 
 // UploadOption configures one upload.
@@ -145,15 +149,13 @@ func WithProgress(fn func(sent, total int64)) UploadOption {
 }
 
 // Upload stores wasm under name. The control plane checks the bytes are a
-// handler module before storing them.
+// handler module before storing them. If the stream breaks (a connection
+// cut, a node restarting), Upload resumes where the control plane's leader
+// says it stopped receiving, up to three times.
 func (c *Client) Upload(ctx context.Context, name string, wasm []byte, opts ...UploadOption) (*UploadResult, error) {
 	var o uploadOptions
 	for _, opt := range opts {
 		opt(&o)
-	}
-	stream, err := c.rs.UploadModule(ctx)
-	if err != nil {
-		return nil, err
 	}
 	digest := registry.Digest(wasm)
 	md := &registryv1.UploadModuleMetadata{Name: name, Size: int64(len(wasm)), Digest: digest, KeyId: o.keyID, Signature: o.sig, Source: o.source}
@@ -161,16 +163,48 @@ func (c *Client) Upload(ctx context.Context, name string, wasm []byte, opts ...U
 		md.KeyId = signing.KeyID(o.signer.Public().(ed25519.PublicKey))
 		md.Signature = signing.Sign(o.signer, name, digest)
 	}
+	for attempt := 1; ; attempt++ {
+		res, err := c.upload(ctx, md, wasm, o.progress)
+		if err == nil {
+			res.ResumedAt = md.Offset
+			return res, nil
+		}
+		if attempt > maxResumes || status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+			return nil, err
+		}
+		// The stream broke. The node that received it kept what arrived;
+		// go on from there (or from 0 if it kept nothing).
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+		md.Offset = 0
+		if r, oerr := c.rs.GetUploadOffset(ctx, &registryv1.GetUploadOffsetRequest{Digest: digest}); oerr == nil {
+			md.Offset = r.Offset
+		}
+	}
+}
+
+// maxResumes bounds how often Upload resumes a broken stream.
+const maxResumes = 3
+
+// upload sends md and the bytes of wasm from md.Offset on, in one stream.
+func (c *Client) upload(ctx context.Context, md *registryv1.UploadModuleMetadata, wasm []byte, progress func(sent, total int64)) (*UploadResult, error) {
+	stream, err := c.rs.UploadModule(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Metadata{Metadata: md}}); err != nil {
 		return nil, closeErr(stream, err)
 	}
-	for off := 0; off < len(wasm); off += uploadChunk {
+	for off := int(md.Offset); off < len(wasm); off += uploadChunk {
 		chunk := wasm[off:min(off+uploadChunk, len(wasm))]
 		if err := stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Chunk{Chunk: chunk}}); err != nil {
 			return nil, closeErr(stream, err)
 		}
-		if o.progress != nil {
-			o.progress(int64(off+len(chunk)), int64(len(wasm)))
+		if progress != nil {
+			progress(int64(off+len(chunk)), int64(len(wasm)))
 		}
 	}
 	resp, err := stream.CloseAndRecv()

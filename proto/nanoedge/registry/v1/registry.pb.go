@@ -510,7 +510,11 @@ type UploadModuleMetadata struct {
 	// ID of the signing key.
 	KeyId string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// Optional source revision or CI run id, kept as provenance.
-	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// Resumes an interrupted upload of the same digest by the same caller:
+	// the node kept its first offset bytes (GetUploadOffset says how many),
+	// and only the bytes from offset on follow. Needs digest.
+	Offset        int64 `protobuf:"varint,7,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -587,6 +591,103 @@ func (x *UploadModuleMetadata) GetSource() string {
 	return ""
 }
 
+func (x *UploadModuleMetadata) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type GetUploadOffsetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUploadOffsetRequest) Reset() {
+	*x = GetUploadOffsetRequest{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadOffsetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadOffsetRequest) ProtoMessage() {}
+
+func (x *GetUploadOffsetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadOffsetRequest.ProtoReflect.Descriptor instead.
+func (*GetUploadOffsetRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetUploadOffsetRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type GetUploadOffsetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes of the digest's interrupted upload the node still holds; 0 when
+	// there is none (it expired, or the leader changed).
+	Offset        int64 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUploadOffsetResponse) Reset() {
+	*x = GetUploadOffsetResponse{}
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadOffsetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadOffsetResponse) ProtoMessage() {}
+
+func (x *GetUploadOffsetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadOffsetResponse.ProtoReflect.Descriptor instead.
+func (*GetUploadOffsetResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetUploadOffsetResponse) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
 type UploadModuleResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Module *Module                `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
@@ -599,7 +700,7 @@ type UploadModuleResponse struct {
 
 func (x *UploadModuleResponse) Reset() {
 	*x = UploadModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +712,7 @@ func (x *UploadModuleResponse) String() string {
 func (*UploadModuleResponse) ProtoMessage() {}
 
 func (x *UploadModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +725,7 @@ func (x *UploadModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadModuleResponse.ProtoReflect.Descriptor instead.
 func (*UploadModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UploadModuleResponse) GetModule() *Module {
@@ -657,7 +758,7 @@ type GetModuleRequest struct {
 
 func (x *GetModuleRequest) Reset() {
 	*x = GetModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +770,7 @@ func (x *GetModuleRequest) String() string {
 func (*GetModuleRequest) ProtoMessage() {}
 
 func (x *GetModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +783,7 @@ func (x *GetModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModuleRequest.ProtoReflect.Descriptor instead.
 func (*GetModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetModuleRequest) GetRef() string {
@@ -702,7 +803,7 @@ type GetModuleResponse struct {
 
 func (x *GetModuleResponse) Reset() {
 	*x = GetModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +815,7 @@ func (x *GetModuleResponse) String() string {
 func (*GetModuleResponse) ProtoMessage() {}
 
 func (x *GetModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +828,7 @@ func (x *GetModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModuleResponse.ProtoReflect.Descriptor instead.
 func (*GetModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetModuleResponse) GetModule() *Module {
@@ -753,7 +854,7 @@ type FetchModuleRequest struct {
 
 func (x *FetchModuleRequest) Reset() {
 	*x = FetchModuleRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +866,7 @@ func (x *FetchModuleRequest) String() string {
 func (*FetchModuleRequest) ProtoMessage() {}
 
 func (x *FetchModuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +879,7 @@ func (x *FetchModuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchModuleRequest.ProtoReflect.Descriptor instead.
 func (*FetchModuleRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FetchModuleRequest) GetDigest() string {
@@ -799,7 +900,7 @@ type FetchModuleResponse struct {
 
 func (x *FetchModuleResponse) Reset() {
 	*x = FetchModuleResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +912,7 @@ func (x *FetchModuleResponse) String() string {
 func (*FetchModuleResponse) ProtoMessage() {}
 
 func (x *FetchModuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +925,7 @@ func (x *FetchModuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchModuleResponse.ProtoReflect.Descriptor instead.
 func (*FetchModuleResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchModuleResponse) GetModule() *Module {
@@ -849,7 +950,7 @@ type ListModulesRequest struct {
 
 func (x *ListModulesRequest) Reset() {
 	*x = ListModulesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +962,7 @@ func (x *ListModulesRequest) String() string {
 func (*ListModulesRequest) ProtoMessage() {}
 
 func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +975,7 @@ func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModulesRequest.ProtoReflect.Descriptor instead.
 func (*ListModulesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 type ListModulesResponse struct {
@@ -887,7 +988,7 @@ type ListModulesResponse struct {
 
 func (x *ListModulesResponse) Reset() {
 	*x = ListModulesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1000,7 @@ func (x *ListModulesResponse) String() string {
 func (*ListModulesResponse) ProtoMessage() {}
 
 func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1013,7 @@ func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModulesResponse.ProtoReflect.Descriptor instead.
 func (*ListModulesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListModulesResponse) GetModules() []*Module {
@@ -947,7 +1048,7 @@ type SetRouteRequest struct {
 
 func (x *SetRouteRequest) Reset() {
 	*x = SetRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1060,7 @@ func (x *SetRouteRequest) String() string {
 func (*SetRouteRequest) ProtoMessage() {}
 
 func (x *SetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1073,7 @@ func (x *SetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteRequest.ProtoReflect.Descriptor instead.
 func (*SetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetRouteRequest) GetHost() string {
@@ -1035,7 +1136,7 @@ type VersionSpec struct {
 
 func (x *VersionSpec) Reset() {
 	*x = VersionSpec{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1148,7 @@ func (x *VersionSpec) String() string {
 func (*VersionSpec) ProtoMessage() {}
 
 func (x *VersionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1161,7 @@ func (x *VersionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionSpec.ProtoReflect.Descriptor instead.
 func (*VersionSpec) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *VersionSpec) GetModule() string {
@@ -1090,7 +1191,7 @@ type RuleSpec struct {
 
 func (x *RuleSpec) Reset() {
 	*x = RuleSpec{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1203,7 @@ func (x *RuleSpec) String() string {
 func (*RuleSpec) ProtoMessage() {}
 
 func (x *RuleSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1216,7 @@ func (x *RuleSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleSpec.ProtoReflect.Descriptor instead.
 func (*RuleSpec) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RuleSpec) GetKind() MatchKind {
@@ -1156,7 +1257,7 @@ type SetRouteResponse struct {
 
 func (x *SetRouteResponse) Reset() {
 	*x = SetRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1269,7 @@ func (x *SetRouteResponse) String() string {
 func (*SetRouteResponse) ProtoMessage() {}
 
 func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1282,7 @@ func (x *SetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRouteResponse.ProtoReflect.Descriptor instead.
 func (*SetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetRouteResponse) GetRoute() *Route {
@@ -1208,7 +1309,7 @@ type RollbackRouteRequest struct {
 
 func (x *RollbackRouteRequest) Reset() {
 	*x = RollbackRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1321,7 @@ func (x *RollbackRouteRequest) String() string {
 func (*RollbackRouteRequest) ProtoMessage() {}
 
 func (x *RollbackRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[21]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1334,7 @@ func (x *RollbackRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRouteRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RollbackRouteRequest) GetHost() string {
@@ -1260,7 +1361,7 @@ type RollbackRouteResponse struct {
 
 func (x *RollbackRouteResponse) Reset() {
 	*x = RollbackRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1373,7 @@ func (x *RollbackRouteResponse) String() string {
 func (*RollbackRouteResponse) ProtoMessage() {}
 
 func (x *RollbackRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[22]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1386,7 @@ func (x *RollbackRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRouteResponse.ProtoReflect.Descriptor instead.
 func (*RollbackRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{22}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RollbackRouteResponse) GetRoute() *Route {
@@ -1312,7 +1413,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[23]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1425,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[23]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1438,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{23}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteRouteRequest) GetHost() string {
@@ -1363,7 +1464,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[24]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1476,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[24]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1489,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{24}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteRouteResponse) GetRevision() int64 {
@@ -1406,7 +1507,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[25]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1519,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[25]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1532,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{25}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
 type ListRoutesResponse struct {
@@ -1445,7 +1546,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[26]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1558,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[26]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1571,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{26}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1496,7 +1597,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[27]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1609,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[27]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1622,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{27}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WatchRequest) GetStartRevision() int64 {
@@ -1544,7 +1645,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[28]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1657,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[28]
+	mi := &file_nanoedge_registry_v1_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1670,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{28}
+	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchResponse) GetRevision() int64 {
@@ -1623,14 +1724,19 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\x13UploadModuleRequest\x12H\n" +
 	"\bmetadata\x18\x01 \x01(\v2*.nanoedge.registry.v1.UploadModuleMetadataH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
-	"\x03msg\"\xa3\x01\n" +
+	"\x03msg\"\xbb\x01\n" +
 	"\x14UploadModuleMetadata\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x1c\n" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x15\n" +
 	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x16\n" +
-	"\x06source\x18\x06 \x01(\tR\x06source\"\x82\x01\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x16\n" +
+	"\x06offset\x18\a \x01(\x03R\x06offset\"0\n" +
+	"\x16GetUploadOffsetRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\"1\n" +
+	"\x17GetUploadOffsetResponse\x12\x16\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\"\x82\x01\n" +
 	"\x14UploadModuleResponse\x124\n" +
 	"\x06module\x18\x01 \x01(\v2\x1c.nanoedge.registry.v1.ModuleR\x06module\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1a\n" +
@@ -1692,10 +1798,11 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x123\n" +
 	"\x06events\x18\x02 \x03(\v2\x1b.nanoedge.registry.v1.EventR\x06events\x12)\n" +
-	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\x84\n" +
+	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\xf4\n" +
 	"\n" +
 	"\x0fRegistryService\x12g\n" +
-	"\fUploadModule\x12).nanoedge.registry.v1.UploadModuleRequest\x1a*.nanoedge.registry.v1.UploadModuleResponse(\x01\x12\\\n" +
+	"\fUploadModule\x12).nanoedge.registry.v1.UploadModuleRequest\x1a*.nanoedge.registry.v1.UploadModuleResponse(\x01\x12n\n" +
+	"\x0fGetUploadOffset\x12,.nanoedge.registry.v1.GetUploadOffsetRequest\x1a-.nanoedge.registry.v1.GetUploadOffsetResponse\x12\\\n" +
 	"\tGetModule\x12&.nanoedge.registry.v1.GetModuleRequest\x1a'.nanoedge.registry.v1.GetModuleResponse\x12d\n" +
 	"\vFetchModule\x12(.nanoedge.registry.v1.FetchModuleRequest\x1a).nanoedge.registry.v1.FetchModuleResponse0\x01\x12b\n" +
 	"\vListModules\x12(.nanoedge.registry.v1.ListModulesRequest\x1a).nanoedge.registry.v1.ListModulesResponse\x12Y\n" +
@@ -1723,89 +1830,93 @@ func file_nanoedge_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_registry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_nanoedge_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_nanoedge_registry_v1_registry_proto_goTypes = []any{
-	(*SetFlagRequest)(nil),         // 0: nanoedge.registry.v1.SetFlagRequest
-	(*SetFlagResponse)(nil),        // 1: nanoedge.registry.v1.SetFlagResponse
-	(*DeleteFlagRequest)(nil),      // 2: nanoedge.registry.v1.DeleteFlagRequest
-	(*DeleteFlagResponse)(nil),     // 3: nanoedge.registry.v1.DeleteFlagResponse
-	(*ListFlagsRequest)(nil),       // 4: nanoedge.registry.v1.ListFlagsRequest
-	(*ListFlagsResponse)(nil),      // 5: nanoedge.registry.v1.ListFlagsResponse
-	(*CollectGarbageRequest)(nil),  // 6: nanoedge.registry.v1.CollectGarbageRequest
-	(*CollectGarbageResponse)(nil), // 7: nanoedge.registry.v1.CollectGarbageResponse
-	(*UploadModuleRequest)(nil),    // 8: nanoedge.registry.v1.UploadModuleRequest
-	(*UploadModuleMetadata)(nil),   // 9: nanoedge.registry.v1.UploadModuleMetadata
-	(*UploadModuleResponse)(nil),   // 10: nanoedge.registry.v1.UploadModuleResponse
-	(*GetModuleRequest)(nil),       // 11: nanoedge.registry.v1.GetModuleRequest
-	(*GetModuleResponse)(nil),      // 12: nanoedge.registry.v1.GetModuleResponse
-	(*FetchModuleRequest)(nil),     // 13: nanoedge.registry.v1.FetchModuleRequest
-	(*FetchModuleResponse)(nil),    // 14: nanoedge.registry.v1.FetchModuleResponse
-	(*ListModulesRequest)(nil),     // 15: nanoedge.registry.v1.ListModulesRequest
-	(*ListModulesResponse)(nil),    // 16: nanoedge.registry.v1.ListModulesResponse
-	(*SetRouteRequest)(nil),        // 17: nanoedge.registry.v1.SetRouteRequest
-	(*VersionSpec)(nil),            // 18: nanoedge.registry.v1.VersionSpec
-	(*RuleSpec)(nil),               // 19: nanoedge.registry.v1.RuleSpec
-	(*SetRouteResponse)(nil),       // 20: nanoedge.registry.v1.SetRouteResponse
-	(*RollbackRouteRequest)(nil),   // 21: nanoedge.registry.v1.RollbackRouteRequest
-	(*RollbackRouteResponse)(nil),  // 22: nanoedge.registry.v1.RollbackRouteResponse
-	(*DeleteRouteRequest)(nil),     // 23: nanoedge.registry.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),    // 24: nanoedge.registry.v1.DeleteRouteResponse
-	(*ListRoutesRequest)(nil),      // 25: nanoedge.registry.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 26: nanoedge.registry.v1.ListRoutesResponse
-	(*WatchRequest)(nil),           // 27: nanoedge.registry.v1.WatchRequest
-	(*WatchResponse)(nil),          // 28: nanoedge.registry.v1.WatchResponse
-	(*Flag)(nil),                   // 29: nanoedge.registry.v1.Flag
-	(*Module)(nil),                 // 30: nanoedge.registry.v1.Module
-	(*RouteOptions)(nil),           // 31: nanoedge.registry.v1.RouteOptions
-	(MatchKind)(0),                 // 32: nanoedge.registry.v1.MatchKind
-	(*Route)(nil),                  // 33: nanoedge.registry.v1.Route
-	(*Event)(nil),                  // 34: nanoedge.registry.v1.Event
+	(*SetFlagRequest)(nil),          // 0: nanoedge.registry.v1.SetFlagRequest
+	(*SetFlagResponse)(nil),         // 1: nanoedge.registry.v1.SetFlagResponse
+	(*DeleteFlagRequest)(nil),       // 2: nanoedge.registry.v1.DeleteFlagRequest
+	(*DeleteFlagResponse)(nil),      // 3: nanoedge.registry.v1.DeleteFlagResponse
+	(*ListFlagsRequest)(nil),        // 4: nanoedge.registry.v1.ListFlagsRequest
+	(*ListFlagsResponse)(nil),       // 5: nanoedge.registry.v1.ListFlagsResponse
+	(*CollectGarbageRequest)(nil),   // 6: nanoedge.registry.v1.CollectGarbageRequest
+	(*CollectGarbageResponse)(nil),  // 7: nanoedge.registry.v1.CollectGarbageResponse
+	(*UploadModuleRequest)(nil),     // 8: nanoedge.registry.v1.UploadModuleRequest
+	(*UploadModuleMetadata)(nil),    // 9: nanoedge.registry.v1.UploadModuleMetadata
+	(*GetUploadOffsetRequest)(nil),  // 10: nanoedge.registry.v1.GetUploadOffsetRequest
+	(*GetUploadOffsetResponse)(nil), // 11: nanoedge.registry.v1.GetUploadOffsetResponse
+	(*UploadModuleResponse)(nil),    // 12: nanoedge.registry.v1.UploadModuleResponse
+	(*GetModuleRequest)(nil),        // 13: nanoedge.registry.v1.GetModuleRequest
+	(*GetModuleResponse)(nil),       // 14: nanoedge.registry.v1.GetModuleResponse
+	(*FetchModuleRequest)(nil),      // 15: nanoedge.registry.v1.FetchModuleRequest
+	(*FetchModuleResponse)(nil),     // 16: nanoedge.registry.v1.FetchModuleResponse
+	(*ListModulesRequest)(nil),      // 17: nanoedge.registry.v1.ListModulesRequest
+	(*ListModulesResponse)(nil),     // 18: nanoedge.registry.v1.ListModulesResponse
+	(*SetRouteRequest)(nil),         // 19: nanoedge.registry.v1.SetRouteRequest
+	(*VersionSpec)(nil),             // 20: nanoedge.registry.v1.VersionSpec
+	(*RuleSpec)(nil),                // 21: nanoedge.registry.v1.RuleSpec
+	(*SetRouteResponse)(nil),        // 22: nanoedge.registry.v1.SetRouteResponse
+	(*RollbackRouteRequest)(nil),    // 23: nanoedge.registry.v1.RollbackRouteRequest
+	(*RollbackRouteResponse)(nil),   // 24: nanoedge.registry.v1.RollbackRouteResponse
+	(*DeleteRouteRequest)(nil),      // 25: nanoedge.registry.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),     // 26: nanoedge.registry.v1.DeleteRouteResponse
+	(*ListRoutesRequest)(nil),       // 27: nanoedge.registry.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),      // 28: nanoedge.registry.v1.ListRoutesResponse
+	(*WatchRequest)(nil),            // 29: nanoedge.registry.v1.WatchRequest
+	(*WatchResponse)(nil),           // 30: nanoedge.registry.v1.WatchResponse
+	(*Flag)(nil),                    // 31: nanoedge.registry.v1.Flag
+	(*Module)(nil),                  // 32: nanoedge.registry.v1.Module
+	(*RouteOptions)(nil),            // 33: nanoedge.registry.v1.RouteOptions
+	(MatchKind)(0),                  // 34: nanoedge.registry.v1.MatchKind
+	(*Route)(nil),                   // 35: nanoedge.registry.v1.Route
+	(*Event)(nil),                   // 36: nanoedge.registry.v1.Event
 }
 var file_nanoedge_registry_v1_registry_proto_depIdxs = []int32{
-	29, // 0: nanoedge.registry.v1.SetFlagResponse.flag:type_name -> nanoedge.registry.v1.Flag
-	29, // 1: nanoedge.registry.v1.ListFlagsResponse.flags:type_name -> nanoedge.registry.v1.Flag
-	30, // 2: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
+	31, // 0: nanoedge.registry.v1.SetFlagResponse.flag:type_name -> nanoedge.registry.v1.Flag
+	31, // 1: nanoedge.registry.v1.ListFlagsResponse.flags:type_name -> nanoedge.registry.v1.Flag
+	32, // 2: nanoedge.registry.v1.CollectGarbageResponse.deleted:type_name -> nanoedge.registry.v1.Module
 	9,  // 3: nanoedge.registry.v1.UploadModuleRequest.metadata:type_name -> nanoedge.registry.v1.UploadModuleMetadata
-	30, // 4: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	30, // 5: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	30, // 6: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
-	30, // 7: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
-	31, // 8: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
-	18, // 9: nanoedge.registry.v1.SetRouteRequest.versions:type_name -> nanoedge.registry.v1.VersionSpec
-	19, // 10: nanoedge.registry.v1.SetRouteRequest.rules:type_name -> nanoedge.registry.v1.RuleSpec
-	32, // 11: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
-	33, // 12: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	33, // 13: nanoedge.registry.v1.RollbackRouteResponse.route:type_name -> nanoedge.registry.v1.Route
-	33, // 14: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
-	34, // 15: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
+	32, // 4: nanoedge.registry.v1.UploadModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	32, // 5: nanoedge.registry.v1.GetModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	32, // 6: nanoedge.registry.v1.FetchModuleResponse.module:type_name -> nanoedge.registry.v1.Module
+	32, // 7: nanoedge.registry.v1.ListModulesResponse.modules:type_name -> nanoedge.registry.v1.Module
+	33, // 8: nanoedge.registry.v1.SetRouteRequest.options:type_name -> nanoedge.registry.v1.RouteOptions
+	20, // 9: nanoedge.registry.v1.SetRouteRequest.versions:type_name -> nanoedge.registry.v1.VersionSpec
+	21, // 10: nanoedge.registry.v1.SetRouteRequest.rules:type_name -> nanoedge.registry.v1.RuleSpec
+	34, // 11: nanoedge.registry.v1.RuleSpec.kind:type_name -> nanoedge.registry.v1.MatchKind
+	35, // 12: nanoedge.registry.v1.SetRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	35, // 13: nanoedge.registry.v1.RollbackRouteResponse.route:type_name -> nanoedge.registry.v1.Route
+	35, // 14: nanoedge.registry.v1.ListRoutesResponse.routes:type_name -> nanoedge.registry.v1.Route
+	36, // 15: nanoedge.registry.v1.WatchResponse.events:type_name -> nanoedge.registry.v1.Event
 	8,  // 16: nanoedge.registry.v1.RegistryService.UploadModule:input_type -> nanoedge.registry.v1.UploadModuleRequest
-	11, // 17: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
-	13, // 18: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
-	15, // 19: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
-	17, // 20: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
-	23, // 21: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
-	21, // 22: nanoedge.registry.v1.RegistryService.RollbackRoute:input_type -> nanoedge.registry.v1.RollbackRouteRequest
-	25, // 23: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
-	27, // 24: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
-	6,  // 25: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
-	0,  // 26: nanoedge.registry.v1.RegistryService.SetFlag:input_type -> nanoedge.registry.v1.SetFlagRequest
-	2,  // 27: nanoedge.registry.v1.RegistryService.DeleteFlag:input_type -> nanoedge.registry.v1.DeleteFlagRequest
-	4,  // 28: nanoedge.registry.v1.RegistryService.ListFlags:input_type -> nanoedge.registry.v1.ListFlagsRequest
-	10, // 29: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
-	12, // 30: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
-	14, // 31: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
-	16, // 32: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
-	20, // 33: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
-	24, // 34: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
-	22, // 35: nanoedge.registry.v1.RegistryService.RollbackRoute:output_type -> nanoedge.registry.v1.RollbackRouteResponse
-	26, // 36: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
-	28, // 37: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
-	7,  // 38: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
-	1,  // 39: nanoedge.registry.v1.RegistryService.SetFlag:output_type -> nanoedge.registry.v1.SetFlagResponse
-	3,  // 40: nanoedge.registry.v1.RegistryService.DeleteFlag:output_type -> nanoedge.registry.v1.DeleteFlagResponse
-	5,  // 41: nanoedge.registry.v1.RegistryService.ListFlags:output_type -> nanoedge.registry.v1.ListFlagsResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
+	10, // 17: nanoedge.registry.v1.RegistryService.GetUploadOffset:input_type -> nanoedge.registry.v1.GetUploadOffsetRequest
+	13, // 18: nanoedge.registry.v1.RegistryService.GetModule:input_type -> nanoedge.registry.v1.GetModuleRequest
+	15, // 19: nanoedge.registry.v1.RegistryService.FetchModule:input_type -> nanoedge.registry.v1.FetchModuleRequest
+	17, // 20: nanoedge.registry.v1.RegistryService.ListModules:input_type -> nanoedge.registry.v1.ListModulesRequest
+	19, // 21: nanoedge.registry.v1.RegistryService.SetRoute:input_type -> nanoedge.registry.v1.SetRouteRequest
+	25, // 22: nanoedge.registry.v1.RegistryService.DeleteRoute:input_type -> nanoedge.registry.v1.DeleteRouteRequest
+	23, // 23: nanoedge.registry.v1.RegistryService.RollbackRoute:input_type -> nanoedge.registry.v1.RollbackRouteRequest
+	27, // 24: nanoedge.registry.v1.RegistryService.ListRoutes:input_type -> nanoedge.registry.v1.ListRoutesRequest
+	29, // 25: nanoedge.registry.v1.RegistryService.Watch:input_type -> nanoedge.registry.v1.WatchRequest
+	6,  // 26: nanoedge.registry.v1.RegistryService.CollectGarbage:input_type -> nanoedge.registry.v1.CollectGarbageRequest
+	0,  // 27: nanoedge.registry.v1.RegistryService.SetFlag:input_type -> nanoedge.registry.v1.SetFlagRequest
+	2,  // 28: nanoedge.registry.v1.RegistryService.DeleteFlag:input_type -> nanoedge.registry.v1.DeleteFlagRequest
+	4,  // 29: nanoedge.registry.v1.RegistryService.ListFlags:input_type -> nanoedge.registry.v1.ListFlagsRequest
+	12, // 30: nanoedge.registry.v1.RegistryService.UploadModule:output_type -> nanoedge.registry.v1.UploadModuleResponse
+	11, // 31: nanoedge.registry.v1.RegistryService.GetUploadOffset:output_type -> nanoedge.registry.v1.GetUploadOffsetResponse
+	14, // 32: nanoedge.registry.v1.RegistryService.GetModule:output_type -> nanoedge.registry.v1.GetModuleResponse
+	16, // 33: nanoedge.registry.v1.RegistryService.FetchModule:output_type -> nanoedge.registry.v1.FetchModuleResponse
+	18, // 34: nanoedge.registry.v1.RegistryService.ListModules:output_type -> nanoedge.registry.v1.ListModulesResponse
+	22, // 35: nanoedge.registry.v1.RegistryService.SetRoute:output_type -> nanoedge.registry.v1.SetRouteResponse
+	26, // 36: nanoedge.registry.v1.RegistryService.DeleteRoute:output_type -> nanoedge.registry.v1.DeleteRouteResponse
+	24, // 37: nanoedge.registry.v1.RegistryService.RollbackRoute:output_type -> nanoedge.registry.v1.RollbackRouteResponse
+	28, // 38: nanoedge.registry.v1.RegistryService.ListRoutes:output_type -> nanoedge.registry.v1.ListRoutesResponse
+	30, // 39: nanoedge.registry.v1.RegistryService.Watch:output_type -> nanoedge.registry.v1.WatchResponse
+	7,  // 40: nanoedge.registry.v1.RegistryService.CollectGarbage:output_type -> nanoedge.registry.v1.CollectGarbageResponse
+	1,  // 41: nanoedge.registry.v1.RegistryService.SetFlag:output_type -> nanoedge.registry.v1.SetFlagResponse
+	3,  // 42: nanoedge.registry.v1.RegistryService.DeleteFlag:output_type -> nanoedge.registry.v1.DeleteFlagResponse
+	5,  // 43: nanoedge.registry.v1.RegistryService.ListFlags:output_type -> nanoedge.registry.v1.ListFlagsResponse
+	30, // [30:44] is the sub-list for method output_type
+	16, // [16:30] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -1827,7 +1938,7 @@ func file_nanoedge_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_registry_proto_rawDesc), len(file_nanoedge_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

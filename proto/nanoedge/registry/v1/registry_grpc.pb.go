@@ -19,19 +19,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_UploadModule_FullMethodName   = "/nanoedge.registry.v1.RegistryService/UploadModule"
-	RegistryService_GetModule_FullMethodName      = "/nanoedge.registry.v1.RegistryService/GetModule"
-	RegistryService_FetchModule_FullMethodName    = "/nanoedge.registry.v1.RegistryService/FetchModule"
-	RegistryService_ListModules_FullMethodName    = "/nanoedge.registry.v1.RegistryService/ListModules"
-	RegistryService_SetRoute_FullMethodName       = "/nanoedge.registry.v1.RegistryService/SetRoute"
-	RegistryService_DeleteRoute_FullMethodName    = "/nanoedge.registry.v1.RegistryService/DeleteRoute"
-	RegistryService_RollbackRoute_FullMethodName  = "/nanoedge.registry.v1.RegistryService/RollbackRoute"
-	RegistryService_ListRoutes_FullMethodName     = "/nanoedge.registry.v1.RegistryService/ListRoutes"
-	RegistryService_Watch_FullMethodName          = "/nanoedge.registry.v1.RegistryService/Watch"
-	RegistryService_CollectGarbage_FullMethodName = "/nanoedge.registry.v1.RegistryService/CollectGarbage"
-	RegistryService_SetFlag_FullMethodName        = "/nanoedge.registry.v1.RegistryService/SetFlag"
-	RegistryService_DeleteFlag_FullMethodName     = "/nanoedge.registry.v1.RegistryService/DeleteFlag"
-	RegistryService_ListFlags_FullMethodName      = "/nanoedge.registry.v1.RegistryService/ListFlags"
+	RegistryService_UploadModule_FullMethodName    = "/nanoedge.registry.v1.RegistryService/UploadModule"
+	RegistryService_GetUploadOffset_FullMethodName = "/nanoedge.registry.v1.RegistryService/GetUploadOffset"
+	RegistryService_GetModule_FullMethodName       = "/nanoedge.registry.v1.RegistryService/GetModule"
+	RegistryService_FetchModule_FullMethodName     = "/nanoedge.registry.v1.RegistryService/FetchModule"
+	RegistryService_ListModules_FullMethodName     = "/nanoedge.registry.v1.RegistryService/ListModules"
+	RegistryService_SetRoute_FullMethodName        = "/nanoedge.registry.v1.RegistryService/SetRoute"
+	RegistryService_DeleteRoute_FullMethodName     = "/nanoedge.registry.v1.RegistryService/DeleteRoute"
+	RegistryService_RollbackRoute_FullMethodName   = "/nanoedge.registry.v1.RegistryService/RollbackRoute"
+	RegistryService_ListRoutes_FullMethodName      = "/nanoedge.registry.v1.RegistryService/ListRoutes"
+	RegistryService_Watch_FullMethodName           = "/nanoedge.registry.v1.RegistryService/Watch"
+	RegistryService_CollectGarbage_FullMethodName  = "/nanoedge.registry.v1.RegistryService/CollectGarbage"
+	RegistryService_SetFlag_FullMethodName         = "/nanoedge.registry.v1.RegistryService/SetFlag"
+	RegistryService_DeleteFlag_FullMethodName      = "/nanoedge.registry.v1.RegistryService/DeleteFlag"
+	RegistryService_ListFlags_FullMethodName       = "/nanoedge.registry.v1.RegistryService/ListFlags"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -44,6 +45,8 @@ type RegistryServiceClient interface {
 	// rest carry the Wasm bytes in order. Uploading bytes that are already
 	// stored returns the existing module and writes nothing.
 	UploadModule(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadModuleRequest, UploadModuleResponse], error)
+	// GetUploadOffset says where an interrupted upload can resume.
+	GetUploadOffset(ctx context.Context, in *GetUploadOffsetRequest, opts ...grpc.CallOption) (*GetUploadOffsetResponse, error)
 	// GetModule resolves a module reference: "name" (the newest upload of
 	// that name), "name@sha256:<hex>", "sha256:<hex>", or a unique hex prefix
 	// of at least 8 digits after "@" or "sha256:".
@@ -93,6 +96,16 @@ func (c *registryServiceClient) UploadModule(ctx context.Context, opts ...grpc.C
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_UploadModuleClient = grpc.ClientStreamingClient[UploadModuleRequest, UploadModuleResponse]
+
+func (c *registryServiceClient) GetUploadOffset(ctx context.Context, in *GetUploadOffsetRequest, opts ...grpc.CallOption) (*GetUploadOffsetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUploadOffsetResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetUploadOffset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *registryServiceClient) GetModule(ctx context.Context, in *GetModuleRequest, opts ...grpc.CallOption) (*GetModuleResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -242,6 +255,8 @@ type RegistryServiceServer interface {
 	// rest carry the Wasm bytes in order. Uploading bytes that are already
 	// stored returns the existing module and writes nothing.
 	UploadModule(grpc.ClientStreamingServer[UploadModuleRequest, UploadModuleResponse]) error
+	// GetUploadOffset says where an interrupted upload can resume.
+	GetUploadOffset(context.Context, *GetUploadOffsetRequest) (*GetUploadOffsetResponse, error)
 	// GetModule resolves a module reference: "name" (the newest upload of
 	// that name), "name@sha256:<hex>", "sha256:<hex>", or a unique hex prefix
 	// of at least 8 digits after "@" or "sha256:".
@@ -281,6 +296,9 @@ type UnimplementedRegistryServiceServer struct{}
 
 func (UnimplementedRegistryServiceServer) UploadModule(grpc.ClientStreamingServer[UploadModuleRequest, UploadModuleResponse]) error {
 	return status.Error(codes.Unimplemented, "method UploadModule not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetUploadOffset(context.Context, *GetUploadOffsetRequest) (*GetUploadOffsetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUploadOffset not implemented")
 }
 func (UnimplementedRegistryServiceServer) GetModule(context.Context, *GetModuleRequest) (*GetModuleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetModule not implemented")
@@ -345,6 +363,24 @@ func _RegistryService_UploadModule_Handler(srv interface{}, stream grpc.ServerSt
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_UploadModuleServer = grpc.ClientStreamingServer[UploadModuleRequest, UploadModuleResponse]
+
+func _RegistryService_GetUploadOffset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUploadOffsetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetUploadOffset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetUploadOffset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetUploadOffset(ctx, req.(*GetUploadOffsetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _RegistryService_GetModule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetModuleRequest)
@@ -555,6 +591,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "nanoedge.registry.v1.RegistryService",
 	HandlerType: (*RegistryServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetUploadOffset",
+			Handler:    _RegistryService_GetUploadOffset_Handler,
+		},
 		{
 			MethodName: "GetModule",
 			Handler:    _RegistryService_GetModule_Handler,

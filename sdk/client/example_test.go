@@ -40,8 +40,10 @@ func controlPlane() (addr, admin string, stop func()) {
 	return cp.Addr(), strings.TrimSpace(string(token)), func() { cp.Close(); os.RemoveAll(dir) }
 }
 
-func buildHello() []byte {
-	wasm, err := wasmbuild.Build(context.Background(), filepath.Join(wasmtest.Root(), "examples", "hello"))
+func buildHello() []byte { return build(filepath.Join("examples", "hello")) }
+
+func build(dir string) []byte {
+	wasm, err := wasmbuild.Build(context.Background(), filepath.Join(wasmtest.Root(), dir))
 	if err != nil {
 		panic(err)
 	}
@@ -126,4 +128,62 @@ func ExampleClient_Watch() {
 	// EVENT_TYPE_PUT /a
 	// EVENT_TYPE_DELETE /a
 	// true
+}
+
+// An operator's gray release: a feature flag, a weighted split with a rule
+// that follows the flag, then a stepwise rollout paused and aborted.
+func Example_grayRelease() {
+	addr, admin, stop := controlPlane()
+	defer stop()
+	ctx := context.Background()
+	c, _ := client.New(addr, client.WithToken(admin))
+	defer c.Close()
+	key, _ := signing.GenerateKey()
+	c.AddKey(ctx, "ci", key.Public().(ed25519.PublicKey))
+	v1, err := c.Upload(ctx, "shop", buildHello(), client.WithSigner(key))
+	if err != nil {
+		panic(err)
+	}
+	v2, err := c.Upload(ctx, "shop-next", build(wasmtest.Echo), client.WithSigner(key))
+	if err != nil {
+		panic(err)
+	}
+
+	flag, _, _ := c.SetFlag(ctx, "new-checkout", false, "the new checkout flow")
+	fmt.Println("flag", flag.Name, "enabled:", flag.Enabled)
+	route, _, err := c.SetRoute(ctx, client.Route{
+		PathPrefix: "/shop/",
+		Versions:   []*registryv1.VersionSpec{{Module: v1.Module.Digest, Weight: 90}, {Module: v2.Module.Digest, Weight: 10}},
+		StickyKey:  "cookie:uid",
+		Rules:      []*registryv1.RuleSpec{{Kind: registryv1.MatchKind_MATCH_KIND_FLAG, Name: "new-checkout", Module: v2.Module.Digest}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, v := range route.Versions {
+		fmt.Printf("%s %d%%\n", v.ModuleName, v.Weight)
+	}
+	c.SetFlag(ctx, "new-checkout", true, "") // every worker now sends /shop/ to shop-next
+
+	// Back to one version, then roll the next one out step by step.
+	c.SetRoute(ctx, client.Route{PathPrefix: "/shop/", Module: v1.Module.Digest})
+	ro, err := c.StartRollout(ctx, &registryv1.StartRolloutRequest{
+		PathPrefix: "/shop/", Module: v2.Module.Digest, Steps: []uint32{5, 50, 100},
+		IntervalMs: time.Hour.Milliseconds(), MaxErrorRate: 0.01, MaxP99Ms: 200,
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("rollout at", ro.Steps[ro.Step], "percent:", ro.State)
+	ro, _ = c.PauseRollout(ctx, "", "/shop/")
+	fmt.Println(ro.State)
+	ro, _ = c.AbortRollout(ctx, "", "/shop/")
+	fmt.Println(ro.State, "back on", ro.Baseline[0].ModuleName)
+	// Output:
+	// flag new-checkout enabled: false
+	// shop 90%
+	// shop-next 10%
+	// rollout at 5 percent: ROLLOUT_STATE_RUNNING
+	// ROLLOUT_STATE_PAUSED
+	// ROLLOUT_STATE_ABORTED back on shop
 }

@@ -203,6 +203,10 @@ func fail(rw http.ResponseWriter, err error) int {
 }
 
 func (w *Worker) serveInternal(rw http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, BrowserPrefix) {
+		w.serveBrowser(rw, r)
+		return
+	}
 	switch r.URL.Path {
 	case InternalPrefix + "healthz":
 		if !w.Synced() {

@@ -58,6 +58,7 @@ type Worker struct {
 
 	metrics       *metrics
 	pre           prewarmed
+	browser       browserModules // module bytes served to browsers
 	started       time.Time
 	httpAddr      atomic.Value // string: where Serve listens
 	loadedModules atomic.Int64

@@ -1,8 +1,10 @@
 package browser
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,4 +65,58 @@ func Run(tb testing.TB, timeout time.Duration, script string, args ...string) st
 		tb.Fatalf("node %s: %v\nstdout:\n%s\nstderr:\n%s", script, err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
+}
+
+// Session is a script running in the background, spoken to by lines.
+type Session struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	stderr *bytes.Buffer
+}
+
+// Start runs a script of this directory with node, for a conversation:
+// Next reads its stdout line by line, Send writes to its stdin. It is
+// killed at cleanup.
+func Start(tb testing.TB, script string, args ...string) *Session {
+	tb.Helper()
+	Require(tb)
+	cmd := exec.Command("node", append([]string{script}, args...)...)
+	cmd.Dir = Dir()
+	s := &Session{cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = s.stderr
+	var err error
+	if s.stdin, err = cmd.StdinPipe(); err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.lines = bufio.NewScanner(out)
+	s.lines.Buffer(make([]byte, 1<<20), 16<<20)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return s
+}
+
+// Next returns the script's next line of output; the test fails with the
+// script's stderr if it ended instead.
+func (s *Session) Next(tb testing.TB) string {
+	tb.Helper()
+	if !s.lines.Scan() {
+		s.cmd.Wait()
+		tb.Fatalf("the browser script ended: %v\nstderr:\n%s", s.lines.Err(), s.stderr.String())
+	}
+	return s.lines.Text()
+}
+
+// Send writes a line to the script's stdin.
+func (s *Session) Send(tb testing.TB, line string) {
+	tb.Helper()
+	if _, err := io.WriteString(s.stdin, line+"\n"); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 type middlewareFlags struct {
 	origins, methods, headers, expose listFlag
 	credentials, accessLog, trace     *bool
+	browser                           *bool
 	maxAge                            *time.Duration
 }
 
@@ -24,11 +25,12 @@ func addMiddlewareFlags(fs *flag.FlagSet) *middlewareFlags {
 	m.maxAge = fs.Duration("cors-max-age", 0, "how long browsers may cache a preflight answer")
 	m.accessLog = fs.Bool("access-log", false, "log one line per request on this route, with request, trace and span ids")
 	m.trace = fs.Bool("trace", false, "export a span per request on this route to the workers' OTLP endpoint")
+	m.browser = fs.Bool("browser", false, "let browsers fetch this route's module from workers and run it in a Service Worker")
 	return m
 }
 
 func (m *middlewareFlags) apply(opts *registryv1.RouteOptions) {
-	opts.AccessLog, opts.Trace = *m.accessLog, *m.trace
+	opts.AccessLog, opts.Trace, opts.Browser = *m.accessLog, *m.trace, *m.browser
 	if len(m.origins) == 0 {
 		return
 	}

@@ -18,6 +18,7 @@ const (
 	Echo      = "internal/testguests/echo"
 	Misbehave = "internal/testguests/misbehave"
 	Flaky     = "internal/testguests/flaky"
+	Page      = "internal/testguests/page"
 )
 
 var (

@@ -957,7 +957,10 @@ type RouteOptions struct {
 	AccessLog bool `protobuf:"varint,5,opt,name=access_log,json=accessLog,proto3" json:"access_log,omitempty"`
 	// Export a span per request to the worker's OpenTelemetry (OTLP)
 	// endpoint, when it has one.
-	Trace         bool `protobuf:"varint,6,opt,name=trace,proto3" json:"trace,omitempty"`
+	Trace bool `protobuf:"varint,6,opt,name=trace,proto3" json:"trace,omitempty"`
+	// Let browsers fetch the route's module and signature from workers
+	// (under /.nanoedge/browser/) and run it in a Service Worker.
+	Browser       bool `protobuf:"varint,7,opt,name=browser,proto3" json:"browser,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1030,6 +1033,13 @@ func (x *RouteOptions) GetAccessLog() bool {
 func (x *RouteOptions) GetTrace() bool {
 	if x != nil {
 		return x.Trace
+	}
+	return false
+}
+
+func (x *RouteOptions) GetBrowser() bool {
+	if x != nil {
+		return x.Browser
 	}
 	return false
 }
@@ -1544,7 +1554,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\apattern\x18\x03 \x01(\tR\apattern\x12\x1f\n" +
 	"\vmodule_name\x18\x04 \x01(\tR\n" +
 	"moduleName\x12#\n" +
-	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\xed\x01\n" +
+	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\x87\x02\n" +
 	"\fRouteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12(\n" +
@@ -1553,7 +1563,8 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x04cors\x18\x04 \x01(\v2 .nanoedge.registry.v1.CorsPolicyR\x04cors\x12\x1d\n" +
 	"\n" +
 	"access_log\x18\x05 \x01(\bR\taccessLog\x12\x14\n" +
-	"\x05trace\x18\x06 \x01(\bR\x05trace\"\xf7\x01\n" +
+	"\x05trace\x18\x06 \x01(\bR\x05trace\x12\x18\n" +
+	"\abrowser\x18\a \x01(\bR\abrowser\"\xf7\x01\n" +
 	"\n" +
 	"CorsPolicy\x12#\n" +
 	"\rallow_origins\x18\x01 \x03(\tR\fallowOrigins\x12#\n" +

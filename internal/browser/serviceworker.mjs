@@ -60,12 +60,16 @@ try {
     return out;
   }, cfg.cases);
   // Warm requests: sequential round trips answered by the module.
-  const warm = await page.evaluate(async () => {
+  // Warm requests: sequential round trips answered by the module, and the
+  // same handler through the worker over the network, for comparison.
+  const timeFetches = (prefix) => page.evaluate(async (prefix) => {
     const n = 200;
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) await (await fetch(`/api/warm/${i}`)).arrayBuffer();
+    for (let i = 0; i < n; i++) await (await fetch(`${prefix}warm/${i}`)).arrayBuffer();
     return (performance.now() - t0) / n;
-  });
+  }, prefix);
+  const warm = await timeFetches("/api/");
+  const viaWorker = await timeFetches("/plain/");
 
   // 2. Bytes that are not what was signed are refused; requests go to the network.
   const tampered = await install(await browser.newContext(), { routes: ["/api/"], keys: [cfg.key], moduleURLs: { "/api/": cfg.tamperURL } });
@@ -75,7 +79,7 @@ try {
   const untrusted = await install(await browser.newContext(), { routes: ["/api/"], keys: [cfg.otherKey] });
   const untrustedProbe = await probe(untrusted.page, "/api/items");
 
-  console.log(JSON.stringify({ phase: "online", reports, results, warmMs: warm, tampered: { reports: tampered.reports, probe: tamperedProbe },
+  console.log(JSON.stringify({ phase: "online", reports, results, warmMs: warm, networkMs: viaWorker, tampered: { reports: tampered.reports, probe: tamperedProbe },
     untrusted: { reports: untrusted.reports, probe: untrustedProbe }, logs }));
 
   // 4. With the worker gone, the module still answers; the network does not.

@@ -45,18 +45,23 @@ func TestTLSAndMutualTLS(t *testing.T) {
 			}
 			waitServed(t, w.URL()+"/tls", func(r response) bool { return r.status == 200 && strings.HasPrefix(r.body, "Hello") })
 
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
+			// Each call gets its own deadline: the client retries
+			// Unavailable answers (a few seconds in all) before giving up.
+			callCtx := func() context.Context {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				t.Cleanup(cancel)
+				return ctx
+			}
 			plain := testenv.NewClient(t, env.CP.Addr(), env.AdminToken)
-			if _, _, err := plain.ListRoutes(ctx); status.Code(err) != codes.Unavailable {
+			if _, _, err := plain.ListRoutes(callCtx()); status.Code(err) != codes.Unavailable {
 				t.Fatalf("plaintext client: exp Unavailable, got %v", err)
 			}
 			untrusting := testenv.NewClient(t, env.CP.Addr(), env.AdminToken, client.WithTLS(&tls.Config{}))
-			if _, _, err := untrusting.ListRoutes(ctx); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate") {
+			if _, _, err := untrusting.ListRoutes(callCtx()); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate") {
 				t.Fatalf("client without the CA: exp a certificate error, got %v", err)
 			}
 			noCert, _ := tlsconfig.Client(pki.CA, "", "")
-			_, _, err = testenv.NewClient(t, env.CP.Addr(), env.AdminToken, client.WithTLS(noCert)).ListRoutes(ctx)
+			_, _, err = testenv.NewClient(t, env.CP.Addr(), env.AdminToken, client.WithTLS(noCert)).ListRoutes(callCtx())
 			if mutual && status.Code(err) != codes.Unavailable {
 				t.Fatalf("mutual TLS without a client certificate: exp Unavailable, got %v", err)
 			}

@@ -84,9 +84,9 @@ func WithStaleReads() Option {
 
 // New returns a client for the control plane at addr: "host:port", or
 // several nodes' addresses separated by commas, which it spreads calls over
-// and fails over between. Calls answered Unavailable (during a leader
-// election, say) are retried with backoff within their deadline. New does
-// not connect until the first call.
+// and fails over between. Unary calls answered Unavailable (during a leader
+// election, say) are retried with backoff within their deadline; uploads
+// resume. New does not connect until the first call.
 func New(addr string, opts ...Option) (*Client, error) {
 	tgt, dial, err := target(addr)
 	if err != nil {

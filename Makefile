@@ -1,9 +1,10 @@
 # What the tests need comes from the Go module proxy (buf and the protoc
-# plugins are Go tools pinned in tools/go.mod), Debian (chromium) and npm
-# (playwright-core, pinned in internal/browser/package-lock.json).
+# plugins are Go tools pinned in tools/go.mod), Debian (chromium, clang,
+# lld, wasi-libc) and npm (playwright-core, pinned in
+# internal/browser/package-lock.json); scripts/test-deps.sh installs them.
 BUF := go tool -modfile=tools/go.mod buf
 
-.PHONY: test check unit browser-deps generate lint build bench fuzz soak clean
+.PHONY: test check unit test-deps generate lint build bench fuzz soak clean
 
 ## test: the whole CI suite (what .ci/run runs)
 test: check unit
@@ -19,12 +20,12 @@ check:
 	@test -z "$$(git status --porcelain -- proto)" || (echo "buf generate left untracked files in proto/"; git status --porcelain -- proto; exit 1)
 
 ## unit: every test, with the race detector
-unit: browser-deps
+unit: test-deps
 	go test -race -count=1 -timeout 20m ./...
 
-## browser-deps: Chromium and playwright-core for the browser tests
-browser-deps:
-	scripts/browser-deps.sh
+## test-deps: Chromium and playwright-core (browser tests), clang and wasi-libc (a C handler)
+test-deps:
+	scripts/test-deps.sh
 
 ## generate: regenerate the protobuf code
 generate:

@@ -141,7 +141,11 @@ func (e *Env) Upload(tb testing.TB, name, rel string) *client.UploadResult {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := e.Publisher.Upload(ctx, name, wasmtest.Build(tb, rel), client.WithSigner(e.Key))
+	build := wasmtest.Build
+	if strings.HasSuffix(rel, ".c") {
+		build = wasmtest.BuildC
+	}
+	res, err := e.Publisher.Upload(ctx, name, build(tb, rel), client.WithSigner(e.Key))
 	if err != nil {
 		tb.Fatalf("upload %s: %v", name, err)
 	}

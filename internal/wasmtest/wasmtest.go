@@ -3,6 +3,7 @@ package wasmtest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -19,6 +20,8 @@ const (
 	Misbehave = "internal/testguests/misbehave"
 	Flaky     = "internal/testguests/flaky"
 	Page      = "internal/testguests/page"
+	// CEcho is a C source, built by BuildC.
+	CEcho = "internal/testguests/cgi/echo.c"
 )
 
 var (
@@ -57,4 +60,28 @@ func Build(tb testing.TB, rel string) []byte {
 // are written atomically, so concurrent test binaries may share it.
 func CacheDir() string {
 	return filepath.Join(os.TempDir(), "nanoedge-test-wazero-cache")
+}
+
+// BuildC compiles the C file at rel (relative to the repository root) into
+// a WASI command with clang and wasi-libc, on first use. It fails the test
+// when clang cannot target wasm32-wasi: `make test-deps` installs what it
+// needs (Debian's clang, lld, wasi-libc and libclang-rt-dev-wasm32).
+func BuildC(tb testing.TB, rel string) []byte {
+	tb.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if b, ok := built[rel]; ok {
+		return b
+	}
+	out := filepath.Join(tb.TempDir(), "module.wasm")
+	cmd := exec.Command("clang", "--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o", out, filepath.Join(Root(), rel))
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("clang %s: %v\n%s\n(`make test-deps` installs clang, lld, wasi-libc and libclang-rt-dev-wasm32)", rel, err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	built[rel] = b
+	return b
 }

@@ -86,11 +86,12 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
-	if err := checkShape(cm); err != nil {
+	cgi, err := checkShape(cm)
+	if err != nil {
 		cm.Close(ctx)
 		return nil, err
 	}
-	return &module{rt: e.rt, cm: cm}, nil
+	return &module{rt: e.rt, cm: cm, cgi: cgi}, nil
 }
 
 var (
@@ -108,26 +109,39 @@ var exports = []struct {
 	{abi.ExportHandle, []api.ValueType{i32, i32}, []api.ValueType{i64}},
 }
 
-// checkShape refuses modules that import anything but WASI or lack the
-// handler exports, before any of their code runs.
-func checkShape(cm wazero.CompiledModule) error {
+// checkShape refuses modules that import anything but WASI or are neither
+// kind of handler, before any of their code runs: an ABI module exports
+// the handler functions; a CGI (WAGI) module is a WASI command exporting
+// _start and nothing of the ABI.
+func checkShape(cm wazero.CompiledModule) (cgi bool, err error) {
 	for _, imp := range cm.ImportedFunctions() {
 		if mod, name, _ := imp.Import(); mod != wasi_snapshot_preview1.ModuleName {
-			return fmt.Errorf("%w: imports %s.%s; handler modules may import only %s", engine.ErrInvalidModule, mod, name, wasi_snapshot_preview1.ModuleName)
+			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only %s", engine.ErrInvalidModule, mod, name, wasi_snapshot_preview1.ModuleName)
 		}
 	}
 	fns := cm.ExportedFunctions()
+	if start, ok := fns[exportStart]; ok {
+		if _, abiToo := fns[abi.ExportHandle]; !abiToo {
+			if len(start.ParamTypes()) != 0 || len(start.ResultTypes()) != 0 {
+				return false, fmt.Errorf("%w: export %s has the wrong signature", engine.ErrInvalidModule, exportStart)
+			}
+			return true, nil
+		}
+	}
 	for _, want := range exports {
 		fn, ok := fns[want.name]
 		if !ok {
-			return fmt.Errorf("%w: no exported function %s: is it built with the Nanoedge guest SDK and -buildmode=c-shared?", engine.ErrInvalidModule, want.name)
+			return false, fmt.Errorf("%w: no exported function %s: build with the Nanoedge guest SDK and -buildmode=c-shared, or as a WASI command (_start) for CGI", engine.ErrInvalidModule, want.name)
 		}
 		if !equalTypes(fn.ParamTypes(), want.params) || !equalTypes(fn.ResultTypes(), want.results) {
-			return fmt.Errorf("%w: export %s has the wrong signature", engine.ErrInvalidModule, want.name)
+			return false, fmt.Errorf("%w: export %s has the wrong signature", engine.ErrInvalidModule, want.name)
 		}
 	}
-	return nil
+	return false, nil
 }
+
+// exportStart is a WASI command's entry point.
+const exportStart = "_start"
 
 func equalTypes(a, b []api.ValueType) bool {
 	if len(a) != len(b) {
@@ -142,8 +156,9 @@ func equalTypes(a, b []api.ValueType) bool {
 }
 
 type module struct {
-	rt wazero.Runtime
-	cm wazero.CompiledModule
+	rt  wazero.Runtime
+	cm  wazero.CompiledModule
+	cgi bool // a WASI command run once per request (WAGI)
 }
 
 func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
@@ -151,15 +166,12 @@ func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &tailWriter{w: cfg.Stderr}
-	mc := wazero.NewModuleConfig().
-		WithName(""). // anonymous: many instances of one module coexist
+	if m.cgi {
+		return &cgiInstance{m: m, stderr: stderr}, nil
+	}
+	mc := moduleConfig(stderr).
 		WithStartFunctions(abi.ExportInitialize).
-		WithStdout(orDiscard(cfg.Stdout)).
-		WithStderr(stderr).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithNanosleep(sliceSleep).
-		WithRandSource(rand.Reader)
+		WithStdout(orDiscard(cfg.Stdout))
 	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc)
 	if err != nil {
 		return nil, classify(err, stderr)
@@ -180,6 +192,18 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 		return nil, fmt.Errorf("%w: module speaks ABI version %d; this worker speaks %d", engine.ErrInvalidModule, v, abi.Version)
 	}
 	return inst, nil
+}
+
+// moduleConfig is what every instance gets: clocks, sliced sleeps, random
+// bytes, stderr; no arguments, environment, files or stdin.
+func moduleConfig(stderr io.Writer) wazero.ModuleConfig {
+	return wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module coexist
+		WithStderr(stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(sliceSleep).
+		WithRandSource(rand.Reader)
 }
 
 type instance struct {

@@ -225,3 +225,45 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestCGIModule runs a C module built as a WASI command: CGI in, CGI out,
+// the same limits as any guest.
+func TestCGIModule(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 32 << 20
+	e := newEngine(t, cfg)
+	m, err := e.Compile(context.Background(), wasmtest.BuildC(t, wasmtest.CEcho))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	tests := []struct {
+		path    string
+		timeout time.Duration
+		wantErr error
+		status  int
+	}{
+		{"/c/x?status=201", time.Minute, nil, 201},
+		{"/c/loop", 300 * time.Millisecond, engine.ErrDeadline, 0},
+		{"/c/oom", time.Minute, engine.ErrTrap, 0},
+		{"/c/exit3", time.Minute, engine.ErrTrap, 0},
+		{"/c/garbage", time.Minute, engine.ErrBadResponse, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			inst := instantiate(t, m, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
+			defer cancel()
+			start := time.Now()
+			resp, err := call(ctx, inst, "GET", tt.path, nil)
+			t.Logf("%s: %v in %v", tt.path, err, time.Since(start))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("exp %v, got %v", tt.wantErr, err)
+				}
+			} else if err != nil || resp.Status != tt.status {
+				t.Fatalf("exp status %d, got %d, %v", tt.status, resp.Status, err)
+			}
+		})
+	}
+}

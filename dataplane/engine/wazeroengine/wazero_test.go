@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 )
 
-func newEngine(t *testing.T, cfg Config) *Engine {
+func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	e, err := New(context.Background(), cfg)
 	if err != nil {
@@ -266,4 +269,62 @@ func TestCGIModule(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkDeadlineEnforcement measures what stopping runaway guests
+// costs a request to the hello handler: the runtime as workers run it
+// (compiled termination checks, and wazero watching each call's context),
+// called with a deadline and without one, against a runtime compiled
+// without termination checks, which could not stop a runaway guest.
+func BenchmarkDeadlineEnforcement(b *testing.B) {
+	ctx := context.Background()
+	wasm := wasmtest.Build(b, wasmtest.Hello)
+	req := abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/hello", Host: "bench", Header: http.Header{}})
+	enforced := newEngine(b, testConfig())
+	unchecked := &Engine{rt: wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(mustCache(b)))}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, unchecked.rt); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unchecked.Close(ctx) })
+	for _, bc := range []struct {
+		name     string
+		e        *Engine
+		deadline bool
+	}{
+		{"checks+deadline", enforced, true},
+		{"checks-no-deadline", enforced, false},
+		{"no-checks", unchecked, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m, err := bc.e.Compile(ctx, wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close(ctx)
+			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer inst.Close(ctx)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cctx, cancel := ctx, context.CancelFunc(func() {})
+				if bc.deadline {
+					cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+				}
+				if _, err := inst.Handle(cctx, req); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+		})
+	}
+}
+
+func mustCache(b *testing.B) wazero.CompilationCache {
+	c, err := wazero.NewCompilationCacheWithDir(wasmtest.CacheDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tetratelabs/wazero/sys"
-
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/wagi"
@@ -41,23 +39,21 @@ func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	c.stdout.Reset()
 	mc := moduleConfig(c.stderr).
-		WithStartFunctions(exportStart).
 		WithStdin(bytes.NewReader(r.Body)).
 		WithStdout(&c.stdout)
 	for _, kv := range wagi.Env(&r) {
 		k, v, _ := strings.Cut(kv, "=")
 		mc = mc.WithEnv(k, v)
 	}
-	mod, err := c.m.rt.InstantiateModule(ctx, c.m.cm, mc)
+	mod, _, err := c.m.start(ctx, mc, exportStart, c.stderr)
 	if mod != nil {
 		if mem := mod.Memory(); mem != nil {
 			c.memory = uint64(mem.Size())
 		}
 		mod.Close(ctx)
 	}
-	var exit *sys.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
-		return nil, classify(err, c.stderr)
+	if err != nil {
+		return nil, err
 	}
 	if c.stdout.over {
 		return nil, fmt.Errorf("%w: wrote more than %d bytes to stdout", engine.ErrTrap, maxCGIOutput)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/internal/interrupt"
 )
 
 // Config configures an Engine.
@@ -43,9 +44,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Engine is an engine.Engine backed by one wazero runtime.
+// Engine is an engine.Engine backed by wazero. Modules are instrumented
+// (internal/interrupt) so that a deadline stops them through a flag their
+// loops check; the few the instrumenter cannot walk run on a second
+// runtime whose compiled code checks for a closed module instead, which
+// costs more per call.
 type Engine struct {
-	rt wazero.Runtime
+	rt      wazero.Runtime // instrumented modules
+	checked wazero.Runtime // the rest: wazero closes them when a call's context ends
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -59,9 +65,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Interpreter {
 		rc = wazero.NewRuntimeConfigInterpreter()
 	}
-	// Closing the module when the call's context ends is what stops a
-	// runaway guest at its deadline.
-	rc = rc.WithCloseOnContextDone(true).WithMemoryLimitPages(uint32(cfg.MemoryLimit >> 16))
+	rc = rc.WithMemoryLimitPages(uint32(cfg.MemoryLimit >> 16))
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -69,20 +73,31 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		rt.Close(ctx)
-		return nil, fmt.Errorf("wazeroengine: wasi: %w", err)
+	e := &Engine{rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))}
+	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+			e.Close(ctx)
+			return nil, fmt.Errorf("wazeroengine: wasi: %w", err)
+		}
 	}
-	return &Engine{rt: rt}, nil
+	return e, nil
 }
 
 // Close releases every module compiled by e.
-func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
+func (e *Engine) Close(ctx context.Context) error {
+	return errors.Join(e.rt.Close(ctx), e.checked.Close(ctx))
+}
 
 // Compile implements engine.Engine.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
-	cm, err := e.rt.CompileModule(ctx, wasm)
+	rt, interruptible := e.rt, true
+	code, err := interrupt.Instrument(wasm)
+	if err != nil {
+		// Not a module the instrumenter walks: wazero judges it, and if
+		// it runs, it runs checked.
+		rt, interruptible, code = e.checked, false, wasm
+	}
+	cm, err := rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
@@ -91,7 +106,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		cm.Close(ctx)
 		return nil, err
 	}
-	return &module{rt: e.rt, cm: cm, cgi: cgi}, nil
+	return &module{rt: rt, cm: cm, cgi: cgi, interruptible: interruptible}, nil
 }
 
 var (
@@ -159,6 +174,8 @@ type module struct {
 	rt  wazero.Runtime
 	cm  wazero.CompiledModule
 	cgi bool // a WASI command run once per request (WAGI)
+	// interruptible: instrumented, stopped through its interrupt global.
+	interruptible bool
 }
 
 func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
@@ -169,21 +186,21 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	if m.cgi {
 		return &cgiInstance{m: m, stderr: stderr}, nil
 	}
-	mc := moduleConfig(stderr).
-		WithStartFunctions(abi.ExportInitialize).
-		WithStdout(orDiscard(cfg.Stdout))
-	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc)
+	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(orDiscard(cfg.Stdout)), abi.ExportInitialize, stderr)
 	if err != nil {
-		return nil, classify(err, stderr)
+		return nil, err
 	}
 	inst := &instance{
-		mod:    mod,
-		alloc:  mod.ExportedFunction(abi.ExportAlloc),
-		handle: mod.ExportedFunction(abi.ExportHandle),
-		stderr: stderr,
+		mod:       mod,
+		alloc:     mod.ExportedFunction(abi.ExportAlloc),
+		handle:    mod.ExportedFunction(abi.ExportHandle),
+		stderr:    stderr,
+		interrupt: stop,
 	}
 	stack := []uint64{0}
-	if err := mod.ExportedFunction(abi.ExportVersion).CallWithStack(ctx, stack); err != nil {
+	if err := interruptible(ctx, stop, func(ctx context.Context) error {
+		return mod.ExportedFunction(abi.ExportVersion).CallWithStack(ctx, stack)
+	}); err != nil {
 		mod.Close(ctx)
 		return nil, classify(err, stderr)
 	}
@@ -210,6 +227,7 @@ type instance struct {
 	mod           api.Module
 	alloc, handle api.Function
 	stderr        *tailWriter
+	interrupt     api.MutableGlobal // nil: wazero watches each call's context
 	stack         [2]uint64
 	out           []byte
 }
@@ -220,6 +238,67 @@ func (i *instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
 
 // Handle implements engine.Instance.
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	var out []byte
+	err := interruptible(ctx, i.interrupt, func(ctx context.Context) (err error) {
+		out, err = i.handleCall(ctx, req)
+		return err
+	})
+	return out, err
+}
+
+// start instantiates m and runs its entry point, if it exports one,
+// under ctx.
+func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *tailWriter) (api.Module, api.MutableGlobal, error) {
+	if !m.interruptible {
+		mod, err := m.rt.InstantiateModule(ctx, m.cm, mc.WithStartFunctions(entry))
+		if err != nil {
+			return nil, nil, classify(err, stderr)
+		}
+		return mod, nil, nil
+	}
+	mod, err := m.rt.InstantiateModule(ctx, m.cm, mc.WithStartFunctions())
+	if err != nil {
+		return nil, nil, classify(err, stderr)
+	}
+	stop, ok := mod.ExportedGlobal(interrupt.GlobalName).(api.MutableGlobal)
+	if !ok {
+		mod.Close(ctx)
+		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, interrupt.GlobalName)
+	}
+	if fn := mod.ExportedFunction(entry); fn != nil {
+		err := interruptible(ctx, stop, func(ctx context.Context) error {
+			_, err := fn.Call(ctx)
+			return err
+		})
+		var exit *sys.ExitError
+		if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) { // exit(0) is a clean end
+			mod.Close(ctx)
+			return nil, nil, classify(err, stderr)
+		}
+	}
+	return mod, stop, nil
+}
+
+// interruptible runs call. For an instrumented instance it raises the
+// instance's interrupt flag when ctx ends, which traps the guest at its
+// next loop iteration, and reports that as ErrDeadline; the instance is
+// unusable afterwards. Otherwise wazero watches ctx itself.
+func interruptible(ctx context.Context, flag api.MutableGlobal, call func(context.Context) error) error {
+	if flag == nil {
+		return call(ctx)
+	}
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { flag.Set(1) })
+	}
+	err := call(context.WithoutCancel(ctx))
+	if !stop() {
+		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	}
+	return err
+}
+
+func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {
 	i.stack[0] = uint64(len(req))
 	if err := i.alloc.CallWithStack(ctx, i.stack[:]); err != nil {
 		return nil, classify(err, i.stderr)
@@ -243,6 +322,9 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 
 // classify turns a wazero call error into the engine's sentinels.
 func classify(err error, stderr *tailWriter) error {
+	if errors.Is(err, engine.ErrDeadline) || errors.Is(err, engine.ErrTrap) {
+		return err // classified already
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {

@@ -272,46 +272,49 @@ func TestCGIModule(t *testing.T) {
 }
 
 // BenchmarkDeadlineEnforcement measures what stopping runaway guests
-// costs a request to the hello handler: the runtime as workers run it
-// (compiled termination checks, and wazero watching each call's context),
-// called with a deadline and without one, against a runtime compiled
-// without termination checks, which could not stop a runaway guest.
+// costs a request to the hello handler, each call with a deadline: the
+// engine as workers run it (instrumented loops checking an interrupt flag
+// raised by a callback on the context), wazero's own mechanism (compiled
+// checks for a closed module and a goroutine watching each call's
+// context), and no enforcement at all, which could not stop a runaway
+// guest.
 func BenchmarkDeadlineEnforcement(b *testing.B) {
 	ctx := context.Background()
 	wasm := wasmtest.Build(b, wasmtest.Hello)
 	req := abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/hello", Host: "bench", Header: http.Header{}})
-	enforced := newEngine(b, testConfig())
-	unchecked := &Engine{rt: wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(mustCache(b)))}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, unchecked.rt); err != nil {
+	e := newEngine(b, testConfig())
+	unchecked := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(mustCache(b)))
+	wasi_snapshot_preview1.MustInstantiate(ctx, unchecked)
+	b.Cleanup(func() { unchecked.Close(ctx) })
+	compileOn := func(rt wazero.Runtime) engine.Module {
+		cm, err := rt.CompileModule(ctx, wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &module{rt: rt, cm: cm}
+	}
+	instrumented, err := e.Compile(ctx, wasm)
+	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { unchecked.Close(ctx) })
 	for _, bc := range []struct {
-		name     string
-		e        *Engine
-		deadline bool
+		name string
+		m    engine.Module
 	}{
-		{"checks+deadline", enforced, true},
-		{"checks-no-deadline", enforced, false},
-		{"no-checks", unchecked, false},
+		{"interrupt-flag", instrumented},
+		{"wazero-close-on-done", compileOn(e.checked)},
+		{"none", compileOn(unchecked)},
 	} {
+		b.Cleanup(func() { bc.m.Close(ctx) })
 		b.Run(bc.name, func(b *testing.B) {
-			m, err := bc.e.Compile(ctx, wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close(ctx)
-			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			inst, err := bc.m.Instantiate(ctx, engine.InstanceConfig{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer inst.Close(ctx)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				cctx, cancel := ctx, context.CancelFunc(func() {})
-				if bc.deadline {
-					cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-				}
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				if _, err := inst.Handle(cctx, req); err != nil {
 					b.Fatal(err)
 				}

@@ -1,0 +1,250 @@
+package interrupt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// GlobalName is the exported global an instrumented module checks.
+const GlobalName = "nanoedge_interrupt"
+
+var (
+	// ErrUnsupported: the module uses an encoding or instruction this
+	// package does not walk (SIMD, threads, exceptions, 64-bit memory).
+	// Hosts fall back to another way of stopping it.
+	ErrUnsupported = errors.New("interrupt: unsupported module")
+	// ErrMalformed: the bytes are not a well-formed module.
+	ErrMalformed = errors.New("interrupt: malformed module")
+)
+
+const (
+	secCustom = 0
+	secImport = 2
+	secGlobal = 6
+	secExport = 7
+	secCode   = 10
+)
+
+type section struct {
+	id      byte
+	payload []byte
+}
+
+// Instrument returns a copy of wasm with the interrupt global added and
+// checked at the head of every loop. DWARF sections are dropped: their
+// code offsets would no longer hold.
+func Instrument(wasm []byte) ([]byte, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:8], []byte("\x00asm\x01\x00\x00\x00")) {
+		return nil, fmt.Errorf("%w: no wasm header", ErrMalformed)
+	}
+	r := &reader{b: wasm, off: 8}
+	var secs []section
+	for r.off < len(r.b) {
+		id := r.byte()
+		size := r.u32()
+		payload := r.bytes(int(size))
+		if r.err != nil {
+			return nil, r.err
+		}
+		if id == secCustom && isDebug(payload) {
+			continue
+		}
+		secs = append(secs, section{id, payload})
+	}
+	importedGlobals, definedGlobals := 0, 0
+	for _, s := range secs {
+		var err error
+		switch s.id {
+		case secImport:
+			importedGlobals, err = countImportedGlobals(s.payload)
+		case secGlobal:
+			definedGlobals, err = count(s.payload)
+		case secExport:
+			err = checkExports(s.payload)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	global := uint32(importedGlobals + definedGlobals)
+	check := append([]byte{0x23}, uleb(global)...)
+	check = append(check, 0x04, 0x40, 0x00, 0x0b) // global.get g; if; unreachable; end
+
+	out := bytes.NewBuffer(make([]byte, 0, len(wasm)+len(wasm)/16))
+	out.Write(wasm[:8])
+	wroteGlobal, wroteExport := false, false
+	for _, s := range secs {
+		// The global section comes before exports; a module without one
+		// gets it just before the export section or anything after it.
+		if !wroteGlobal && s.id != secCustom && order(s.id) > order(secGlobal) {
+			writeSection(out, secGlobal, appendEntry(nil, 0, newGlobal()))
+			wroteGlobal = true
+		}
+		if !wroteExport && s.id != secCustom && order(s.id) > order(secExport) {
+			writeSection(out, secExport, appendEntry(nil, 0, newExport(global)))
+			wroteExport = true
+		}
+		payload := s.payload
+		var err error
+		switch s.id {
+		case secGlobal:
+			payload, err = appendToVector(payload, newGlobal())
+			wroteGlobal = true
+		case secExport:
+			payload, err = appendToVector(payload, newExport(global))
+			wroteExport = true
+		case secCode:
+			payload, err = instrumentCode(payload, check)
+		}
+		if err != nil {
+			return nil, err
+		}
+		writeSection(out, s.id, payload)
+	}
+	if !wroteGlobal {
+		writeSection(out, secGlobal, appendEntry(nil, 0, newGlobal()))
+	}
+	if !wroteExport {
+		writeSection(out, secExport, appendEntry(nil, 0, newExport(global)))
+	}
+	return out.Bytes(), nil
+}
+
+// order is a section's place in the module (data count comes before code).
+func order(id byte) int {
+	switch id {
+	case 12: // data count
+		return 10
+	case 13: // tag
+		return 6
+	case 10, 11:
+		return int(id) + 1
+	}
+	return int(id)
+}
+
+func isDebug(payload []byte) bool {
+	r := &reader{b: payload}
+	name := r.bytes(int(r.u32()))
+	return r.err == nil && strings.HasPrefix(string(name), ".debug_")
+}
+
+func newGlobal() []byte { return []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} } // mut i32 = 0
+
+func newExport(global uint32) []byte {
+	b := append(uleb(uint32(len(GlobalName))), GlobalName...)
+	b = append(b, 0x03)
+	return append(b, uleb(global)...)
+}
+
+func writeSection(out *bytes.Buffer, id byte, payload []byte) {
+	out.WriteByte(id)
+	out.Write(uleb(uint32(len(payload))))
+	out.Write(payload)
+}
+
+// appendToVector adds entry to a section that is a vector of entries.
+func appendToVector(payload, entry []byte) ([]byte, error) {
+	r := &reader{b: payload}
+	n := r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	return appendEntry(payload[r.off:], n, entry), nil
+}
+
+func appendEntry(rest []byte, n uint32, entry []byte) []byte {
+	out := append(uleb(n+1), rest...)
+	return append(out, entry...)
+}
+
+func count(payload []byte) (int, error) {
+	r := &reader{b: payload}
+	n := r.u32()
+	return int(n), r.err
+}
+
+func countImportedGlobals(payload []byte) (int, error) {
+	r := &reader{b: payload}
+	globals := 0
+	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
+		r.bytes(int(r.u32())) // module
+		r.bytes(int(r.u32())) // name
+		switch kind := r.byte(); kind {
+		case 0x00: // function
+			r.u32()
+		case 0x01: // table
+			r.byte()
+			r.limits()
+		case 0x02: // memory
+			r.limits()
+		case 0x03: // global
+			r.byte()
+			r.byte()
+			globals++
+		default:
+			return 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+		}
+	}
+	return globals, r.err
+}
+
+func checkExports(payload []byte) error {
+	r := &reader{b: payload}
+	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
+		if string(r.bytes(int(r.u32()))) == GlobalName {
+			return fmt.Errorf("%w: the module already exports %s", ErrMalformed, GlobalName)
+		}
+		r.byte()
+		r.u32()
+	}
+	return r.err
+}
+
+// instrumentCode rewrites every function body of the code section.
+func instrumentCode(payload, check []byte) ([]byte, error) {
+	r := &reader{b: payload}
+	n := r.u32()
+	out := uleb(n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		size := r.u32()
+		body := r.bytes(int(size))
+		if r.err != nil {
+			break
+		}
+		nb, err := instrumentBody(body, check)
+		if err != nil {
+			return nil, fmt.Errorf("function body %d: %w", i, err)
+		}
+		out = append(out, uleb(uint32(len(nb)))...)
+		out = append(out, nb...)
+	}
+	if r.err == nil && r.off != len(r.b) {
+		return nil, fmt.Errorf("%w: trailing bytes in the code section", ErrMalformed)
+	}
+	return out, r.err
+}
+
+func instrumentBody(body, check []byte) ([]byte, error) {
+	r := &reader{b: body}
+	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ { // locals
+		r.u32()
+		r.byte()
+	}
+	out := make([]byte, 0, len(body)+len(body)/8)
+	out = append(out, body[:r.off]...)
+	for r.off < len(r.b) && r.err == nil {
+		start := r.off
+		op := r.byte()
+		if err := r.skipImmediates(op); err != nil {
+			return nil, err
+		}
+		out = append(out, body[start:r.off]...)
+		if op == 0x03 { // loop: check at the head of every iteration
+			out = append(out, check...)
+		}
+	}
+	return out, r.err
+}

@@ -1,0 +1,152 @@
+package interrupt
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+)
+
+// spin is a module exporting "spin", a function that loops forever:
+// (func (export "spin") (loop (br 0))).
+var spin = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
+	"\x03\x02\x01\x00" + // function 0 has type 0
+	"\x07\x08\x01\x04spin\x00\x00" + // export "spin" = function 0
+	"\x0a\x09\x01\x07\x00\x03\x40\x0c\x00\x0b\x0b") // body: loop br 0 end end
+
+func TestInterruptStopsALoop(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := Instrument(spin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := mod.ExportedGlobal(GlobalName).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("no mutable global %s", GlobalName)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("spin returned before the interrupt: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("exp a trap, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the interrupt did not stop the loop")
+	}
+}
+
+// TestInstrumentedModulesRun: real modules, Go and C, still validate once
+// instrumented (wazero's interpreter validates every body; the engine's
+// tests run them compiled).
+func TestInstrumentedModulesRun(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	for _, m := range []struct {
+		name string
+		wasm []byte
+	}{
+		{"hello (Go)", wasmtest.Build(t, wasmtest.Hello)},
+		{"misbehave (Go)", wasmtest.Build(t, wasmtest.Misbehave)},
+		{"echo (C)", wasmtest.BuildC(t, wasmtest.CEcho)},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			wasm, err := Instrument(m.wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm, err := rt.CompileModule(ctx, wasm)
+			if err != nil {
+				t.Fatalf("instrumented module does not compile: %v", err)
+			}
+			defer cm.Close(ctx)
+			mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mod.Close(ctx)
+			if _, ok := mod.ExportedGlobal(GlobalName).(api.MutableGlobal); !ok {
+				t.Fatalf("no mutable %s export", GlobalName)
+			}
+			for name := range wazeroExports(t, rt, m.wasm) {
+				if _, ok := cm.ExportedFunctions()[name]; !ok {
+					t.Fatalf("export %s lost", name)
+				}
+			}
+		})
+	}
+}
+
+func wazeroExports(t *testing.T, rt wazero.Runtime, wasm []byte) map[string]api.FunctionDefinition {
+	cm, err := rt.CompileModule(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cm.Close(context.Background())
+	return cm.ExportedFunctions()
+}
+
+func TestInstrumentRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		wasm []byte
+		err  error
+	}{
+		{"not wasm", []byte("hello"), ErrMalformed},
+		{"truncated section", []byte("\x00asm\x01\x00\x00\x00\x01\x10\x01"), ErrMalformed},
+		{"SIMD", []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x06\x01\x04\x00\xfd\x00\x0b"), ErrUnsupported},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Instrument(tt.wasm); !errors.Is(err, tt.err) {
+				t.Fatalf("exp %v, got %v", tt.err, err)
+			}
+		})
+	}
+}
+
+// FuzzInstrument: no input makes Instrument panic, and what it accepts
+// from a module wazero compiles, wazero compiles too.
+func FuzzInstrument(f *testing.F) {
+	f.Add(spin)
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		out, err := Instrument(wasm)
+		if err != nil {
+			return
+		}
+		if cm, err := rt.CompileModule(ctx, wasm); err == nil {
+			cm.Close(ctx)
+			cm2, err := rt.CompileModule(ctx, out)
+			if err != nil {
+				t.Fatalf("original compiles, instrumented does not: %v", err)
+			}
+			cm2.Close(ctx)
+		}
+	})
+}

@@ -43,7 +43,7 @@ const browser = await launch();
 try {
   // 1. The conformance table through the module in the Service Worker.
   const good = await browser.newContext();
-  const { page, reports, logs } = await install(good, { routes: ["/api/"], keys: [cfg.key] });
+  const { page, reports, logs } = await install(good, { routes: ["/api/", "/bad/"], keys: [cfg.key] });
   const results = await page.evaluate(async (cases) => {
     const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
     const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -71,6 +71,15 @@ try {
   const warm = await timeFetches("/api/");
   const viaWorker = await timeFetches("/plain/");
 
+  // A guest that exits answers 500; its instance is replaced, not reused.
+  const recycle = await page.evaluate(async () => {
+    const count = async () => (await (await fetch("/bad/count")).text()).trim();
+    const before = [await count(), await count()];
+    const exit = await fetch("/bad/exit");
+    const after = await count();
+    return { before, exit: exit.status, exitHost: exit.headers.get("X-Nanoedge-Host"), after };
+  });
+
   // 2. Bytes that are not what was signed are refused; requests go to the network.
   const tampered = await install(await browser.newContext(), { routes: ["/api/"], keys: [cfg.key], moduleURLs: { "/api/": cfg.tamperURL } });
   const tamperedProbe = await probe(tampered.page, "/api/items");
@@ -79,7 +88,7 @@ try {
   const untrusted = await install(await browser.newContext(), { routes: ["/api/"], keys: [cfg.otherKey] });
   const untrustedProbe = await probe(untrusted.page, "/api/items");
 
-  console.log(JSON.stringify({ phase: "online", reports, results, warmMs: warm, networkMs: viaWorker, tampered: { reports: tampered.reports, probe: tamperedProbe },
+  console.log(JSON.stringify({ phase: "online", reports, recycle, results, warmMs: warm, networkMs: viaWorker, tampered: { reports: tampered.reports, probe: tamperedProbe },
     untrusted: { reports: untrusted.reports, probe: untrustedProbe }, logs }));
 
   // 4. With the worker gone, the module still answers; the network does not.

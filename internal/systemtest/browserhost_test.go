@@ -28,12 +28,14 @@ func browserEnv(t *testing.T) (*testenv.Env, *dataplaneURL, []conformance.Case) 
 	w := testenv.StartWorker(t, env.WorkerConfig())
 	env.Upload(t, "api", wasmtest.Echo)
 	env.Upload(t, "app", wasmtest.Page)
+	env.Upload(t, "bad", wasmtest.Misbehave)
 	ctx := ctxT(t)
 	browserOK := &registryv1.RouteOptions{Browser: true}
 	for _, r := range []client.Route{
 		{PathPrefix: "/api/", Module: "api", Options: browserOK},
 		{PathPrefix: "/app/", Module: "app", Options: browserOK},
 		{PathPrefix: "/plain/", Module: "api"},
+		{PathPrefix: "/bad/", Module: "bad", Options: browserOK},
 	} {
 		if _, _, err := env.Publisher.SetRoute(ctx, r); err != nil {
 			t.Fatal(err)
@@ -125,6 +127,12 @@ func TestBrowserHost(t *testing.T) {
 	}
 	var online struct {
 		Reports []report `json:"reports"`
+		Recycle struct {
+			Before   []string `json:"before"`
+			Exit     int      `json:"exit"`
+			ExitHost string   `json:"exitHost"`
+			After    string   `json:"after"`
+		} `json:"recycle"`
 		Results []struct {
 			conformance.Result
 			Host string `json:"host"`
@@ -144,13 +152,19 @@ func TestBrowserHost(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.Next(t)), &online); err != nil {
 		t.Fatal(err)
 	}
-	if len(online.Reports) != 1 || !online.Reports[0].OK {
+	if len(online.Reports) != 2 || !online.Reports[0].OK || !online.Reports[1].OK {
 		t.Fatalf("module load in the browser: %+v\nconsole: %v", online.Reports, online.Logs)
 	}
 	tm := online.Reports[0].Timings
 	t.Logf("browser: first load %.0f ms (fetch %.0f, verify %.1f, compile %.0f, init %.1f); warm request %.2f ms in the Service Worker, %.2f ms through the worker",
 		tm["total"], tm["fetch"], tm["verify"], tm["compile"], tm["init"], online.WarmMs, online.NetworkMs)
 
+	t.Run("a guest that exits is answered 500 and its instance replaced", func(t *testing.T) {
+		rc := online.Recycle
+		if strings.Join(rc.Before, ",") != "1,2" || rc.Exit != 500 || rc.ExitHost != "browser" || rc.After != "1" {
+			t.Fatalf("instance reuse and recycling in the browser: %+v", rc)
+		}
+	})
 	t.Run("conformance", func(t *testing.T) {
 		if len(online.Results) != len(cases) {
 			t.Fatalf("%d results for %d cases", len(online.Results), len(cases))

@@ -1,0 +1,235 @@
+package enginetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+)
+
+// MemoryLimit is the per-instance memory cap the suite asks engines for.
+const MemoryLimit = 64 << 20
+
+// Run runs the suite. newEngine returns an engine capping each instance's
+// memory at MemoryLimit; Run closes it.
+func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
+	e := newEngine(t)
+	t.Cleanup(func() { e.Close(context.Background()) })
+	t.Run("refuses modules that are not handlers", func(t *testing.T) { refuses(t, e) })
+	t.Run("passes requests through", func(t *testing.T) { echo(t, e) })
+	t.Run("keeps instances apart", func(t *testing.T) { isolated(t, e) })
+	t.Run("stops misbehaving guests", func(t *testing.T) { misbehave(t, e) })
+	t.Run("serves CGI modules", func(t *testing.T) { cgi(t, e) })
+}
+
+func compile(t *testing.T, e engine.Engine, wasm []byte) engine.Module {
+	t.Helper()
+	m, err := e.Compile(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+func instantiate(t *testing.T, m engine.Module, stderr *bytes.Buffer) engine.Instance {
+	t.Helper()
+	cfg := engine.InstanceConfig{}
+	if stderr != nil {
+		cfg.Stderr = stderr
+	}
+	inst, err := m.Instantiate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close(context.Background()) })
+	return inst
+}
+
+// Call sends one request through inst.
+func Call(ctx context.Context, inst engine.Instance, method, uri string, body []byte) (abi.Response, error) {
+	req := abi.AppendRequest(nil, &abi.Request{Method: method, URI: uri, Host: "test", Header: http.Header{}, Body: body})
+	out, err := inst.Handle(ctx, req)
+	if err != nil {
+		return abi.Response{}, err
+	}
+	return abi.DecodeResponse(out)
+}
+
+func refuses(t *testing.T, e engine.Engine) {
+	tests := []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		{"not wasm", []byte("#!/bin/sh\necho hi\n"), ""},
+		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "no exported function nanoedge_abi_version"},
+		{"truncated", []byte("\x00asm\x01\x00\x00"), ""},
+		{"foreign import", ModuleImporting("env", "escape"), "imports env.escape"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Compile(context.Background(), tt.wasm)
+			if !errors.Is(err, engine.ErrInvalidModule) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("exp ErrInvalidModule mentioning %q, got %v", tt.want, err)
+			}
+		})
+	}
+}
+
+// ModuleImporting is a minimal module importing one function () -> ().
+func ModuleImporting(mod, name string) []byte {
+	b := []byte("\x00asm\x01\x00\x00\x00")
+	b = append(b, 1, 4, 1, 0x60, 0, 0) // type section: one func type () -> ()
+	imp := []byte{1, byte(len(mod))}
+	imp = append(imp, mod...)
+	imp = append(imp, byte(len(name)))
+	imp = append(imp, name...)
+	imp = append(imp, 0, 0) // func, type 0
+	b = append(b, 2, byte(len(imp)))
+	return append(b, imp...)
+}
+
+func echo(t *testing.T, e engine.Engine) {
+	inst := instantiate(t, compile(t, e, wasmtest.Build(t, wasmtest.Echo)), nil)
+	body := bytes.Repeat([]byte{0, 1, 2, 0xff}, 64<<10)
+	for i := 0; i < 3; i++ { // the instance stays usable across calls
+		resp, err := Call(context.Background(), inst, "PUT", "/a/b?x=1&set=X-Out:v", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 200 || !bytes.Equal(resp.Body, body) {
+			t.Fatalf("exp 200 with the body back, got %d and %d bytes", resp.Status, len(resp.Body))
+		}
+		if got := resp.Header.Get("X-Echo-Method") + " " + resp.Header.Get("X-Echo-Uri") + " " + resp.Header.Get("X-Out"); got != "PUT /a/b?x=1&set=X-Out:v v" {
+			t.Fatalf("unexpected echo %q", got)
+		}
+	}
+	if inst.MemorySize() == 0 {
+		t.Fatal("exp a non-zero memory size")
+	}
+}
+
+func isolated(t *testing.T, e engine.Engine) {
+	ctx := context.Background()
+	m := compile(t, e, wasmtest.Build(t, wasmtest.Echo))
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer inst.Close(ctx)
+			body := bytes.Repeat([]byte{byte(g)}, 1000+g)
+			for i := 0; i < 20; i++ {
+				resp, err := Call(ctx, inst, "POST", "/", body)
+				if err != nil || !bytes.Equal(resp.Body, body) {
+					errs <- errors.New("instance returned another instance's body")
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func misbehave(t *testing.T, e engine.Engine) {
+	m := compile(t, e, wasmtest.Build(t, wasmtest.Misbehave))
+	tests := []struct {
+		path    string
+		timeout time.Duration
+		wantErr error
+		status  int
+		stderr  string
+	}{
+		{"/panic", time.Minute, nil, 500, "asked to panic"},
+		{"/loop", 300 * time.Millisecond, engine.ErrDeadline, 0, ""},
+		{"/sleep", 300 * time.Millisecond, engine.ErrDeadline, 0, ""},
+		{"/oom", time.Minute, engine.ErrTrap, 0, ""},
+		{"/exit", time.Minute, engine.ErrTrap, 0, "exit code 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			var stderr bytes.Buffer
+			inst := instantiate(t, m, &stderr)
+			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
+			defer cancel()
+			start := time.Now()
+			resp, err := Call(ctx, inst, "GET", tt.path, nil)
+			if time.Since(start) > tt.timeout+10*time.Second {
+				t.Fatalf("call took %v", time.Since(start))
+			}
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || !engine.Broken(err) {
+					t.Fatalf("exp %v, got %v", tt.wantErr, err)
+				}
+			} else if err != nil || resp.Status != tt.status {
+				t.Fatalf("exp status %d, got %d, %v", tt.status, resp.Status, err)
+			}
+			if !strings.Contains(stderr.String()+errString(err), tt.stderr) {
+				t.Fatalf("exp stderr or error to mention %q, got %q / %v", tt.stderr, stderr.String(), err)
+			}
+			// A fresh instance of the same module serves.
+			if resp, err := Call(context.Background(), instantiate(t, m, nil), "GET", "/fine", nil); err != nil || resp.Status != 200 {
+				t.Fatalf("after %s: %v %v", tt.path, resp.Status, err)
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func cgi(t *testing.T, e engine.Engine) {
+	m := compile(t, e, wasmtest.BuildC(t, wasmtest.CEcho))
+	tests := []struct {
+		path    string
+		timeout time.Duration
+		wantErr error
+		status  int
+	}{
+		{"/c/x?status=201", time.Minute, nil, 201},
+		{"/c/loop", 300 * time.Millisecond, engine.ErrDeadline, 0},
+		{"/c/oom", time.Minute, engine.ErrTrap, 0},
+		{"/c/exit3", time.Minute, engine.ErrTrap, 0},
+		{"/c/garbage", time.Minute, engine.ErrBadResponse, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			inst := instantiate(t, m, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
+			defer cancel()
+			resp, err := Call(ctx, inst, "POST", tt.path, []byte("body"))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("exp %v, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil || resp.Status != tt.status || !strings.Contains(string(resp.Body), "4 bytes: body") {
+				t.Fatalf("exp status %d echoing the body, got %d %q, %v", tt.status, resp.Status, resp.Body, err)
+			}
+		})
+	}
+}

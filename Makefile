@@ -19,9 +19,11 @@ check:
 	@git diff --exit-code -- proto || (echo "generated code is stale: run make generate and commit"; exit 1)
 	@test -z "$$(git status --porcelain -- proto)" || (echo "buf generate left untracked files in proto/"; git status --porcelain -- proto; exit 1)
 
-## unit: every test, with the race detector
+## unit: every test, with the race detector; the engine suite once more
+## against the wasmer engine (cgo, -tags wasmer)
 unit: test-deps
 	go test -race -count=1 -timeout 20m ./...
+	go test -race -count=1 -tags wasmer -run 'TestEngineSuite|TestWorkerOnEveryEngine' ./dataplane/engine/... ./internal/systemtest
 
 ## test-deps: Chromium and playwright-core (browser tests), clang and wasi-libc (a C handler)
 test-deps:

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,14 +35,15 @@ func main() {
 	round := flag.Duration("round", 3*time.Second, "length of one round")
 	rounds := flag.Int("rounds", 3, "rounds per target (alternating)")
 	example := flag.String("example", "examples/hello", "handler package to serve")
+	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer needs -tags wasmer)")
 	flag.Parse()
-	if err := run(*conc, *round, *rounds, *example); err != nil {
+	if err := run(*conc, *round, *rounds, *example, *engineName); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(conc int, round time.Duration, rounds int, example string) error {
+func run(conc int, round time.Duration, rounds int, example, engineName string) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "nanoedge-load-")
 	if err != nil {
@@ -61,7 +63,7 @@ func run(conc int, round time.Duration, rounds int, example string) error {
 	fmt.Printf("compile: cold %v, from disk cache %v\n", cold.Round(time.Millisecond), cached.Round(time.Millisecond))
 
 	start := time.Now()
-	workerURL, stop, err := startStack(ctx, tmp, wasm)
+	workerURL, stop, err := startStack(ctx, tmp, wasm, engineName)
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ func compileTimes(ctx context.Context, wasm []byte, cacheDir string) (cold, cach
 	return cold, cached, nil
 }
 
-func startStack(ctx context.Context, dir string, wasm []byte) (string, func(), error) {
+func startStack(ctx context.Context, dir string, wasm []byte, engineName string) (string, func(), error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc := registry.DefaultConfig(filepath.Join(dir, "data"))
 	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
@@ -132,7 +134,7 @@ func startStack(ctx context.Context, dir string, wasm []byte) (string, func(), e
 	wc := dataplane.DefaultConfig()
 	wc.Logger = logger
 	wc.RequireSignatures = false
-	w, err := server.StartWorker(ctx, server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, Worker: wc})
+	w, err := server.StartWorker(ctx, server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, EngineName: engineName, Worker: wc})
 	if err != nil {
 		cp.Close()
 		return "", nil, err

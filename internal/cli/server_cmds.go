@@ -53,7 +53,7 @@ func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
 
 type workerFlags struct {
 	httpAddr, cacheDir, pinSecret, metricsAddr *string
-	otlpEndpoint                               *string
+	otlpEndpoint, engine                       *string
 	otlpInsecure                               *bool
 	memoryMB, maxBody                          *int64
 	timeout                                    *time.Duration
@@ -69,6 +69,7 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		metricsAddr:  fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
 		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans of routes with tracing on to this OpenTelemetry collector (OTLP/gRPC host:port; empty: off)"),
 		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
+		engine:       fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer needs a build with -tags wasmer)"),
 		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
 			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),
 	}
@@ -83,7 +84,7 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 	wc.MaxRequestBody = *f.maxBody << 20
 	wc.RequestTimeout = *f.timeout
 	wc.PinSecret = *f.pinSecret
-	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, Engine: ec, Worker: wc,
+	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, Engine: ec, EngineName: *f.engine, Worker: wc,
 		Tracing: server.TracingConfig{Endpoint: *f.otlpEndpoint, Insecure: *f.otlpInsecure}}
 }
 

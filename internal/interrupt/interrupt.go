@@ -248,3 +248,59 @@ func instrumentBody(body, check []byte) ([]byte, error) {
 	}
 	return out, r.err
 }
+
+// ErrTooMuchMemory: a module declares more initial memory than the cap.
+var ErrTooMuchMemory = errors.New("interrupt: module declares more memory than allowed")
+
+// CapMemory returns a copy of wasm whose memories may grow to at most
+// pages 64 KiB pages, for engines that cannot cap memory themselves: a
+// memory.grow past it fails as the guest's allocator expects.
+func CapMemory(wasm []byte, pages uint32) ([]byte, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:8], []byte("\x00asm\x01\x00\x00\x00")) {
+		return nil, fmt.Errorf("%w: no wasm header", ErrMalformed)
+	}
+	r := &reader{b: wasm, off: 8}
+	out := bytes.NewBuffer(make([]byte, 0, len(wasm)))
+	out.Write(wasm[:8])
+	for r.off < len(r.b) {
+		id := r.byte()
+		payload := r.bytes(int(r.u32()))
+		if r.err != nil {
+			return nil, r.err
+		}
+		if id == 5 { // memory
+			var err error
+			if payload, err = capMemories(payload, pages); err != nil {
+				return nil, err
+			}
+		}
+		writeSection(out, id, payload)
+	}
+	return out.Bytes(), nil
+}
+
+func capMemories(payload []byte, pages uint32) ([]byte, error) {
+	r := &reader{b: payload}
+	n := r.u32()
+	out := uleb(n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		flags := r.byte()
+		if flags > 3 {
+			return nil, fmt.Errorf("%w: memory limits flags %#x", ErrUnsupported, flags)
+		}
+		lo, hi := r.u32(), pages
+		if flags&1 != 0 {
+			hi = min(r.u32(), pages)
+		}
+		if lo > pages {
+			return nil, fmt.Errorf("%w: %d pages initially, the cap is %d", ErrTooMuchMemory, lo, pages)
+		}
+		out = append(out, flags|1)
+		out = append(out, uleb(lo)...)
+		out = append(out, uleb(hi)...)
+	}
+	if r.err == nil && r.off != len(r.b) {
+		return nil, fmt.Errorf("%w: trailing bytes in the memory section", ErrMalformed)
+	}
+	return out, r.err
+}

@@ -150,3 +150,32 @@ func FuzzInstrument(f *testing.F) {
 		}
 	})
 }
+
+func TestCapMemory(t *testing.T) {
+	ctx := context.Background()
+	// (memory 1) exported as "memory", with no maximum.
+	mem := []byte("\x00asm\x01\x00\x00\x00\x05\x03\x01\x00\x01\x07\x0a\x01\x06memory\x02\x00")
+	capped, err := CapMemory(mem, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, capped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mod.ExportedMemory("memory")
+	if max, ok := m.Definition().Max(); !ok || max != 4 {
+		t.Fatalf("max %d %v, want 4", max, ok)
+	}
+	if _, ok := m.Grow(3); !ok {
+		t.Fatal("growing to the cap failed")
+	}
+	if _, ok := m.Grow(1); ok {
+		t.Fatal("grew past the cap")
+	}
+	if _, err := CapMemory(mem, 0); !errors.Is(err, ErrTooMuchMemory) {
+		t.Fatalf("a module needing more than the cap: %v", err)
+	}
+}

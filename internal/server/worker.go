@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/nanoedge/nanoedge/dataplane"
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -30,14 +31,18 @@ type WorkerConfig struct {
 	// tracing on.
 	Tracing TracingConfig
 	Engine  wazeroengine.Config
-	Worker  dataplane.Config
+	// EngineName picks the engine ("wazero", the default; "wasmer" in
+	// binaries built with -tags wasmer). Engine's memory limit applies to
+	// either; its cache and interpreter settings to wazero only.
+	EngineName string
+	Worker     dataplane.Config
 }
 
 // Worker is a running worker.
 type Worker struct {
 	*dataplane.Worker
 	client  *client.Client
-	engine  *wazeroengine.Engine
+	engine  engine.Engine
 	ln      net.Listener
 	metrics *sideServer
 	// stopTracing flushes spans not yet exported.
@@ -73,7 +78,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, err
 	}
 	undo = append(undo, c.Close)
-	eng, err := wazeroengine.New(ctx, cfg.Engine)
+	eng, err := newEngine(ctx, cfg.EngineName, cfg.Engine)
 	if err != nil {
 		return nil, err
 	}

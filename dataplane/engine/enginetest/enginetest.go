@@ -233,3 +233,39 @@ func cgi(t *testing.T, e engine.Engine) {
 		})
 	}
 }
+
+// Bench measures an engine on the hello handler: creating and
+// initializing an instance, one warm request with a deadline, and the
+// linear memory of a warm instance (reported as MB/instance).
+func Bench(b *testing.B, e engine.Engine) {
+	ctx := context.Background()
+	m, err := e.Compile(ctx, wasmtest.Build(b, wasmtest.Hello))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(ctx) })
+	b.Run("instantiate", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			inst.Close(ctx)
+		}
+	})
+	b.Run("request", func(b *testing.B) {
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer inst.Close(ctx)
+		for i := 0; i < b.N; i++ {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if resp, err := Call(cctx, inst, "GET", "/hello", nil); err != nil || resp.Status != 200 {
+				b.Fatalf("%d %v", resp.Status, err)
+			}
+			cancel()
+		}
+		b.ReportMetric(float64(inst.MemorySize())/1e6, "MB/instance")
+	})
+}

@@ -138,3 +138,7 @@ func mustCache(b *testing.B) wazero.CompilationCache {
 	}
 	return c
 }
+
+func BenchmarkEngine(b *testing.B) {
+	enginetest.Bench(b, newEngine(b, testConfig()))
+}

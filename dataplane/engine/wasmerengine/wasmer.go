@@ -1,0 +1,354 @@
+//go:build wasmer
+
+package wasmerengine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/wasmerio/wasmer-go/wasmer"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/internal/interrupt"
+	"github.com/nanoedge/nanoedge/internal/wagi"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// MemoryLimit caps each instance's linear memory, in bytes (rounded
+	// down to 64 KiB pages).
+	MemoryLimit uint64
+}
+
+// DefaultConfig returns a 128 MiB memory cap.
+func DefaultConfig() Config { return Config{MemoryLimit: 128 << 20} }
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	if c.MemoryLimit < 1<<16 || c.MemoryLimit > 4<<30 {
+		return fmt.Errorf("wasmerengine: MemoryLimit %d out of range [64 KiB, 4 GiB]", c.MemoryLimit)
+	}
+	return nil
+}
+
+// Engine is an engine.Engine on wasmer.
+type Engine struct {
+	cfg   Config
+	store *wasmer.Store
+	mu    sync.Mutex // wasmer's store is not documented as safe for concurrent compiles
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New creates an engine.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, store: wasmer.NewStore(wasmer.NewEngine())}, nil
+}
+
+// Close implements engine.Engine.
+func (e *Engine) Close(ctx context.Context) error { return nil }
+
+const (
+	exportStart      = "_start"
+	maxCGIOutput     = 32 << 20
+	tailSize         = 512
+	exportMemoryName = "memory"
+)
+
+// Compile implements engine.Engine: it caps the module's memory, adds the
+// interrupt flag, checks the module is a handler and compiles it.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	code, err := interrupt.CapMemory(wasm, uint32(e.cfg.MemoryLimit>>16))
+	if err == nil {
+		code, err = interrupt.Instrument(code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, err := wasmer.NewModule(e.store, code)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	cgi, err := checkShape(m)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &module{e: e, m: m, cgi: cgi}, nil
+}
+
+// checkShape is the wazero engine's: WASI imports only; the ABI exports,
+// or a WASI command's _start for CGI.
+func checkShape(m *wasmer.Module) (cgi bool, err error) {
+	for _, imp := range m.Imports() {
+		if imp.Module() != "wasi_snapshot_preview1" {
+			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only wasi_snapshot_preview1", engine.ErrInvalidModule, imp.Module(), imp.Name())
+		}
+	}
+	exports := map[string]bool{}
+	for _, exp := range m.Exports() {
+		exports[exp.Name()] = true
+	}
+	if exports[exportStart] && !exports[abi.ExportHandle] {
+		return true, nil
+	}
+	for _, name := range []string{abi.ExportVersion, abi.ExportAlloc, abi.ExportHandle} {
+		if !exports[name] {
+			return false, fmt.Errorf("%w: no exported function %s: build with the Nanoedge guest SDK and -buildmode=c-shared, or as a WASI command (_start) for CGI", engine.ErrInvalidModule, name)
+		}
+	}
+	return false, nil
+}
+
+type module struct {
+	e   *Engine
+	m   *wasmer.Module
+	cgi bool
+}
+
+func (m *module) Close(ctx context.Context) error {
+	m.m.Close()
+	return nil
+}
+
+// Instantiate implements engine.Module.
+func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
+	stderr := &tailWriter{w: cfg.Stderr}
+	if m.cgi {
+		return &cgiInstance{m: m, stderr: stderr}, nil
+	}
+	run, err := m.start(ctx, &wasi{env: nil, stdin: bytes.NewReader(nil), stdout: orDiscard(cfg.Stdout), stderr: stderr}, abi.ExportInitialize, stderr)
+	if err != nil {
+		return nil, err
+	}
+	inst := &instance{run: run, stderr: stderr}
+	if inst.alloc, err = run.inst.Exports.GetRawFunction(abi.ExportAlloc); err == nil {
+		inst.handle, err = run.inst.Exports.GetRawFunction(abi.ExportHandle)
+	}
+	if err != nil {
+		run.close()
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	var v any
+	if err := run.call(ctx, func() (err error) {
+		v, err = callRaw(run.inst, abi.ExportVersion)
+		return err
+	}); err != nil {
+		run.close()
+		return nil, err
+	}
+	if n, _ := v.(int32); n != abi.Version {
+		run.close()
+		return nil, fmt.Errorf("%w: module speaks ABI version %v; this worker speaks %d", engine.ErrInvalidModule, v, abi.Version)
+	}
+	return inst, nil
+}
+
+func callRaw(inst *wasmer.Instance, name string, args ...any) (any, error) {
+	f, err := inst.Exports.GetRawFunction(name)
+	if err != nil {
+		return nil, err
+	}
+	return f.Call(args...)
+}
+
+// running is an instantiated module with its WASI and interrupt flag.
+type running struct {
+	inst   *wasmer.Instance
+	wasi   *wasi
+	flag   *wasmer.Global
+	stderr *tailWriter
+}
+
+func (r *running) close() { r.inst.Close() }
+
+// start instantiates m with w and runs entry, if the module exports it.
+func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *tailWriter) (*running, error) {
+	inst, err := wasmer.NewInstance(m.m, w.imports(m.e.store))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.suffix())
+	}
+	r := &running{inst: inst, wasi: w, stderr: stderr}
+	if w.memory, err = inst.Exports.GetMemory(exportMemoryName); err != nil {
+		inst.Close()
+		return nil, fmt.Errorf("%w: no exported memory", engine.ErrInvalidModule)
+	}
+	if r.flag, err = inst.Exports.GetGlobal(interrupt.GlobalName); err != nil {
+		inst.Close()
+		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, interrupt.GlobalName)
+	}
+	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
+		if err := r.call(ctx, func() error { _, err := callRaw(inst, entry); return err }); err != nil {
+			if w.exit == nil || w.exit.code != 0 { // exit(0) is a clean end
+				inst.Close()
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// call runs fn, raising the interrupt flag if ctx ends first, and turns
+// what went wrong into the engine's errors.
+func (r *running) call(ctx context.Context, fn func() error) error {
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { r.flag.Set(int32(1), wasmer.I32) })
+	}
+	err := fn()
+	if !stop() {
+		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	}
+	if err == nil {
+		return nil
+	}
+	if r.wasi.exit != nil {
+		if r.wasi.exit.code == 0 {
+			return err // the caller decides what a clean exit means
+		}
+		return fmt.Errorf("%w: %v%s", engine.ErrTrap, r.wasi.exit, r.stderr.suffix())
+	}
+	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, r.stderr.suffix())
+}
+
+type instance struct {
+	run           *running
+	alloc, handle *wasmer.Function
+	stderr        *tailWriter
+	out           []byte
+}
+
+func (i *instance) MemorySize() uint64 { return uint64(i.run.wasi.memory.DataSize()) }
+
+func (i *instance) Close(ctx context.Context) error {
+	i.run.close()
+	return nil
+}
+
+// Handle implements engine.Instance.
+func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	err := i.run.call(ctx, func() error {
+		p, err := i.alloc.Call(int32(len(req)))
+		if err != nil {
+			return err
+		}
+		ptr := uint32(p.(int32))
+		mem := i.run.wasi.mem()
+		if uint64(ptr)+uint64(len(req)) > uint64(len(mem)) {
+			return fmt.Errorf("%s returned an invalid buffer", abi.ExportAlloc)
+		}
+		copy(mem[ptr:], req)
+		packed, err := i.handle.Call(int32(ptr), int32(len(req)))
+		if err != nil {
+			return err
+		}
+		v := uint64(packed.(int64))
+		p2, n := uint32(v>>32), uint32(v)
+		mem = i.run.wasi.mem()
+		if uint64(p2)+uint64(n) > uint64(len(mem)) {
+			return &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", p2, n)}
+		}
+		i.out = append(i.out[:0], mem[p2:p2+n]...)
+		return nil
+	})
+	var bad *badResponse
+	if errors.As(err, &bad) {
+		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
+	}
+	return i.out, err
+}
+
+type badResponse struct{ msg string }
+
+func (b *badResponse) Error() string { return b.msg }
+
+// cgiInstance runs a WASI command per request (see internal/wagi).
+type cgiInstance struct {
+	m      *module
+	stderr *tailWriter
+	memory uint64
+	stdout limitedBuffer
+	out    []byte
+}
+
+func (c *cgiInstance) MemorySize() uint64 { return c.memory }
+
+func (c *cgiInstance) Close(context.Context) error { return nil }
+
+// Handle implements engine.Instance.
+func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	r, err := abi.DecodeRequest(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
+	}
+	c.stdout.Reset()
+	run, err := c.m.start(ctx, &wasi{env: wagi.Env(&r), stdin: bytes.NewReader(r.Body), stdout: &c.stdout, stderr: c.stderr}, exportStart, c.stderr)
+	if err != nil {
+		return nil, err
+	}
+	c.memory = uint64(run.wasi.memory.DataSize())
+	run.close()
+	resp, err := wagi.ParseResponse(c.stdout.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
+	}
+	c.out = abi.AppendResponse(c.out[:0], resp)
+	return c.out, nil
+}
+
+// limitedBuffer keeps up to maxCGIOutput bytes; more is an error.
+type limitedBuffer struct{ bytes.Buffer }
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxCGIOutput {
+		return 0, fmt.Errorf("wrote more than %d bytes to stdout", maxCGIOutput)
+	}
+	return b.Buffer.Write(p)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// tailWriter forwards guest stderr and keeps its last bytes for errors.
+type tailWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > tailSize {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
+	}
+	t.mu.Unlock()
+	if t.w != nil {
+		return t.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.tail) == 0 {
+		return ""
+	}
+	return ": guest stderr: " + strings.TrimSpace(string(t.tail))
+}

@@ -1,0 +1,45 @@
+package systemtest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+// TestWorkerOnEveryEngine serves a route through a worker on each engine
+// this binary has (wazero; wasmer too with -tags wasmer): a handler
+// answers, a runaway guest is cut at the deadline, and the worker goes on.
+func TestWorkerOnEveryEngine(t *testing.T) {
+	env := startEnv(t)
+	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	for _, r := range []client.Route{{PathPrefix: "/hello", Module: "hello"}, {PathPrefix: "/bad/", Module: "misbehave"}} {
+		if _, _, err := env.Publisher.SetRoute(ctxT(t), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range server.Engines() {
+		t.Run(name, func(t *testing.T) {
+			cfg := env.WorkerConfig()
+			cfg.EngineName = name
+			cfg.Worker.RequestTimeout = time.Second
+			w := testenv.StartWorker(t, cfg)
+			waitServed(t, w.URL()+"/hello", func(r response) bool { return r.status == 200 && strings.HasPrefix(r.body, "Hello") })
+			start := time.Now()
+			if r := get(t, w.URL()+"/bad/loop"); r.status != 504 || time.Since(start) > 5*time.Second {
+				t.Fatalf("runaway loop: %d after %v", r.status, time.Since(start))
+			}
+			if r := get(t, w.URL()+"/bad/sleep"); r.status != 504 {
+				t.Fatalf("long sleep: %d", r.status)
+			}
+			if r := get(t, w.URL()+"/hello/again"); r.status != 200 {
+				t.Fatalf("after the runaway guests: %d", r.status)
+			}
+		})
+	}
+}

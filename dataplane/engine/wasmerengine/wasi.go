@@ -280,4 +280,3 @@ func pollOneoff(w *wasi, a []wasmer.Value) ([]wasmer.Value, error) {
 	binary.LittleEndian.PutUint32(mem[uint32(a[3].I32()):], events)
 	return errno(errnoSuccess)
 }
-

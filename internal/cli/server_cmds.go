@@ -54,7 +54,7 @@ func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
 type workerFlags struct {
 	httpAddr, cacheDir, pinSecret, metricsAddr *string
 	otlpEndpoint, engine                       *string
-	otlpInsecure                               *bool
+	otlpInsecure, preInit                      *bool
 	memoryMB, maxBody                          *int64
 	timeout                                    *time.Duration
 }
@@ -69,6 +69,7 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		metricsAddr:  fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
 		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans of routes with tracing on to this OpenTelemetry collector (OTLP/gRPC host:port; empty: off)"),
 		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
+		preInit:      fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero): ~1 ms instead of ~8 ms per instance; every instance starts with the same guest random state"),
 		engine:       fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer needs a build with -tags wasmer)"),
 		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
 			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),
@@ -79,6 +80,7 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 	ec := wazeroengine.DefaultConfig()
 	ec.MemoryLimit = uint64(*f.memoryMB) << 20
 	ec.CacheDir = *f.cacheDir
+	ec.PreInitialize = *f.preInit
 	wc := dataplane.DefaultConfig()
 	wc.Logger = e.logger().With("component", "worker")
 	wc.MaxRequestBody = *f.maxBody << 20

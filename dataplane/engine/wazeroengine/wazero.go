@@ -1,6 +1,7 @@
 package wazeroengine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -29,6 +30,14 @@ type Config struct {
 	// Interpreter selects wazero's interpreter instead of its compiler:
 	// slower to run, much faster to compile. Useful for validation.
 	Interpreter bool
+	// PreInitialize runs each handler module's _initialize once, at
+	// compile time, and starts every instance from a snapshot of the
+	// result (as Wizer does): instantiation then costs a memory copy
+	// instead of starting the guest's runtime. Every instance of a module
+	// starts from the same state, including the guest runtime's own
+	// random seed: math/rand sequences repeat across instances (crypto
+	// randomness does not, it comes from the host on each call).
+	PreInitialize bool
 }
 
 // DefaultConfig returns a 128 MiB memory cap, compiler, no disk cache.
@@ -50,6 +59,7 @@ func (c Config) Validate() error {
 // runtime whose compiled code checks for a closed module instead, which
 // costs more per call.
 type Engine struct {
+	cfg     Config
 	rt      wazero.Runtime // instrumented modules
 	checked wazero.Runtime // the rest: wazero closes them when a call's context ends
 }
@@ -73,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	e := &Engine{rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))}
+	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))}
 	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 			e.Close(ctx)
@@ -106,7 +116,47 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		cm.Close(ctx)
 		return nil, err
 	}
-	return &module{rt: rt, cm: cm, cgi: cgi, interruptible: interruptible}, nil
+	m := &module{rt: rt, cm: cm, cgi: cgi, interruptible: interruptible}
+	if e.cfg.PreInitialize && interruptible && !cgi {
+		if snap, err := e.preInitialize(ctx, code); err == nil {
+			cm.Close(ctx)
+			m.cm, m.initialized = snap, true
+		}
+		// Otherwise instances initialize themselves, as without the option.
+	}
+	return m, nil
+}
+
+// preInitialize compiles the snapshot of code after its _initialize ran,
+// in a deterministic environment (wazero's fixed clocks and random
+// source), so that the snapshot's bytes, and their compilation cache
+// entry, are the same in every process.
+func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+	exported, names, err := interrupt.ExportGlobals(code)
+	if err != nil {
+		return nil, err
+	}
+	tcm, err := e.rt.CompileModule(ctx, exported)
+	if err != nil {
+		return nil, err
+	}
+	defer tcm.Close(ctx)
+	tmpl := &module{rt: e.rt, cm: tcm, interruptible: true}
+	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &tailWriter{})
+	if err != nil {
+		return nil, err
+	}
+	defer mod.Close(ctx)
+	values := make([]uint64, len(names))
+	for i, n := range names {
+		values[i] = mod.ExportedGlobal(n).Get()
+	}
+	mem, _ := mod.Memory().Read(0, mod.Memory().Size())
+	snap, err := interrupt.Snapshot(exported, values, bytes.Clone(mem))
+	if err != nil {
+		return nil, err
+	}
+	return e.rt.CompileModule(ctx, snap)
 }
 
 var (
@@ -176,6 +226,8 @@ type module struct {
 	cgi bool // a WASI command run once per request (WAGI)
 	// interruptible: instrumented, stopped through its interrupt global.
 	interruptible bool
+	// initialized: cm is a snapshot taken after _initialize.
+	initialized bool
 }
 
 func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
@@ -186,7 +238,11 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	if m.cgi {
 		return &cgiInstance{m: m, stderr: stderr}, nil
 	}
-	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(orDiscard(cfg.Stdout)), abi.ExportInitialize, stderr)
+	entry := abi.ExportInitialize
+	if m.initialized {
+		entry = "" // the snapshot holds its effects
+	}
+	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(orDiscard(cfg.Stdout)), entry, stderr)
 	if err != nil {
 		return nil, err
 	}

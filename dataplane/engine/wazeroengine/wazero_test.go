@@ -40,6 +40,20 @@ func TestEngineSuite(t *testing.T) {
 	})
 }
 
+// TestEngineSuitePreInitialized: instances started from snapshots taken
+// after _initialize behave the same.
+func TestEngineSuitePreInitialized(t *testing.T) {
+	enginetest.Run(t, func(t *testing.T) engine.Engine {
+		cfg := testConfig()
+		cfg.MemoryLimit, cfg.PreInitialize = enginetest.MemoryLimit, true
+		e, err := New(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	})
+}
+
 // TestCompileRefusesMemoryBomb: a module declaring more memory than the
 // limit is refused before it runs.
 func TestCompileRefusesMemoryBomb(t *testing.T) {
@@ -141,4 +155,10 @@ func mustCache(b *testing.B) wazero.CompilationCache {
 
 func BenchmarkEngine(b *testing.B) {
 	enginetest.Bench(b, newEngine(b, testConfig()))
+}
+
+func BenchmarkEnginePreInitialized(b *testing.B) {
+	cfg := testConfig()
+	cfg.PreInitialize = true
+	enginetest.Bench(b, newEngine(b, cfg))
 }

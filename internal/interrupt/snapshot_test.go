@@ -1,0 +1,73 @@
+package interrupt
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
+)
+
+// TestSnapshotSkipsInitialization: a Go handler initialized once and
+// snapshotted serves requests from fresh instances that never run
+// _initialize.
+func TestSnapshotSkipsInitialization(t *testing.T) {
+	ctx := context.Background()
+	cache, err := wazero.NewCompilationCacheWithDir(wasmtest.CacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+
+	exported, names, err := ExportGlobals(wasmtest.Build(t, wasmtest.Echo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := rt.InstantiateWithConfig(ctx, exported, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []uint64
+	for _, n := range names {
+		values = append(values, tmpl.ExportedGlobal(n).Get())
+	}
+	mem, _ := tmpl.Memory().Read(0, tmpl.Memory().Size())
+	snap, err := Snapshot(exported, values, append([]byte(nil), mem...))
+	tmpl.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := rt.CompileModule(ctx, snap)
+	if err != nil {
+		t.Fatalf("snapshot does not compile: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := abi.AppendRequest(nil, &abi.Request{Method: "POST", URI: "/snap?i=1", Host: "h", Header: http.Header{"X-A": {"b"}}, Body: []byte("body")})
+		res, err := mod.ExportedFunction(abi.ExportAlloc).Call(ctx, uint64(len(req)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mod.Memory().Write(uint32(res[0]), req)
+		res, err = mod.ExportedFunction(abi.ExportHandle).Call(ctx, res[0], uint64(len(req)))
+		if err != nil {
+			t.Fatalf("handle on a snapshot instance: %v", err)
+		}
+		out, _ := mod.Memory().Read(uint32(res[0]>>32), uint32(res[0]))
+		resp, err := abi.DecodeResponse(out)
+		if err != nil || resp.Status != 200 || string(resp.Body) != "body" || resp.Header.Get("X-Echo-H-X-A") != "b" || !strings.Contains(resp.Header.Get("X-Echo-Uri"), "/snap") {
+			t.Fatalf("snapshot instance answered %v %v", resp, err)
+		}
+		mod.Close(ctx)
+	}
+}

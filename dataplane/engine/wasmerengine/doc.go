@@ -7,8 +7,8 @@
 // clock panics in Rust). This engine does not use that WASI: it provides
 // the WASI imports handler modules need from Go (wasi.go), with sleeps
 // sliced like the wazero engine's. It caps memory by rewriting each
-// module's memory maximum (interrupt.CapMemory) and stops guests at their
-// deadline with the same instrumented interrupt flag (internal/interrupt),
+// module's memory maximum (rewrite.CapMemory) and stops guests at their
+// deadline with the same instrumented interrupt flag (internal/rewrite),
 // so it passes the same suite (enginetest) as the default engine.
 //
 // What it still cannot promise: a module the instrumenter cannot walk

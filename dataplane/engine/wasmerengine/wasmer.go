@@ -15,7 +15,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/interrupt"
+	"github.com/nanoedge/nanoedge/internal/rewrite"
 	"github.com/nanoedge/nanoedge/internal/wagi"
 )
 
@@ -67,9 +67,9 @@ const (
 // Compile implements engine.Engine: it caps the module's memory, adds the
 // interrupt flag, checks the module is a handler and compiles it.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
-	code, err := interrupt.CapMemory(wasm, uint32(e.cfg.MemoryLimit>>16))
+	code, err := rewrite.CapMemory(wasm, uint32(e.cfg.MemoryLimit>>16))
 	if err == nil {
-		code, err = interrupt.Instrument(code)
+		code, err = rewrite.Instrument(code)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
@@ -184,9 +184,9 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *tailW
 		inst.Close()
 		return nil, fmt.Errorf("%w: no exported memory", engine.ErrInvalidModule)
 	}
-	if r.flag, err = inst.Exports.GetGlobal(interrupt.GlobalName); err != nil {
+	if r.flag, err = inst.Exports.GetGlobal(rewrite.GlobalName); err != nil {
 		inst.Close()
-		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, interrupt.GlobalName)
+		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.GlobalName)
 	}
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
 		if err := r.call(ctx, func() error { _, err := callRaw(inst, entry); return err }); err != nil {

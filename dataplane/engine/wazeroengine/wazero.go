@@ -17,7 +17,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/interrupt"
+	"github.com/nanoedge/nanoedge/internal/rewrite"
 )
 
 // Config configures an Engine.
@@ -101,7 +101,7 @@ func (e *Engine) Close(ctx context.Context) error {
 // Compile implements engine.Engine.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
 	rt, interruptible := e.rt, true
-	code, err := interrupt.Instrument(wasm)
+	code, err := rewrite.Instrument(wasm)
 	if err != nil {
 		// Not a module the instrumenter walks: wazero judges it, and if
 		// it runs, it runs checked.
@@ -132,7 +132,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 // source), so that the snapshot's bytes, and their compilation cache
 // entry, are the same in every process.
 func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
-	exported, names, err := interrupt.ExportGlobals(code)
+	exported, names, err := rewrite.ExportGlobals(code)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 		values[i] = mod.ExportedGlobal(n).Get()
 	}
 	mem, _ := mod.Memory().Read(0, mod.Memory().Size())
-	snap, err := interrupt.Snapshot(exported, values, bytes.Clone(mem))
+	snap, err := rewrite.Snapshot(exported, values, bytes.Clone(mem))
 	if err != nil {
 		return nil, err
 	}
@@ -316,10 +316,10 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 	if err != nil {
 		return nil, nil, classify(err, stderr)
 	}
-	stop, ok := mod.ExportedGlobal(interrupt.GlobalName).(api.MutableGlobal)
+	stop, ok := mod.ExportedGlobal(rewrite.GlobalName).(api.MutableGlobal)
 	if !ok {
 		mod.Close(ctx)
-		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, interrupt.GlobalName)
+		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.GlobalName)
 	}
 	if fn := mod.ExportedFunction(entry); fn != nil {
 		err := interruptible(ctx, stop, func(ctx context.Context) error {

@@ -1,4 +1,4 @@
-package interrupt
+package rewrite
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ var (
 	// ErrUnsupported: the module uses an encoding or instruction this
 	// package does not walk (SIMD, threads, exceptions, 64-bit memory).
 	// Hosts fall back to another way of stopping it.
-	ErrUnsupported = errors.New("interrupt: unsupported module")
+	ErrUnsupported = errors.New("rewrite: unsupported module")
 	// ErrMalformed: the bytes are not a well-formed module.
-	ErrMalformed = errors.New("interrupt: malformed module")
+	ErrMalformed = errors.New("rewrite: malformed module")
 )
 
 const (
@@ -250,7 +250,7 @@ func instrumentBody(body, check []byte) ([]byte, error) {
 }
 
 // ErrTooMuchMemory: a module declares more initial memory than the cap.
-var ErrTooMuchMemory = errors.New("interrupt: module declares more memory than allowed")
+var ErrTooMuchMemory = errors.New("rewrite: module declares more memory than allowed")
 
 // CapMemory returns a copy of wasm whose memories may grow to at most
 // pages 64 KiB pages, for engines that cannot cap memory themselves: a

@@ -36,22 +36,15 @@ type section struct {
 // checked at the head of every loop. DWARF sections are dropped: their
 // code offsets would no longer hold.
 func Instrument(wasm []byte) ([]byte, error) {
-	if len(wasm) < 8 || !bytes.Equal(wasm[:8], []byte("\x00asm\x01\x00\x00\x00")) {
-		return nil, fmt.Errorf("%w: no wasm header", ErrMalformed)
+	all, err := sections(wasm)
+	if err != nil {
+		return nil, err
 	}
-	r := &reader{b: wasm, off: 8}
 	var secs []section
-	for r.off < len(r.b) {
-		id := r.byte()
-		size := r.u32()
-		payload := r.bytes(int(size))
-		if r.err != nil {
-			return nil, r.err
+	for _, s := range all {
+		if s.id != secCustom || !isDebug(s.payload) {
+			secs = append(secs, s)
 		}
-		if id == secCustom && isDebug(payload) {
-			continue
-		}
-		secs = append(secs, section{id, payload})
 	}
 	importedGlobals, definedGlobals := 0, 0
 	for _, s := range secs {
@@ -256,25 +249,20 @@ var ErrTooMuchMemory = errors.New("rewrite: module declares more memory than all
 // pages 64 KiB pages, for engines that cannot cap memory themselves: a
 // memory.grow past it fails as the guest's allocator expects.
 func CapMemory(wasm []byte, pages uint32) ([]byte, error) {
-	if len(wasm) < 8 || !bytes.Equal(wasm[:8], []byte("\x00asm\x01\x00\x00\x00")) {
-		return nil, fmt.Errorf("%w: no wasm header", ErrMalformed)
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
 	}
-	r := &reader{b: wasm, off: 8}
 	out := bytes.NewBuffer(make([]byte, 0, len(wasm)))
 	out.Write(wasm[:8])
-	for r.off < len(r.b) {
-		id := r.byte()
-		payload := r.bytes(int(r.u32()))
-		if r.err != nil {
-			return nil, r.err
-		}
-		if id == 5 { // memory
-			var err error
+	for _, s := range secs {
+		payload := s.payload
+		if s.id == secMemory {
 			if payload, err = capMemories(payload, pages); err != nil {
 				return nil, err
 			}
 		}
-		writeSection(out, id, payload)
+		writeSection(out, s.id, payload)
 	}
 	return out.Bytes(), nil
 }

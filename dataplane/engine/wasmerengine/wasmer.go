@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"sync"
 
 	"github.com/wasmerio/wasmer-go/wasmer"
@@ -59,8 +57,6 @@ func (e *Engine) Close(ctx context.Context) error { return nil }
 
 const (
 	exportStart      = "_start"
-	maxCGIOutput     = 32 << 20
-	tailSize         = 512
 	exportMemoryName = "memory"
 )
 
@@ -124,11 +120,11 @@ func (m *module) Close(ctx context.Context) error {
 
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
-	stderr := &tailWriter{w: cfg.Stderr}
+	stderr := &engine.TailWriter{W: cfg.Stderr}
 	if m.cgi {
 		return &cgiInstance{m: m, stderr: stderr}, nil
 	}
-	run, err := m.start(ctx, &wasi{env: nil, stdin: bytes.NewReader(nil), stdout: orDiscard(cfg.Stdout), stderr: stderr}, abi.ExportInitialize, stderr)
+	run, err := m.start(ctx, &wasi{env: nil, stdin: bytes.NewReader(nil), stdout: engine.OrDiscard(cfg.Stdout), stderr: stderr}, abi.ExportInitialize, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -168,16 +164,16 @@ type running struct {
 	inst   *wasmer.Instance
 	wasi   *wasi
 	flag   *wasmer.Global
-	stderr *tailWriter
+	stderr *engine.TailWriter
 }
 
 func (r *running) close() { r.inst.Close() }
 
 // start instantiates m with w and runs entry, if the module exports it.
-func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *tailWriter) (*running, error) {
+func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engine.TailWriter) (*running, error) {
 	inst, err := wasmer.NewInstance(m.m, w.imports(m.e.store))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.suffix())
+		return nil, fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.Suffix())
 	}
 	r := &running{inst: inst, wasi: w, stderr: stderr}
 	if w.memory, err = inst.Exports.GetMemory(exportMemoryName); err != nil {
@@ -217,15 +213,15 @@ func (r *running) call(ctx context.Context, fn func() error) error {
 		if r.wasi.exit.code == 0 {
 			return err // the caller decides what a clean exit means
 		}
-		return fmt.Errorf("%w: %v%s", engine.ErrTrap, r.wasi.exit, r.stderr.suffix())
+		return fmt.Errorf("%w: %v%s", engine.ErrTrap, r.wasi.exit, r.stderr.Suffix())
 	}
-	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, r.stderr.suffix())
+	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, r.stderr.Suffix())
 }
 
 type instance struct {
 	run           *running
 	alloc, handle *wasmer.Function
-	stderr        *tailWriter
+	stderr        *engine.TailWriter
 	out           []byte
 }
 
@@ -276,9 +272,9 @@ func (b *badResponse) Error() string { return b.msg }
 // cgiInstance runs a WASI command per request (see internal/wagi).
 type cgiInstance struct {
 	m      *module
-	stderr *tailWriter
+	stderr *engine.TailWriter
 	memory uint64
-	stdout limitedBuffer
+	stdout engine.CGIOutput
 	out    []byte
 }
 
@@ -305,50 +301,4 @@ func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	c.out = abi.AppendResponse(c.out[:0], resp)
 	return c.out, nil
-}
-
-// limitedBuffer keeps up to maxCGIOutput bytes; more is an error.
-type limitedBuffer struct{ bytes.Buffer }
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > maxCGIOutput {
-		return 0, fmt.Errorf("wrote more than %d bytes to stdout", maxCGIOutput)
-	}
-	return b.Buffer.Write(p)
-}
-
-func orDiscard(w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
-	}
-	return w
-}
-
-// tailWriter forwards guest stderr and keeps its last bytes for errors.
-type tailWriter struct {
-	w    io.Writer
-	mu   sync.Mutex
-	tail []byte
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	t.tail = append(t.tail, p...)
-	if len(t.tail) > tailSize {
-		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
-	}
-	t.mu.Unlock()
-	if t.w != nil {
-		return t.w.Write(p)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) suffix() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.tail) == 0 {
-		return ""
-	}
-	return ": guest stderr: " + strings.TrimSpace(string(t.tail))
 }

@@ -3,7 +3,6 @@ package wazeroengine
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -12,19 +11,15 @@ import (
 	"github.com/nanoedge/nanoedge/internal/wagi"
 )
 
-// maxCGIOutput bounds what a CGI module may write to stdout for one
-// response; more is a trap.
-const maxCGIOutput = 32 << 20
-
 // cgiInstance runs a WASI command once per request, CGI style: the request
 // in its environment and on stdin, the response on stdout (see
 // internal/wagi). Nothing survives from one request to the next.
 type cgiInstance struct {
 	m      *module
-	stderr *tailWriter
+	stderr *engine.TailWriter
 	memory uint64
 	out    []byte
-	stdout limitedBuffer
+	stdout engine.CGIOutput
 }
 
 func (c *cgiInstance) MemorySize() uint64 { return c.memory }
@@ -55,8 +50,8 @@ func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.stdout.over {
-		return nil, fmt.Errorf("%w: wrote more than %d bytes to stdout", engine.ErrTrap, maxCGIOutput)
+	if c.stdout.Over {
+		return nil, fmt.Errorf("%w: wrote more than %d bytes to stdout", engine.ErrTrap, engine.MaxCGIOutput)
 	}
 	resp, err := wagi.ParseResponse(c.stdout.Bytes())
 	if err != nil {
@@ -64,23 +59,4 @@ func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	c.out = abi.AppendResponse(c.out[:0], resp)
 	return c.out, nil
-}
-
-// limitedBuffer keeps up to maxCGIOutput bytes and notes any excess.
-type limitedBuffer struct {
-	bytes.Buffer
-	over bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > maxCGIOutput {
-		b.over = true
-		return 0, errors.New("stdout limit reached")
-	}
-	return b.Buffer.Write(p)
-}
-
-func (b *limitedBuffer) Reset() {
-	b.Buffer.Reset()
-	b.over = false
 }

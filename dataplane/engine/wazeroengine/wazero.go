@@ -142,7 +142,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 	}
 	defer tcm.Close(ctx)
 	tmpl := &module{rt: e.rt, cm: tcm, interruptible: true}
-	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &tailWriter{})
+	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &engine.TailWriter{})
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
 
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
-	stderr := &tailWriter{w: cfg.Stderr}
+	stderr := &engine.TailWriter{W: cfg.Stderr}
 	if m.cgi {
 		return &cgiInstance{m: m, stderr: stderr}, nil
 	}
@@ -242,7 +242,7 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	if m.initialized {
 		entry = "" // the snapshot holds its effects
 	}
-	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(orDiscard(cfg.Stdout)), entry, stderr)
+	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(engine.OrDiscard(cfg.Stdout)), entry, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +282,7 @@ func moduleConfig(stderr io.Writer) wazero.ModuleConfig {
 type instance struct {
 	mod           api.Module
 	alloc, handle api.Function
-	stderr        *tailWriter
+	stderr        *engine.TailWriter
 	interrupt     api.MutableGlobal // nil: wazero watches each call's context
 	stack         [2]uint64
 	out           []byte
@@ -304,7 +304,7 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 
 // start instantiates m and runs its entry point, if it exports one,
 // under ctx.
-func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *tailWriter) (api.Module, api.MutableGlobal, error) {
+func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *engine.TailWriter) (api.Module, api.MutableGlobal, error) {
 	if !m.interruptible {
 		mod, err := m.rt.InstantiateModule(ctx, m.cm, mc.WithStartFunctions(entry))
 		if err != nil {
@@ -377,7 +377,7 @@ func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {
 }
 
 // classify turns a wazero call error into the engine's sentinels.
-func classify(err error, stderr *tailWriter) error {
+func classify(err error, stderr *engine.TailWriter) error {
 	if errors.Is(err, engine.ErrDeadline) || errors.Is(err, engine.ErrTrap) {
 		return err // classified already
 	}
@@ -387,9 +387,9 @@ func classify(err error, stderr *tailWriter) error {
 		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
 			return fmt.Errorf("%w: %v", engine.ErrDeadline, err)
 		}
-		return fmt.Errorf("%w: exit code %d%s", engine.ErrTrap, exit.ExitCode(), stderr.suffix())
+		return fmt.Errorf("%w: exit code %d%s", engine.ErrTrap, exit.ExitCode(), stderr.Suffix())
 	}
-	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.suffix())
+	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.Suffix())
 }
 
 // maxSleepSlice bounds one host sleep. A guest's sleep returns to guest code
@@ -398,45 +398,6 @@ func classify(err error, stderr *tailWriter) error {
 const maxSleepSlice = 5 * time.Millisecond
 
 func sliceSleep(ns int64) { time.Sleep(min(time.Duration(ns), maxSleepSlice)) }
-
-func orDiscard(w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
-	}
-	return w
-}
-
-// tailWriter forwards guest stderr and keeps its last bytes, so a trap's
-// error can say what the guest printed before dying (a Go panic, say).
-type tailWriter struct {
-	w    io.Writer
-	mu   sync.Mutex
-	tail []byte
-}
-
-const tailSize = 512
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	t.tail = append(t.tail, p...)
-	if len(t.tail) > tailSize {
-		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
-	}
-	t.mu.Unlock()
-	if t.w != nil {
-		return t.w.Write(p)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) suffix() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.tail) == 0 {
-		return ""
-	}
-	return ": guest stderr: " + string(t.tail)
-}
 
 // Validator checks that bytes are a handler module without running them. It
 // compiles with wazero's interpreter, which validates every function body

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -245,23 +244,7 @@ func TestTopShowsLiveTraffic(t *testing.T) {
 	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // steady traffic until the test ends
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if resp, err := http.Get(w.URL() + "/hello"); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
+	testenv.Traffic(t, w.URL()+"/hello", 5*time.Millisecond)
 	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
 	row := regexp.MustCompile(`\*/hello\s+hello@` + mod.Digest[7:19] + `\s+(\d+\.\d)\s+0\.00%\s+<=\d+ms\s+0\s+0\s+1`)
 	testutil.Eventually(t, 15*time.Second, func() error {

@@ -38,22 +38,12 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if *name == "" {
 		*name = defaultName(path)
 	}
-	opts, err := signOptions(path, *keyFile, *sigFile)
-	if err != nil {
-		return err
-	}
-	if *source != "" {
-		opts = append(opts, client.WithSource(*source))
-	}
-	if isTerminal(e.stderr) && *cf.output == "text" {
-		opts = append(opts, client.WithProgress(progressBar(e.stderr, *name)))
-	}
 	c, err := cf.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.Upload(ctx, *name, wasm, opts...)
+	res, err := upload(ctx, e, cf, c, path, *name, wasm, *keyFile, *sigFile, *source)
 	if err != nil {
 		return err
 	}
@@ -64,6 +54,22 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(w, "%s %s@%s (%d bytes, revision %d)\n", verb, res.Module.Name, res.Module.Digest, res.Module.Size, res.Revision)
 	})
+}
+
+// upload signs wasm (with keyFile, or the detached signature sigFile) and
+// uploads it, with a progress bar when stderr is a terminal.
+func upload(ctx context.Context, e *env, cf clientFlags, c *client.Client, path, name string, wasm []byte, keyFile, sigFile, source string) (*client.UploadResult, error) {
+	opts, err := signOptions(path, keyFile, sigFile)
+	if err != nil {
+		return nil, err
+	}
+	if source != "" {
+		opts = append(opts, client.WithSource(source))
+	}
+	if isTerminal(e.stderr) && *cf.output == "text" {
+		opts = append(opts, client.WithProgress(progressBar(e.stderr, name)))
+	}
+	return c.Upload(ctx, name, wasm, opts...)
 }
 
 // readModule reads a .wasm file, or builds a Go package directory.

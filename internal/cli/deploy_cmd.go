@@ -52,22 +52,12 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts, err := signOptions(src, *keyFile, "")
-	if err != nil {
-		return err
-	}
-	if *source != "" {
-		opts = append(opts, client.WithSource(*source))
-	}
-	if isTerminal(e.stderr) && *cf.output == "text" {
-		opts = append(opts, client.WithProgress(progressBar(e.stderr, *name)))
-	}
 	c, err := cf.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	up, err := c.Upload(ctx, *name, wasm, opts...)
+	up, err := upload(ctx, e, cf, c, src, *name, wasm, *keyFile, "", *source)
 	if err != nil {
 		return err
 	}

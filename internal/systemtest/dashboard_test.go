@@ -31,22 +31,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitServed(t, w.URL()+"/hello", func(r response) bool { return r.status == 200 })
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if resp, err := http.Get(w.URL() + "/hello"); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
+	testenv.Traffic(t, w.URL()+"/hello", 5*time.Millisecond)
 
 	// Without a token the data is refused; the page asks for one.
 	resp, err := http.Get(env.CP.DashboardURL() + "api/overview")

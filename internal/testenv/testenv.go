@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -170,4 +171,25 @@ func StartWorker(tb testing.TB, cfg server.WorkerConfig) *server.Worker {
 	}
 	tb.Cleanup(func() { w.Close() })
 	return w
+}
+
+// Traffic sends GET url every interval until the test ends, as a live
+// route has; responses are read and dropped.
+func Traffic(tb testing.TB, url string, interval time.Duration) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+			}
+			if resp, err := http.Get(url); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	tb.Cleanup(func() { close(stop); <-done })
 }

@@ -44,6 +44,7 @@ var commands = map[string]command{
 	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
 	"flags":        {"set, list or delete feature flags that route rules follow", runFlags},
 	"top":          {"live request rate, error rate and p99 of every route version across the fleet", runTop},
+	"version":      {"print this binary's version and engines", runVersion},
 }
 
 // env carries what every command writes to.

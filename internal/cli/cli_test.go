@@ -127,6 +127,7 @@ func TestErrorsAreClear(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"version", "extra"}, 2, "unexpected arguments extra"},
 		{[]string{}, 2, "Usage: nanoedge <command>"},
 		{[]string{"push", "--controlplane", addr}, 2, "Usage: nanoedge push"},
 		{[]string{"push", "--controlplane", addr, notWasm}, 1, "PermissionDenied desc = controlplane: module is unsigned"},
@@ -219,6 +220,13 @@ func TestKeysSignTokensAudit(t *testing.T) {
 
 // TestEveryCommandHasHelp parses each command's flags: a clash between
 // flag sets would panic here rather than in an operator's hands.
+func TestVersion(t *testing.T) {
+	code, out, _ := run("version")
+	if code != 0 || !regexp.MustCompile(`^nanoedge \S+ \(go[\d.]+\S*, \w+/\w+, engines: wazero`).MatchString(out) {
+		t.Fatalf("version: exit %d, %q", code, out)
+	}
+}
+
 func TestEveryCommandHasHelp(t *testing.T) {
 	for name := range commands {
 		args := []string{name, "-h"}

@@ -75,16 +75,14 @@ func (s *Server) tokenFrom(ctx context.Context) (*registryv1.Token, error) {
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
-	tok, err := s.store.Token(id)
-	// A follower may not have applied a token the leader just created: give
-	// replication a moment before refusing it.
-	for deadline := time.Now().Add(2 * time.Second); err != nil && !s.store.IsLeader() && time.Now().Before(deadline); {
-		select {
-		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+	var tok *registryv1.Token
+	// A follower may not have applied a token the leader just created.
+	err = s.awaitReplication(ctx, func() (err error) {
 		tok, err = s.store.Token(id)
+		return err
+	})
+	if ctx.Err() != nil {
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	if err != nil || subtle.ConstantTimeCompare(tok.SecretHash, hash) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "controlplane: unknown or revoked token")
@@ -149,3 +147,24 @@ type ctxStream struct {
 }
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
+
+// replicationWait is how long a follower waits for an object the caller
+// names (a token, a module) to arrive by replication before it says the
+// object does not exist: the caller may have learned of it from the
+// leader, or from a node ahead of this one.
+const replicationWait = 5 * time.Second
+
+// awaitReplication calls get until it succeeds, this node leads (nothing
+// is on its way), replicationWait passes or ctx ends.
+func (s *Server) awaitReplication(ctx context.Context, get func() error) error {
+	err := get()
+	for deadline := time.Now().Add(replicationWait); err != nil && !s.store.IsLeader() && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		err = get()
+	}
+	return err
+}

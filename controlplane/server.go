@@ -233,7 +233,14 @@ func (s *Server) GetModule(ctx context.Context, req *registryv1.GetModuleRequest
 
 // FetchModule implements RegistryServiceServer.
 func (s *Server) FetchModule(req *registryv1.FetchModuleRequest, stream grpc.ServerStreamingServer[registryv1.FetchModuleResponse]) error {
-	m, wasm, err := s.store.ModuleBytes(stream.Context(), req.Digest)
+	var m *registryv1.Module
+	var wasm []byte
+	// Workers fetch what a watch or a list told them of, perhaps from a
+	// node ahead of this one.
+	err := s.awaitReplication(stream.Context(), func() (err error) {
+		m, wasm, err = s.store.ModuleBytes(stream.Context(), req.Digest)
+		return err
+	})
 	if err != nil {
 		return toStatus(err)
 	}

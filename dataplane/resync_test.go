@@ -102,3 +102,40 @@ func TestWorkerResyncsAfterCompaction(t *testing.T) {
 	}
 	waitBody(t, url+"/new/9", "Hello")
 }
+
+// lagging fails a worker's first fetches of each module with NotFound, as
+// a node that has not yet applied an upload would.
+type lagging struct {
+	*client.Client
+	misses atomic.Int32
+}
+
+func (l *lagging) FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error) {
+	if l.misses.Add(1) <= 2 {
+		return nil, nil, fmt.Errorf("lagging: module %s not found", digest)
+	}
+	return l.Client.FetchModule(ctx, digest)
+}
+
+// TestWorkerRetriesRoutesThatDidNotLoad: a route whose module cannot be
+// fetched at first is served once the fetch works, with no further change
+// in the registry to prompt the worker.
+func TestWorkerRetriesRoutesThatDidNotLoad(t *testing.T) {
+	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
+	ctx := context.Background()
+	env.Upload(t, "hello", wasmtest.Hello)
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/late", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := &lagging{Client: testenv.NewClient(t, env.CP.Addr(), env.WorkerToken)}
+	start := time.Now()
+	_, url := startWorker(t, reg)
+	waitBody(t, url+"/late", "Hello")
+	// Two failed tries, 2 s then 4 s apart, and a compile from the cache.
+	if d := time.Since(start); d > 40*time.Second {
+		t.Fatalf("the route was served %v after the worker started; retries are too slow", d)
+	}
+	if reg.misses.Load() < 3 {
+		t.Fatalf("the worker fetched %d times; the test did not exercise a failed load", reg.misses.Load())
+	}
+}

@@ -17,6 +17,14 @@ import (
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
+// errRetryUnbound ends a watch so that routes whose modules could not be
+// loaded are tried again.
+var errRetryUnbound = errors.New("dataplane: retrying routes whose modules did not load")
+
+// retryUnboundAfter is how long a route whose module could not be loaded
+// first waits before the next try.
+const retryUnboundAfter = 2 * time.Second
+
 // ErrUntrusted: a module's signature does not verify with a known publisher
 // key; the worker refuses to compile it.
 var ErrUntrusted = errors.New("dataplane: module not trusted")
@@ -52,9 +60,11 @@ type Worker struct {
 	requestSeq atomic.Uint64
 
 	// Touched only by the sync goroutine.
-	routes  map[string]*registryv1.Route
-	flags   map[string]bool    // feature flag -> enabled
-	modules map[string]*module // by digest
+	routes     map[string]*registryv1.Route
+	unbound    int                // routes whose modules could not be loaded
+	retryDelay time.Duration      // before they are tried again
+	flags      map[string]bool    // feature flag -> enabled
+	modules    map[string]*module // by digest
 
 	metrics       *metrics
 	pre           prewarmed
@@ -111,6 +121,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.unloadAll()
 			return nil
 		}
+		if errors.Is(err, errRetryUnbound) {
+			continue
+		}
 		if w.compacted(err) {
 			w.cfg.Logger.Info("watch history compacted; listing routes again", "err", err)
 			w.revision.Store(0)
@@ -128,7 +141,8 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) follow(ctx context.Context) error {
-	if w.revision.Load() == 0 {
+	listed := w.revision.Load() == 0
+	if listed {
 		routes, rev, err := w.reg.ListRoutes(ctx)
 		if err != nil {
 			return fmt.Errorf("list routes: %w", err)
@@ -152,7 +166,34 @@ func (w *Worker) follow(ctx context.Context) error {
 			w.cfg.Logger.Info("worker synced with registry", "revision", rev, "routes", len(routes))
 		}
 	}
-	return w.reg.Watch(ctx, w.revision.Load()+1, func(events []*registryv1.Event, rev int64) error {
+	// Routes whose modules could not be loaded (a fetch from a node that
+	// had not caught up, say) are tried again after a pause, even if
+	// nothing else changes.
+	if w.unbound > 0 && !listed {
+		w.apply(ctx, w.revision.Load())
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var retry *time.Timer
+	armRetry := func() {
+		if w.unbound == 0 {
+			w.retryDelay = 0
+			return
+		}
+		if retry == nil {
+			// From 2 s, doubling to a minute while they keep failing:
+			// a module that will never load is not fetched in a loop.
+			w.retryDelay = min(max(2*w.retryDelay, retryUnboundAfter), time.Minute)
+			retry = time.AfterFunc(w.retryDelay, func() { cancel(errRetryUnbound) })
+		}
+	}
+	armRetry()
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	err := w.reg.Watch(wctx, w.revision.Load()+1, func(events []*registryv1.Event, rev int64) error {
 		changed := false
 		for _, e := range events {
 			if m := e.GetModule(); m != nil && e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
@@ -183,8 +224,13 @@ func (w *Worker) follow(ctx context.Context) error {
 		} else if n := lastRevision(events); n > w.revision.Load() {
 			w.revision.Store(n)
 		}
+		armRetry()
 		return nil
 	})
+	if ctx.Err() == nil && errors.Is(context.Cause(wctx), errRetryUnbound) {
+		return errRetryUnbound
+	}
+	return err
 }
 
 // reapIdle closes instances idle past IdleTimeout, until ctx ends.
@@ -224,9 +270,11 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 		}
 	}
 	var entries []*entry
+	w.unbound = 0
 	for key, r := range w.routes {
 		e, err := w.bind(ctx, r)
 		if err != nil {
+			w.unbound++
 			w.cfg.Logger.Error("cannot load a module of the route; it keeps its previous version", "host", r.Host, "path", r.PathPrefix, "err", err)
 			if prev, ok := oldByKey[key]; ok {
 				entries = append(entries, prev)

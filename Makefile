@@ -45,6 +45,8 @@ bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./dataplane/...
 	go test -run '^$$' -bench . ./registry
 	go run ./bench/load
+	go test -tags wasmer -run '^$$' -bench BenchmarkEngine ./dataplane/engine/wasmerengine
+	go run -tags wasmer ./bench/load -engine wasmer
 
 ## soak: the randomized fault test over many seeds (CI runs two)
 soak:

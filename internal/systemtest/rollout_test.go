@@ -186,23 +186,7 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 	for _, p := range []string{"/app/x", "/warm/x"} {
 		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // steady traffic
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			if resp, err := http.Get(w.URL() + "/app/x"); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	testenv.Traffic(t, w.URL()+"/app/x", 2*time.Millisecond)
 
 	rollout := func() *registryv1.Rollout {
 		ros, err := pub.Rollouts(ctx)

@@ -6,12 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/nanoedge/nanoedge/internal/server"
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -42,5 +47,32 @@ func TestUploadLimits(t *testing.T) {
 				t.Fatalf("exp nothing stored, got %v, %v", mods, err)
 			}
 		})
+	}
+}
+
+// TestResumeNeedsAKeptUpload: an upload claiming to resume bytes the node
+// does not hold is refused, saying so, and nothing is stored.
+func TestResumeNeedsAKeptUpload(t *testing.T) {
+	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
+	conn, err := grpc.NewClient(env.CP.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+env.AdminToken)
+	wasm := wasmtest.Build(t, wasmtest.Hello)
+	stream, err := registryv1.NewRegistryServiceClient(conn).UploadModule(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := &registryv1.UploadModuleMetadata{Name: "hello", Size: int64(len(wasm)), Digest: registry.Digest(wasm), Offset: 1000}
+	stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Metadata{Metadata: md}})
+	stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Chunk{Chunk: wasm[1000:]}})
+	_, err = stream.CloseAndRecv()
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "cannot resume at byte 1000") {
+		t.Fatalf("exp FailedPrecondition saying it cannot resume, got %v", err)
+	}
+	if mods, _, err := env.Publisher.ListModules(context.Background()); err != nil || len(mods) != 0 {
+		t.Fatalf("exp nothing stored, got %v, %v", mods, err)
 	}
 }

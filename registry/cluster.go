@@ -118,10 +118,22 @@ func (s *Store) LinearizableRead(ctx context.Context) error {
 		}
 		s.barriers.mark(term)
 	}
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return s.raftErr(err)
+	// Raft answers a verify future neither by a deadline nor, always, when
+	// it shuts down: wait for it only as long as the caller and the store.
+	verify := s.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- verify.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return s.raftErr(err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: confirming leadership: %v", ErrTimeout, ctx.Err())
+	case <-s.closed:
+		return ErrClosed
 	}
-	return nil
 }
 
 type termBarriers struct {

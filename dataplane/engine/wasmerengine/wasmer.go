@@ -12,6 +12,7 @@ import (
 	"github.com/wasmerio/wasmer-go/wasmer"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
 	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/rewrite"
 	"github.com/nanoedge/nanoedge/internal/wagi"
@@ -124,7 +125,7 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	if m.cgi {
 		return &cgiInstance{m: m, stderr: stderr}, nil
 	}
-	run, err := m.start(ctx, &wasi{env: nil, stdin: bytes.NewReader(nil), stdout: engine.OrDiscard(cfg.Stdout), stderr: stderr}, abi.ExportInitialize, stderr)
+	run, err := m.start(ctx, &wasi{System: wasishim.System{Stdout: cfg.Stdout, Stderr: stderr}}, abi.ExportInitialize, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 	}
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
 		if err := r.call(ctx, func() error { _, err := callRaw(inst, entry); return err }); err != nil {
-			if w.exit == nil || w.exit.code != 0 { // exit(0) is a clean end
+			if w.Exit == nil || w.Exit.Code != 0 { // exit(0) is a clean end
 				inst.Close()
 				return nil, err
 			}
@@ -209,11 +210,11 @@ func (r *running) call(ctx context.Context, fn func() error) error {
 	if err == nil {
 		return nil
 	}
-	if r.wasi.exit != nil {
-		if r.wasi.exit.code == 0 {
+	if r.wasi.Exit != nil {
+		if r.wasi.Exit.Code == 0 {
 			return err // the caller decides what a clean exit means
 		}
-		return fmt.Errorf("%w: %v%s", engine.ErrTrap, r.wasi.exit, r.stderr.Suffix())
+		return fmt.Errorf("%w: %v%s", engine.ErrTrap, r.wasi.Exit, r.stderr.Suffix())
 	}
 	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, r.stderr.Suffix())
 }
@@ -289,7 +290,7 @@ func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
 	}
 	c.stdout.Reset()
-	run, err := c.m.start(ctx, &wasi{env: wagi.Env(&r), stdin: bytes.NewReader(r.Body), stdout: &c.stdout, stderr: c.stderr}, exportStart, c.stderr)
+	run, err := c.m.start(ctx, &wasi{System: wasishim.System{Env: wagi.Env(&r), Stdin: bytes.NewReader(r.Body), Stdout: &c.stdout, Stderr: c.stderr}}, exportStart, c.stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,7 @@ func AppendRequest(b []byte, r *Request) []byte {
 // DecodeRequest decodes a request. Body aliases b.
 func DecodeRequest(b []byte) (Request, error) {
 	d := decoder{b: b}
+	d.intern(4, true)
 	r := Request{
 		Method:     d.string(),
 		URI:        d.string(),
@@ -79,6 +80,7 @@ func AppendResponse(b []byte, r *Response) []byte {
 func DecodeResponse(b []byte) (Response, error) {
 	d := decoder{b: b}
 	r := Response{Status: int(d.uint32())}
+	d.intern(0, true)
 	r.Header = d.header()
 	r.Body = d.bytes()
 	if err := d.finish("response"); err != nil {
@@ -128,9 +130,14 @@ func headerSize(h http.Header) int {
 	return n
 }
 
+// decoder reads fields from b. Strings are substrings of text, one copy
+// of the string fields' bytes made by intern, so that decoding a message
+// costs one string allocation instead of one per field.
 type decoder struct {
-	b   []byte
-	err error
+	b        []byte
+	text     string // copy of b[textFrom:textFrom+len(text)]
+	textFrom int
+	err      error
 }
 
 func (d *decoder) uint32() uint32 {
@@ -160,7 +167,41 @@ func (d *decoder) bytes() []byte {
 	return p
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
+func (d *decoder) string() string {
+	p := d.bytes()
+	if len(p) == 0 {
+		return ""
+	}
+	// p ends where the decoder stands: as far into the interned text as
+	// the decoder has read since it was made.
+	end := d.textFrom - len(d.b)
+	if start := end - len(p); start >= 0 && end <= len(d.text) {
+		return d.text[start:end]
+	}
+	return string(p)
+}
+
+// intern copies the next fields strings and, if header, the header after
+// them into one string, for string to slice. A malformed message is left
+// for the decoding itself to report.
+func (d *decoder) intern(fields int, header bool) {
+	c := decoder{b: d.b}
+	for i := 0; i < fields; i++ {
+		c.bytes()
+	}
+	if header {
+		if n := c.uint32(); c.err == nil && uint64(n)*8 <= uint64(len(c.b)) {
+			for i := uint32(0); i < 2*n; i++ {
+				c.bytes()
+			}
+		}
+	}
+	if c.err != nil {
+		return
+	}
+	d.text = string(d.b[:len(d.b)-len(c.b)])
+	d.textFrom = len(d.b) // remaining length where text starts
+}
 
 func (d *decoder) header() http.Header {
 	n := d.uint32()
@@ -174,12 +215,19 @@ func (d *decoder) header() http.Header {
 		return nil
 	}
 	h := make(http.Header, n)
+	values := make([]string, n) // one backing array; a repeated name appends past its slot's cap
 	for i := uint32(0); i < n && d.err == nil; i++ {
 		k := d.string()
 		v := d.string()
-		if d.err == nil {
-			h[k] = append(h[k], v)
+		if d.err != nil {
+			break
 		}
+		if vs, ok := h[k]; ok {
+			h[k] = append(vs, v)
+			continue
+		}
+		values[i] = v
+		h[k] = values[i : i+1 : i+1]
 	}
 	return h
 }

@@ -78,3 +78,28 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodedHeaderIsIndependent: decoded strings share one allocation and
+// header values one backing array; neither may leak between fields, and
+// appending to one name's values must not overwrite another's.
+func TestDecodedHeaderIsIndependent(t *testing.T) {
+	enc := AppendRequest(nil, &Request{Method: "GET", URI: "/u", Header: http.Header{"A": {"1", "2"}, "B": {"3"}, "C": {"4"}}, Body: []byte("body")})
+	r, err := DecodeRequest(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header["B"] = append(r.Header["B"], "x")
+	r.Header["A"] = append(r.Header["A"], "y")
+	want := http.Header{"A": {"1", "2", "y"}, "B": {"3", "x"}, "C": {"4"}}
+	if !reflect.DeepEqual(r.Header, want) {
+		t.Fatalf("exp %q, got %q", want, r.Header)
+	}
+	clear(enc) // strings must not alias the input
+	if r.Method != "GET" || r.URI != "/u" || r.Header.Get("C") != "4" {
+		t.Fatalf("decoded strings changed with the input: %+v", r)
+	}
+	enc = AppendRequest(nil, &Request{Method: "GET", URI: "/u", Host: "h", Header: http.Header{"A": {"1"}, "B": {"2"}, "C": {"3"}, "D": {"4"}}})
+	if allocs := testing.AllocsPerRun(100, func() { DecodeRequest(enc) }); allocs > 4 {
+		t.Fatalf("decoding a request with four header fields took %v allocations", allocs)
+	}
+}

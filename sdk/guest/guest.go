@@ -2,7 +2,6 @@ package guest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,16 +74,17 @@ func newRequest(ar *abi.Request) (*http.Request, error) {
 		Host:       ar.Host,
 		RemoteAddr: ar.RemoteAddr,
 		RequestURI: ar.URI,
-		Body:       io.NopCloser(bytes.NewReader(ar.Body)),
+		Body:       http.NoBody,
 	}
-	req.ContentLength = int64(len(ar.Body))
-	if len(ar.Body) == 0 {
-		req.Body = http.NoBody
+	if len(ar.Body) > 0 {
+		req.Body = io.NopCloser(bytes.NewReader(ar.Body))
+		req.ContentLength = int64(len(ar.Body))
 	}
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
-	return req.WithContext(context.Background()), nil
+	// No WithContext: a Request without one reports context.Background.
+	return req, nil
 }
 
 func errorResponse(out []byte, status int, err error) []byte {

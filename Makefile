@@ -13,17 +13,21 @@ test: check unit
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	go vet -tags wasmer ./dataplane/... ./internal/server/...
+	go vet -tags wasmtime ./dataplane/... ./internal/server/...
 	go mod tidy -diff
 	$(BUF) lint
 	$(BUF) generate
 	@git diff --exit-code -- proto || (echo "generated code is stale: run make generate and commit"; exit 1)
 	@test -z "$$(git status --porcelain -- proto)" || (echo "buf generate left untracked files in proto/"; git status --porcelain -- proto; exit 1)
 
-## unit: every test, with the race detector; the engine suite once more
-## against the wasmer engine (cgo, -tags wasmer)
+## unit: every test, with the race detector; the engine suite and a worker
+## once more on each cgo engine (wasmer, wasmtime: one per binary, as both
+## libraries define the C API of wasm.h)
 unit: test-deps
 	go test -race -count=1 -timeout 20m ./...
 	go test -race -count=1 -tags wasmer -run 'TestEngineSuite|TestWorkerOnEveryEngine' ./dataplane/engine/... ./internal/systemtest
+	go test -race -count=1 -tags wasmtime -run 'TestEngineSuite|TestWorkerOnEveryEngine' ./dataplane/engine/... ./internal/systemtest
 
 ## test-deps: Chromium and playwright-core (browser tests), clang and wasi-libc (a C handler)
 test-deps:
@@ -47,6 +51,9 @@ bench:
 	go run ./bench/load
 	go test -tags wasmer -run '^$$' -bench BenchmarkEngine ./dataplane/engine/wasmerengine
 	go run -tags wasmer ./bench/load -engine wasmer
+	go test -tags wasmtime -run '^$$' -bench BenchmarkEngine ./dataplane/engine/wasmtimeengine
+	go run -tags wasmtime ./bench/load -engine wasmtime
+	go run -tags wasmtime ./bench/load -engine wasmtime -pre-initialize
 
 ## soak: the randomized fault test over many seeds (CI runs two)
 soak:

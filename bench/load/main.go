@@ -35,15 +35,16 @@ func main() {
 	round := flag.Duration("round", 3*time.Second, "length of one round")
 	rounds := flag.Int("rounds", 3, "rounds per target (alternating)")
 	example := flag.String("example", "examples/hello", "handler package to serve")
-	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer needs -tags wasmer)")
+	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer, wasmtime need -tags wasmer, -tags wasmtime)")
+	preInit := flag.Bool("pre-initialize", false, "start instances from a snapshot taken after initialization (wazero, wasmtime)")
 	flag.Parse()
-	if err := run(*conc, *round, *rounds, *example, *engineName); err != nil {
+	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(conc int, round time.Duration, rounds int, example, engineName string) error {
+func run(conc int, round time.Duration, rounds int, example, engineName string, preInit bool) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "nanoedge-load-")
 	if err != nil {
@@ -63,7 +64,7 @@ func run(conc int, round time.Duration, rounds int, example, engineName string) 
 	fmt.Printf("compile: cold %v, from disk cache %v\n", cold.Round(time.Millisecond), cached.Round(time.Millisecond))
 
 	start := time.Now()
-	workerURL, stop, err := startStack(ctx, tmp, wasm, engineName)
+	workerURL, stop, err := startStack(ctx, tmp, wasm, engineName, preInit)
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func compileTimes(ctx context.Context, wasm []byte, cacheDir string) (cold, cach
 	return cold, cached, nil
 }
 
-func startStack(ctx context.Context, dir string, wasm []byte, engineName string) (string, func(), error) {
+func startStack(ctx context.Context, dir string, wasm []byte, engineName string, preInit bool) (string, func(), error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc := registry.DefaultConfig(filepath.Join(dir, "data"))
 	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
@@ -131,6 +132,7 @@ func startStack(ctx context.Context, dir string, wasm []byte, engineName string)
 	}
 	ec := wazeroengine.DefaultConfig()
 	ec.CacheDir = filepath.Join(dir, "cache")
+	ec.PreInitialize = preInit
 	wc := dataplane.DefaultConfig()
 	wc.Logger = logger
 	wc.RequireSignatures = false

@@ -34,7 +34,7 @@ func newEngine(ctx context.Context, name string, cfg wazeroengine.Config) (engin
 	}
 	build, ok := engines[name]
 	if !ok {
-		return nil, fmt.Errorf("server: engine %q is not in this binary (it has %s; wasmer needs -tags wasmer)", name, strings.Join(Engines(), ", "))
+		return nil, fmt.Errorf("server: engine %q is not in this binary (it has %s; wasmer and wasmtime need -tags wasmer or -tags wasmtime)", name, strings.Join(Engines(), ", "))
 	}
 	return build(ctx, cfg)
 }

@@ -1,0 +1,483 @@
+//go:build wasmtime
+
+package wasmtimeengine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
+	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/internal/rewrite"
+	"github.com/nanoedge/nanoedge/internal/wagi"
+)
+
+// Version names the wasmtime release compiled code belongs to; the disk
+// cache keys on it.
+const Version = "wasmtime-go/v39.0.1"
+
+// EpochTick is how often the engine advances wasmtime's epoch: the
+// precision of deadlines.
+const EpochTick = time.Millisecond
+
+// Config configures an Engine.
+type Config struct {
+	// MemoryLimit caps each instance's linear memory, in bytes.
+	MemoryLimit uint64
+	// CacheDir, if set, keeps compiled machine code on disk.
+	CacheDir string
+	// PreInitialize starts instances from a snapshot taken after the
+	// module's _initialize (see wazeroengine.Config.PreInitialize).
+	PreInitialize bool
+}
+
+// DefaultConfig returns a 128 MiB memory cap, no disk cache.
+func DefaultConfig() Config { return Config{MemoryLimit: 128 << 20} }
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	if c.MemoryLimit < 1<<16 || c.MemoryLimit > 4<<30 {
+		return fmt.Errorf("wasmtimeengine: MemoryLimit %d out of range [64 KiB, 4 GiB]", c.MemoryLimit)
+	}
+	return nil
+}
+
+// Engine is an engine.Engine on wasmtime.
+type Engine struct {
+	cfg    Config
+	engine *wasmtime.Engine
+	linker *wasmtime.Linker
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New creates an engine and starts its epoch ticker.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	wc := wasmtime.NewConfig()
+	wc.SetEpochInterruption(true)
+	wc.SetWasmThreads(false)
+	e := &Engine{cfg: cfg, engine: wasmtime.NewEngineWithConfig(wc), stop: make(chan struct{}), done: make(chan struct{})}
+	e.linker = wasmtime.NewLinker(e.engine)
+	if err := defineWASI(e.linker); err != nil {
+		return nil, err
+	}
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("wasmtimeengine: cache: %w", err)
+		}
+	}
+	go e.tick()
+	return e, nil
+}
+
+func (e *Engine) tick() {
+	defer close(e.done)
+	t := time.NewTicker(EpochTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.engine.IncrementEpoch()
+		}
+	}
+}
+
+// Close stops the epoch ticker.
+func (e *Engine) Close(ctx context.Context) error {
+	e.once.Do(func() { close(e.stop) })
+	<-e.done
+	return nil
+}
+
+// Compile implements engine.Engine.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	if err := wasmtime.ModuleValidate(e.engine, wasm); err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	m, err := e.load(wasm, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	cgi, err := checkShape(m)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	mod := &module{e: e, m: m, cgi: cgi}
+	if e.cfg.PreInitialize && !cgi {
+		if snap, err := e.preInitialize(ctx, wasm); err == nil {
+			m.Close()
+			mod.m, mod.initialized = snap, true
+		}
+		// Otherwise instances initialize themselves.
+	}
+	return mod, nil
+}
+
+// load compiles wasm, or maps its compiled code from the disk cache. key
+// tells derived modules (snapshots) apart from wasm's own code.
+func (e *Engine) load(wasm []byte, key string) (*wasmtime.Module, error) {
+	if e.cfg.CacheDir == "" {
+		return wasmtime.NewModule(e.engine, wasm)
+	}
+	sum := sha256.Sum256(append([]byte(Version+"\x00"+key+"\x00"), wasm...))
+	path := filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")
+	if m, err := wasmtime.NewModuleDeserializeFile(e.engine, path); err == nil {
+		return m, nil
+	}
+	m, err := wasmtime.NewModule(e.engine, wasm)
+	if err != nil {
+		return nil, err
+	}
+	if code, err := m.Serialize(); err == nil {
+		tmp := path + ".tmp"
+		if os.WriteFile(tmp, code, 0o600) == nil {
+			os.Rename(tmp, path) // a failed cache write costs a compile next time
+		}
+	}
+	return m, nil
+}
+
+// preInitialize compiles a snapshot of wasm after its _initialize ran.
+// Snapshots are cached under wasm's own digest.
+func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Module, error) {
+	exported, names, err := rewrite.ExportGlobals(wasm)
+	if err != nil {
+		return nil, err
+	}
+	if e.cfg.CacheDir != "" {
+		// A cached snapshot needs no run: load keys it on wasm.
+		sum := sha256.Sum256(append([]byte(Version+"\x00snapshot\x00"), wasm...))
+		if m, err := wasmtime.NewModuleDeserializeFile(e.engine, filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")); err == nil {
+			return m, nil
+		}
+	}
+	tm, err := wasmtime.NewModule(e.engine, exported)
+	if err != nil {
+		return nil, err
+	}
+	defer tm.Close()
+	run, err := (&module{e: e, m: tm}).start(ctx, &wasishim.System{}, abi.ExportInitialize)
+	if err != nil {
+		return nil, err
+	}
+	defer run.close()
+	values := make([]uint64, len(names))
+	for i, n := range names {
+		g := run.inst.GetExport(run.store, n).Global()
+		v := g.Get(run.store)
+		switch v.Kind() {
+		case wasmtime.KindI32:
+			values[i] = uint64(uint32(v.I32()))
+		case wasmtime.KindI64:
+			values[i] = uint64(v.I64())
+		default:
+			return nil, fmt.Errorf("global %s is not an integer", n)
+		}
+	}
+	snap, err := rewrite.Snapshot(exported, values, bytes.Clone(run.mem()))
+	if err != nil {
+		return nil, err
+	}
+	if e.cfg.CacheDir == "" {
+		return wasmtime.NewModule(e.engine, snap)
+	}
+	m, err := wasmtime.NewModule(e.engine, snap)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(append([]byte(Version+"\x00snapshot\x00"), wasm...))
+	if code, err := m.Serialize(); err == nil {
+		path := filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")
+		if os.WriteFile(path+".tmp", code, 0o600) == nil {
+			os.Rename(path+".tmp", path)
+		}
+	}
+	return m, nil
+}
+
+const (
+	exportStart  = "_start"
+	exportMemory = "memory"
+)
+
+// abiExports lists the functions ABI v1 requires.
+var abiExports = []string{abi.ExportVersion, abi.ExportAlloc, abi.ExportHandle}
+
+// checkShape: WASI imports only; the ABI exports, or a WASI command's
+// _start for CGI.
+func checkShape(m *wasmtime.Module) (cgi bool, err error) {
+	for _, imp := range m.Imports() {
+		name := ""
+		if imp.Name() != nil {
+			name = *imp.Name()
+		}
+		if imp.Module() != wasishim.ModuleName || !wasiNames[name] {
+			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only wasi_snapshot_preview1", engine.ErrInvalidModule, imp.Module(), name)
+		}
+	}
+	exports := map[string]bool{}
+	for _, exp := range m.Exports() {
+		exports[exp.Name()] = true
+	}
+	if exports[exportStart] && !exports[abi.ExportHandle] {
+		return true, nil
+	}
+	for _, name := range abiExports {
+		if !exports[name] {
+			return false, fmt.Errorf("%w: no exported function %s: build with the Nanoedge guest SDK and -buildmode=c-shared, or as a WASI command (_start) for CGI", engine.ErrInvalidModule, name)
+		}
+	}
+	return false, nil
+}
+
+type module struct {
+	e           *Engine
+	m           *wasmtime.Module
+	cgi         bool
+	initialized bool // a snapshot: _initialize already ran
+}
+
+func (m *module) Close(ctx context.Context) error {
+	m.m.Close()
+	return nil
+}
+
+// Instantiate implements engine.Module.
+func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
+	stderr := &engine.TailWriter{W: cfg.Stderr}
+	if m.cgi {
+		return &cgiInstance{m: m, stderr: stderr}, nil
+	}
+	entry := abi.ExportInitialize
+	if m.initialized {
+		entry = ""
+	}
+	run, err := m.start(ctx, &wasishim.System{Stdout: cfg.Stdout, Stderr: stderr}, entry)
+	if err != nil {
+		return nil, err
+	}
+	inst := &instance{run: run}
+	inst.alloc = run.inst.GetFunc(run.store, abi.ExportAlloc)
+	inst.handle = run.inst.GetFunc(run.store, abi.ExportHandle)
+	version := run.inst.GetFunc(run.store, abi.ExportVersion)
+	if inst.alloc == nil || inst.handle == nil || version == nil {
+		run.close()
+		return nil, fmt.Errorf("%w: missing ABI exports", engine.ErrInvalidModule)
+	}
+	var v any
+	if err := run.call(ctx, func() (err error) { v, err = version.Call(run.store); return err }); err != nil {
+		run.close()
+		return nil, err
+	}
+	if n, _ := v.(int32); n != abi.Version {
+		run.close()
+		return nil, fmt.Errorf("%w: module speaks ABI version %v; this worker speaks %d", engine.ErrInvalidModule, v, abi.Version)
+	}
+	return inst, nil
+}
+
+// running is an instantiated module in its own store.
+type running struct {
+	store  *wasmtime.Store
+	inst   *wasmtime.Instance
+	host   *host
+	memory *wasmtime.Memory
+}
+
+func (r *running) close() { r.store.Close() }
+
+func (r *running) mem() []byte { return r.memory.UnsafeData(r.store) }
+
+// start instantiates m in a new store with sys and runs entry, if set and
+// exported.
+func (m *module) start(ctx context.Context, sys *wasishim.System, entry string) (*running, error) {
+	h := &host{sys: sys}
+	store := wasmtime.NewStoreWithData(m.e.engine, h)
+	store.Limiter(int64(m.e.cfg.MemoryLimit), -1, -1, -1, -1)
+	store.SetEpochDeadline(deadlineTicks(ctx))
+	r := &running{store: store, host: h}
+	var err error
+	if r.inst, err = m.e.linker.Instantiate(store, m.m); err != nil {
+		store.Close()
+		return nil, r.classify(ctx, err)
+	}
+	ext := r.inst.GetExport(store, exportMemory)
+	if ext == nil || ext.Memory() == nil {
+		store.Close()
+		return nil, fmt.Errorf("%w: no exported memory", engine.ErrInvalidModule)
+	}
+	r.memory = ext.Memory()
+	h.memory = r.memory
+	if entry == "" {
+		return r, nil
+	}
+	if f := r.inst.GetFunc(store, entry); f != nil {
+		if err := r.call(ctx, func() error { _, err := f.Call(store); return err }); err != nil {
+			if sys.Exit == nil || sys.Exit.Code != 0 { // exit(0) is a clean end
+				store.Close()
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// noDeadline is the epoch deadline of a call whose context has none.
+const noDeadline = 1 << 62
+
+// deadlineTicks is how many epoch ticks ctx leaves: at least the time to
+// its deadline, at most one tick more.
+func deadlineTicks(ctx context.Context) uint64 {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return noDeadline
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return 1
+	}
+	return uint64((left+EpochTick-1)/EpochTick) + 1
+}
+
+// call runs fn with the store's epoch deadline set from ctx, and turns
+// what went wrong into the engine's errors.
+func (r *running) call(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	}
+	r.store.SetEpochDeadline(deadlineTicks(ctx))
+	err := fn()
+	if err == nil {
+		return nil
+	}
+	return r.classify(ctx, err)
+}
+
+func (r *running) classify(ctx context.Context, err error) error {
+	var trap *wasmtime.Trap
+	if errors.As(err, &trap) {
+		if c := trap.Code(); c != nil && *c == wasmtime.Interrupt {
+			return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+		}
+	}
+	stderr := ""
+	if t, ok := r.host.sys.Stderr.(*engine.TailWriter); ok {
+		stderr = t.Suffix()
+	}
+	if exit := r.host.sys.Exit; exit != nil {
+		if exit.Code == 0 {
+			return err // the caller decides what a clean exit means
+		}
+		return fmt.Errorf("%w: %v%s", engine.ErrTrap, exit, stderr)
+	}
+	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr)
+}
+
+type instance struct {
+	run           *running
+	alloc, handle *wasmtime.Func
+	out           []byte
+}
+
+func (i *instance) MemorySize() uint64 { return uint64(i.run.memory.DataSize(i.run.store)) }
+
+func (i *instance) Close(ctx context.Context) error {
+	i.run.close()
+	return nil
+}
+
+type badResponse struct{ msg string }
+
+func (b *badResponse) Error() string { return b.msg }
+
+// Handle implements engine.Instance.
+func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	var bad *badResponse
+	err := i.run.call(ctx, func() error {
+		p, err := i.alloc.Call(i.run.store, int32(len(req)))
+		if err != nil {
+			return err
+		}
+		ptr := uint32(p.(int32))
+		mem := i.run.mem()
+		if uint64(ptr)+uint64(len(req)) > uint64(len(mem)) {
+			bad = &badResponse{abi.ExportAlloc + " returned an invalid buffer"}
+			return nil
+		}
+		copy(mem[ptr:], req)
+		packed, err := i.handle.Call(i.run.store, int32(ptr), int32(len(req)))
+		if err != nil {
+			return err
+		}
+		v := uint64(packed.(int64))
+		p2, n := uint32(v>>32), uint32(v)
+		mem = i.run.mem()
+		if uint64(p2)+uint64(n) > uint64(len(mem)) {
+			bad = &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", p2, n)}
+			return nil
+		}
+		i.out = append(i.out[:0], mem[p2:p2+n]...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
+	}
+	return i.out, nil
+}
+
+// cgiInstance runs a WASI command per request (see internal/wagi).
+type cgiInstance struct {
+	m      *module
+	stderr *engine.TailWriter
+	memory uint64
+	stdout engine.CGIOutput
+	out    []byte
+}
+
+func (c *cgiInstance) MemorySize() uint64 { return c.memory }
+
+func (c *cgiInstance) Close(context.Context) error { return nil }
+
+// Handle implements engine.Instance.
+func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	r, err := abi.DecodeRequest(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
+	}
+	c.stdout.Reset()
+	run, err := c.m.start(ctx, &wasishim.System{Env: wagi.Env(&r), Stdin: bytes.NewReader(r.Body), Stdout: &c.stdout, Stderr: c.stderr}, exportStart)
+	if err != nil {
+		return nil, err
+	}
+	c.memory = uint64(run.memory.DataSize(run.store))
+	run.close()
+	resp, err := wagi.ParseResponse(c.stdout.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
+	}
+	c.out = abi.AppendResponse(c.out[:0], resp)
+	return c.out, nil
+}

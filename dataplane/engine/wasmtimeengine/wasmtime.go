@@ -284,14 +284,14 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 		run.close()
 		return nil, fmt.Errorf("%w: missing ABI exports", engine.ErrInvalidModule)
 	}
-	var v any
-	if err := run.call(ctx, func() (err error) { v, err = version.Call(run.store); return err }); err != nil {
+	v := []rawVal{{}}
+	if err := run.call(ctx, func() error { return callUnchecked(run.store, version, v) }); err != nil {
 		run.close()
 		return nil, err
 	}
-	if n, _ := v.(int32); n != abi.Version {
+	if n := v[0].i32(); n != abi.Version {
 		run.close()
-		return nil, fmt.Errorf("%w: module speaks ABI version %v; this worker speaks %d", engine.ErrInvalidModule, v, abi.Version)
+		return nil, fmt.Errorf("%w: module speaks ABI version %d; this worker speaks %d", engine.ErrInvalidModule, n, abi.Version)
 	}
 	return inst, nil
 }
@@ -380,6 +380,10 @@ func (r *running) classify(ctx context.Context, err error) error {
 			return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 		}
 	}
+	var ce *callError
+	if errors.As(err, &ce) && ce.interrupted() {
+		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	}
 	stderr := ""
 	if t, ok := r.host.sys.Stderr.(*engine.TailWriter); ok {
 		stderr = t.Suffix()
@@ -396,6 +400,7 @@ func (r *running) classify(ctx context.Context, err error) error {
 type instance struct {
 	run           *running
 	alloc, handle *wasmtime.Func
+	vals          [2]rawVal
 	out           []byte
 }
 
@@ -414,22 +419,22 @@ func (b *badResponse) Error() string { return b.msg }
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	var bad *badResponse
 	err := i.run.call(ctx, func() error {
-		p, err := i.alloc.Call(i.run.store, int32(len(req)))
-		if err != nil {
+		i.vals[0] = rawI32(int32(len(req)))
+		if err := callUnchecked(i.run.store, i.alloc, i.vals[:1]); err != nil {
 			return err
 		}
-		ptr := uint32(p.(int32))
+		ptr := uint32(i.vals[0].i32())
 		mem := i.run.mem()
 		if uint64(ptr)+uint64(len(req)) > uint64(len(mem)) {
 			bad = &badResponse{abi.ExportAlloc + " returned an invalid buffer"}
 			return nil
 		}
 		copy(mem[ptr:], req)
-		packed, err := i.handle.Call(i.run.store, int32(ptr), int32(len(req)))
-		if err != nil {
+		i.vals[0], i.vals[1] = rawI32(int32(ptr)), rawI32(int32(len(req)))
+		if err := callUnchecked(i.run.store, i.handle, i.vals[:2]); err != nil {
 			return err
 		}
-		v := uint64(packed.(int64))
+		v := uint64(i.vals[0].i64())
 		p2, n := uint32(v>>32), uint32(v)
 		mem = i.run.mem()
 		if uint64(p2)+uint64(n) > uint64(len(mem)) {

@@ -81,7 +81,7 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	reqID := r.Header.Get("X-Request-Id")
 	if reqID == "" || len(reqID) > 128 {
-		reqID = fmt.Sprintf("%016x", w.requestSeq.Add(1))
+		reqID = requestID(w.requestSeq.Add(1))
 	}
 	rw.Header().Set("X-Request-Id", reqID)
 	// The guest continues the caller's trace under the worker's span.
@@ -117,10 +117,11 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 	timeout := tighten(w.cfg.RequestTimeout, time.Duration(opts.GetTimeoutMs())*time.Millisecond)
 	header := r.Header.Clone()
 	header.Set("Traceparent", tc.header())
-	req := abi.AppendRequest(nil, &abi.Request{
+	ar := abi.Request{
 		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: header, Body: body,
-	})
+	}
+	req := abi.AppendRequest(make([]byte, 0, abi.RequestSize(&ar)), &ar)
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	inst, err := mod.acquire(ctx)
@@ -171,6 +172,9 @@ func tighten[T int64 | time.Duration](worker, route T) T {
 }
 
 func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", errBodyTooLarge, r.ContentLength, limit)
 	}
@@ -222,4 +226,15 @@ func (w *Worker) serveInternal(rw http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(rw, "nanoedge: unknown worker endpoint "+r.URL.Path, http.StatusNotFound)
 	}
+}
+
+// requestID formats a worker-assigned request id: 16 hex digits.
+func requestID(seq uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = digits[seq&0xf]
+		seq >>= 4
+	}
+	return string(b[:])
 }

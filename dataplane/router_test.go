@@ -68,3 +68,11 @@ func FuzzLookup(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestID(t *testing.T) {
+	for seq, want := range map[uint64]string{1: "0000000000000001", 0xabc: "0000000000000abc", 1<<64 - 1: "ffffffffffffffff"} {
+		if got := requestID(seq); got != want {
+			t.Errorf("requestID(%#x) = %q, exp %q", seq, got, want)
+		}
+	}
+}

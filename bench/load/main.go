@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nanoedge/nanoedge/controlplane"
@@ -87,10 +88,10 @@ func run(conc int, round time.Duration, rounds int, example, engineName string, 
 		}
 	}
 	fmt.Printf("\nload: %d clients, %d rounds of %v per target, alternating\n", conc, rounds, round)
-	fmt.Printf("%-8s %10s %10s %10s %8s\n", "target", "req/s", "p50", "p99", "errors")
+	fmt.Printf("%-8s %10s %10s %10s %12s %8s\n", "target", "req/s", "p50", "p99", "CPU/request", "errors")
 	for _, name := range []string{"native", "worker"} {
 		r := results[name]
-		fmt.Printf("%-8s %10.0f %10v %10v %8d\n", name, r.rps(), r.pct(50), r.pct(99), r.errors)
+		fmt.Printf("%-8s %10.0f %10v %10v %12v %8d\n", name, r.rps(), r.pct(50), r.pct(99), r.cpuPerRequest(), r.errors)
 	}
 	fmt.Printf("worker/native throughput: %.2fx\n", results["worker"].rps()/results["native"].rps())
 	return nil
@@ -173,16 +174,33 @@ func startStack(ctx context.Context, dir string, wasm []byte, engineName string,
 type result struct {
 	lat     []time.Duration
 	elapsed time.Duration
+	cpu     time.Duration // process CPU time (user+system) over the rounds
 	errors  int
 }
 
 func (r *result) add(o *result) {
 	r.lat = append(r.lat, o.lat...)
 	r.elapsed += o.elapsed
+	r.cpu += o.cpu
 	r.errors += o.errors
 }
 
 func (r *result) rps() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
+
+// cpuPerRequest is the whole process's CPU time per request: load
+// generator, server and, for the worker, the guest.
+func (r *result) cpuPerRequest() time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return (r.cpu / time.Duration(len(r.lat))).Round(100 * time.Nanosecond)
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func (r *result) pct(p int) time.Duration {
 	if len(r.lat) == 0 {
@@ -201,7 +219,7 @@ func hammer(url string, conc int, d time.Duration) *result {
 	var mu sync.Mutex
 	total := &result{}
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	end := start.Add(d)
 	for i := 0; i < conc; i++ {
 		wg.Add(1)
@@ -227,6 +245,6 @@ func hammer(url string, conc int, d time.Duration) *result {
 		}()
 	}
 	wg.Wait()
-	total.elapsed = time.Since(start)
+	total.elapsed, total.cpu = time.Since(start), processCPU()-cpu0
 	return total
 }

@@ -9,11 +9,14 @@ import (
 )
 
 var (
-	// in holds the request of the current call. A fresh slice per call lets a
-	// handler keep a reference to its body after returning.
+	// in holds the request of the current call, reused by the next one
+	// when it fits: as with net/http, a request's body is not to be used
+	// after its handler returns (header strings are copies).
 	in []byte
 	// out holds the encoded response until the next call.
 	out []byte
+	// writer is the ResponseWriter, reset for each request.
+	writer responseWriter
 )
 
 //go:wasmexport nanoedge_abi_version
@@ -25,14 +28,20 @@ func alloc(size int32) unsafe.Pointer {
 		in = nil
 		return nil
 	}
-	in = make([]byte, size)
+	if int(size) <= cap(in) {
+		in = in[:size]
+	} else {
+		in = make([]byte, size, max(int(size), 4<<10))
+	}
 	return unsafe.Pointer(&in[0])
 }
 
 //go:wasmexport nanoedge_handle
 func handle(ptr unsafe.Pointer, size int32) uint64 {
-	out = serve(handler, unsafe.Slice((*byte)(ptr), size), out)
-	in = nil
+	out = serve(handler, unsafe.Slice((*byte)(ptr), size), out, &writer)
+	if cap(in) > maxKeptBody {
+		in = nil // a large body's buffer is not kept for the next request
+	}
 	if len(out) == 0 {
 		return 0
 	}

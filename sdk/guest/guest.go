@@ -28,8 +28,9 @@ func Handle(h http.Handler) {
 func HandleFunc(f func(http.ResponseWriter, *http.Request)) { Handle(http.HandlerFunc(f)) }
 
 // serve runs h on one encoded request and returns the encoded response,
-// appended to out[:0].
-func serve(h http.Handler, in, out []byte) []byte {
+// appended to out[:0]. w is reset and reused: what a handler wrote is
+// copied into out before the next request.
+func serve(h http.Handler, in, out []byte, w *responseWriter) []byte {
 	ar, err := abi.DecodeRequest(in)
 	if err != nil {
 		return errorResponse(out, http.StatusBadRequest, err)
@@ -38,7 +39,7 @@ func serve(h http.Handler, in, out []byte) []byte {
 	if err != nil {
 		return errorResponse(out, http.StatusBadRequest, err)
 	}
-	w := &responseWriter{header: make(http.Header)}
+	w.reset()
 	if p := serveRecover(h, w, req); p != nil {
 		// As net/http does, a panicking handler costs its request, not the
 		// process: the instance stays warm for the next one.
@@ -46,7 +47,11 @@ func serve(h http.Handler, in, out []byte) []byte {
 		return errorResponse(out, http.StatusInternalServerError, fmt.Errorf("guest: handler panicked: %v", p))
 	}
 	w.finish()
-	return abi.AppendResponse(out[:0], &abi.Response{Status: w.status, Header: w.header, Body: w.body.Bytes()})
+	out = abi.AppendResponse(out[:0], &abi.Response{Status: w.status, Header: w.header, Body: w.body.Bytes()})
+	if w.body.Cap() > maxKeptBody {
+		w.body = bytes.Buffer{} // a large response's buffer is not kept
+	}
+	return out
 }
 
 func serveRecover(h http.Handler, w http.ResponseWriter, req *http.Request) (p any) {
@@ -98,6 +103,18 @@ type responseWriter struct {
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
+}
+
+// maxKeptBody bounds the response buffer kept between requests.
+const maxKeptBody = 64 << 10
+
+func (w *responseWriter) reset() {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	clear(w.header)
+	w.status, w.wroteHeader = 0, false
+	w.body.Reset()
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }

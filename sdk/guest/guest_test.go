@@ -14,7 +14,7 @@ import (
 
 func call(t *testing.T, h http.Handler, req *abi.Request) abi.Response {
 	t.Helper()
-	resp, err := abi.DecodeResponse(serve(h, abi.AppendRequest(nil, req), nil))
+	resp, err := abi.DecodeResponse(serve(h, abi.AppendRequest(nil, req), nil, &responseWriter{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +59,39 @@ func FuzzServe(f *testing.F) {
 		io.WriteString(w, strings.ToUpper(r.URL.Path))
 	})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if _, err := abi.DecodeResponse(serve(h, in, nil)); err != nil {
+		if _, err := abi.DecodeResponse(serve(h, in, nil, &responseWriter{})); err != nil {
 			t.Fatalf("guest produced a malformed response: %v", err)
 		}
 	})
+}
+
+// TestWriterReuse: a module reuses one ResponseWriter; nothing of one
+// response may show in the next.
+func TestWriterReuse(t *testing.T) {
+	var w responseWriter
+	var out []byte
+	first := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-First", "1")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, strings.Repeat("x", 100<<10)) // past what is kept
+	})
+	second := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	in := abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/"})
+	for i, h := range []http.Handler{first, second, first} {
+		out = serve(h, in, out, &w)
+		resp, err := abi.DecodeResponse(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus, wantLen, wantHeader := 201, 100<<10, "1"
+		if i == 1 {
+			wantStatus, wantLen, wantHeader = 200, 0, ""
+		}
+		if resp.Status != wantStatus || len(resp.Body) != wantLen || resp.Header.Get("X-First") != wantHeader {
+			t.Fatalf("response %d: status %d, %d bytes, X-First %q", i, resp.Status, len(resp.Body), resp.Header.Get("X-First"))
+		}
+	}
+	if w.body.Cap() > maxKeptBody {
+		t.Fatalf("kept a %d-byte buffer", w.body.Cap())
+	}
 }

@@ -19,8 +19,9 @@ func BenchmarkServe(b *testing.B) {
 		fmt.Fprintf(w, "Hello! You asked for %s\n", r.URL.Path)
 	})
 	var out []byte
+	var w responseWriter
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		out = serve(h, in, out)
+		out = serve(h, in, out, &w)
 	}
 }

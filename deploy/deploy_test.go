@@ -313,3 +313,22 @@ func TestStaticBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestWasmtimeBinary builds the binary as Dockerfile.wasmtime does and
+// checks its worker offers the wasmtime engine.
+func TestWasmtimeBinary(t *testing.T) {
+	df, _ := os.ReadFile("docker/Dockerfile.wasmtime")
+	if !strings.Contains(string(df), "CGO_ENABLED=1 go build -tags wasmtime") || !strings.Contains(string(df), "./cmd/nanoedge") {
+		t.Fatal("Dockerfile.wasmtime no longer builds ./cmd/nanoedge with -tags wasmtime")
+	}
+	bin := filepath.Join(t.TempDir(), "nanoedge")
+	cmd := exec.Command("go", "build", "-tags", "wasmtime", "-trimpath", "-o", bin, "../cmd/nanoedge")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, _ := exec.Command(bin, "worker", "-h").CombinedOutput()
+	if !strings.Contains(string(out), "wasmtime, wazero") {
+		t.Fatalf("worker -h does not offer wasmtime:\n%s", out)
+	}
+}

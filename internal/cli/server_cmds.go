@@ -69,7 +69,7 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		metricsAddr:  fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
 		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans of routes with tracing on to this OpenTelemetry collector (OTLP/gRPC host:port; empty: off)"),
 		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
-		preInit:      fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero): ~1 ms instead of ~8 ms per instance; every instance starts with the same guest random state"),
+		preInit:      fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero: ~1 ms instead of ~8 ms per instance; wasmtime: ~0.1 ms); every instance starts with the same guest random state"),
 		engine:       fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer and wasmtime need a build with -tags wasmer or -tags wasmtime)"),
 		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
 			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),

@@ -5,8 +5,8 @@
 // wasmer 1.0.4 cannot cap memory, cannot interrupt a guest, and its own
 // WASI aborts the whole process when a Go guest sleeps (poll_oneoff on a
 // clock panics in Rust). This engine does not use that WASI: it provides
-// the WASI imports handler modules need from Go (wasi.go), with sleeps
-// sliced like the wazero engine's. It caps memory by rewriting each
+// the WASI imports handler modules need from Go (dataplane/engine/wasishim),
+// with sleeps sliced like the wazero engine's. It caps memory by rewriting each
 // module's memory maximum (rewrite.CapMemory) and stops guests at their
 // deadline with the same instrumented interrupt flag (internal/rewrite),
 // so it passes the same suite (enginetest) as the default engine.

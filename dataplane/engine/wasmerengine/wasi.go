@@ -10,10 +10,23 @@ import (
 
 // wasi is one instance's WASI: the project's shim (wasishim) on the
 // instance's memory, instead of wasmer's own.
+//
+// Host functions never return an error to wasmer-go: 1.0.4 hands the trap
+// it makes of one to wasmer and also frees it from a Go finalizer, a
+// double free that crashes the process later. A function that must stop
+// the guest (proc_exit, a write past the stdout limit) records why and
+// raises the interrupt flag instead; the guest traps at its next loop
+// head, or at the unreachable that follows proc_exit in WASI libcs.
 type wasi struct {
 	wasishim.System
 	memory *wasmer.Memory
+	flag   *wasmer.Global // the instrumented interrupt flag, if any
+	failed error          // a write that failed, stopping the guest
 }
+
+// errnoIO is what a failed write returns to the guest, which is stopped
+// through the interrupt flag anyway.
+const errnoIO = 29
 
 func (w *wasi) mem() []byte { return w.memory.Data() }
 
@@ -45,8 +58,16 @@ func (w *wasi) imports(store *wasmer.Store) *wasmer.ImportObject {
 				}
 			}
 			errno, err := f.Call(&w.System, w.mem(), raw[:len(args)])
-			if err != nil || len(f.Results) == 0 {
-				return nil, err // proc_exit, or a failed write: the guest traps
+			if err != nil {
+				if w.Exit == nil {
+					w.failed, errno = err, errnoIO
+				}
+				if w.flag != nil {
+					w.flag.Set(int32(1), wasmer.I32)
+				}
+			}
+			if len(f.Results) == 0 {
+				return nil, nil
 			}
 			return []wasmer.Value{wasmer.NewI32(int32(errno))}, nil
 		})

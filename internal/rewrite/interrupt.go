@@ -22,10 +22,19 @@ var (
 const (
 	secCustom = 0
 	secImport = 2
+	secMemory = 5
 	secGlobal = 6
 	secExport = 7
 	secCode   = 10
 )
+
+// YieldInterval is how many loop iterations a guest runs between yields:
+// a `memory.grow 0`, which engines that compile to machine code run by
+// leaving it (wazero returns to Go), so that the host's runtime can stop
+// the thread for its garbage collector. A guest spinning in a loop that
+// never left machine code would hold up every stop-the-world, and with
+// it the goroutine that raises the interrupt flag.
+const YieldInterval = 1 << 14
 
 type section struct {
 	id      byte
@@ -33,8 +42,10 @@ type section struct {
 }
 
 // Instrument returns a copy of wasm with the interrupt global added and
-// checked at the head of every loop. DWARF sections are dropped: their
-// code offsets would no longer hold.
+// checked at the head of every loop, and a yield every YieldInterval
+// iterations (counted in a second, unexported global). Modules without a
+// memory to yield through are ErrUnsupported. DWARF sections are dropped:
+// their code offsets would no longer hold.
 func Instrument(wasm []byte) ([]byte, error) {
 	all, err := sections(wasm)
 	if err != nil {
@@ -46,12 +57,16 @@ func Instrument(wasm []byte) ([]byte, error) {
 			secs = append(secs, s)
 		}
 	}
-	importedGlobals, definedGlobals := 0, 0
+	importedGlobals, definedGlobals, memories := 0, 0, 0
 	for _, s := range secs {
 		var err error
 		switch s.id {
 		case secImport:
-			importedGlobals, err = countImportedGlobals(s.payload)
+			importedGlobals, memories, err = countImports(s.payload)
+		case secMemory:
+			var n int
+			n, err = count(s.payload)
+			memories += n
 		case secGlobal:
 			definedGlobals, err = count(s.payload)
 		case secExport:
@@ -61,9 +76,11 @@ func Instrument(wasm []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if memories == 0 {
+		return nil, fmt.Errorf("%w: no memory to yield through", ErrUnsupported)
+	}
 	global := uint32(importedGlobals + definedGlobals)
-	check := append([]byte{0x23}, uleb(global)...)
-	check = append(check, 0x04, 0x40, 0x00, 0x0b) // global.get g; if; unreachable; end
+	check := loopCheck(global, global+1)
 
 	out := bytes.NewBuffer(make([]byte, 0, len(wasm)+len(wasm)/16))
 	out.Write(wasm[:8])
@@ -72,7 +89,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 		// The global section comes before exports; a module without one
 		// gets it just before the export section or anything after it.
 		if !wroteGlobal && s.id != secCustom && order(s.id) > order(secGlobal) {
-			writeSection(out, secGlobal, appendEntry(nil, 0, newGlobal()))
+			writeSection(out, secGlobal, newGlobals())
 			wroteGlobal = true
 		}
 		if !wroteExport && s.id != secCustom && order(s.id) > order(secExport) {
@@ -84,6 +101,9 @@ func Instrument(wasm []byte) ([]byte, error) {
 		switch s.id {
 		case secGlobal:
 			payload, err = appendToVector(payload, newGlobal())
+			if err == nil {
+				payload, err = appendToVector(payload, newGlobal())
+			}
 			wroteGlobal = true
 		case secExport:
 			payload, err = appendToVector(payload, newExport(global))
@@ -97,7 +117,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 		writeSection(out, s.id, payload)
 	}
 	if !wroteGlobal {
-		writeSection(out, secGlobal, appendEntry(nil, 0, newGlobal()))
+		writeSection(out, secGlobal, newGlobals())
 	}
 	if !wroteExport {
 		writeSection(out, secExport, appendEntry(nil, 0, newExport(global)))
@@ -125,6 +145,28 @@ func isDebug(payload []byte) bool {
 }
 
 func newGlobal() []byte { return []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} } // mut i32 = 0
+
+// newGlobals is a global section of the interrupt flag and the counter.
+func newGlobals() []byte { return append(append([]byte{2}, newGlobal()...), newGlobal()...) }
+
+// loopCheck is what every loop starts with: trap if the flag is raised;
+// count the iteration, and every YieldInterval-th one yield.
+func loopCheck(flag, counter uint32) []byte {
+	g, c := uleb(flag), uleb(counter)
+	b := append([]byte{0x23}, g...)
+	b = append(b, 0x04, 0x40, 0x00, 0x0b) // global.get flag; if; unreachable; end
+	b = append(b, 0x23)
+	b = append(b, c...)
+	b = append(b, 0x41, 0x01, 0x6a, 0x24) // global.get counter; i32.const 1; i32.add; global.set
+	b = append(b, c...)
+	b = append(b, 0x23)
+	b = append(b, c...) // global.get counter
+	b = append(b, 0x41)
+	b = append(b, sleb(YieldInterval-1)...)
+	b = append(b, 0x71, 0x45) // i32.and; i32.eqz
+	// if; i32.const 0; memory.grow 0; drop; end
+	return append(b, 0x04, 0x40, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x0b)
+}
 
 func newExport(global uint32) []byte {
 	b := append(uleb(uint32(len(GlobalName))), GlobalName...)
@@ -159,9 +201,9 @@ func count(payload []byte) (int, error) {
 	return int(n), r.err
 }
 
-func countImportedGlobals(payload []byte) (int, error) {
+// countImports counts the imported globals and memories.
+func countImports(payload []byte) (globals, memories int, err error) {
 	r := &reader{b: payload}
-	globals := 0
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
 		r.bytes(int(r.u32())) // module
 		r.bytes(int(r.u32())) // name
@@ -173,15 +215,16 @@ func countImportedGlobals(payload []byte) (int, error) {
 			r.limits()
 		case 0x02: // memory
 			r.limits()
+			memories++
 		case 0x03: // global
 			r.byte()
 			r.byte()
 			globals++
 		default:
-			return 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+			return 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
 		}
 	}
-	return globals, r.err
+	return globals, memories, r.err
 }
 
 func checkExports(payload []byte) error {

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,12 @@ import (
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 )
 
-// spin is a module exporting "spin", a function that loops forever:
-// (func (export "spin") (loop (br 0))).
+// spin is a module with a memory, exporting "spin", a function that
+// loops forever: (func (export "spin") (loop (br 0))).
 var spin = []byte("\x00asm\x01\x00\x00\x00" +
 	"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
 	"\x03\x02\x01\x00" + // function 0 has type 0
+	"\x05\x03\x01\x00\x01" + // one memory of one page
 	"\x07\x08\x01\x04spin\x00\x00" + // export "spin" = function 0
 	"\x0a\x09\x01\x07\x00\x03\x40\x0c\x00\x0b\x0b") // body: loop br 0 end end
 
@@ -44,6 +46,16 @@ func TestInterruptStopsALoop(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("spin returned before the interrupt: %v", err)
 	case <-time.After(50 * time.Millisecond):
+	}
+	// The loop yields: the garbage collector can stop the world while the
+	// guest spins (compiled code Go cannot preempt otherwise), and so can
+	// the goroutine that raises the flag run.
+	collected := make(chan struct{})
+	go func() { runtime.GC(); close(collected) }()
+	select {
+	case <-collected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a garbage collection could not stop the spinning guest")
 	}
 	g.Set(1)
 	select {
@@ -116,6 +128,7 @@ func TestInstrumentRefuses(t *testing.T) {
 	}{
 		{"not wasm", []byte("hello"), ErrMalformed},
 		{"truncated section", []byte("\x00asm\x01\x00\x00\x00\x01\x10\x01"), ErrMalformed},
+		{"no memory", []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x09\x01\x07\x00\x03\x40\x0c\x00\x0b\x0b"), ErrUnsupported},
 		{"SIMD", []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x06\x01\x04\x00\xfd\x00\x0b"), ErrUnsupported},
 	}
 	for _, tt := range tests {

@@ -14,7 +14,6 @@ import (
 // memory.
 
 const (
-	secMemory    = 5
 	secStart     = 8
 	secData      = 11
 	secDataCount = 12
@@ -34,7 +33,7 @@ func ExportGlobals(wasm []byte) ([]byte, []string, error) {
 	for _, s := range secs {
 		switch s.id {
 		case secImport:
-			imported, err = countImportedGlobals(s.payload)
+			imported, _, err = countImports(s.payload)
 		case secGlobal:
 			defined, err = count(s.payload)
 		}

@@ -23,6 +23,10 @@ type Config struct {
 	// MemoryLimit caps each instance's linear memory, in bytes (rounded
 	// down to 64 KiB pages).
 	MemoryLimit uint64
+
+	// noDeadlines leaves modules uninstrumented, so that a benchmark can
+	// measure what the interrupt flag costs. Guests then cannot be stopped.
+	noDeadlines bool
 }
 
 // DefaultConfig returns a 128 MiB memory cap.
@@ -65,14 +69,22 @@ const (
 // interrupt flag, checks the module is a handler and compiles it.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
 	code, err := rewrite.CapMemory(wasm, uint32(e.cfg.MemoryLimit>>16))
-	if err == nil {
+	if err == nil && !e.cfg.noDeadlines {
 		code, err = rewrite.Instrument(code)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err != nil {
+		// Say first what keeps the module from being a handler at all.
+		if m, cerr := wasmer.NewModule(e.store, wasm); cerr == nil {
+			_, serr := checkShape(m)
+			m.Close()
+			if serr != nil {
+				return nil, serr
+			}
+		}
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
 	m, err := wasmer.NewModule(e.store, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
@@ -181,10 +193,11 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 		inst.Close()
 		return nil, fmt.Errorf("%w: no exported memory", engine.ErrInvalidModule)
 	}
-	if r.flag, err = inst.Exports.GetGlobal(rewrite.GlobalName); err != nil {
+	if r.flag, err = inst.Exports.GetGlobal(rewrite.GlobalName); err != nil && !m.e.cfg.noDeadlines {
 		inst.Close()
 		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.GlobalName)
 	}
+	w.flag = r.flag
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
 		if err := r.call(ctx, func() error { _, err := callRaw(inst, entry); return err }); err != nil {
 			if w.Exit == nil || w.Exit.Code != 0 { // exit(0) is a clean end
@@ -200,23 +213,24 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 // what went wrong into the engine's errors.
 func (r *running) call(ctx context.Context, fn func() error) error {
 	stop := func() bool { return true }
-	if ctx.Done() != nil {
+	if ctx.Done() != nil && r.flag != nil {
 		stop = context.AfterFunc(ctx, func() { r.flag.Set(int32(1), wasmer.I32) })
 	}
 	err := fn()
 	if !stop() {
 		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 	}
-	if err == nil {
-		return nil
+	switch w := r.wasi; {
+	case w.Exit != nil && w.Exit.Code == 0:
+		return err // the caller decides what a clean exit means
+	case w.Exit != nil:
+		return fmt.Errorf("%w: %v%s", engine.ErrTrap, w.Exit, r.stderr.Suffix())
+	case w.failed != nil:
+		return fmt.Errorf("%w: %v", engine.ErrTrap, w.failed)
+	case err != nil:
+		return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, r.stderr.Suffix())
 	}
-	if r.wasi.Exit != nil {
-		if r.wasi.Exit.Code == 0 {
-			return err // the caller decides what a clean exit means
-		}
-		return fmt.Errorf("%w: %v%s", engine.ErrTrap, r.wasi.Exit, r.stderr.Suffix())
-	}
-	return fmt.Errorf("%w: %v%s", engine.ErrTrap, err, r.stderr.Suffix())
+	return nil
 }
 
 type instance struct {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/internal/testutil"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 )
 
@@ -31,6 +34,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 	t.Run("keeps instances apart", func(t *testing.T) { isolated(t, e) })
 	t.Run("stops misbehaving guests", func(t *testing.T) { misbehave(t, e) })
 	t.Run("serves CGI modules", func(t *testing.T) { cgi(t, e) })
+	t.Run("releases what instances take", func(t *testing.T) { releases(t, e) })
 }
 
 func compile(t *testing.T, e engine.Engine, wasm []byte) engine.Module {
@@ -318,4 +322,88 @@ func residentBytes() (int64, bool) {
 	}
 	pages, err := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize()), err == nil
+}
+
+// BenchDeadlineCost measures one warm hello request with a 10 s deadline
+// on an engine that enforces deadlines and on the same engine configured
+// not to (which cannot stop a runaway guest): the difference is what
+// enforcement costs a call.
+func BenchDeadlineCost(b *testing.B, enforced, none engine.Engine) {
+	ctx := context.Background()
+	wasm := wasmtest.Build(b, wasmtest.Hello)
+	for _, bc := range []struct {
+		name string
+		e    engine.Engine
+	}{{"enforced", enforced}, {"none", none}} {
+		b.Run(bc.name, func(b *testing.B) {
+			m, err := bc.e.Compile(ctx, wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { m.Close(ctx) })
+			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { inst.Close(ctx) })
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if resp, err := Call(cctx, inst, "GET", "/hello", nil); err != nil || resp.Status != 200 {
+					b.Fatalf("%d %v", resp.Status, err)
+				}
+				cancel()
+			}
+		})
+	}
+}
+
+// releases: instances that served, and instances stopped at their
+// deadline, give back their goroutines and memory when closed.
+func releases(t *testing.T, e engine.Engine) {
+	ctx := context.Background()
+	m := compile(t, e, wasmtest.Build(t, wasmtest.Misbehave))
+	cycle := func() {
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := Call(ctx, inst, "GET", "/fine", nil); err != nil || resp.Status != 200 {
+			t.Fatalf("/fine: %d %v", resp.Status, err)
+		}
+		inst.Close(ctx)
+		if inst, err = m.Instantiate(ctx, engine.InstanceConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if _, err := Call(cctx, inst, "GET", "/loop", nil); !errors.Is(err, engine.ErrDeadline) {
+			t.Fatalf("/loop: exp ErrDeadline, got %v", err)
+		}
+		inst.Close(ctx)
+	}
+	for i := 0; i < 5; i++ { // pools, caches and lazily started goroutines settle
+		cycle()
+	}
+	goroutines := runtime.NumGoroutine()
+	debug.FreeOSMemory()
+	before, measured := residentBytes()
+	const cycles = 40
+	for i := 0; i < cycles; i++ {
+		cycle()
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > goroutines {
+			return fmt.Errorf("%d goroutines, %d before", n, goroutines)
+		}
+		return nil
+	})
+	if !measured {
+		return
+	}
+	debug.FreeOSMemory()
+	// 80 closed instances of a Go module hold over 400 MB if leaked.
+	if after, _ := residentBytes(); after-before > 64<<20 {
+		t.Fatalf("resident memory grew by %d MB over %d instances", (after-before)>>20, 2*cycles)
+	}
 }

@@ -40,6 +40,10 @@ type Config struct {
 	// PreInitialize starts instances from a snapshot taken after the
 	// module's _initialize (see wazeroengine.Config.PreInitialize).
 	PreInitialize bool
+
+	// noDeadlines turns epoch interruption off, so that a benchmark can
+	// measure what it costs. Guests then cannot be stopped.
+	noDeadlines bool
 }
 
 // DefaultConfig returns a 128 MiB memory cap, no disk cache.
@@ -71,7 +75,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	wc := wasmtime.NewConfig()
-	wc.SetEpochInterruption(true)
+	wc.SetEpochInterruption(!cfg.noDeadlines)
 	wc.SetWasmThreads(false)
 	e := &Engine{cfg: cfg, engine: wasmtime.NewEngineWithConfig(wc), stop: make(chan struct{}), done: make(chan struct{})}
 	e.linker = wasmtime.NewLinker(e.engine)
@@ -298,10 +302,11 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 
 // running is an instantiated module in its own store.
 type running struct {
-	store  *wasmtime.Store
-	inst   *wasmtime.Instance
-	host   *host
-	memory *wasmtime.Memory
+	noDeadlines bool
+	store       *wasmtime.Store
+	inst        *wasmtime.Instance
+	host        *host
+	memory      *wasmtime.Memory
 }
 
 func (r *running) close() { r.store.Close() }
@@ -315,7 +320,7 @@ func (m *module) start(ctx context.Context, sys *wasishim.System, entry string) 
 	store := wasmtime.NewStoreWithData(m.e.engine, h)
 	store.Limiter(int64(m.e.cfg.MemoryLimit), -1, -1, -1, -1)
 	store.SetEpochDeadline(deadlineTicks(ctx))
-	r := &running{store: store, host: h}
+	r := &running{noDeadlines: m.e.cfg.noDeadlines, store: store, host: h}
 	var err error
 	if r.inst, err = m.e.linker.Instantiate(store, m.m); err != nil {
 		store.Close()
@@ -365,7 +370,9 @@ func (r *running) call(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 	}
-	r.store.SetEpochDeadline(deadlineTicks(ctx))
+	if !r.noDeadlines {
+		r.store.SetEpochDeadline(deadlineTicks(ctx))
+	}
 	err := fn()
 	if err == nil {
 		return nil

@@ -52,3 +52,20 @@ func BenchmarkEngine(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeadlineEnforcement: what stopping guests at their deadline
+// costs a warm request.
+func BenchmarkDeadlineEnforcement(b *testing.B) {
+	var engines [2]engine.Engine
+	for i := range engines {
+		cfg := DefaultConfig()
+		cfg.noDeadlines = i == 1
+		e, err := New(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { e.Close(context.Background()) })
+		engines[i] = e
+	}
+	enginetest.BenchDeadlineCost(b, engines[0], engines[1])
+}

@@ -115,11 +115,13 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		return fail(rw, err), err
 	}
 	timeout := tighten(w.cfg.RequestTimeout, time.Duration(opts.GetTimeoutMs())*time.Millisecond)
-	header := r.Header.Clone()
-	header.Set("Traceparent", tc.header())
+	// The guest sees the worker's span as its parent. r.Header is the
+	// worker's own copy of the request's header; nothing reads the
+	// caller's traceparent after continueTrace.
+	r.Header["Traceparent"] = []string{tc.header()}
 	ar := abi.Request{
 		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
-		Header: header, Body: body,
+		Header: r.Header, Body: body,
 	}
 	req := abi.AppendRequest(make([]byte, 0, abi.RequestSize(&ar)), &ar)
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)

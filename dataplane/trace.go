@@ -1,8 +1,9 @@
 package dataplane
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 
@@ -51,10 +52,16 @@ func isHex(s string, n int) bool {
 	return err == nil && strings.ToLower(s) == s
 }
 
+// randomHex returns n random bytes in hex (n at most 16). Trace and span
+// ids need to be unique, not secret: the runtime's ChaCha8 generator
+// serves them without a system call.
 func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	var out [32]byte
+	hex.Encode(out[:], b[:n])
+	return string(out[:2*n])
 }
 
 // startSpan starts the worker's span for a request on the tracer, as a

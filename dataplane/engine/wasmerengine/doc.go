@@ -11,6 +11,10 @@
 // deadline with the same instrumented interrupt flag (internal/rewrite),
 // so it passes the same suite (enginetest) as the default engine.
 //
+// wasmer-go 1.0.4 frees a trap returned by a host function twice, so the
+// shim's functions never return one: proc_exit and a failed write record
+// why and raise the interrupt flag, and the guest traps at its next loop.
+//
 // What it still cannot promise: a module the instrumenter cannot walk
 // (SIMD, threads, exceptions) is refused rather than run unstoppable; the
 // interrupt flag is written from another thread while the guest runs,

@@ -31,7 +31,12 @@ func (s *Store) Watch(ctx context.Context, start int64, fn func(events []*regist
 		changed := s.fsm.changed() // before reading, so no write slips between
 		events, rev, compact, err := s.eventsFrom(next)
 		if err != nil {
-			return err
+			select {
+			case <-s.closed:
+				return ErrClosed // the read lost a race with Close
+			default:
+				return err
+			}
 		}
 		if next <= compact {
 			return &CompactedError{CompactRevision: compact}

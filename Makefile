@@ -26,8 +26,10 @@ check:
 ## libraries define the C API of wasm.h)
 unit: test-deps
 	go test -race -count=1 -timeout 20m ./...
-	go test -race -count=1 -tags wasmer -run 'TestEngineSuite|TestWorkerOnEveryEngine' ./dataplane/engine/... ./internal/systemtest
-	go test -race -count=1 -tags wasmtime -run 'TestEngineSuite|TestWorkerOnEveryEngine' ./dataplane/engine/... ./internal/systemtest
+	go test -race -count=1 -tags wasmer ./dataplane/engine/wasmerengine
+	go test -race -count=1 -tags wasmer -run TestWorkerOnEveryEngine ./internal/systemtest
+	go test -race -count=1 -tags wasmtime ./dataplane/engine/wasmtimeengine
+	go test -race -count=1 -tags wasmtime -run TestWorkerOnEveryEngine ./internal/systemtest
 
 ## test-deps: Chromium and playwright-core (browser tests), clang and wasi-libc (a C handler)
 test-deps:

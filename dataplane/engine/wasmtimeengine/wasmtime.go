@@ -117,7 +117,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	if err := wasmtime.ModuleValidate(e.engine, wasm); err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
-	m, err := e.load(wasm, "")
+	m, err := e.load(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
@@ -137,43 +137,64 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	return mod, nil
 }
 
-// load compiles wasm, or maps its compiled code from the disk cache. key
-// tells derived modules (snapshots) apart from wasm's own code.
-func (e *Engine) load(wasm []byte, key string) (*wasmtime.Module, error) {
+// cachePath is where compiled code derived from wasm is kept: key tells
+// derived modules (snapshots) apart from wasm's own code. "" without a
+// cache directory.
+func (e *Engine) cachePath(wasm []byte, key string) string {
 	if e.cfg.CacheDir == "" {
-		return wasmtime.NewModule(e.engine, wasm)
+		return ""
 	}
 	sum := sha256.Sum256(append([]byte(Version+"\x00"+key+"\x00"), wasm...))
-	path := filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")
-	if m, err := wasmtime.NewModuleDeserializeFile(e.engine, path); err == nil {
+	return filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")
+}
+
+// cached maps compiled code from path, if it is there.
+func (e *Engine) cached(path string) *wasmtime.Module {
+	if path == "" {
+		return nil
+	}
+	m, err := wasmtime.NewModuleDeserializeFile(e.engine, path)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// keep writes m's compiled code to path; a failed write costs a compile
+// next time.
+func keep(m *wasmtime.Module, path string) {
+	if path == "" {
+		return
+	}
+	if code, err := m.Serialize(); err == nil && os.WriteFile(path+".tmp", code, 0o600) == nil {
+		os.Rename(path+".tmp", path)
+	}
+}
+
+// load compiles wasm, or maps its compiled code from the disk cache.
+func (e *Engine) load(wasm []byte) (*wasmtime.Module, error) {
+	path := e.cachePath(wasm, "")
+	if m := e.cached(path); m != nil {
 		return m, nil
 	}
 	m, err := wasmtime.NewModule(e.engine, wasm)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		keep(m, path)
 	}
-	if code, err := m.Serialize(); err == nil {
-		tmp := path + ".tmp"
-		if os.WriteFile(tmp, code, 0o600) == nil {
-			os.Rename(tmp, path) // a failed cache write costs a compile next time
-		}
-	}
-	return m, nil
+	return m, err
 }
 
 // preInitialize compiles a snapshot of wasm after its _initialize ran.
-// Snapshots are cached under wasm's own digest.
+// Snapshots are cached under wasm's own digest, so a cached one needs no
+// run.
 func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Module, error) {
+	path := e.cachePath(wasm, "snapshot")
+	if m := e.cached(path); m != nil {
+		return m, nil
+	}
 	exported, names, err := rewrite.ExportGlobals(wasm)
 	if err != nil {
 		return nil, err
-	}
-	if e.cfg.CacheDir != "" {
-		// A cached snapshot needs no run: load keys it on wasm.
-		sum := sha256.Sum256(append([]byte(Version+"\x00snapshot\x00"), wasm...))
-		if m, err := wasmtime.NewModuleDeserializeFile(e.engine, filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")); err == nil {
-			return m, nil
-		}
 	}
 	tm, err := wasmtime.NewModule(e.engine, exported)
 	if err != nil {
@@ -187,8 +208,7 @@ func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Modu
 	defer run.close()
 	values := make([]uint64, len(names))
 	for i, n := range names {
-		g := run.inst.GetExport(run.store, n).Global()
-		v := g.Get(run.store)
+		v := run.inst.GetExport(run.store, n).Global().Get(run.store)
 		switch v.Kind() {
 		case wasmtime.KindI32:
 			values[i] = uint64(uint32(v.I32()))
@@ -202,21 +222,11 @@ func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Modu
 	if err != nil {
 		return nil, err
 	}
-	if e.cfg.CacheDir == "" {
-		return wasmtime.NewModule(e.engine, snap)
-	}
 	m, err := wasmtime.NewModule(e.engine, snap)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		keep(m, path)
 	}
-	sum := sha256.Sum256(append([]byte(Version+"\x00snapshot\x00"), wasm...))
-	if code, err := m.Serialize(); err == nil {
-		path := filepath.Join(e.cfg.CacheDir, hex.EncodeToString(sum[:])+".cwasm")
-		if os.WriteFile(path+".tmp", code, 0o600) == nil {
-			os.Rename(path+".tmp", path)
-		}
-	}
-	return m, nil
+	return m, err
 }
 
 const (

@@ -4,10 +4,14 @@ package wasmtimeengine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
+	"github.com/nanoedge/nanoedge/internal/wasmtest"
 )
 
 // TestEngineSuite holds the wasmtime engine to what every engine must do,
@@ -68,4 +72,57 @@ func BenchmarkDeadlineEnforcement(b *testing.B) {
 		engines[i] = e
 	}
 	enginetest.BenchDeadlineCost(b, engines[0], engines[1])
+}
+
+// TestCompiledCodeIsCached: compiled code, and the pre-initialized
+// snapshot's, land in the cache directory; a later engine maps them
+// instead of compiling, and one that finds a damaged file compiles again.
+func TestCompiledCodeIsCached(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.CacheDir, cfg.PreInitialize = t.TempDir(), true
+	wasm := wasmtest.Build(t, wasmtest.Hello)
+	serve := func() {
+		t.Helper()
+		e, err := New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		m, err := e.Compile(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close(ctx)
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Close(ctx)
+		if resp, err := enginetest.Call(ctx, inst, "GET", "/hello", nil); err != nil || resp.Status != 200 {
+			t.Fatalf("%d %v", resp.Status, err)
+		}
+	}
+	serve()
+	files, _ := filepath.Glob(filepath.Join(cfg.CacheDir, "*.cwasm"))
+	if len(files) != 2 {
+		t.Fatalf("exp the module's and the snapshot's compiled code, got %v", files)
+	}
+	var mtimes []time.Time
+	for _, f := range files {
+		st, _ := os.Stat(f)
+		mtimes = append(mtimes, st.ModTime())
+	}
+	serve()
+	for i, f := range files {
+		if st, _ := os.Stat(f); !st.ModTime().Equal(mtimes[i]) {
+			t.Fatalf("%s was written again: the cache was not used", f)
+		}
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("not compiled code"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serve()
 }

@@ -9,4 +9,7 @@
 // request's body, after it returns: a module reuses both buffers for the
 // next request. Everything else of the request (URL, header, strings) is
 // the handler's to keep.
+//
+// The SDK sets the module's garbage collection target to GCPercent (400)
+// instead of Go's 100; a module's own debug.SetGCPercent in its init wins.
 package guest

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -55,4 +56,13 @@ type Instance interface {
 // Broken reports whether err leaves an instance unusable.
 func Broken(err error) bool {
 	return errors.Is(err, ErrTrap) || errors.Is(err, ErrDeadline)
+}
+
+// CheckMemoryLimit reports a per-instance memory cap outside what every
+// engine supports: 64 KiB (one page) to 4 GiB (32-bit memories).
+func CheckMemoryLimit(limit uint64) error {
+	if limit < 1<<16 || limit > 4<<30 {
+		return fmt.Errorf("MemoryLimit %d out of range [64 KiB, 4 GiB]", limit)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,7 +21,6 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
 	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/rewrite"
-	"github.com/nanoedge/nanoedge/internal/wagi"
 )
 
 // Version names the wasmtime release compiled code belongs to; the disk
@@ -51,8 +51,8 @@ func DefaultConfig() Config { return Config{MemoryLimit: 128 << 20} }
 
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
-	if c.MemoryLimit < 1<<16 || c.MemoryLimit > 4<<30 {
-		return fmt.Errorf("wasmtimeengine: MemoryLimit %d out of range [64 KiB, 4 GiB]", c.MemoryLimit)
+	if err := engine.CheckMemoryLimit(c.MemoryLimit); err != nil {
+		return fmt.Errorf("wasmtimeengine: %w", err)
 	}
 	return nil
 }
@@ -280,7 +280,7 @@ func (m *module) Close(ctx context.Context) error {
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &engine.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &cgiInstance{m: m, stderr: stderr}, nil
+		return &engine.CGIInstance{Run: m.runCGI(stderr)}, nil
 	}
 	entry := abi.ExportInitialize
 	if m.initialized {
@@ -470,36 +470,14 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	return i.out, nil
 }
 
-// cgiInstance runs a WASI command per request (see internal/wagi).
-type cgiInstance struct {
-	m      *module
-	stderr *engine.TailWriter
-	memory uint64
-	stdout engine.CGIOutput
-	out    []byte
-}
-
-func (c *cgiInstance) MemorySize() uint64 { return c.memory }
-
-func (c *cgiInstance) Close(context.Context) error { return nil }
-
-// Handle implements engine.Instance.
-func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
-	r, err := abi.DecodeRequest(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
+// runCGI runs the command once for a request (see engine.CGIInstance).
+func (m *module) runCGI(stderr *engine.TailWriter) engine.CGIRun {
+	return func(ctx context.Context, env []string, stdin io.Reader, stdout io.Writer) (uint64, error) {
+		run, err := m.start(ctx, &wasishim.System{Env: env, Stdin: stdin, Stdout: stdout, Stderr: stderr}, exportStart)
+		if err != nil {
+			return 0, err
+		}
+		defer run.close()
+		return uint64(run.memory.DataSize(run.store)), nil
 	}
-	c.stdout.Reset()
-	run, err := c.m.start(ctx, &wasishim.System{Env: wagi.Env(&r), Stdin: bytes.NewReader(r.Body), Stdout: &c.stdout, Stderr: c.stderr}, exportStart)
-	if err != nil {
-		return nil, err
-	}
-	c.memory = uint64(run.memory.DataSize(run.store))
-	run.close()
-	resp, err := wagi.ParseResponse(c.stdout.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
-	}
-	c.out = abi.AppendResponse(c.out[:0], resp)
-	return c.out, nil
 }

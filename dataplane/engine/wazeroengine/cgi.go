@@ -1,62 +1,28 @@
 package wazeroengine
 
 import (
-	"bytes"
 	"context"
-	"fmt"
+	"io"
 	"strings"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/wagi"
 )
 
-// cgiInstance runs a WASI command once per request, CGI style: the request
-// in its environment and on stdin, the response on stdout (see
-// internal/wagi). Nothing survives from one request to the next.
-type cgiInstance struct {
-	m      *module
-	stderr *engine.TailWriter
-	memory uint64
-	out    []byte
-	stdout engine.CGIOutput
-}
-
-func (c *cgiInstance) MemorySize() uint64 { return c.memory }
-
-func (c *cgiInstance) Close(context.Context) error { return nil }
-
-// Handle implements engine.Instance.
-func (c *cgiInstance) Handle(ctx context.Context, req []byte) ([]byte, error) {
-	r, err := abi.DecodeRequest(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
-	}
-	c.stdout.Reset()
-	mc := moduleConfig(c.stderr).
-		WithStdin(bytes.NewReader(r.Body)).
-		WithStdout(&c.stdout)
-	for _, kv := range wagi.Env(&r) {
-		k, v, _ := strings.Cut(kv, "=")
-		mc = mc.WithEnv(k, v)
-	}
-	mod, _, err := c.m.start(ctx, mc, exportStart, c.stderr)
-	if mod != nil {
-		if mem := mod.Memory(); mem != nil {
-			c.memory = uint64(mem.Size())
+// runCGI runs the command once for a request (see engine.CGIInstance).
+func (m *module) runCGI(stderr *engine.TailWriter) engine.CGIRun {
+	return func(ctx context.Context, env []string, stdin io.Reader, stdout io.Writer) (memory uint64, err error) {
+		mc := moduleConfig(stderr).WithStdin(stdin).WithStdout(stdout)
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			mc = mc.WithEnv(k, v)
 		}
-		mod.Close(ctx)
+		mod, _, err := m.start(ctx, mc, exportStart, stderr)
+		if mod != nil {
+			if mem := mod.Memory(); mem != nil {
+				memory = uint64(mem.Size())
+			}
+			mod.Close(ctx)
+		}
+		return memory, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	if c.stdout.Over {
-		return nil, fmt.Errorf("%w: wrote more than %d bytes to stdout", engine.ErrTrap, engine.MaxCGIOutput)
-	}
-	resp, err := wagi.ParseResponse(c.stdout.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
-	}
-	c.out = abi.AppendResponse(c.out[:0], resp)
-	return c.out, nil
 }

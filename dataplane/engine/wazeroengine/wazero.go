@@ -47,8 +47,8 @@ func DefaultConfig() Config {
 
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
-	if c.MemoryLimit < 1<<16 || c.MemoryLimit > 4<<30 {
-		return fmt.Errorf("wazeroengine: MemoryLimit %d out of range [64 KiB, 4 GiB]", c.MemoryLimit)
+	if err := engine.CheckMemoryLimit(c.MemoryLimit); err != nil {
+		return fmt.Errorf("wazeroengine: %w", err)
 	}
 	return nil
 }
@@ -236,7 +236,7 @@ func (m *module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &engine.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &cgiInstance{m: m, stderr: stderr}, nil
+		return &engine.CGIInstance{Run: m.runCGI(stderr)}, nil
 	}
 	entry := abi.ExportInitialize
 	if m.initialized {

@@ -114,9 +114,8 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // Compile implements engine.Engine.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
-	if err := wasmtime.ModuleValidate(e.engine, wasm); err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
-	}
+	// load validates what it compiles; the cache holds only code compiled
+	// from these very bytes.
 	m, err := e.load(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)

@@ -18,6 +18,7 @@ const (
 	Hello     = "examples/hello"
 	Echo      = "internal/testguests/echo"
 	Misbehave = "internal/testguests/misbehave"
+	BadABI    = "internal/testguests/badabi"
 	Flaky     = "internal/testguests/flaky"
 	Page      = "internal/testguests/page"
 	// CEcho is a C source, built by BuildC.

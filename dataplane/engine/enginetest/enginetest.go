@@ -33,6 +33,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 	t.Run("passes requests through", func(t *testing.T) { echo(t, e) })
 	t.Run("keeps instances apart", func(t *testing.T) { isolated(t, e) })
 	t.Run("stops misbehaving guests", func(t *testing.T) { misbehave(t, e) })
+	t.Run("refuses responses outside guest memory", func(t *testing.T) { badABI(t, e) })
 	t.Run("serves CGI modules", func(t *testing.T) { cgi(t, e) })
 	t.Run("releases what instances take", func(t *testing.T) { releases(t, e) })
 }
@@ -206,6 +207,25 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func badABI(t *testing.T, e engine.Engine) {
+	m := compile(t, e, wasmtest.Build(t, wasmtest.BadABI))
+	ctx := context.Background()
+	inst := instantiate(t, m, nil)
+	if resp, err := Call(ctx, inst, "GET", "/", nil); err != nil || resp.Status != 204 {
+		t.Fatalf("exp 204, got %v, %v", resp.Status, err)
+	}
+	if _, err := Call(ctx, inst, "GET", "/bad-response", nil); !errors.Is(err, engine.ErrBadResponse) {
+		t.Fatalf("response outside memory: exp %v, got %v", engine.ErrBadResponse, err)
+	}
+	inst = instantiate(t, m, nil)
+	if resp, err := Call(ctx, inst, "GET", "/arm-bad-buffer", nil); err != nil || resp.Status != 204 {
+		t.Fatalf("exp 204, got %v, %v", resp.Status, err)
+	}
+	if _, err := Call(ctx, inst, "GET", "/", nil); !errors.Is(err, engine.ErrBadResponse) {
+		t.Fatalf("request buffer outside memory: exp %v, got %v", engine.ErrBadResponse, err)
+	}
 }
 
 func cgi(t *testing.T, e engine.Engine) {

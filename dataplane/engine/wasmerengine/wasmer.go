@@ -4,7 +4,6 @@ package wasmerengine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -248,6 +247,7 @@ func (i *instance) Close(ctx context.Context) error {
 
 // Handle implements engine.Instance.
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
+	var bad *badResponse // kept apart from the call's errors, which are traps
 	err := i.run.call(ctx, func() error {
 		p, err := i.alloc.Call(int32(len(req)))
 		if err != nil {
@@ -256,7 +256,8 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		ptr := uint32(p.(int32))
 		mem := i.run.wasi.mem()
 		if uint64(ptr)+uint64(len(req)) > uint64(len(mem)) {
-			return fmt.Errorf("%s returned an invalid buffer", abi.ExportAlloc)
+			bad = &badResponse{abi.ExportAlloc + " returned a buffer outside guest memory"}
+			return nil
 		}
 		copy(mem[ptr:], req)
 		packed, err := i.handle.Call(int32(ptr), int32(len(req)))
@@ -267,16 +268,19 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		p2, n := uint32(v>>32), uint32(v)
 		mem = i.run.wasi.mem()
 		if uint64(p2)+uint64(n) > uint64(len(mem)) {
-			return &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", p2, n)}
+			bad = &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", p2, n)}
+			return nil
 		}
 		i.out = append(i.out[:0], mem[p2:p2+n]...)
 		return nil
 	})
-	var bad *badResponse
-	if errors.As(err, &bad) {
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
 		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
 	}
-	return i.out, err
+	return i.out, nil
 }
 
 type badResponse struct{ msg string }

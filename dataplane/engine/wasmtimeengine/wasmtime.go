@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
@@ -313,6 +314,7 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 type running struct {
 	noDeadlines bool
 	store       *wasmtime.Store
+	ctx         unsafe.Pointer // the store's context, for exchange
 	inst        *wasmtime.Instance
 	host        *host
 	memory      *wasmtime.Memory
@@ -329,7 +331,7 @@ func (m *module) start(ctx context.Context, sys *wasishim.System, entry string) 
 	store := wasmtime.NewStoreWithData(m.e.engine, h)
 	store.Limiter(int64(m.e.cfg.MemoryLimit), -1, -1, -1, -1)
 	store.SetEpochDeadline(deadlineTicks(ctx))
-	r := &running{noDeadlines: m.e.cfg.noDeadlines, store: store, host: h}
+	r := &running{noDeadlines: m.e.cfg.noDeadlines, store: store, ctx: storeContext(store), host: h}
 	var err error
 	if r.inst, err = m.e.linker.Instantiate(store, m.m); err != nil {
 		store.Close()
@@ -376,17 +378,30 @@ func deadlineTicks(ctx context.Context) uint64 {
 // call runs fn with the store's epoch deadline set from ctx, and turns
 // what went wrong into the engine's errors.
 func (r *running) call(ctx context.Context, fn func() error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	ticks, err := r.deadline(ctx)
+	if err != nil {
+		return err
 	}
-	if !r.noDeadlines {
-		r.store.SetEpochDeadline(deadlineTicks(ctx))
+	if ticks != 0 {
+		r.store.SetEpochDeadline(ticks)
 	}
-	err := fn()
+	err = fn()
 	if err == nil {
 		return nil
 	}
 	return r.classify(ctx, err)
+}
+
+// deadline returns the epoch ticks ctx leaves a call (0 if the engine
+// does not enforce deadlines), or ErrDeadline if ctx has ended.
+func (r *running) deadline(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	}
+	if r.noDeadlines {
+		return 0, nil
+	}
+	return deadlineTicks(ctx), nil
 }
 
 func (r *running) classify(ctx context.Context, err error) error {
@@ -416,7 +431,6 @@ func (r *running) classify(ctx context.Context, err error) error {
 type instance struct {
 	run           *running
 	alloc, handle *wasmtime.Func
-	vals          [2]rawVal
 	out           []byte
 }
 
@@ -433,39 +447,18 @@ func (b *badResponse) Error() string { return b.msg }
 
 // Handle implements engine.Instance.
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
-	var bad *badResponse
-	err := i.run.call(ctx, func() error {
-		i.vals[0] = rawI32(int32(len(req)))
-		if err := callUnchecked(i.run.store, i.alloc, i.vals[:1]); err != nil {
-			return err
-		}
-		ptr := uint32(i.vals[0].i32())
-		mem := i.run.mem()
-		if uint64(ptr)+uint64(len(req)) > uint64(len(mem)) {
-			bad = &badResponse{abi.ExportAlloc + " returned an invalid buffer"}
-			return nil
-		}
-		copy(mem[ptr:], req)
-		i.vals[0], i.vals[1] = rawI32(int32(ptr)), rawI32(int32(len(req)))
-		if err := callUnchecked(i.run.store, i.handle, i.vals[:2]); err != nil {
-			return err
-		}
-		v := uint64(i.vals[0].i64())
-		p2, n := uint32(v>>32), uint32(v)
-		mem = i.run.mem()
-		if uint64(p2)+uint64(n) > uint64(len(mem)) {
-			bad = &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", p2, n)}
-			return nil
-		}
-		i.out = append(i.out[:0], mem[p2:p2+n]...)
-		return nil
-	})
+	ticks, err := i.run.deadline(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if bad != nil {
+	resp, err := exchange(i.run, i.alloc, i.handle, ticks, req)
+	if bad, ok := err.(*badResponse); ok {
 		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
 	}
+	if err != nil {
+		return nil, i.run.classify(ctx, err)
+	}
+	i.out = append(i.out[:0], resp...)
 	return i.out, nil
 }
 

@@ -361,7 +361,7 @@ func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	ptr := uint32(i.stack[0])
 	if len(req) > 0 && (ptr == 0 || !i.mod.Memory().Write(ptr, req)) {
-		return nil, fmt.Errorf("%w: %s returned an invalid buffer", engine.ErrTrap, abi.ExportAlloc)
+		return nil, fmt.Errorf("%w: %s returned a buffer outside guest memory", engine.ErrBadResponse, abi.ExportAlloc)
 	}
 	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(req))
 	if err := i.handle.CallWithStack(ctx, i.stack[:]); err != nil {

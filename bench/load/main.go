@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,12 +34,16 @@ import (
 
 func main() {
 	conc := flag.Int("c", 8, "concurrent clients")
-	round := flag.Duration("round", 3*time.Second, "length of one round")
-	rounds := flag.Int("rounds", 3, "rounds per target (alternating)")
+	round := flag.Duration("round", 2*time.Second, "length of one round")
+	rounds := flag.Int("rounds", 8, "rounds per target (alternating)")
 	example := flag.String("example", "examples/hello", "handler package to serve")
 	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer, wasmtime need -tags wasmer, -tags wasmtime)")
 	preInit := flag.Bool("pre-initialize", false, "start instances from a snapshot taken after initialization (wazero, wasmtime)")
 	flag.Parse()
+	if *rounds < 1 || *conc < 1 || *round <= 0 {
+		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive")
+		os.Exit(2)
+	}
 	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
@@ -81,19 +86,29 @@ func run(conc int, round time.Duration, rounds int, example, engineName string, 
 	defer native.Close()
 	nativeURL := "http://" + ln.Addr().String()
 
+	// Each pair of rounds gives a ratio; their median shrugs off the drift
+	// of a shared machine's speed better than totals would.
 	results := map[string]*result{"native": {}, "worker": {}}
+	var ratios []float64
 	for i := 0; i < rounds; i++ {
-		for _, t := range []struct{ name, url string }{{"native", nativeURL}, {"worker", workerURL}} {
-			results[t.name].add(hammer(t.url+"/hello", conc, round))
+		var rps [2]float64
+		for j, t := range []struct{ name, url string }{{"native", nativeURL}, {"worker", workerURL}} {
+			runtime.GC() // each round starts from a collected heap
+			r := hammer(t.url+"/hello", conc, round)
+			rps[j] = r.rps()
+			results[t.name].add(r)
 		}
+		ratios = append(ratios, rps[1]/rps[0])
 	}
+	slices.Sort(ratios)
 	fmt.Printf("\nload: %d clients, %d rounds of %v per target, alternating\n", conc, rounds, round)
 	fmt.Printf("%-8s %10s %10s %10s %12s %8s\n", "target", "req/s", "p50", "p99", "CPU/request", "errors")
 	for _, name := range []string{"native", "worker"} {
 		r := results[name]
 		fmt.Printf("%-8s %10.0f %10v %10v %12v %8d\n", name, r.rps(), r.pct(50), r.pct(99), r.cpuPerRequest(), r.errors)
 	}
-	fmt.Printf("worker/native throughput: %.2fx\n", results["worker"].rps()/results["native"].rps())
+	fmt.Printf("worker/native throughput: %.2fx over all rounds; per pair of rounds: median %.2fx, range %.2f-%.2fx\n",
+		results["worker"].rps()/results["native"].rps(), median(ratios), ratios[0], ratios[len(ratios)-1])
 	return nil
 }
 
@@ -169,6 +184,14 @@ func startStack(ctx context.Context, dir string, wasm []byte, engineName string,
 	}
 	stop()
 	return "", nil, fmt.Errorf("worker never answered 200")
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 type result struct {

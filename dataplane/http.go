@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,15 +74,19 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		e.cors.decorate(rw.Header(), r.Header.Get("Origin"))
 	}
 	mod, pinned := e.pick(r, w.cfg.PinSecret)
-	rw.Header().Set(VersionHeader, mod.name+"@"+shortDigest(mod.digest))
+	// Canonical keys set directly: these run on every request.
+	h := rw.Header()
+	h[VersionHeader] = mod.versionValue
 	if pinned {
-		rw.Header().Set(PinHeader, "honoured")
+		h[PinHeader] = []string{"honoured"}
 	}
-	reqID := r.Header.Get("X-Request-Id")
-	if reqID == "" || len(reqID) > 128 {
+	var reqID string
+	if v := r.Header["X-Request-Id"]; len(v) > 0 && v[0] != "" && len(v[0]) <= 128 {
+		reqID = v[0]
+	} else {
 		reqID = requestID(w.requestSeq.Add(1))
 	}
-	rw.Header().Set("X-Request-Id", reqID)
+	h["X-Request-Id"] = []string{reqID}
 	// The guest continues the caller's trace under the worker's span.
 	opts := e.route.GetOptions()
 	tc := continueTrace(r.Header)
@@ -124,8 +127,8 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		Header: r.Header, Body: body,
 	}
 	req := abi.AppendRequest(make([]byte, 0, abi.RequestSize(&ar)), &ar)
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
+	ctx, stop := withLazyDeadline(r.Context(), timeout)
+	defer stop()
 	inst, err := mod.acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -157,7 +160,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		h[k] = vs
 	}
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k) // hopHeaders are canonical
 	}
 	rw.WriteHeader(resp.Status)
 	rw.Write(resp.Body)

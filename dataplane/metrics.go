@@ -2,8 +2,6 @@ package dataplane
 
 import (
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -45,17 +43,6 @@ func newMetrics(w *Worker) *metrics {
 	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
-}
-
-func (m *metrics) observe(route, version string, status int, trap, timeout bool, d time.Duration) {
-	m.requests.WithLabelValues(route, version, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, version).Observe(d.Seconds())
-	if trap {
-		m.failures.WithLabelValues(route, version, "trap").Inc()
-	}
-	if timeout {
-		m.failures.WithLabelValues(route, version, "timeout").Inc()
-	}
 }
 
 // MetricsHandler serves the worker's metrics in the Prometheus format.

@@ -19,6 +19,8 @@ var errModuleClosed = errors.New("dataplane: module unloaded")
 // Instances serve one request at a time; at most cap(slots) exist at once.
 type module struct {
 	name, digest string
+	version      string   // name@short digest, as responses and metrics name it
+	versionValue []string // VersionHeader's value, shared by responses
 	compiled     engine.Module
 	maxUses      int
 	maxMemory    uint64 // recycle an instance whose memory grew past this
@@ -54,8 +56,9 @@ func (i *instance) setRequest(id string, tc traceContext) {
 }
 
 func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, maxMemory uint64, logger *slog.Logger) *module {
+	version := name + "@" + shortDigest(digest)
 	return &module{
-		name: name, digest: digest, compiled: compiled, maxUses: maxUses, maxMemory: maxMemory,
+		name: name, digest: digest, version: version, versionValue: []string{version}[:1:1], compiled: compiled, maxUses: maxUses, maxMemory: maxMemory,
 		logger: logger.With("module", name, "digest", shortDigest(digest)),
 		slots:  make(chan struct{}, maxInstances),
 	}
@@ -66,8 +69,12 @@ func newModule(name, digest string, compiled engine.Module, maxInstances, maxUse
 func (m *module) acquire(ctx context.Context) (*instance, error) {
 	select {
 	case m.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default: // all slots taken: wait, which needs ctx's Done channel
+		select {
+		case m.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	m.mu.Lock()
 	if m.closed {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
@@ -32,11 +34,60 @@ type versionStats struct {
 }
 
 func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration) {
+	ms := float64(d) / float64(time.Millisecond)
+	trap, timeout := errors.Is(err, engine.ErrTrap), errors.Is(err, engine.ErrDeadline)
+	w.statsMu.Lock()
+	c := w.countersFor(e, mod)
+	for _, s := range []*routeStats{c.route, &c.version.routeStats} {
+		s.Requests++
+		s.TotalMs += ms
+		if status >= 500 {
+			s.Errors5xx++
+		} else if status >= 200 {
+			s.Classes[min(status/100-2, 2)]++
+		}
+		switch {
+		case trap:
+			s.Traps++
+		case timeout:
+			s.Timeouts++
+		}
+	}
+	c.version.buckets[latency.Bucket(ms)]++
+	requests := c.requests[status]
+	if requests == nil {
+		requests = w.metrics.requests.WithLabelValues(c.routeLabel, mod.version, strconv.Itoa(status))
+		c.requests[status] = requests
+	}
+	w.statsMu.Unlock()
+	requests.Inc()
+	c.duration.Observe(d.Seconds())
+	if trap {
+		w.metrics.failures.WithLabelValues(c.routeLabel, mod.version, "trap").Inc()
+	}
+	if timeout {
+		w.metrics.failures.WithLabelValues(c.routeLabel, mod.version, "timeout").Inc()
+	}
+}
+
+// counters is where one route's requests served by one module version are
+// counted, looked up once per entry and module rather than per request.
+type counters struct {
+	route      *routeStats
+	version    *versionStats
+	routeLabel string
+	duration   prometheus.Observer
+	requests   map[int]prometheus.Counter // by status code
+}
+
+// countersFor returns e's counters for mod, creating them on first use.
+// The caller holds statsMu.
+func (w *Worker) countersFor(e *entry, mod *module) *counters {
+	if c := e.counters[mod]; c != nil {
+		return c
+	}
 	rkey := routeKey(e.route.Host, e.route.PathPrefix)
 	vkey := rkey + "\x00" + mod.digest
-	ms := float64(d) / float64(time.Millisecond)
-	w.statsMu.Lock()
-	defer w.statsMu.Unlock()
 	v := w.versions[vkey]
 	if v == nil {
 		v = &versionStats{host: e.route.Host, pathPrefix: e.route.PathPrefix, digest: mod.digest, buckets: make([]int64, len(latency.BoundsMS)+1)}
@@ -47,24 +98,14 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 		s = &routeStats{}
 		w.stats[rkey] = s
 	}
-	for _, c := range []*routeStats{s, &v.routeStats} {
-		c.Requests++
-		c.TotalMs += ms
-		if status >= 500 {
-			c.Errors5xx++
-		} else if status >= 200 {
-			c.Classes[min(status/100-2, 2)]++
-		}
-		switch {
-		case errors.Is(err, engine.ErrTrap):
-			c.Traps++
-		case errors.Is(err, engine.ErrDeadline):
-			c.Timeouts++
-		}
+	label := e.route.Host + e.route.PathPrefix
+	c := &counters{route: s, version: v, routeLabel: label,
+		duration: w.metrics.duration.WithLabelValues(label, mod.version), requests: map[int]prometheus.Counter{}}
+	if e.counters == nil {
+		e.counters = map[*module]*counters{}
 	}
-	v.buckets[latency.Bucket(ms)]++
-	w.metrics.observe(e.route.Host+e.route.PathPrefix, mod.name+"@"+shortDigest(mod.digest), status,
-		errors.Is(err, engine.ErrTrap), errors.Is(err, engine.ErrDeadline), d)
+	e.counters[mod] = c
+	return c
 }
 
 // report builds the telemetry the worker sends the control plane.

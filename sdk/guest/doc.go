@@ -10,6 +10,6 @@
 // next request. Everything else of the request (URL, header, strings) is
 // the handler's to keep.
 //
-// The SDK sets the module's garbage collection target to GCPercent (400)
+// The SDK sets the module's garbage collection target to GCPercent (25)
 // instead of Go's 100; a module's own debug.SetGCPercent in its init wins.
 package guest

@@ -50,10 +50,14 @@ func handle(ptr unsafe.Pointer, size int32) uint64 {
 }
 
 // GCPercent is the garbage collection target the SDK sets for a module, in
-// place of Go's 100: a handler's heap is small and allocation is dear in
-// WebAssembly, so collecting a fifth as often costs little memory and
-// saves time on every request. A module sets its own with
-// debug.SetGCPercent from its init, which runs after this one.
-const GCPercent = 400
+// place of Go's 100. It bounds what an instance dirties over its life: Go's
+// smallest heap goal is 4 MB scaled by the target, a handler's live heap is
+// tens of kilobytes, and every page the heap cycles through stays resident.
+// At 25 a warm hello instance settles near 5 MB where 100 reaches 8 MB and
+// 400 keeps growing past 20 MB (docs/benchmarks.md); a collection of such a
+// small heap takes about 0.35 ms. A module that allocates heavily per
+// request sets its own with debug.SetGCPercent from its init, which runs
+// after this one.
+const GCPercent = 25
 
 func init() { debug.SetGCPercent(GCPercent) }

@@ -148,16 +148,26 @@ func (w *responseWriter) finish() {
 	if !w.wroteHeader {
 		w.status = http.StatusOK
 	}
-	if w.body.Len() > 0 && w.header.Get("Content-Type") == "" && w.header.Get("Content-Encoding") == "" {
-		if _, ok := w.header["Content-Type"]; !ok {
-			w.header.Set("Content-Type", http.DetectContentType(w.body.Bytes()))
+	// Keys are canonical: the map is read directly, which in WebAssembly
+	// is much cheaper than Get's canonicalization.
+	h := w.header
+	if w.body.Len() > 0 && first(h["Content-Type"]) == "" && first(h["Content-Encoding"]) == "" {
+		if _, ok := h["Content-Type"]; !ok {
+			h["Content-Type"] = []string{http.DetectContentType(w.body.Bytes())}
 		}
 	}
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	if cl := first(h["Content-Length"]); cl != "" {
 		if n, err := strconv.Atoi(strings.TrimSpace(cl)); err != nil || n != w.body.Len() {
-			w.header.Del("Content-Length")
+			delete(h, "Content-Length")
 		}
 	}
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 func bodyAllowed(status int) bool {

@@ -19,28 +19,45 @@ type traceContext struct {
 	traceID, spanID, flags string
 	// parentID is the caller's span, empty when the trace starts here.
 	parentID string
+	// traceparent is header()'s value when continueTrace made it: the ids
+	// above are substrings of it, so a request costs one string.
+	traceparent string
 }
 
 // continueTrace reads traceparent and starts the worker's span in that
 // trace; a missing or malformed header starts a new, sampled trace.
 func continueTrace(h http.Header) traceContext {
-	tc := traceContext{flags: "01"}
-	if v := strings.TrimSpace(h.Get("Traceparent")); len(v) == 55 {
-		parts := strings.Split(v, "-")
-		if len(parts) == 4 && parts[0] == "00" && isHex(parts[1], 32) && isHex(parts[2], 16) && isHex(parts[3], 2) &&
-			parts[1] != strings.Repeat("0", 32) && parts[2] != strings.Repeat("0", 16) {
-			tc.traceID, tc.flags, tc.parentID = parts[1], parts[3], parts[2]
+	traceID, flags, parentID := "", "01", ""
+	if vs := h["Traceparent"]; len(vs) > 0 {
+		if v := strings.TrimSpace(vs[0]); len(v) == 55 {
+			parts := strings.Split(v, "-")
+			if len(parts) == 4 && parts[0] == "00" && isHex(parts[1], 32) && isHex(parts[2], 16) && isHex(parts[3], 2) &&
+				parts[1] != strings.Repeat("0", 32) && parts[2] != strings.Repeat("0", 16) {
+				traceID, flags, parentID = parts[1], parts[3], parts[2]
+			}
 		}
 	}
-	if tc.traceID == "" {
-		tc.traceID = randomHex(16)
+	// "00-" trace "-" span "-" flags, random where the caller gave nothing.
+	var b [55]byte
+	copy(b[:], "00-")
+	if traceID == "" {
+		randomHex(b[3:35])
+	} else {
+		copy(b[3:35], traceID)
 	}
-	tc.spanID = randomHex(8)
-	return tc
+	b[35] = '-'
+	randomHex(b[36:52])
+	b[52] = '-'
+	copy(b[53:], flags)
+	tp := string(b[:])
+	return traceContext{traceID: tp[3:35], spanID: tp[36:52], flags: tp[53:], parentID: parentID, traceparent: tp}
 }
 
 // header is the traceparent the guest sees: the worker's span is its parent.
 func (tc traceContext) header() string {
+	if tc.traceparent != "" {
+		return tc.traceparent
+	}
 	return "00-" + tc.traceID + "-" + tc.spanID + "-" + tc.flags
 }
 
@@ -52,16 +69,14 @@ func isHex(s string, n int) bool {
 	return err == nil && strings.ToLower(s) == s
 }
 
-// randomHex returns n random bytes in hex (n at most 16). Trace and span
-// ids need to be unique, not secret: the runtime's ChaCha8 generator
-// serves them without a system call.
-func randomHex(n int) string {
+// randomHex fills dst (at most 32 bytes) with random hex digits. Trace
+// and span ids need to be unique, not secret: the runtime's ChaCha8
+// generator serves them without a system call.
+func randomHex(dst []byte) {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	var out [32]byte
-	hex.Encode(out[:], b[:n])
-	return string(out[:2*n])
+	hex.Encode(dst, b[:len(dst)/2])
 }
 
 // startSpan starts the worker's span for a request on the tracer, as a
@@ -89,7 +104,7 @@ func startSpan(tracer trace.Tracer, r *http.Request, e *entry, mod *module, tc t
 		attribute.String("nanoedge.digest", mod.digest),
 	))
 	sc := span.SpanContext()
-	tc.traceID, tc.spanID = sc.TraceID().String(), sc.SpanID().String()
+	tc.traceID, tc.spanID, tc.traceparent = sc.TraceID().String(), sc.SpanID().String(), ""
 	if sc.IsSampled() {
 		tc.flags = "01"
 	} else {

@@ -28,8 +28,12 @@ func TestContinueTrace(t *testing.T) {
 				t.Fatalf("exp trace kept=%v flags %s, got %+v", tt.keepTrace, tt.flags, tc)
 			}
 			h := tc.header()
-			if len(h) != 55 || !isHex(tc.spanID, 16) || strings.Contains(h, "00f067aa0ba902b7") {
-				t.Fatalf("the guest must see a valid traceparent with the worker's span as parent, got %q", h)
+			if len(h) != 55 || !isHex(tc.spanID, 16) || !isHex(tc.traceID, 32) || strings.Contains(h, "00f067aa0ba902b7") ||
+				h != "00-"+tc.traceID+"-"+tc.spanID+"-"+tc.flags {
+				t.Fatalf("the guest must see a valid traceparent with the worker's span as parent, got %q from %+v", h, tc)
+			}
+			if again := continueTrace(http.Header{"Traceparent": {tt.in}}); again.spanID == tc.spanID || !tt.keepTrace && again.traceID == tc.traceID {
+				t.Fatalf("ids the worker makes must differ per request: %+v, then %+v", tc, again)
 			}
 		})
 	}

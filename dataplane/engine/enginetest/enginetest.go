@@ -121,8 +121,17 @@ func echo(t *testing.T, e engine.Engine) {
 			t.Fatalf("unexpected echo %q", got)
 		}
 	}
-	if inst.MemorySize() == 0 {
+	before := inst.MemorySize()
+	if before == 0 {
 		t.Fatal("exp a non-zero memory size")
+	}
+	// The size follows the guest's growth: workers recycle on it.
+	big := make([]byte, 16<<20)
+	if resp, err := Call(context.Background(), inst, "PUT", "/big", big); err != nil || len(resp.Body) != len(big) {
+		t.Fatalf("16 MB echo: %v", err)
+	}
+	if after := inst.MemorySize(); after < before+16<<20 {
+		t.Fatalf("memory size %d after a 16 MB request, %d before: exp growth of at least 16 MB", after, before)
 	}
 }
 

@@ -36,12 +36,12 @@ enum { EXCHANGE_OK, EXCHANGE_FAILED, EXCHANGE_BAD_BUFFER, EXCHANGE_BAD_RESPONSE 
 // response in one crossing from Go, where the steps would take a dozen:
 // set the epoch deadline (unless it is 0), call alloc, copy the request
 // into the buffer it returned, call handle, and check that the response
-// lies in memory. Once handle returned, *packed holds its result; on
-// EXCHANGE_OK, *resp points at the response in guest memory; on
-// EXCHANGE_FAILED, *trap or *err says why.
+// lies in memory. Once handle returned, *packed holds its result and
+// *size the memory's; on EXCHANGE_OK, *resp points at the response in
+// guest memory; on EXCHANGE_FAILED, *trap or *err says why.
 static int nanoedge_exchange(wasmtime_context_t *ctx, const nanoedge_func_t *alloc, const nanoedge_func_t *handle,
 		const nanoedge_memory_t *mem, uint64_t deadline, const uint8_t *req, size_t n,
-		uint8_t **resp, uint64_t *packed, wasm_trap_t **trap, wasmtime_error_t **err) {
+		uint8_t **resp, uint64_t *packed, size_t *size, wasm_trap_t **trap, wasmtime_error_t **err) {
 	nanoedge_raw_t vals[2] = {{(uint32_t)n, 0}, {0, 0}};
 	if (deadline != 0) {
 		wasmtime_context_set_epoch_deadline(ctx, deadline);
@@ -60,8 +60,9 @@ static int nanoedge_exchange(wasmtime_context_t *ctx, const nanoedge_func_t *all
 		return EXCHANGE_FAILED;
 	}
 	*packed = vals[0].lo;
+	*size = wasmtime_memory_data_size(ctx, mem);
 	uint64_t at = *packed >> 32, len = (uint32_t)*packed;
-	if (at + len > wasmtime_memory_data_size(ctx, mem)) {
+	if (at + len > *size) {
 		return EXCHANGE_BAD_RESPONSE;
 	}
 	*resp = wasmtime_memory_data(ctx, mem) + at;
@@ -130,13 +131,15 @@ func callUnchecked(store *wasmtime.Store, f *wasmtime.Func, vals []rawVal) error
 // exchange runs nanoedge_exchange on the instance's exports and returns
 // the response, which aliases guest memory until the next call into it.
 // The same assumptions hold as for callUnchecked, and wasmtime.Memory is
-// a wasmtime_memory_t. A deadline of 0 leaves the store's as it is.
-func exchange(r *running, alloc, handle *wasmtime.Func, deadline uint64, req []byte) ([]byte, error) {
+// a wasmtime_memory_t. A deadline of 0 leaves the store's as it is. size
+// is the memory's size after a call that returned, else 0.
+func exchange(r *running, alloc, handle *wasmtime.Func, deadline uint64, req []byte) (resp []byte, size uint64, err error) {
 	var (
 		trap   *C.wasm_trap_t
-		err    *C.wasmtime_error_t
-		resp   *C.uint8_t
+		cerr   *C.wasmtime_error_t
+		out    *C.uint8_t
 		packed C.uint64_t
+		n      C.size_t
 		in     *C.uint8_t
 	)
 	if len(req) > 0 {
@@ -144,21 +147,21 @@ func exchange(r *running, alloc, handle *wasmtime.Func, deadline uint64, req []b
 	}
 	rc := C.nanoedge_exchange((*C.wasmtime_context_t)(r.ctx), (*C.nanoedge_func_t)(unsafe.Pointer(alloc)),
 		(*C.nanoedge_func_t)(unsafe.Pointer(handle)), (*C.nanoedge_memory_t)(unsafe.Pointer(r.memory)),
-		C.uint64_t(deadline), in, C.size_t(len(req)), &resp, &packed, &trap, &err)
+		C.uint64_t(deadline), in, C.size_t(len(req)), &out, &packed, &n, &trap, &cerr)
 	runtime.KeepAlive(r.store)
 	runtime.KeepAlive(alloc)
 	runtime.KeepAlive(handle)
 	runtime.KeepAlive(r.memory)
-	at, n := uint32(packed>>32), uint32(packed)
+	at, length := uint32(packed>>32), uint32(packed)
 	switch rc {
 	case C.EXCHANGE_OK:
-		return unsafe.Slice((*byte)(unsafe.Pointer(resp)), int(n)), nil
+		return unsafe.Slice((*byte)(unsafe.Pointer(out)), int(length)), uint64(n), nil
 	case C.EXCHANGE_BAD_BUFFER:
-		return nil, &badResponse{abi.ExportAlloc + " returned a buffer outside guest memory"}
+		return nil, 0, &badResponse{abi.ExportAlloc + " returned a buffer outside guest memory"}
 	case C.EXCHANGE_BAD_RESPONSE:
-		return nil, &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", at, n)}
+		return nil, uint64(n), &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", at, length)}
 	}
-	return nil, callFailure(trap, err)
+	return nil, 0, callFailure(trap, cerr)
 }
 
 // storeContext is the store's wasmtime_context_t, fixed for its lifetime.

@@ -432,9 +432,15 @@ type instance struct {
 	run           *running
 	alloc, handle *wasmtime.Func
 	out           []byte
+	size          uint64 // memory size after the last request, 0 if unknown
 }
 
-func (i *instance) MemorySize() uint64 { return uint64(i.run.memory.DataSize(i.run.store)) }
+func (i *instance) MemorySize() uint64 {
+	if i.size != 0 {
+		return i.size // memory changes only while the guest runs
+	}
+	return uint64(i.run.memory.DataSize(i.run.store))
+}
 
 func (i *instance) Close(ctx context.Context) error {
 	i.run.close()
@@ -451,7 +457,8 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := exchange(i.run, i.alloc, i.handle, ticks, req)
+	resp, size, err := exchange(i.run, i.alloc, i.handle, ticks, req)
+	i.size = size
 	if bad, ok := err.(*badResponse); ok {
 		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
 	}

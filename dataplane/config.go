@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"time"
 
@@ -100,4 +101,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dataplane: config: %w", err)
 	}
 	return nil
+}
+
+// HTTPServer returns the HTTP server a worker serves h with: header size
+// and read-header time bounded, idle connections closed after two
+// minutes. Benchmarks give native baselines the same settings.
+func (c Config) HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		IdleTimeout:       2 * time.Minute,
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"regexp"
 	"sort"
 	"sync"
@@ -445,12 +444,7 @@ func (w *Worker) unloadAll() {
 // Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
 func (w *Worker) Serve(ctx context.Context, ln net.Listener) error {
 	w.httpAddr.Store(ln.Addr().String())
-	srv := &http.Server{
-		Handler:           w,
-		ReadHeaderTimeout: w.cfg.ReadHeaderTimeout,
-		MaxHeaderBytes:    w.cfg.MaxHeaderBytes,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := w.cfg.HTTPServer(w)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

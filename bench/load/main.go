@@ -1,6 +1,7 @@
 // Command load measures Nanoedge against native Go net/http in one run: the
 // same hello handler served natively and through a worker, each hit by the
-// same keep-alive clients for the same time, in alternating rounds. It also
+// same keep-alive clients for the same time, in alternating rounds; native
+// runs on an HTTP server set up as the worker's. It also
 // reports cold and cached compile times and the time from start to the
 // first 200. Traffic goes to loopback only; every loop is bounded in time.
 package main
@@ -77,7 +78,10 @@ func run(conc int, round time.Duration, rounds int, example, engineName string, 
 	defer stop()
 	fmt.Printf("start to first 200 (control plane, worker, upload, route, cached compile): %v\n", time.Since(start).Round(time.Millisecond))
 
-	native := &http.Server{Handler: http.HandlerFunc(greet.Handler)}
+	// Native runs the handler on an HTTP server set up as the worker's
+	// (timeouts, header limit): the ratio is the cost of the module and the
+	// worker's work, not of the server's policy.
+	native := dataplane.DefaultConfig().HTTPServer(http.HandlerFunc(greet.Handler))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -49,19 +49,36 @@ func AppendRequest(b []byte, r *Request) []byte {
 	return appendBytes(b, r.Body)
 }
 
-// DecodeRequest decodes a request. Body aliases b.
+// DecodeRequest decodes a request. Body aliases b; the strings share one
+// copy of b's string fields.
 func DecodeRequest(b []byte) (Request, error) {
-	d := decoder{b: b}
-	d.intern(4, true)
-	r := Request{
-		Method:     d.string(),
-		URI:        d.string(),
-		Host:       d.string(),
-		RemoteAddr: d.string(),
-		Header:     d.header(),
-		Body:       d.bytes(),
+	var spans [4][2]int // method, URI, host, remote address
+	i := 0
+	for f := range spans {
+		start, end, ok := field(b, i)
+		if !ok {
+			return Request{}, malformed("request", "truncated field")
+		}
+		spans[f] = [2]int{start, end}
+		i = end
 	}
-	return r, d.finish("request")
+	h, err := locateHeader(b, i)
+	if err != nil {
+		return Request{}, fmt.Errorf("decode request: %w", err)
+	}
+	body, err := lastField(b, h.end)
+	if err != nil {
+		return Request{}, fmt.Errorf("decode request: %w", err)
+	}
+	text := string(b[:h.end])
+	return Request{
+		Method:     text[spans[0][0]:spans[0][1]],
+		URI:        text[spans[1][0]:spans[1][1]],
+		Host:       text[spans[2][0]:spans[2][1]],
+		RemoteAddr: text[spans[3][0]:spans[3][1]],
+		Header:     h.decode(b, text),
+		Body:       body,
+	}, nil
 }
 
 // RequestSize returns the exact length of r's encoding.
@@ -78,18 +95,22 @@ func AppendResponse(b []byte, r *Response) []byte {
 
 // DecodeResponse decodes a response. Body aliases b.
 func DecodeResponse(b []byte) (Response, error) {
-	d := decoder{b: b}
-	r := Response{Status: int(d.uint32())}
-	d.intern(0, true)
-	r.Header = d.header()
-	r.Body = d.bytes()
-	if err := d.finish("response"); err != nil {
-		return Response{}, err
+	if len(b) < 4 {
+		return Response{}, malformed("response", "truncated status")
 	}
-	if r.Status < 100 || r.Status > 999 {
-		return Response{}, fmt.Errorf("%w: response status %d out of range", ErrMalformed, r.Status)
+	status := int(binary.LittleEndian.Uint32(b))
+	h, err := locateHeader(b, 4)
+	if err != nil {
+		return Response{}, fmt.Errorf("decode response: %w", err)
 	}
-	return r, nil
+	body, err := lastField(b, h.end)
+	if err != nil {
+		return Response{}, fmt.Errorf("decode response: %w", err)
+	}
+	if status < 100 || status > 999 {
+		return Response{}, fmt.Errorf("%w: response status %d out of range", ErrMalformed, status)
+	}
+	return Response{Status: status, Header: h.decode(b, string(b[:h.end])), Body: body}, nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -130,114 +151,83 @@ func headerSize(h http.Header) int {
 	return n
 }
 
-// decoder reads fields from b. Strings are substrings of text, one copy
-// of the string fields' bytes made by intern, so that decoding a message
-// costs one string allocation instead of one per field.
-type decoder struct {
-	b        []byte
-	text     string // copy of b[textFrom:textFrom+len(text)]
-	textFrom int
-	err      error
+// Decoding locates fields by offset first and copies the string fields
+// once; field is small enough to inline. Guests decode every request, and
+// in WebAssembly calls and allocations are dear.
+
+// field locates the length-prefixed field at b[i:] as b[start:end].
+func field(b []byte, i int) (start, end int, ok bool) {
+	if i < 0 || i > len(b)-4 {
+		return 0, 0, false
+	}
+	n := int(binary.LittleEndian.Uint32(b[i:]))
+	start = i + 4
+	if n > len(b)-start {
+		return 0, 0, false
+	}
+	return start, start + n, true
 }
 
-func (d *decoder) uint32() uint32 {
-	if d.err != nil {
-		return 0
+// lastField returns the field at b[i:], which must end b.
+func lastField(b []byte, i int) ([]byte, error) {
+	start, end, ok := field(b, i)
+	if !ok {
+		return nil, fmt.Errorf("%w: truncated body", ErrMalformed)
 	}
-	if len(d.b) < 4 {
-		d.err = fmt.Errorf("%w: truncated length", ErrMalformed)
-		return 0
+	if end != len(b) {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(b)-end)
 	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
+	return b[start:end:end], nil
 }
 
-func (d *decoder) bytes() []byte {
-	n := d.uint32()
-	if d.err != nil {
-		return nil
-	}
-	if uint64(n) > uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: field of %d bytes but %d remain", ErrMalformed, n, len(d.b))
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
+func malformed(what, msg string) error {
+	return fmt.Errorf("decode %s: %w: %s", what, ErrMalformed, msg)
 }
 
-func (d *decoder) string() string {
-	p := d.bytes()
-	if len(p) == 0 {
-		return ""
-	}
-	// p ends where the decoder stands: as far into the interned text as
-	// the decoder has read since it was made.
-	end := d.textFrom - len(d.b)
-	if start := end - len(p); start >= 0 && end <= len(d.text) {
-		return d.text[start:end]
-	}
-	return string(p)
-}
+// header is an encoded header located in a message: n pairs from start to
+// end.
+type header struct{ n, start, end int }
 
-// intern copies the next fields strings and, if header, the header after
-// them into one string, for string to slice. A malformed message is left
-// for the decoding itself to report.
-func (d *decoder) intern(fields int, header bool) {
-	c := decoder{b: d.b}
-	for i := 0; i < fields; i++ {
-		c.bytes()
+func locateHeader(b []byte, i int) (header, error) {
+	if i > len(b)-4 {
+		return header{}, fmt.Errorf("%w: truncated header count", ErrMalformed)
 	}
-	if header {
-		if n := c.uint32(); c.err == nil && uint64(n)*8 <= uint64(len(c.b)) {
-			for i := uint32(0); i < 2*n; i++ {
-				c.bytes()
-			}
-		}
-	}
-	if c.err != nil {
-		return
-	}
-	d.text = string(d.b[:len(d.b)-len(c.b)])
-	d.textFrom = len(d.b) // remaining length where text starts
-}
-
-func (d *decoder) header() http.Header {
-	n := d.uint32()
-	if d.err != nil {
-		return nil
-	}
+	n := uint64(binary.LittleEndian.Uint32(b[i:]))
+	i += 4
 	// Each pair takes at least 8 bytes; a count beyond that is a lie and
 	// must not drive an allocation.
-	if uint64(n)*8 > uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: %d header pairs cannot fit in %d bytes", ErrMalformed, n, len(d.b))
-		return nil
+	if n*8 > uint64(len(b)-i) {
+		return header{}, fmt.Errorf("%w: %d header pairs cannot fit in %d bytes", ErrMalformed, n, len(b)-i)
 	}
-	h := make(http.Header, n)
-	values := make([]string, n) // one backing array; a repeated name appends past its slot's cap
-	for i := uint32(0); i < n && d.err == nil; i++ {
-		k := d.string()
-		v := d.string()
-		if d.err != nil {
-			break
+	h := header{n: int(n), start: i}
+	for f := 0; f < 2*h.n; f++ {
+		_, end, ok := field(b, i)
+		if !ok {
+			return header{}, fmt.Errorf("%w: truncated header field", ErrMalformed)
 		}
-		if vs, ok := h[k]; ok {
-			h[k] = append(vs, v)
-			continue
-		}
-		values[i] = v
-		h[k] = values[i : i+1 : i+1]
+		i = end
 	}
-	return h
+	h.end = i
+	return h, nil
 }
 
-func (d *decoder) finish(what string) error {
-	if d.err != nil {
-		return fmt.Errorf("decode %s: %w", what, d.err)
+// decode builds the header located in b, its strings substrings of text,
+// a copy of b up to at least h.end.
+func (h header) decode(b []byte, text string) http.Header {
+	m := make(http.Header, h.n)
+	values := make([]string, h.n) // one backing array; a repeated name appends past its slot's cap
+	i := h.start
+	for p := 0; p < h.n; p++ {
+		ks, ke, _ := field(b, i) // locateHeader checked every field
+		vs, ve, _ := field(b, ke)
+		i = ve
+		k, v := text[ks:ke], text[vs:ve]
+		if old, ok := m[k]; ok {
+			m[k] = append(old, v)
+			continue
+		}
+		values[p] = v
+		m[k] = values[p : p+1 : p+1]
 	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("decode %s: %w: %d trailing bytes", what, ErrMalformed, len(d.b))
-	}
-	return nil
+	return m
 }

@@ -18,11 +18,12 @@ const (
 	Hello     = "examples/hello"
 	Echo      = "internal/testguests/echo"
 	Misbehave = "internal/testguests/misbehave"
-	BadABI    = "internal/testguests/badabi"
 	Flaky     = "internal/testguests/flaky"
 	Page      = "internal/testguests/page"
 	// CEcho is a C source, built by BuildC.
 	CEcho = "internal/testguests/cgi/echo.c"
+	// BadABI is a C source, built by BuildC.
+	BadABI = "internal/testguests/badabi/badabi.c"
 )
 
 var (

@@ -219,7 +219,7 @@ func errString(err error) string {
 }
 
 func badABI(t *testing.T, e engine.Engine) {
-	m := compile(t, e, wasmtest.Build(t, wasmtest.BadABI))
+	m := compile(t, e, wasmtest.BuildC(t, wasmtest.BadABI))
 	ctx := context.Background()
 	inst := instantiate(t, m, nil)
 	if resp, err := Call(ctx, inst, "GET", "/", nil); err != nil || resp.Status != 204 {

@@ -356,16 +356,21 @@ func residentBytes() (int64, bool) {
 // BenchDeadlineCost measures one warm hello request with a 10 s deadline
 // on an engine that enforces deadlines and on the same engine configured
 // not to (which cannot stop a runaway guest): the difference is what
-// enforcement costs a call.
-func BenchDeadlineCost(b *testing.B, enforced, none engine.Engine) {
+// enforcement costs a call. newEngine makes the engine either way.
+func BenchDeadlineCost(b *testing.B, newEngine func(enforce bool) (engine.Engine, error)) {
 	ctx := context.Background()
 	wasm := wasmtest.Build(b, wasmtest.Hello)
 	for _, bc := range []struct {
-		name string
-		e    engine.Engine
-	}{{"enforced", enforced}, {"none", none}} {
+		name    string
+		enforce bool
+	}{{"enforced", true}, {"none", false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			m, err := bc.e.Compile(ctx, wasm)
+			e, err := newEngine(bc.enforce)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { e.Close(ctx) })
+			m, err := e.Compile(ctx, wasm)
 			if err != nil {
 				b.Fatal(err)
 			}

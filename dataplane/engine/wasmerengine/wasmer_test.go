@@ -38,18 +38,11 @@ func BenchmarkEngine(b *testing.B) {
 // BenchmarkDeadlineEnforcement: what stopping guests at their deadline
 // costs a warm request.
 func BenchmarkDeadlineEnforcement(b *testing.B) {
-	var engines [2]engine.Engine
-	for i := range engines {
+	enginetest.BenchDeadlineCost(b, func(enforce bool) (engine.Engine, error) {
 		cfg := DefaultConfig()
-		cfg.noDeadlines = i == 1
-		e, err := New(context.Background(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { e.Close(context.Background()) })
-		engines[i] = e
-	}
-	enginetest.BenchDeadlineCost(b, engines[0], engines[1])
+		cfg.noDeadlines = !enforce
+		return New(context.Background(), cfg)
+	})
 }
 
 // TestExitsDoNotCrash: guests that exit, many times over, with finalizers

@@ -247,7 +247,7 @@ func (i *instance) Close(ctx context.Context) error {
 
 // Handle implements engine.Instance.
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
-	var bad *badResponse // kept apart from the call's errors, which are traps
+	var bad error // a broken ABI, kept apart from the call's errors, which are traps
 	err := i.run.call(ctx, func() error {
 		p, err := i.alloc.Call(int32(len(req)))
 		if err != nil {
@@ -256,7 +256,7 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		ptr := uint32(p.(int32))
 		mem := i.run.wasi.mem()
 		if uint64(ptr)+uint64(len(req)) > uint64(len(mem)) {
-			bad = &badResponse{abi.ExportAlloc + " returned a buffer outside guest memory"}
+			bad = fmt.Errorf("%w: %s returned a buffer outside guest memory", engine.ErrBadResponse, abi.ExportAlloc)
 			return nil
 		}
 		copy(mem[ptr:], req)
@@ -268,7 +268,7 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		p2, n := uint32(v>>32), uint32(v)
 		mem = i.run.wasi.mem()
 		if uint64(p2)+uint64(n) > uint64(len(mem)) {
-			bad = &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", p2, n)}
+			bad = fmt.Errorf("%w: response at %d+%d lies outside guest memory", engine.ErrBadResponse, p2, n)
 			return nil
 		}
 		i.out = append(i.out[:0], mem[p2:p2+n]...)
@@ -278,14 +278,10 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, err
 	}
 	if bad != nil {
-		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
+		return nil, bad
 	}
 	return i.out, nil
 }
-
-type badResponse struct{ msg string }
-
-func (b *badResponse) Error() string { return b.msg }
 
 // runCGI runs the command once for a request (see engine.CGIInstance).
 func (m *module) runCGI(stderr *engine.TailWriter) engine.CGIRun {

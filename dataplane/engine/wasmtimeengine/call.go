@@ -79,6 +79,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
 )
 
@@ -86,11 +87,7 @@ import (
 // the low bytes.
 type rawVal struct{ lo, hi uint64 }
 
-func rawI32(v int32) rawVal { return rawVal{lo: uint64(uint32(v))} }
-
 func (v rawVal) i32() int32 { return int32(uint32(v.lo)) }
-
-func (v rawVal) i64() int64 { return int64(v.lo) }
 
 // callError is a trap or error out of a call, with the trap's code if it
 // had one.
@@ -132,7 +129,8 @@ func callUnchecked(store *wasmtime.Store, f *wasmtime.Func, vals []rawVal) error
 // the response, which aliases guest memory until the next call into it.
 // The same assumptions hold as for callUnchecked, and wasmtime.Memory is
 // a wasmtime_memory_t. A deadline of 0 leaves the store's as it is. size
-// is the memory's size after a call that returned, else 0.
+// is the memory's size after a call that returned, else 0. A broken ABI
+// is ErrBadResponse; a failed call, a *callError.
 func exchange(r *running, alloc, handle *wasmtime.Func, deadline uint64, req []byte) (resp []byte, size uint64, err error) {
 	var (
 		trap   *C.wasm_trap_t
@@ -157,9 +155,9 @@ func exchange(r *running, alloc, handle *wasmtime.Func, deadline uint64, req []b
 	case C.EXCHANGE_OK:
 		return unsafe.Slice((*byte)(unsafe.Pointer(out)), int(length)), uint64(n), nil
 	case C.EXCHANGE_BAD_BUFFER:
-		return nil, 0, &badResponse{abi.ExportAlloc + " returned a buffer outside guest memory"}
+		return nil, 0, fmt.Errorf("%w: %s returned a buffer outside guest memory", engine.ErrBadResponse, abi.ExportAlloc)
 	case C.EXCHANGE_BAD_RESPONSE:
-		return nil, uint64(n), &badResponse{fmt.Sprintf("response at %d+%d lies outside guest memory", at, length)}
+		return nil, uint64(n), fmt.Errorf("%w: response at %d+%d lies outside guest memory", engine.ErrBadResponse, at, length)
 	}
 	return nil, 0, callFailure(trap, cerr)
 }

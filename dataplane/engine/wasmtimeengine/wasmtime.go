@@ -447,10 +447,6 @@ func (i *instance) Close(ctx context.Context) error {
 	return nil
 }
 
-type badResponse struct{ msg string }
-
-func (b *badResponse) Error() string { return b.msg }
-
 // Handle implements engine.Instance.
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	ticks, err := i.run.deadline(ctx)
@@ -459,8 +455,8 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	resp, size, err := exchange(i.run, i.alloc, i.handle, ticks, req)
 	i.size = size
-	if bad, ok := err.(*badResponse); ok {
-		return nil, fmt.Errorf("%w: %s", engine.ErrBadResponse, bad.msg)
+	if errors.Is(err, engine.ErrBadResponse) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, i.run.classify(ctx, err)

@@ -22,15 +22,14 @@ type lazyDeadline struct {
 	cancel context.CancelFunc
 }
 
-// withLazyDeadline returns parent bounded by timeout, and a function
-// releasing what it took, to be called when the work is done.
-func withLazyDeadline(parent context.Context, timeout time.Duration) (*lazyDeadline, func()) {
+// withLazyDeadline returns parent bounded by timeout; its stop method
+// releases what it took and is to be called when the work is done.
+func withLazyDeadline(parent context.Context, timeout time.Duration) *lazyDeadline {
 	d := time.Now().Add(timeout)
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}
-	c := &lazyDeadline{parent: parent, deadline: d}
-	return c, c.stop
+	return &lazyDeadline{parent: parent, deadline: d}
 }
 
 // arm returns the context with the deadline, making it on first use.

@@ -26,8 +26,8 @@ func TestLazyDeadline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parent := context.WithValue(context.Background(), ctxKey{}, "v")
-			ctx, stop := withLazyDeadline(parent, short)
-			t.Cleanup(stop)
+			ctx := withLazyDeadline(parent, short)
+			t.Cleanup(ctx.stop)
 			if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > short {
 				t.Fatalf("Deadline() = %v, %v; want within %v", dl, ok, short)
 			}
@@ -65,8 +65,8 @@ func TestLazyDeadline(t *testing.T) {
 func TestLazyDeadlineFollowsParent(t *testing.T) {
 	t.Run("canceled while armed", func(t *testing.T) {
 		parent, cancel := context.WithCancel(context.Background())
-		ctx, stop := withLazyDeadline(parent, time.Hour)
-		t.Cleanup(stop)
+		ctx := withLazyDeadline(parent, time.Hour)
+		t.Cleanup(ctx.stop)
 		done := ctx.Done()
 		cancel()
 		<-done
@@ -76,8 +76,8 @@ func TestLazyDeadlineFollowsParent(t *testing.T) {
 	})
 	t.Run("canceled before asked", func(t *testing.T) {
 		parent, cancel := context.WithCancel(context.Background())
-		ctx, stop := withLazyDeadline(parent, time.Hour)
-		t.Cleanup(stop)
+		ctx := withLazyDeadline(parent, time.Hour)
+		t.Cleanup(ctx.stop)
 		cancel()
 		if err := ctx.Err(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Err() = %v; want Canceled", err)
@@ -87,17 +87,17 @@ func TestLazyDeadlineFollowsParent(t *testing.T) {
 	t.Run("parent's deadline is sooner", func(t *testing.T) {
 		parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 		t.Cleanup(cancel)
-		ctx, stop := withLazyDeadline(parent, time.Hour)
-		t.Cleanup(stop)
+		ctx := withLazyDeadline(parent, time.Hour)
+		t.Cleanup(ctx.stop)
 		pd, _ := parent.Deadline()
 		if dl, _ := ctx.Deadline(); !dl.Equal(pd) {
 			t.Fatalf("Deadline() = %v; want the parent's %v", dl, pd)
 		}
 	})
 	t.Run("stop cancels", func(t *testing.T) {
-		ctx, stop := withLazyDeadline(context.Background(), time.Hour)
+		ctx := withLazyDeadline(context.Background(), time.Hour)
 		done := ctx.Done()
-		stop()
+		ctx.stop()
 		<-done
 	})
 }
@@ -127,10 +127,10 @@ func BenchmarkRequestContext(b *testing.B) {
 	})
 	b.Run("lazy", func(b *testing.B) {
 		for b.Loop() {
-			ctx, stop := withLazyDeadline(parent, time.Second)
+			ctx := withLazyDeadline(parent, time.Second)
 			_, _ = ctx.Deadline()
 			_ = ctx.Err()
-			stop()
+			ctx.stop()
 		}
 	})
 }

@@ -127,8 +127,8 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		Header: r.Header, Body: body,
 	}
 	req := abi.AppendRequest(make([]byte, 0, abi.RequestSize(&ar)), &ar)
-	ctx, stop := withLazyDeadline(r.Context(), timeout)
-	defer stop()
+	ctx := withLazyDeadline(r.Context(), timeout)
+	defer ctx.stop()
 	inst, err := mod.acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -290,11 +290,10 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{run: run}
-	inst.alloc = run.inst.GetFunc(run.store, abi.ExportAlloc)
-	inst.handle = run.inst.GetFunc(run.store, abi.ExportHandle)
+	alloc := run.inst.GetFunc(run.store, abi.ExportAlloc)
+	handle := run.inst.GetFunc(run.store, abi.ExportHandle)
 	version := run.inst.GetFunc(run.store, abi.ExportVersion)
-	if inst.alloc == nil || inst.handle == nil || version == nil {
+	if alloc == nil || handle == nil || version == nil {
 		run.close()
 		return nil, fmt.Errorf("%w: missing ABI exports", engine.ErrInvalidModule)
 	}
@@ -307,7 +306,7 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 		run.close()
 		return nil, fmt.Errorf("%w: module speaks ABI version %d; this worker speaks %d", engine.ErrInvalidModule, n, abi.Version)
 	}
-	return inst, nil
+	return &instance{run: run, x: newExchanger(run, alloc, handle)}, nil
 }
 
 // running is an instantiated module in its own store.
@@ -429,10 +428,10 @@ func (r *running) classify(ctx context.Context, err error) error {
 }
 
 type instance struct {
-	run           *running
-	alloc, handle *wasmtime.Func
-	out           []byte
-	size          uint64 // memory size after the last request, 0 if unknown
+	run  *running
+	x    *exchanger
+	out  []byte
+	size uint64 // memory size after the last request, 0 if unknown
 }
 
 func (i *instance) MemorySize() uint64 {
@@ -444,6 +443,7 @@ func (i *instance) MemorySize() uint64 {
 
 func (i *instance) Close(ctx context.Context) error {
 	i.run.close()
+	i.x.free()
 	return nil
 }
 
@@ -453,7 +453,7 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, size, err := exchange(i.run, i.alloc, i.handle, ticks, req)
+	resp, size, err := i.x.exchange(ticks, req)
 	i.size = size
 	if errors.Is(err, engine.ErrBadResponse) {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -40,18 +41,19 @@ func main() {
 	example := flag.String("example", "examples/hello", "handler package to serve")
 	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer, wasmtime need -tags wasmer, -tags wasmtime)")
 	preInit := flag.Bool("pre-initialize", false, "start instances from a snapshot taken after initialization (wazero, wasmtime)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the worker's rounds to this file")
 	flag.Parse()
 	if *rounds < 1 || *conc < 1 || *round <= 0 {
 		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive")
 		os.Exit(2)
 	}
-	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit); err != nil {
+	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(conc int, round time.Duration, rounds int, example, engineName string, preInit bool) error {
+func run(conc int, round time.Duration, rounds int, example, engineName string, preInit bool, cpuProfile string) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "nanoedge-load-")
 	if err != nil {
@@ -94,11 +96,28 @@ func run(conc int, round time.Duration, rounds int, example, engineName string, 
 	// of a shared machine's speed better than totals would.
 	results := map[string]*result{"native": {}, "worker": {}}
 	var ratios []float64
+	var profile *os.File
+	if cpuProfile != "" {
+		if profile, err = os.Create(cpuProfile); err != nil {
+			return err
+		}
+		defer profile.Close()
+	}
 	for i := 0; i < rounds; i++ {
 		var rps [2]float64
 		for j, t := range []struct{ name, url string }{{"native", nativeURL}, {"worker", workerURL}} {
 			runtime.GC() // each round starts from a collected heap
+			profiled := profile != nil && t.name == "worker"
+			if profiled {
+				if err := pprof.StartCPUProfile(profile); err != nil {
+					return err
+				}
+			}
 			r := hammer(t.url+"/hello", conc, round)
+			if profiled {
+				pprof.StopCPUProfile()
+				profile = nil // one profile, of the first worker round
+			}
 			rps[j] = r.rps()
 			results[t.name].add(r)
 		}

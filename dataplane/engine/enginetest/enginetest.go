@@ -336,6 +336,11 @@ func Bench(b *testing.B, e engine.Engine) {
 		b.StopTimer()
 		after, _ := residentBytes()
 		b.ReportMetric(float64(after-before)/pool/1e6, "RSS-MB/instance")
+		var linear uint64
+		for _, inst := range insts {
+			linear += inst.MemorySize()
+		}
+		b.ReportMetric(float64(linear)/pool/1e6, "linear-MB/instance")
 	})
 }
 

@@ -3,6 +3,8 @@ package guest
 import (
 	"io"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -63,6 +65,35 @@ func FuzzServe(f *testing.F) {
 			t.Fatalf("guest produced a malformed response: %v", err)
 		}
 	})
+}
+
+// requestURLTargets are request targets on and off requestURL's plain
+// path, each to be parsed exactly as url.ParseRequestURI parses it.
+var requestURLTargets = []string{
+	"/", "/hello", "/a/b/c.txt", "//double", "/a?", "/a?b=c&d=e", "/a??", "/a?b?c", "/?", "/?q",
+	"/$&+,:;=@-_.~", "/a?q=%zz", "/a?q=\x7f", "/a?q=\x01", "/a\x01", "/a b", "/a%20b", "/a%2Fb", "/a%zz",
+	"/a!b", "/a*b", "/a(b)", "/a'b", "/a#frag", "/a?b#frag", "/ünï", "/a?ü", "*", "", "a", "http://h/p?q", "//h/p",
+}
+
+func TestRequestURLMatchesNetURL(t *testing.T) {
+	for _, target := range requestURLTargets {
+		checkRequestURL(t, target)
+	}
+}
+
+func FuzzRequestURL(f *testing.F) {
+	for _, target := range requestURLTargets {
+		f.Add(target)
+	}
+	f.Fuzz(checkRequestURL)
+}
+
+func checkRequestURL(t *testing.T, target string) {
+	want, wantErr := url.ParseRequestURI(target)
+	got, err := requestURL(target)
+	if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: got %#v, %v; url.ParseRequestURI gives %#v, %v", target, got, err, want, wantErr)
+	}
 }
 
 // TestWriterReuse: a module reuses one ResponseWriter; nothing of one

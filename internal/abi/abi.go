@@ -212,8 +212,41 @@ func locateHeader(b []byte, i int) (header, error) {
 }
 
 // decode builds the header located in b, its strings substrings of text,
-// a copy of b up to at least h.end.
+// a copy of b up to at least h.end. Encoders write a name's values one
+// after another, so decode stores each run of pairs with one name without
+// looking it up first; a name whose pairs are apart is then stored twice,
+// which the map's size gives away, and the header is built again pair by
+// pair.
 func (h header) decode(b []byte, text string) http.Header {
+	m := make(http.Header, h.n)
+	values := make([]string, h.n) // one backing array; each name's values capped at their end
+	runs, run, name := 0, 0, ""
+	i := h.start
+	for p := 0; p < h.n; p++ {
+		ks, ke, _ := field(b, i) // locateHeader checked every field
+		vs, ve, _ := field(b, ke)
+		i = ve
+		k := text[ks:ke]
+		values[p] = text[vs:ve]
+		if p > 0 && k != name {
+			m[name] = values[run:p:p]
+			runs, run = runs+1, p
+		}
+		name = k
+	}
+	if h.n > 0 {
+		m[name] = values[run:h.n:h.n]
+		runs++
+	}
+	if len(m) == runs {
+		return m
+	}
+	return h.decodeScattered(b, text)
+}
+
+// decodeScattered is decode for a header whose names may come back after
+// other names.
+func (h header) decodeScattered(b []byte, text string) http.Header {
 	m := make(http.Header, h.n)
 	values := make([]string, h.n) // one backing array; a repeated name appends past its slot's cap
 	i := h.start

@@ -2,6 +2,7 @@ package abi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"reflect"
@@ -82,6 +83,46 @@ func FuzzDecodeResponse(f *testing.F) {
 // TestDecodedHeaderIsIndependent: decoded strings share one allocation and
 // header values one backing array; neither may leak between fields, and
 // appending to one name's values must not overwrite another's.
+// TestDecodeHeaderOrders: a name's pairs may come together, as
+// AppendRequest writes them, or apart; either way its values keep their
+// order and every name its own.
+func TestDecodeHeaderOrders(t *testing.T) {
+	tests := []struct {
+		name  string
+		pairs [][2]string
+		want  http.Header
+	}{
+		{"none", nil, http.Header{}},
+		{"one", [][2]string{{"A", "1"}}, http.Header{"A": {"1"}}},
+		{"together", [][2]string{{"A", "1"}, {"A", "2"}, {"B", "3"}}, http.Header{"A": {"1", "2"}, "B": {"3"}}},
+		{"apart", [][2]string{{"A", "1"}, {"B", "2"}, {"A", "3"}}, http.Header{"A": {"1", "3"}, "B": {"2"}}},
+		{"apart, last twice", [][2]string{{"A", "1"}, {"B", "2"}, {"B", "3"}, {"A", "4"}, {"B", "5"}}, http.Header{"A": {"1", "4"}, "B": {"2", "3", "5"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := binary.LittleEndian.AppendUint32([]byte{0xc8, 0, 0, 0}, uint32(len(tt.pairs))) // status 200
+			for _, p := range tt.pairs {
+				b = appendString(appendString(b, p[0]), p[1])
+			}
+			resp, err := DecodeResponse(appendBytes(b, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(resp.Header, tt.want) {
+				t.Fatalf("exp %q, got %q", tt.want, resp.Header)
+			}
+			for k := range resp.Header { // a value appended to one name must not show in another's
+				resp.Header[k] = append(resp.Header[k], "appended")
+			}
+			for k, vs := range tt.want {
+				if got := resp.Header[k]; !reflect.DeepEqual(got, append(vs[:len(vs):len(vs)], "appended")) {
+					t.Fatalf("%s: exp %q and the appended value, got %q", k, vs, got)
+				}
+			}
+		})
+	}
+}
+
 func TestDecodedHeaderIsIndependent(t *testing.T) {
 	enc := AppendRequest(nil, &Request{Method: "GET", URI: "/u", Header: http.Header{"A": {"1", "2"}, "B": {"3"}, "C": {"4"}}, Body: []byte("body")})
 	r, err := DecodeRequest(enc)

@@ -126,7 +126,6 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: r.Header, Body: body,
 	}
-	req := abi.AppendRequest(make([]byte, 0, abi.RequestSize(&ar)), &ar)
 	ctx := withLazyDeadline(r.Context(), timeout)
 	defer ctx.stop()
 	inst, err := mod.acquire(ctx)
@@ -137,7 +136,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		return fail(rw, err), err
 	}
 	inst.setRequest(reqID, tc)
-	out, err := inst.Handle(ctx, req)
+	out, err := inst.Handle(ctx, inst.encode(&ar))
 	var resp abi.Response
 	if err == nil {
 		if resp, err = abi.DecodeResponse(out); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/internal/abi"
 )
 
 // errModuleClosed: the module was unloaded while a request waited for it.
@@ -46,6 +47,26 @@ type instance struct {
 	mem            uint64 // linear memory at the last release
 	idleSince      time.Time
 	stdout, stderr *lineLogger
+	req            []byte // the last request's encoding; its buffer serves the next
+}
+
+// maxKeptRequest bounds the request buffer an instance keeps between
+// requests.
+const maxKeptRequest = 64 << 10
+
+// encode encodes ar for the instance, in the buffer the last request
+// used unless it is large: engines copy a request into the guest before
+// Handle returns.
+func (i *instance) encode(ar *abi.Request) []byte {
+	n := abi.RequestSize(ar)
+	if n > maxKeptRequest {
+		return abi.AppendRequest(make([]byte, 0, n), ar)
+	}
+	if cap(i.req) < n {
+		i.req = make([]byte, 0, n)
+	}
+	i.req = abi.AppendRequest(i.req[:0], ar)
+	return i.req
 }
 
 // setRequest ties the guest output that follows to a request and its trace.

@@ -27,6 +27,8 @@ type Config struct {
 	// beyond it wait for a free one until their deadline.
 	MaxInstances int
 	// MaxRequestsPerInstance recycles an instance after that many requests.
+	// 0 takes the module's advice (engine.Renewer), else
+	// DefaultMaxRequestsPerInstance.
 	MaxRequestsPerInstance int
 	// RecycleMemory recycles an instance whose linear memory grew past this
 	// many bytes (a guest that caches or leaks is restarted, not kept).
@@ -60,25 +62,28 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultMaxRequestsPerInstance is how many requests an instance serves
+// when neither the Config nor the module says.
+const DefaultMaxRequestsPerInstance = 10000
+
 // DefaultConfig returns limits suited to small HTTP handlers.
 func DefaultConfig() Config {
 	return Config{
-		RequestTimeout:         10 * time.Second,
-		MaxRequestBody:         8 << 20,
-		MaxResponseBody:        16 << 20,
-		MaxHeaderBytes:         64 << 10,
-		ReadHeaderTimeout:      10 * time.Second,
-		MaxInstances:           2 * runtime.GOMAXPROCS(0),
-		MaxRequestsPerInstance: 10000,
-		RecycleMemory:          64 << 20,
-		IdleTimeout:            5 * time.Minute,
-		RetainUnused:           10 * time.Minute,
-		MaxRetained:            8,
-		LoadTimeout:            5 * time.Minute,
-		RequireSignatures:      true,
-		Prewarm:                true,
-		ReportInterval:         time.Second,
-		Logger:                 slog.Default(),
+		RequestTimeout:    10 * time.Second,
+		MaxRequestBody:    8 << 20,
+		MaxResponseBody:   16 << 20,
+		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxInstances:      2 * runtime.GOMAXPROCS(0),
+		RecycleMemory:     64 << 20,
+		IdleTimeout:       5 * time.Minute,
+		RetainUnused:      10 * time.Minute,
+		MaxRetained:       8,
+		LoadTimeout:       5 * time.Minute,
+		RequireSignatures: true,
+		Prewarm:           true,
+		ReportInterval:    time.Second,
+		Logger:            slog.Default(),
 	}
 }
 
@@ -91,8 +96,8 @@ func (c Config) Validate() error {
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {
 		errs = append(errs, errors.New("size limits must be positive"))
 	}
-	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance <= 0 || c.RecycleMemory == 0 || c.MaxRetained < 0 || c.RetainUnused < 0 {
-		errs = append(errs, errors.New("MaxInstances and MaxRequestsPerInstance must be positive"))
+	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance < 0 || c.RecycleMemory == 0 || c.MaxRetained < 0 || c.RetainUnused < 0 {
+		errs = append(errs, errors.New("MaxInstances and RecycleMemory must be positive; MaxRequestsPerInstance, MaxRetained and RetainUnused not negative"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("Logger is nil"))

@@ -77,6 +77,12 @@ func (i *instance) setRequest(id string, tc traceContext) {
 }
 
 func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, maxMemory uint64, logger *slog.Logger) *module {
+	if maxUses == 0 {
+		maxUses = DefaultMaxRequestsPerInstance
+		if r, ok := compiled.(engine.Renewer); ok && r.RenewAfter() > 0 {
+			maxUses = r.RenewAfter()
+		}
+	}
 	version := name + "@" + shortDigest(digest)
 	return &module{
 		name: name, digest: digest, version: version, versionValue: []string{version}[:1:1], compiled: compiled, maxUses: maxUses, maxMemory: maxMemory,

@@ -2,11 +2,14 @@ package dataplane
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
 )
 
@@ -57,5 +60,58 @@ func TestInstanceEncodeReusesBuffer(t *testing.T) {
 			t.Fatalf("request %d: kept a %d-byte buffer", i, cap(inst.req))
 		}
 		kept = got
+	}
+}
+
+// renewingModule is an engine.Module that counts the instances it makes
+// and advises renewal after renew requests.
+type renewingModule struct {
+	renew int
+	made  atomic.Int64
+}
+
+func (m *renewingModule) Instantiate(context.Context, engine.InstanceConfig) (engine.Instance, error) {
+	m.made.Add(1)
+	return nopInstance{}, nil
+}
+func (m *renewingModule) Close(context.Context) error { return nil }
+func (m *renewingModule) RenewAfter() int             { return m.renew }
+
+type nopInstance struct{}
+
+func (nopInstance) Handle(context.Context, []byte) ([]byte, error) { return nil, nil }
+func (nopInstance) MemorySize() uint64                             { return 0 }
+func (nopInstance) Close(context.Context) error                    { return nil }
+
+// TestPoolRenewsInstances: an instance is replaced after the configured
+// number of requests, or, with none configured, the module's advice, or
+// else DefaultMaxRequestsPerInstance.
+func TestPoolRenewsInstances(t *testing.T) {
+	tests := []struct {
+		name              string
+		configured, renew int
+		requests          int
+		wantMade          int64
+	}{
+		{"module's advice", 0, 3, 7, 3},
+		{"configured wins", 5, 3, 7, 2},
+		{"no advice", 0, 0, 7, 1},
+		{"default", 0, 0, DefaultMaxRequestsPerInstance + 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			compiled := &renewingModule{renew: tt.renew}
+			m := newModule("m", "sha256:00", compiled, 1, tt.configured, 1<<30, slog.New(slog.DiscardHandler))
+			for i := 0; i < tt.requests; i++ {
+				inst, err := m.acquire(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.release(inst, false)
+			}
+			if got := compiled.made.Load(); got != tt.wantMade {
+				t.Fatalf("%d requests made %d instances, exp %d", tt.requests, got, tt.wantMade)
+			}
+		})
 	}
 }

@@ -36,6 +36,16 @@ type Module interface {
 	Close(ctx context.Context) error
 }
 
+// Renewer is implemented by a Module whose instances are cheap to
+// replace, such as instances started from a copy-on-write snapshot.
+// RenewAfter is how many requests an instance should serve before a
+// fresh one takes its place, or 0 for no advice. A Go guest's heap
+// touches new pages as it collects garbage and never gives them back; a
+// fresh instance holds only the pages it writes.
+type Renewer interface {
+	RenewAfter() int
+}
+
 // InstanceConfig carries what differs between instances of one module.
 type InstanceConfig struct {
 	// Stdout and Stderr receive the guest's output; nil discards it.

@@ -304,44 +304,67 @@ func Bench(b *testing.B, e engine.Engine) {
 		}
 		b.ReportMetric(float64(inst.MemorySize())/1e6, "MB/instance")
 	})
-	b.Run("warm-pool", func(b *testing.B) {
-		// The resident memory a warm instance costs the process: RSS
-		// grown by a pool of instances that each served requests,
-		// whatever the engine maps, copies or shares.
-		const pool = 32
-		debug.FreeOSMemory() // an earlier run's instances must not be reused unseen
-		before, ok := residentBytes()
-		if !ok {
-			b.Skip("no /proc/self/statm")
+	b.Run("warm-pool", func(b *testing.B) { benchPool(b, m, 0) })
+	if r, ok := m.(engine.Renewer); ok && r.RenewAfter() > 0 {
+		b.Run("renewed-pool", func(b *testing.B) { benchPool(b, m, r.RenewAfter()) })
+	}
+}
+
+// benchPool measures the resident memory a warm instance costs the
+// process: RSS grown by a pool of instances that each served requests,
+// whatever the engine maps, copies or shares. With renew > 0, an instance
+// is replaced after that many requests, as the worker does, and the
+// figure is the average over instances of every age.
+func benchPool(b *testing.B, m engine.Module, renew int) {
+	ctx := context.Background()
+	const pool = 32
+	debug.FreeOSMemory() // an earlier run's instances must not be reused unseen
+	before, ok := residentBytes()
+	if !ok {
+		b.Skip("no /proc/self/statm")
+	}
+	insts := make([]engine.Instance, pool)
+	b.Cleanup(func() {
+		for _, inst := range insts {
+			inst.Close(ctx)
 		}
-		insts := make([]engine.Instance, 0, pool)
-		b.Cleanup(func() {
-			for _, inst := range insts {
-				inst.Close(ctx)
-			}
-		})
-		for len(insts) < pool {
+	})
+	// Renewal is staggered, as a busy worker's is: the pool holds
+	// instances of every age at any time.
+	uses := make([]int, pool)
+	for i := range uses {
+		uses[i] = i * renew / pool
+	}
+	for i := range insts {
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		insts[i] = inst
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := i % pool
+		if resp, err := Call(ctx, insts[j], "GET", "/hello", nil); err != nil || resp.Status != 200 {
+			b.Fatalf("%d %v", resp.Status, err)
+		}
+		if uses[j]++; uses[j] == renew {
+			insts[j].Close(ctx)
 			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			insts = append(insts, inst)
+			insts[j], uses[j] = inst, 0
 		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if resp, err := Call(ctx, insts[i%pool], "GET", "/hello", nil); err != nil || resp.Status != 200 {
-				b.Fatalf("%d %v", resp.Status, err)
-			}
-		}
-		b.StopTimer()
-		after, _ := residentBytes()
-		b.ReportMetric(float64(after-before)/pool/1e6, "RSS-MB/instance")
-		var linear uint64
-		for _, inst := range insts {
-			linear += inst.MemorySize()
-		}
-		b.ReportMetric(float64(linear)/pool/1e6, "linear-MB/instance")
-	})
+	}
+	b.StopTimer()
+	after, _ := residentBytes()
+	b.ReportMetric(float64(after-before)/pool/1e6, "RSS-MB/instance")
+	var linear uint64
+	for _, inst := range insts {
+		linear += inst.MemorySize()
+	}
+	b.ReportMetric(float64(linear)/pool/1e6, "linear-MB/instance")
 }
 
 // residentBytes reads the process's resident set size on Linux.

@@ -276,6 +276,20 @@ func (m *module) Close(ctx context.Context) error {
 	return nil
 }
 
+// RenewAfter is how many requests an instance started from a snapshot
+// serves before it is replaced (see engine.Renewer); instances that run
+// their own initialization are not worth replacing so often.
+const RenewAfter = 1000
+
+// RenewAfter implements engine.Renewer. An instance of a snapshot maps
+// its memory copy-on-write and starts in about 0.1 ms.
+func (m *module) RenewAfter() int {
+	if m.initialized {
+		return RenewAfter
+	}
+	return 0
+}
+
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &engine.TailWriter{W: cfg.Stderr}

@@ -119,3 +119,36 @@ func TestCompiledCodeIsCached(t *testing.T) {
 	}
 	serve()
 }
+
+// TestSnapshotsAdviseRenewal: instances of a pre-initialized module are
+// cheap to replace and the module says so (engine.Renewer); a module
+// whose instances run their own initialization gives no advice.
+func TestSnapshotsAdviseRenewal(t *testing.T) {
+	ctx := context.Background()
+	wasm := wasmtest.Build(t, wasmtest.Hello)
+	cache := t.TempDir()
+	for _, tt := range []struct {
+		pre  bool
+		want int
+	}{{true, RenewAfter}, {false, 0}} {
+		cfg := DefaultConfig()
+		cfg.CacheDir, cfg.PreInitialize = cache, tt.pre
+		e, err := New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(ctx) })
+		m, err := e.Compile(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		r, ok := m.(engine.Renewer)
+		if !ok {
+			t.Fatal("module does not implement engine.Renewer")
+		}
+		if got := r.RenewAfter(); got != tt.want {
+			t.Fatalf("pre-initialized %v: RenewAfter %d, exp %d", tt.pre, got, tt.want)
+		}
+	}
+}

@@ -124,19 +124,21 @@ func appendBytes(b, p []byte) []byte {
 }
 
 // appendHeader writes a pair count followed by (name, value) pairs; a name
-// with several values is written once per value, in order.
+// with several values is written once per value, in order. The count is
+// filled in after the pairs: ranging over a map twice costs a module more
+// than the writing.
 func appendHeader(b []byte, h http.Header) []byte {
+	at := len(b)
+	b = append(b, 0, 0, 0, 0)
 	n := 0
-	for _, vs := range h {
-		n += len(vs)
-	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
 	for k, vs := range h {
 		for _, v := range vs {
 			b = appendString(b, k)
 			b = appendString(b, v)
 		}
+		n += len(vs)
 	}
+	binary.LittleEndian.PutUint32(b[at:], uint32(n))
 	return b
 }
 

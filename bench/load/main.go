@@ -42,18 +42,19 @@ func main() {
 	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer, wasmtime need -tags wasmer, -tags wasmtime)")
 	preInit := flag.Bool("pre-initialize", false, "start instances from a snapshot taken after initialization (wazero, wasmtime)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the worker's rounds to this file")
+	maxRequests := flag.Int("max-requests", 0, "requests per instance before it is renewed; 0 takes the module's advice")
 	flag.Parse()
-	if *rounds < 1 || *conc < 1 || *round <= 0 {
-		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive")
+	if *rounds < 1 || *conc < 1 || *round <= 0 || *maxRequests < 0 {
+		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive, -max-requests not negative")
 		os.Exit(2)
 	}
-	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit, *cpuProfile); err != nil {
+	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit, *maxRequests, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(conc int, round time.Duration, rounds int, example, engineName string, preInit bool, cpuProfile string) error {
+func run(conc int, round time.Duration, rounds int, example, engineName string, preInit bool, maxRequests int, cpuProfile string) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "nanoedge-load-")
 	if err != nil {
@@ -73,7 +74,7 @@ func run(conc int, round time.Duration, rounds int, example, engineName string, 
 	fmt.Printf("compile: cold %v, from disk cache %v\n", cold.Round(time.Millisecond), cached.Round(time.Millisecond))
 
 	start := time.Now()
-	workerURL, stop, err := startStack(ctx, tmp, wasm, engineName, preInit)
+	workerURL, stop, err := startStack(ctx, tmp, wasm, engineName, preInit, maxRequests)
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func compileTimes(ctx context.Context, wasm []byte, cacheDir string) (cold, cach
 	return cold, cached, nil
 }
 
-func startStack(ctx context.Context, dir string, wasm []byte, engineName string, preInit bool) (string, func(), error) {
+func startStack(ctx context.Context, dir string, wasm []byte, engineName string, preInit bool, maxRequests int) (string, func(), error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc := registry.DefaultConfig(filepath.Join(dir, "data"))
 	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
@@ -175,6 +176,7 @@ func startStack(ctx context.Context, dir string, wasm []byte, engineName string,
 	wc := dataplane.DefaultConfig()
 	wc.Logger = logger
 	wc.RequireSignatures = false
+	wc.MaxRequestsPerInstance = maxRequests
 	w, err := server.StartWorker(ctx, server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, EngineName: engineName, Worker: wc})
 	if err != nil {
 		cp.Close()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,6 +343,7 @@ func benchPool(b *testing.B, m engine.Module, renew int) {
 		}
 		insts[i] = inst
 	}
+	faults := minorFaults()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		j := i % pool
@@ -358,6 +360,9 @@ func benchPool(b *testing.B, m engine.Module, renew int) {
 		}
 	}
 	b.StopTimer()
+	// Page faults per request: what renewal costs beyond instantiation,
+	// as every page a fresh instance writes is faulted in again.
+	b.ReportMetric(float64(minorFaults()-faults)/float64(b.N), "faults/op")
 	after, _ := residentBytes()
 	b.ReportMetric(float64(after-before)/pool/1e6, "RSS-MB/instance")
 	var linear uint64
@@ -365,6 +370,12 @@ func benchPool(b *testing.B, m engine.Module, renew int) {
 		linear += inst.MemorySize()
 	}
 	b.ReportMetric(float64(linear)/pool/1e6, "linear-MB/instance")
+}
+
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Minflt
 }
 
 // residentBytes reads the process's resident set size on Linux.

@@ -64,14 +64,22 @@ func serveRecover(h http.Handler, w http.ResponseWriter, req *http.Request) (p a
 	return nil
 }
 
+// requestBlock is a request and its URL in one allocation: in
+// WebAssembly each allocation costs more than the fields it fills.
+type requestBlock struct {
+	req http.Request
+	url url.URL
+}
+
 func newRequest(ar *abi.Request) (*http.Request, error) {
-	u, err := requestURL(ar.URI)
-	if err != nil {
+	blk := new(requestBlock)
+	if err := parseRequestURL(&blk.url, ar.URI); err != nil {
 		return nil, fmt.Errorf("guest: bad request URI %q: %w", ar.URI, err)
 	}
-	req := &http.Request{
+	req := &blk.req
+	*req = http.Request{
 		Method:     ar.Method,
-		URL:        u,
+		URL:        &blk.url,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
@@ -92,13 +100,13 @@ func newRequest(ar *abi.Request) (*http.Request, error) {
 	return req, nil
 }
 
-// requestURL parses a request target as url.ParseRequestURI does. A
-// plain target, a path of characters a URL never escapes and an optional
-// query, is split without the general parser, which costs a module more
-// than the rest of building its request.
-func requestURL(uri string) (*url.URL, error) {
+// parseRequestURL parses a request target into u as url.ParseRequestURI
+// does. A plain target, a path of characters a URL never escapes and an
+// optional query, is split without the general parser, which costs a
+// module more than the rest of building its request.
+func parseRequestURL(u *url.URL, uri string) error {
 	if len(uri) == 0 || uri[0] != '/' {
-		return url.ParseRequestURI(uri)
+		return parseRequestURLSlowly(u, uri)
 	}
 	q := len(uri)
 	for i := 1; i < len(uri); i++ {
@@ -106,22 +114,31 @@ func requestURL(uri string) (*url.URL, error) {
 			q = i
 			break
 		} else if !plainPath(c) {
-			return url.ParseRequestURI(uri)
+			return parseRequestURLSlowly(u, uri)
 		}
 	}
 	for i := q + 1; i < len(uri); i++ {
 		if c := uri[i]; c < ' ' || c == 0x7f {
-			return url.ParseRequestURI(uri) // which refuses control bytes
+			return parseRequestURLSlowly(u, uri) // which refuses control bytes
 		}
 	}
-	u := &url.URL{Path: uri[:q]}
+	*u = url.URL{Path: uri[:q]}
 	switch {
 	case q == len(uri)-1:
 		u.ForceQuery = true // "/p?": an empty query, asked for
 	case q < len(uri):
 		u.RawQuery = uri[q+1:]
 	}
-	return u, nil
+	return nil
+}
+
+func parseRequestURLSlowly(u *url.URL, uri string) error {
+	parsed, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return err
+	}
+	*u = *parsed
+	return nil
 }
 
 // plainPath reports whether c stands for itself in a path: unreserved,

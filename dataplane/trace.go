@@ -24,6 +24,12 @@ type traceContext struct {
 	traceparent string
 }
 
+// The all-zero ids W3C Trace Context declares invalid.
+const (
+	invalidTraceID = "00000000000000000000000000000000"
+	invalidSpanID  = "0000000000000000"
+)
+
 // continueTrace reads traceparent and starts the worker's span in that
 // trace; a missing or malformed header starts a new, sampled trace.
 func continueTrace(h http.Header) traceContext {
@@ -32,7 +38,7 @@ func continueTrace(h http.Header) traceContext {
 		if v := strings.TrimSpace(vs[0]); len(v) == 55 {
 			parts := strings.Split(v, "-")
 			if len(parts) == 4 && parts[0] == "00" && isHex(parts[1], 32) && isHex(parts[2], 16) && isHex(parts[3], 2) &&
-				parts[1] != strings.Repeat("0", 32) && parts[2] != strings.Repeat("0", 16) {
+				parts[1] != invalidTraceID && parts[2] != invalidSpanID {
 				traceID, flags, parentID = parts[1], parts[3], parts[2]
 			}
 		}

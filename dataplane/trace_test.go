@@ -19,6 +19,7 @@ func TestContinueTrace(t *testing.T) {
 		{"unknown version", "01-" + trace + "-00f067aa0ba902b7-01", false, "01"},
 		{"upper case", "00-" + strings.ToUpper(trace) + "-00f067aa0ba902b7-01", false, "01"},
 		{"zero trace id", "00-" + strings.Repeat("0", 32) + "-00f067aa0ba902b7-01", false, "01"},
+		{"zero parent id", "00-" + trace + "-" + strings.Repeat("0", 16) + "-01", false, "01"},
 		{"truncated", "00-" + trace + "-00f067aa0ba902b7", false, "01"},
 	}
 	for _, tt := range tests {

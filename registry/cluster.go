@@ -74,8 +74,8 @@ func (s *Store) AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) err
 	if id == "" || raftAddr == "" {
 		return fmt.Errorf("%w: a member needs an id and a raft address", ErrInvalid)
 	}
-	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.timeout(ctx)).Error(); err != nil {
-		return s.raftErr(err)
+	if err := s.await(ctx, s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.timeout(ctx)), "adding a voter"); err != nil {
+		return err
 	}
 	return s.PutNode(ctx, id, grpcAddr)
 }
@@ -92,8 +92,8 @@ func (s *Store) PutNode(ctx context.Context, id, grpcAddr string) error {
 // RemoveMember removes a node from the Raft configuration and forgets its
 // API address. It must run on the leader.
 func (s *Store) RemoveMember(ctx context.Context, id string) error {
-	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)).Error(); err != nil {
-		return s.raftErr(err)
+	if err := s.await(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)), "removing a member"); err != nil {
+		return err
 	}
 	_, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_DeleteNode{DeleteNode: &registryv1.DeleteNodeCommand{Id: id}}})
 	if errors.Is(err, ErrNotFound) {
@@ -113,16 +113,22 @@ func (s *Store) LinearizableRead(ctx context.Context) error {
 	// until an entry of its own term commits: one barrier per term.
 	term := s.raft.CurrentTerm()
 	if !s.barriers.done(term) {
-		if err := s.raft.Barrier(s.timeout(ctx)).Error(); err != nil {
-			return s.raftErr(err)
+		if err := s.await(ctx, s.raft.Barrier(s.timeout(ctx)), "applying the previous term's writes"); err != nil {
+			return err
 		}
 		s.barriers.mark(term)
 	}
-	// Raft answers a verify future neither by a deadline nor, always, when
-	// it shuts down: wait for it only as long as the caller and the store.
-	verify := s.raft.VerifyLeader()
+	return s.await(ctx, s.raft.VerifyLeader(), "confirming leadership")
+}
+
+// await waits for a Raft future as long as the caller and the store do.
+// Raft's own timeouts bound only the enqueueing of a request, and it does
+// not answer every future on every path: a verify future when it shuts
+// down, an apply future on a leader cut off while its entry is in flight.
+// what says, in the error, what ran out of time.
+func (s *Store) await(ctx context.Context, f raft.Future, what string) error {
 	done := make(chan error, 1)
-	go func() { done <- verify.Error() }()
+	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -130,7 +136,7 @@ func (s *Store) LinearizableRead(ctx context.Context) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: confirming leadership: %v", ErrTimeout, ctx.Err())
+		return fmt.Errorf("%w: %s: %w", ErrTimeout, what, ctx.Err())
 	case <-s.closed:
 		return ErrClosed
 	}

@@ -20,7 +20,8 @@ var (
 	ErrCompacted = errors.New("registry: revision compacted")
 	// ErrQuotaExceeded: storing the module would exceed Config.Quota.
 	ErrQuotaExceeded = errors.New("registry: quota exceeded")
-	// ErrTimeout: Raft did not accept the write in time.
+	// ErrTimeout: Raft did not accept or commit the request before the
+	// caller's deadline. A write that timed out may still apply.
 	ErrTimeout = errors.New("registry: timed out")
 	// ErrInUse: the object is still referenced, for example a flag a
 	// route rule follows.

@@ -279,7 +279,7 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 	}
 	var firstErr error
 	for _, f := range futures {
-		if _, err := s.result(f); err != nil && firstErr == nil {
+		if _, err := s.result(ctx, f); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -398,7 +398,7 @@ func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResul
 	if err != nil {
 		return nil, err
 	}
-	return s.result(f)
+	return s.result(ctx, f)
 }
 
 // propose hands cmd to Raft without waiting for it to commit.
@@ -411,10 +411,11 @@ func (s *Store) propose(ctx context.Context, cmd *registryv1.Command) (raft.Appl
 	return s.raft.Apply(data, s.timeout(ctx)), nil
 }
 
-// result waits for a proposed command to apply.
-func (s *Store) result(f raft.ApplyFuture) (*applyResult, error) {
-	if err := f.Error(); err != nil {
-		return nil, s.raftErr(err)
+// result waits for a proposed command to apply, as long as ctx allows.
+// A write that runs out of time was proposed and may still apply.
+func (s *Store) result(ctx context.Context, f raft.ApplyFuture) (*applyResult, error) {
+	if err := s.await(ctx, f, "waiting for the write to commit; it may still apply"); err != nil {
+		return nil, err
 	}
 	res, ok := f.Response().(*applyResult)
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nanoedge/nanoedge/internal/testutil"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -273,4 +275,53 @@ func TestLargeModuleIsChunked(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWriteWaitsNoLongerThanItsContext holds the state machine so a
+// proposed write cannot apply: the caller gets ErrTimeout at its deadline
+// instead of waiting on Raft, and the write still applies afterwards.
+func TestWriteWaitsNoLongerThanItsContext(t *testing.T) {
+	s := mustOpenStore(t, testConfig(t.TempDir()))
+	// bbolt has one writer at a time: while this transaction is open the
+	// state machine blocks applying the next entry.
+	tx, err := s.fsm.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			tx.Rollback()
+		}
+	}
+	t.Cleanup(release)
+	stop := time.AfterFunc(10*time.Second, release) // so a regression fails rather than hangs
+	defer stop.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.PutNode(ctx, "n9", "10.0.0.9:7000")
+	waited := time.Since(start)
+	stop.Stop()
+	release()
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exp ErrTimeout wrapping the deadline, got %v", err)
+	}
+	if waited > 2*time.Second {
+		t.Fatalf("write returned %v after its 200ms deadline", waited)
+	}
+
+	// The entry was proposed before the deadline; it applies once it can.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		addr, err := s.NodeAddr("n9")
+		if err == nil && addr != "10.0.0.9:7000" {
+			err = fmt.Errorf("node address %q", addr)
+		}
+		return err
+	})
+	if err := s.PutNode(context.Background(), "n10", "10.0.0.10:7000"); err != nil {
+		t.Fatalf("write after the held one: %v", err)
+	}
 }

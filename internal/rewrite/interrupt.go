@@ -7,8 +7,15 @@ import (
 	"strings"
 )
 
-// GlobalName is the exported global an instrumented module checks.
-const GlobalName = "nanoedge_interrupt"
+// The globals an instrumented module exports. To stop a guest, a host
+// sets GlobalName to 1, then CountdownName to 0: the countdown makes the
+// guest look at the flag at its next loop iteration. (Should the guest's
+// own decrement overwrite the zero, it looks within YieldInterval
+// iterations anyway; the flag is what stays set.)
+const (
+	GlobalName    = "nanoedge_interrupt"
+	CountdownName = "nanoedge_countdown"
+)
 
 var (
 	// ErrUnsupported: the module uses an encoding or instruction this
@@ -28,12 +35,12 @@ const (
 	secCode   = 10
 )
 
-// YieldInterval is how many loop iterations a guest runs between yields:
-// a `memory.grow 0`, which engines that compile to machine code run by
-// leaving it (wazero returns to Go), so that the host's runtime can stop
-// the thread for its garbage collector. A guest spinning in a loop that
-// never left machine code would hold up every stop-the-world, and with
-// it the goroutine that raises the interrupt flag.
+// YieldInterval is how many loop iterations a guest runs between looks at
+// the interrupt flag and yields: a `memory.grow 0`, which engines that
+// compile to machine code run by leaving it (wazero returns to Go), so
+// that the host's runtime can stop the thread for its garbage collector.
+// A guest spinning in a loop that never left machine code would hold up
+// every stop-the-world, and with it the goroutine that raises the flag.
 const YieldInterval = 1 << 14
 
 type section struct {
@@ -41,11 +48,14 @@ type section struct {
 	payload []byte
 }
 
-// Instrument returns a copy of wasm with the interrupt global added and
-// checked at the head of every loop, and a yield every YieldInterval
-// iterations (counted in a second, unexported global). Modules without a
-// memory to yield through are ErrUnsupported. DWARF sections are dropped:
-// their code offsets would no longer hold.
+// Instrument returns a copy of wasm whose loops count down a global at the
+// head of every iteration; when it reaches zero, every YieldInterval
+// iterations or as soon as the host zeroes it, the guest traps
+// (unreachable) if the interrupt flag is set, and otherwise yields and
+// starts counting again. Both globals are exported (GlobalName,
+// CountdownName). Modules without a memory to yield through are
+// ErrUnsupported. DWARF sections are dropped: their code offsets would no
+// longer hold.
 func Instrument(wasm []byte) ([]byte, error) {
 	all, err := sections(wasm)
 	if err != nil {
@@ -89,24 +99,21 @@ func Instrument(wasm []byte) ([]byte, error) {
 		// The global section comes before exports; a module without one
 		// gets it just before the export section or anything after it.
 		if !wroteGlobal && s.id != secCustom && order(s.id) > order(secGlobal) {
-			writeSection(out, secGlobal, newGlobals())
+			writeSection(out, secGlobal, append([]byte{2}, newGlobals()...))
 			wroteGlobal = true
 		}
 		if !wroteExport && s.id != secCustom && order(s.id) > order(secExport) {
-			writeSection(out, secExport, appendEntry(nil, 0, newExport(global)))
+			writeSection(out, secExport, append([]byte{2}, newExports(global)...))
 			wroteExport = true
 		}
 		payload := s.payload
 		var err error
 		switch s.id {
 		case secGlobal:
-			payload, err = appendToVector(payload, newGlobal())
-			if err == nil {
-				payload, err = appendToVector(payload, newGlobal())
-			}
+			payload, err = appendToVector(payload, 2, newGlobals())
 			wroteGlobal = true
 		case secExport:
-			payload, err = appendToVector(payload, newExport(global))
+			payload, err = appendToVector(payload, 2, newExports(global))
 			wroteExport = true
 		case secCode:
 			payload, err = instrumentCode(payload, check)
@@ -117,10 +124,10 @@ func Instrument(wasm []byte) ([]byte, error) {
 		writeSection(out, s.id, payload)
 	}
 	if !wroteGlobal {
-		writeSection(out, secGlobal, newGlobals())
+		writeSection(out, secGlobal, append([]byte{2}, newGlobals()...))
 	}
 	if !wroteExport {
-		writeSection(out, secExport, appendEntry(nil, 0, newExport(global)))
+		writeSection(out, secExport, append([]byte{2}, newExports(global)...))
 	}
 	return out.Bytes(), nil
 }
@@ -144,34 +151,46 @@ func isDebug(payload []byte) bool {
 	return r.err == nil && strings.HasPrefix(string(name), ".debug_")
 }
 
-func newGlobal() []byte { return []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} } // mut i32 = 0
-
-// newGlobals is a global section of the interrupt flag and the counter.
-func newGlobals() []byte { return append(append([]byte{2}, newGlobal()...), newGlobal()...) }
-
-// loopCheck is what every loop starts with: trap if the flag is raised;
-// count the iteration, and every YieldInterval-th one yield.
-func loopCheck(flag, counter uint32) []byte {
-	g, c := uleb(flag), uleb(counter)
-	b := append([]byte{0x23}, g...)
-	b = append(b, 0x04, 0x40, 0x00, 0x0b) // global.get flag; if; unreachable; end
-	b = append(b, 0x23)
-	b = append(b, c...)
-	b = append(b, 0x41, 0x01, 0x6a, 0x24) // global.get counter; i32.const 1; i32.add; global.set
-	b = append(b, c...)
-	b = append(b, 0x23)
-	b = append(b, c...) // global.get counter
-	b = append(b, 0x41)
-	b = append(b, sleb(YieldInterval-1)...)
-	b = append(b, 0x71, 0x45) // i32.and; i32.eqz
-	// if; i32.const 0; memory.grow 0; drop; end
-	return append(b, 0x04, 0x40, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x0b)
+// newGlobals is the two global entries: the interrupt flag, (mut i32 0),
+// and the countdown, (mut i32 YieldInterval).
+func newGlobals() []byte {
+	b := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
+	b = append(b, sleb(YieldInterval)...)
+	return append(b, 0x0b)
 }
 
-func newExport(global uint32) []byte {
-	b := append(uleb(uint32(len(GlobalName))), GlobalName...)
-	b = append(b, 0x03)
-	return append(b, uleb(global)...)
+// newExports is the export entries of the flag and the countdown.
+func newExports(flag uint32) []byte {
+	var b []byte
+	for i, name := range []string{GlobalName, CountdownName} {
+		b = append(b, uleb(uint32(len(name)))...)
+		b = append(b, name...)
+		b = append(b, 0x03)
+		b = append(b, uleb(flag+uint32(i))...)
+	}
+	return b
+}
+
+// loopCheck is what every loop starts with: count down; at zero or below,
+// trap if the flag is raised, else start again and yield. The common case
+// is a load, a store and a branch.
+func loopCheck(flag, countdown uint32) []byte {
+	g, c := uleb(flag), uleb(countdown)
+	b := append([]byte{0x23}, c...)
+	b = append(b, 0x41, 0x01, 0x6b, 0x24) // global.get countdown; i32.const 1; i32.sub; global.set
+	b = append(b, c...)
+	b = append(b, 0x23)
+	b = append(b, c...)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40) // global.get countdown; i32.const 1; i32.lt_s; if
+	b = append(b, 0x23)
+	b = append(b, g...)
+	b = append(b, 0x04, 0x40, 0x00, 0x0b) // global.get flag; if; unreachable; end
+	b = append(b, 0x41)
+	b = append(b, sleb(YieldInterval)...)
+	b = append(b, 0x24)
+	b = append(b, c...) // i32.const YieldInterval; global.set countdown
+	// i32.const 0; memory.grow 0; drop; end
+	return append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x0b)
 }
 
 func writeSection(out *bytes.Buffer, id byte, payload []byte) {
@@ -180,19 +199,15 @@ func writeSection(out *bytes.Buffer, id byte, payload []byte) {
 	out.Write(payload)
 }
 
-// appendToVector adds entry to a section that is a vector of entries.
-func appendToVector(payload, entry []byte) ([]byte, error) {
+// appendToVector adds k entries to a section that is a vector of entries.
+func appendToVector(payload []byte, k uint32, entries []byte) ([]byte, error) {
 	r := &reader{b: payload}
 	n := r.u32()
 	if r.err != nil {
 		return nil, r.err
 	}
-	return appendEntry(payload[r.off:], n, entry), nil
-}
-
-func appendEntry(rest []byte, n uint32, entry []byte) []byte {
-	out := append(uleb(n+1), rest...)
-	return append(out, entry...)
+	out := append(uleb(n+k), payload[r.off:]...)
+	return append(out, entries...), nil
 }
 
 func count(payload []byte) (int, error) {
@@ -230,8 +245,8 @@ func countImports(payload []byte) (globals, memories int, err error) {
 func checkExports(payload []byte) error {
 	r := &reader{b: payload}
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
-		if string(r.bytes(int(r.u32()))) == GlobalName {
-			return fmt.Errorf("%w: the module already exports %s", ErrMalformed, GlobalName)
+		if name := string(r.bytes(int(r.u32()))); name == GlobalName || name == CountdownName {
+			return fmt.Errorf("%w: the module already exports %s", ErrMalformed, name)
 		}
 		r.byte()
 		r.u32()

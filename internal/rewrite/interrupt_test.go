@@ -68,6 +68,82 @@ func TestInterruptStopsALoop(t *testing.T) {
 	}
 }
 
+// ticker imports env.tick and exports "spin", a loop that calls it
+// forever: (loop (call $tick) (br 0)).
+var ticker = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
+	"\x02\x0c\x01\x03env\x04tick\x00\x00" + // import env.tick, type 0
+	"\x03\x02\x01\x00" + // function 1 has type 0
+	"\x05\x03\x01\x00\x01" + // one memory of one page
+	"\x07\x08\x01\x04spin\x00\x01" + // export "spin" = function 1
+	"\x0a\x0b\x01\x09\x00\x03\x40\x10\x00\x0c\x00\x0b\x0b") // loop call 0 br 0 end end
+
+// TestInterruptTakesEffect counts the iterations a loop runs after the
+// host acts, from inside the loop so that the count is exact.
+func TestInterruptTakesEffect(t *testing.T) {
+	tests := []struct {
+		name string
+		// act runs at each tick; the loop must then trap by tick max.
+		act      func(t *testing.T, tick int, flag, countdown api.MutableGlobal)
+		min, max int
+	}{
+		{"flag and countdown: the next iteration", func(t *testing.T, tick int, flag, countdown api.MutableGlobal) {
+			if tick == 100 {
+				flag.Set(1)
+				countdown.Set(0)
+			}
+		}, 100, 100},
+		{"flag alone: within YieldInterval iterations", func(t *testing.T, tick int, flag, _ api.MutableGlobal) {
+			if tick == 100 {
+				flag.Set(1)
+			}
+		}, 101, 100 + YieldInterval},
+		{"countdown alone: counting starts again", func(t *testing.T, tick int, flag, countdown api.MutableGlobal) {
+			switch tick {
+			case 100:
+				countdown.Set(0)
+			case 150: // reset at iteration 101, counted down since
+				if got := countdown.Get(); got != YieldInterval-49 {
+					t.Errorf("countdown %d at iteration 150, exp %d", got, YieldInterval-49)
+				}
+			case 200:
+				flag.Set(1)
+				countdown.Set(0)
+			}
+		}, 200, 200},
+	}
+	ctx := context.Background()
+	wasm, err := Instrument(ticker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := wazero.NewRuntime(ctx)
+			defer rt.Close(ctx)
+			var guest api.Module
+			ticks := 0
+			_, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().WithFunc(func(context.Context) {
+				ticks++
+				tt.act(t, ticks, guest.ExportedGlobal(GlobalName).(api.MutableGlobal), guest.ExportedGlobal(CountdownName).(api.MutableGlobal))
+			}).Export("tick").Instantiate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if guest, err = rt.Instantiate(ctx, wasm); err != nil {
+				t.Fatal(err)
+			}
+			_, err = guest.ExportedFunction("spin").Call(ctx)
+			if err == nil || !strings.Contains(err.Error(), "unreachable") {
+				t.Fatalf("exp a trap, got %v", err)
+			}
+			if ticks < tt.min || ticks > tt.max {
+				t.Fatalf("trapped after %d iterations, exp %d to %d", ticks, tt.min, tt.max)
+			}
+		})
+	}
+}
+
 // TestInstrumentedModulesRun: real modules, Go and C, still validate once
 // instrumented (wazero's interpreter validates every body; the engine's
 // tests run them compiled).

@@ -172,10 +172,12 @@ func callRaw(inst *wasmer.Instance, name string, args ...any) (any, error) {
 
 // running is an instantiated module with its WASI and interrupt flag.
 type running struct {
-	inst   *wasmer.Instance
-	wasi   *wasi
-	flag   *wasmer.Global
-	stderr *engine.TailWriter
+	inst *wasmer.Instance
+	wasi *wasi
+	flag *wasmer.Global
+	// countdown makes the guest look at flag (see rewrite.Instrument).
+	countdown *wasmer.Global
+	stderr    *engine.TailWriter
 }
 
 func (r *running) close() { r.inst.Close() }
@@ -195,6 +197,10 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 		inst.Close()
 		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.GlobalName)
 	}
+	if r.countdown, err = inst.Exports.GetGlobal(rewrite.CountdownName); err != nil && !m.e.cfg.noDeadlines {
+		inst.Close()
+		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.CountdownName)
+	}
 	w.flag = r.flag
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
 		if err := r.call(ctx, func() error { _, err := callRaw(inst, entry); return err }); err != nil {
@@ -212,7 +218,10 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 func (r *running) call(ctx context.Context, fn func() error) error {
 	stop := func() bool { return true }
 	if ctx.Done() != nil && r.flag != nil {
-		stop = context.AfterFunc(ctx, func() { r.flag.Set(int32(1), wasmer.I32) })
+		stop = context.AfterFunc(ctx, func() {
+			r.flag.Set(int32(1), wasmer.I32)
+			r.countdown.Set(int32(0), wasmer.I32)
+		})
 	}
 	err := fn()
 	if !stop() {

@@ -283,7 +283,7 @@ type instance struct {
 	mod           api.Module
 	alloc, handle api.Function
 	stderr        *engine.TailWriter
-	interrupt     api.MutableGlobal // nil: wazero watches each call's context
+	interrupt     *interrupt // nil: wazero watches each call's context
 	stack         [2]uint64
 	out           []byte
 }
@@ -304,7 +304,7 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 
 // start instantiates m and runs its entry point, if it exports one,
 // under ctx.
-func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *engine.TailWriter) (api.Module, api.MutableGlobal, error) {
+func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *engine.TailWriter) (api.Module, *interrupt, error) {
 	if !m.interruptible {
 		mod, err := m.rt.InstantiateModule(ctx, m.cm, mc.WithStartFunctions(entry))
 		if err != nil {
@@ -316,11 +316,13 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 	if err != nil {
 		return nil, nil, classify(err, stderr)
 	}
-	stop, ok := mod.ExportedGlobal(rewrite.GlobalName).(api.MutableGlobal)
-	if !ok {
+	flag, ok1 := mod.ExportedGlobal(rewrite.GlobalName).(api.MutableGlobal)
+	countdown, ok2 := mod.ExportedGlobal(rewrite.CountdownName).(api.MutableGlobal)
+	if !ok1 || !ok2 {
 		mod.Close(ctx)
-		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.GlobalName)
+		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s or %s", engine.ErrInvalidModule, rewrite.GlobalName, rewrite.CountdownName)
 	}
+	stop := &interrupt{flag: flag, countdown: countdown}
 	if fn := mod.ExportedFunction(entry); fn != nil {
 		err := interruptible(ctx, stop, func(ctx context.Context) error {
 			_, err := fn.Call(ctx)
@@ -335,17 +337,27 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 	return mod, stop, nil
 }
 
+// interrupt is an instrumented instance's pair of globals (see
+// rewrite.Instrument).
+type interrupt struct{ flag, countdown api.MutableGlobal }
+
+// raise makes the guest trap at its next loop iteration.
+func (i *interrupt) raise() {
+	i.flag.Set(1)
+	i.countdown.Set(0)
+}
+
 // interruptible runs call. For an instrumented instance it raises the
-// instance's interrupt flag when ctx ends, which traps the guest at its
-// next loop iteration, and reports that as ErrDeadline; the instance is
+// instance's interrupt when ctx ends, which traps the guest at its next
+// loop iteration, and reports that as ErrDeadline; the instance is
 // unusable afterwards. Otherwise wazero watches ctx itself.
-func interruptible(ctx context.Context, flag api.MutableGlobal, call func(context.Context) error) error {
-	if flag == nil {
+func interruptible(ctx context.Context, it *interrupt, call func(context.Context) error) error {
+	if it == nil {
 		return call(ctx)
 	}
 	stop := func() bool { return true }
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { flag.Set(1) })
+		stop = context.AfterFunc(ctx, it.raise)
 	}
 	err := call(context.WithoutCancel(ctx))
 	if !stop() {

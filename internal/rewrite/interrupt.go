@@ -9,7 +9,7 @@ import (
 
 // The globals an instrumented module exports. To stop a guest, a host
 // sets GlobalName to 1, then CountdownName to 0: the countdown makes the
-// guest look at the flag at its next loop iteration. (Should the guest's
+// guest look at the flag at its next call or loop iteration. (Should the guest's
 // own decrement overwrite the zero, it looks within YieldInterval
 // iterations anyway; the flag is what stays set.)
 const (
@@ -48,8 +48,8 @@ type section struct {
 	payload []byte
 }
 
-// Instrument returns a copy of wasm whose loops count down a global at the
-// head of every iteration; when it reaches zero, every YieldInterval
+// Instrument returns a copy of wasm that counts down a global at the entry
+// of every function and before every branch back to a loop; when it reaches zero, every YieldInterval
 // iterations or as soon as the host zeroes it, the guest traps
 // (unreachable) if the interrupt flag is set, and otherwise yields and
 // starts counting again. Both globals are exported (GlobalName,
@@ -90,7 +90,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no memory to yield through", ErrUnsupported)
 	}
 	global := uint32(importedGlobals + definedGlobals)
-	check := loopCheck(global, global+1)
+	check := countCheck(global, global+1)
 
 	out := bytes.NewBuffer(make([]byte, 0, len(wasm)+len(wasm)/16))
 	out.Write(wasm[:8])
@@ -171,10 +171,10 @@ func newExports(flag uint32) []byte {
 	return b
 }
 
-// loopCheck is what every loop starts with: count down; at zero or below,
-// trap if the flag is raised, else start again and yield. The common case
-// is a load, a store and a branch.
-func loopCheck(flag, countdown uint32) []byte {
+// countCheck runs at each function entry and back edge: count down; at
+// zero or below, trap if the flag is raised, else start again and yield.
+// The common case is a load, a store and a branch.
+func countCheck(flag, countdown uint32) []byte {
 	g, c := uleb(flag), uleb(countdown)
 	b := append([]byte{0x23}, c...)
 	b = append(b, 0x41, 0x01, 0x6b, 0x24) // global.get countdown; i32.const 1; i32.sub; global.set
@@ -278,6 +278,12 @@ func instrumentCode(payload, check []byte) ([]byte, error) {
 	return out, r.err
 }
 
+// instrumentBody counts at the function's entry and before every branch
+// that may go back to the head of a loop: whatever a guest runs between
+// two counts is bounded by the size of its code. (Counting at loop heads
+// instead would count again at every entry into the loop Go compiles into
+// each function, and a guest recursing without loops would not count.)
+// A conditional branch counts whether taken or not.
 func instrumentBody(body, check []byte) ([]byte, error) {
 	r := &reader{b: body}
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ { // locals
@@ -286,16 +292,45 @@ func instrumentBody(body, check []byte) ([]byte, error) {
 	}
 	out := make([]byte, 0, len(body)+len(body)/8)
 	out = append(out, body[:r.off]...)
+	out = append(out, check...)
+	loops := []bool{false} // per enclosing label, innermost last: is it a loop? The first is the body's.
+	backward := func(depth uint32) bool {
+		return int(depth) < len(loops) && loops[len(loops)-1-int(depth)]
+	}
 	for r.off < len(r.b) && r.err == nil {
 		start := r.off
 		op := r.byte()
 		if err := r.skipImmediates(op); err != nil {
 			return nil, err
 		}
-		out = append(out, body[start:r.off]...)
-		if op == 0x03 { // loop: check at the head of every iteration
-			out = append(out, check...)
+		ins := body[start:r.off]
+		imm := &reader{b: ins, off: 1}
+		switch op {
+		case 0x02, 0x04: // block, if
+			loops = append(loops, false)
+		case 0x03: // loop
+			loops = append(loops, true)
+		case 0x0b: // end
+			if len(loops) == 0 {
+				return nil, fmt.Errorf("%w: end without a block", ErrMalformed)
+			}
+			loops = loops[:len(loops)-1]
+		case 0x0c, 0x0d: // br, br_if
+			if backward(imm.u32()) {
+				out = append(out, check...)
+			}
+		case 0x0e: // br_table
+			for i, n := 0, imm.u32(); i <= int(n); i++ {
+				if backward(imm.u32()) {
+					out = append(out, check...)
+					break
+				}
+			}
 		}
+		out = append(out, ins...)
+	}
+	if r.err == nil && len(loops) != 0 {
+		return nil, fmt.Errorf("%w: function body without its end", ErrMalformed)
 	}
 	return out, r.err
 }

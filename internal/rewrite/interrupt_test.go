@@ -268,3 +268,46 @@ func TestCapMemory(t *testing.T) {
 		t.Fatalf("a module needing more than the cap: %v", err)
 	}
 }
+
+// recurse exports "spin", which computes fib(63) by plain recursion: a
+// runaway without a single loop.
+var recurse = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x09\x02\x60\x01\x7f\x01\x7f\x60\x00\x00" + // types: (i32) -> i32, () -> ()
+	"\x03\x03\x02\x00\x01" + // fib has type 0, spin type 1
+	"\x05\x03\x01\x00\x01" + // one memory of one page
+	"\x07\x08\x01\x04spin\x00\x01" + // export "spin" = function 1
+	"\x0a\x26\x02" +
+	// fib: n < 2 ? n : fib(n-1) + fib(n-2)
+	"\x1c\x00\x20\x00\x41\x02\x48\x04\x7f\x20\x00\x05" +
+	"\x20\x00\x41\x01\x6b\x10\x00\x20\x00\x41\x02\x6b\x10\x00\x6a\x0b\x0b" +
+	// spin: drop fib(63)
+	"\x07\x00\x41\x3f\x10\x00\x1a\x0b")
+
+// TestInterruptStopsRecursion: a guest that never loops but calls itself
+// is stopped too, since every function without a loop at its start
+// counts on entry.
+func TestInterruptStopsRecursion(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := Instrument(recurse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
+	mod.ExportedGlobal(GlobalName).(api.MutableGlobal).Set(1)
+	mod.ExportedGlobal(CountdownName).(api.MutableGlobal).Set(0)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("exp a trap, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the interrupt did not stop the recursion")
+	}
+}

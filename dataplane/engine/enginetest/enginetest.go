@@ -248,6 +248,7 @@ func cgi(t *testing.T, e engine.Engine) {
 	}{
 		{"/c/x?status=201", time.Minute, nil, 201},
 		{"/c/loop", 300 * time.Millisecond, engine.ErrDeadline, 0},
+		{"/c/recurse", 300 * time.Millisecond, engine.ErrDeadline, 0},
 		{"/c/oom", time.Minute, engine.ErrTrap, 0},
 		{"/c/exit3", time.Minute, engine.ErrTrap, 0},
 		{"/c/garbage", time.Minute, engine.ErrBadResponse, 0},

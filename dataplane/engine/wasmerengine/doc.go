@@ -13,7 +13,8 @@
 //
 // wasmer-go 1.0.4 frees a trap returned by a host function twice, so the
 // shim's functions never return one: proc_exit and a failed write record
-// why and raise the interrupt flag, and the guest traps at its next loop.
+// why and raise the interrupt, and the guest traps at its next call or
+// loop iteration.
 //
 // What it still cannot promise: a module the instrumenter cannot walk
 // (SIMD, threads, exceptions) is refused rather than run unstoppable; the

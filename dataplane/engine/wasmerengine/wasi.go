@@ -15,13 +15,13 @@ import (
 // it makes of one to wasmer and also frees it from a Go finalizer, a
 // double free that crashes the process later. A function that must stop
 // the guest (proc_exit, a write past the stdout limit) records why and
-// raises the interrupt flag instead; the guest traps at its next loop
-// head, or at the unreachable that follows proc_exit in WASI libcs.
+// raises the interrupt instead; the guest traps at its next call or loop
+// iteration, or at the unreachable that follows proc_exit in WASI libcs.
 type wasi struct {
 	wasishim.System
-	memory *wasmer.Memory
-	flag   *wasmer.Global // the instrumented interrupt flag, if any
-	failed error          // a write that failed, stopping the guest
+	memory    *wasmer.Memory
+	interrupt *interrupt // nil if the module is not instrumented
+	failed    error      // a write that failed, stopping the guest
 }
 
 // errnoIO is what a failed write returns to the guest, which is stopped
@@ -62,9 +62,7 @@ func (w *wasi) imports(store *wasmer.Store) *wasmer.ImportObject {
 				if w.Exit == nil {
 					w.failed, errno = err, errnoIO
 				}
-				if w.flag != nil {
-					w.flag.Set(int32(1), wasmer.I32)
-				}
+				w.interrupt.raise()
 			}
 			if len(f.Results) == 0 {
 				return nil, nil

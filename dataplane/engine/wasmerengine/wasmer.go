@@ -170,14 +170,24 @@ func callRaw(inst *wasmer.Instance, name string, args ...any) (any, error) {
 	return f.Call(args...)
 }
 
-// running is an instantiated module with its WASI and interrupt flag.
+// running is an instantiated module with its WASI and interrupt.
 type running struct {
-	inst *wasmer.Instance
-	wasi *wasi
-	flag *wasmer.Global
-	// countdown makes the guest look at flag (see rewrite.Instrument).
-	countdown *wasmer.Global
+	inst      *wasmer.Instance
+	wasi      *wasi
+	interrupt *interrupt // nil if the module is not instrumented
 	stderr    *engine.TailWriter
+}
+
+// interrupt is an instrumented instance's pair of globals (see
+// rewrite.Instrument).
+type interrupt struct{ flag, countdown *wasmer.Global }
+
+// raise makes the guest trap at its next function call or loop iteration.
+func (i *interrupt) raise() {
+	if i != nil {
+		i.flag.Set(int32(1), wasmer.I32)
+		i.countdown.Set(int32(0), wasmer.I32)
+	}
 }
 
 func (r *running) close() { r.inst.Close() }
@@ -193,15 +203,16 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 		inst.Close()
 		return nil, fmt.Errorf("%w: no exported memory", engine.ErrInvalidModule)
 	}
-	if r.flag, err = inst.Exports.GetGlobal(rewrite.GlobalName); err != nil && !m.e.cfg.noDeadlines {
-		inst.Close()
-		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.GlobalName)
+	if !m.e.cfg.noDeadlines {
+		flag, err1 := inst.Exports.GetGlobal(rewrite.GlobalName)
+		countdown, err2 := inst.Exports.GetGlobal(rewrite.CountdownName)
+		if err1 != nil || err2 != nil {
+			inst.Close()
+			return nil, fmt.Errorf("%w: instrumented module lacks %s or %s", engine.ErrInvalidModule, rewrite.GlobalName, rewrite.CountdownName)
+		}
+		r.interrupt = &interrupt{flag: flag, countdown: countdown}
 	}
-	if r.countdown, err = inst.Exports.GetGlobal(rewrite.CountdownName); err != nil && !m.e.cfg.noDeadlines {
-		inst.Close()
-		return nil, fmt.Errorf("%w: instrumented module lacks %s", engine.ErrInvalidModule, rewrite.CountdownName)
-	}
-	w.flag = r.flag
+	w.interrupt = r.interrupt
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
 		if err := r.call(ctx, func() error { _, err := callRaw(inst, entry); return err }); err != nil {
 			if w.Exit == nil || w.Exit.Code != 0 { // exit(0) is a clean end
@@ -217,11 +228,8 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 // what went wrong into the engine's errors.
 func (r *running) call(ctx context.Context, fn func() error) error {
 	stop := func() bool { return true }
-	if ctx.Done() != nil && r.flag != nil {
-		stop = context.AfterFunc(ctx, func() {
-			r.flag.Set(int32(1), wasmer.I32)
-			r.countdown.Set(int32(0), wasmer.I32)
-		})
+	if ctx.Done() != nil && r.interrupt != nil {
+		stop = context.AfterFunc(ctx, r.interrupt.raise)
 	}
 	err := fn()
 	if !stop() {

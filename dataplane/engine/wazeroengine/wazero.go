@@ -341,7 +341,7 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 // rewrite.Instrument).
 type interrupt struct{ flag, countdown api.MutableGlobal }
 
-// raise makes the guest trap at its next loop iteration.
+// raise makes the guest trap at its next function call or loop iteration.
 func (i *interrupt) raise() {
 	i.flag.Set(1)
 	i.countdown.Set(0)

@@ -1,6 +1,7 @@
 // A CGI handler in C, built with clang for wasm32-wasi: not the Go guest
 // SDK, only WASI and the CGI convention. The last path segment picks a
-// behaviour: "loop" spins forever, "oom" allocates until memory runs out,
+// behaviour: "loop" spins forever, "recurse" runs for ever without a loop
+// (2^64 calls, 64 deep), "oom" allocates until memory runs out,
 // "garbage" writes no header section, "exit3" exits with status 3; any
 // other path describes the request in X-Cgi-* headers and echoes the body.
 #include <stdio.h>
@@ -8,6 +9,18 @@
 #include <string.h>
 
 static char **volatile hoard; // what the "oom" path allocates, kept
+static volatile unsigned long calls;
+
+// recurse calls itself twice; neither call is a tail call (the count
+// after them), so the compiler cannot turn either into a loop.
+__attribute__((noinline)) static void recurse(int depth) {
+	calls++;
+	if (depth > 0) {
+		recurse(depth - 1);
+		recurse(depth - 1);
+	}
+	calls++;
+}
 
 static const char *env(const char *name) {
 	const char *v = getenv(name);
@@ -22,6 +35,9 @@ int main(void) {
 	if (strcmp(last, "loop") == 0) {
 		volatile unsigned long n = 0;
 		for (;;) n++;
+	}
+	if (strcmp(last, "recurse") == 0) {
+		recurse(64);
 	}
 	if (strcmp(last, "oom") == 0) {
 		for (;;) { // a chain the compiler cannot prove unused

@@ -46,6 +46,13 @@ type Renewer interface {
 	RenewAfter() int
 }
 
+// RenewSnapshotsAfter is the advice of engines whose instances start from
+// a copy-on-write snapshot; instances that run their own initialization
+// are not worth replacing so often. A fresh instance faults in every page
+// it writes, at a cost that 2,000 requests make small (docs/benchmarks.md
+// weighs 1,000, 2,000 and 10,000).
+const RenewSnapshotsAfter = 2000
+
 // InstanceConfig carries what differs between instances of one module.
 type InstanceConfig struct {
 	// Stdout and Stderr receive the guest's output; nil discards it.

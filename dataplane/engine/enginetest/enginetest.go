@@ -321,7 +321,7 @@ func benchPool(b *testing.B, m engine.Module, renew int) {
 	ctx := context.Background()
 	const pool = 32
 	debug.FreeOSMemory() // an earlier run's instances must not be reused unseen
-	before, ok := residentBytes()
+	before, ok := ResidentBytes()
 	if !ok {
 		b.Skip("no /proc/self/statm")
 	}
@@ -364,7 +364,7 @@ func benchPool(b *testing.B, m engine.Module, renew int) {
 	// Page faults per request: what renewal costs beyond instantiation,
 	// as every page a fresh instance writes is faulted in again.
 	b.ReportMetric(float64(minorFaults()-faults)/float64(b.N), "faults/op")
-	after, _ := residentBytes()
+	after, _ := ResidentBytes()
 	b.ReportMetric(float64(after-before)/pool/1e6, "RSS-MB/instance")
 	var linear uint64
 	for _, inst := range insts {
@@ -379,8 +379,8 @@ func minorFaults() int64 {
 	return ru.Minflt
 }
 
-// residentBytes reads the process's resident set size on Linux.
-func residentBytes() (int64, bool) {
+// ResidentBytes reads the process's resident set size on Linux.
+func ResidentBytes() (int64, bool) {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
 		return 0, false
@@ -461,7 +461,7 @@ func releases(t *testing.T, e engine.Engine) {
 	}
 	goroutines := runtime.NumGoroutine()
 	debug.FreeOSMemory()
-	before, measured := residentBytes()
+	before, measured := ResidentBytes()
 	const cycles = 40
 	for i := 0; i < cycles; i++ {
 		cycle()
@@ -477,7 +477,7 @@ func releases(t *testing.T, e engine.Engine) {
 	}
 	debug.FreeOSMemory()
 	// 80 closed instances of a Go module hold over 400 MB if leaked.
-	if after, _ := residentBytes(); after-before > 64<<20 {
+	if after, _ := ResidentBytes(); after-before > 64<<20 {
 		t.Fatalf("resident memory grew by %d MB over %d instances", (after-before)>>20, 2*cycles)
 	}
 }

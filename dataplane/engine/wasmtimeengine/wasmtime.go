@@ -276,18 +276,11 @@ func (m *module) Close(ctx context.Context) error {
 	return nil
 }
 
-// RenewAfter is how many requests an instance started from a snapshot
-// serves before it is replaced (see engine.Renewer); instances that run
-// their own initialization are not worth replacing so often. A fresh
-// instance faults in every page it writes, at a cost that 2,000 requests
-// make small (docs/benchmarks.md weighs 1,000, 2,000 and 10,000).
-const RenewAfter = 2000
-
 // RenewAfter implements engine.Renewer. An instance of a snapshot maps
 // its memory copy-on-write and starts in about 0.1 ms.
 func (m *module) RenewAfter() int {
 	if m.initialized {
-		return RenewAfter
+		return engine.RenewSnapshotsAfter
 	}
 	return 0
 }

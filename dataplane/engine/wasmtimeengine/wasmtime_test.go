@@ -130,7 +130,7 @@ func TestSnapshotsAdviseRenewal(t *testing.T) {
 	for _, tt := range []struct {
 		pre  bool
 		want int
-	}{{true, RenewAfter}, {false, 0}} {
+	}{{true, engine.RenewSnapshotsAfter}, {false, 0}} {
 		cfg := DefaultConfig()
 		cfg.CacheDir, cfg.PreInitialize = cache, tt.pre
 		e, err := New(ctx, cfg)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +163,72 @@ func BenchmarkEnginePreInitialized(b *testing.B) {
 	cfg := testConfig()
 	cfg.PreInitialize = true
 	enginetest.Bench(b, newEngine(b, cfg))
+}
+
+// TestSnapshotMemoryIsShared: instances of a pre-initialized module map
+// the snapshot's memory copy-on-write, so a new instance adds to the
+// process only what it writes, not the snapshot; the module advises
+// renewal for that reason (engine.Renewer). Without pre-initialization
+// there is no advice.
+func TestSnapshotMemoryIsShared(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("memory images need Linux")
+	}
+	ctx := context.Background()
+	wasm := wasmtest.Build(t, wasmtest.Hello)
+	for _, pre := range []bool{false, true} {
+		cfg := testConfig()
+		cfg.PreInitialize = pre
+		m, err := newEngine(t, cfg).Compile(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		want := 0
+		if pre {
+			want = engine.RenewSnapshotsAfter
+		}
+		if got := m.(engine.Renewer).RenewAfter(); got != want {
+			t.Fatalf("pre-initialized %v: RenewAfter %d, exp %d", pre, got, want)
+		}
+	}
+
+	cfg := testConfig()
+	cfg.PreInitialize = true
+	m, err := newEngine(t, cfg).Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(ctx) })
+	const n = 32
+	insts := make([]engine.Instance, 0, n)
+	t.Cleanup(func() {
+		for _, inst := range insts {
+			inst.Close(ctx)
+		}
+	})
+	debug.FreeOSMemory()
+	before, ok := enginetest.ResidentBytes()
+	if !ok {
+		t.Skip("no /proc/self/statm")
+	}
+	for i := 0; i < n; i++ {
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, inst)
+	}
+	after, _ := enginetest.ResidentBytes()
+	perInstance := (after - before) / n
+	snapshot := int64(insts[0].MemorySize())
+	t.Logf("%d KiB resident per new instance, snapshot memory %d KiB", perInstance>>10, snapshot>>10)
+	if perInstance > snapshot/4 {
+		t.Fatalf("each new instance added %d KiB to the process, exp well under its %d KiB of memory", perInstance>>10, snapshot>>10)
+	}
+	// Each instance still has its own copy of what it writes.
+	resp, err := enginetest.Call(ctx, insts[0], "GET", "/hello", nil)
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("request on a mapped instance: %v %v", resp, err)
+	}
 }

@@ -1,0 +1,29 @@
+//go:build !linux
+
+package wazeroengine
+
+import (
+	"errors"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// memoryImage maps snapshots copy-on-write on Linux only; elsewhere
+// instances copy the snapshot's data segments.
+type memoryImage struct{}
+
+func newMemoryImage([]byte) (*memoryImage, error) {
+	return nil, errors.New("wazeroengine: memory images need Linux")
+}
+
+func (*memoryImage) Close() error { return nil }
+
+func (*memoryImage) mapping(int) (*mappedMemory, error) {
+	return nil, errors.New("wazeroengine: memory images need Linux")
+}
+
+type mappedMemory struct{}
+
+func (*mappedMemory) Allocate(_, _ uint64) experimental.LinearMemory { return nil }
+func (*mappedMemory) Reallocate(uint64) []byte                       { return nil }
+func (*mappedMemory) Free()                                          {}

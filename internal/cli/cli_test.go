@@ -138,6 +138,8 @@ func TestErrorsAreClear(t *testing.T) {
 		{[]string{"flags", "set", "--controlplane", addr, "beta", "maybe"}, 2, `flag state "maybe": want on or off`},
 		{[]string{"controlplane", "--log-format", "yaml"}, 2, `--log-format "yaml": want text or json`},
 		{[]string{"worker", "--log-level", "loud"}, 2, `--log-level "loud"`},
+		{[]string{"worker", "--max-requests-per-instance", "-1"}, 2, "--max-requests-per-instance must not be negative"},
+		{[]string{"dev", "--recycle-memory-mb", "0"}, 2, "--recycle-memory-mb must be positive"},
 		{[]string{"flags", "set", "--controlplane", addr, "Bad Name", "on"}, 1, "InvalidArgument"},
 		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "m", "--rule", "flag:beta~x=>m"}, 1, "flag:NAME=>MODULE"},
 	}

@@ -27,12 +27,14 @@ var (
 )
 
 const (
-	secCustom = 0
-	secImport = 2
-	secMemory = 5
-	secGlobal = 6
-	secExport = 7
-	secCode   = 10
+	secCustom   = 0
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secMemory   = 5
+	secGlobal   = 6
+	secExport   = 7
+	secCode     = 10
 )
 
 // YieldInterval is how many loop iterations a guest runs between looks at
@@ -67,12 +69,22 @@ func Instrument(wasm []byte) ([]byte, error) {
 			secs = append(secs, s)
 		}
 	}
+	importedFuncs, definedFuncs, types := 0, 0, 0
 	importedGlobals, definedGlobals, memories := 0, 0, 0
+	hasTypes, hasFuncs, hasCode := false, false, false
 	for _, s := range secs {
 		var err error
 		switch s.id {
+		case secType:
+			types, err = count(s.payload)
+			hasTypes = true
+		case secFunction:
+			definedFuncs, err = count(s.payload)
+			hasFuncs = true
+		case secCode:
+			hasCode = true
 		case secImport:
-			importedGlobals, memories, err = countImports(s.payload)
+			importedFuncs, importedGlobals, memories, err = countImports(s.payload)
 		case secMemory:
 			var n int
 			n, err = count(s.payload)
@@ -89,8 +101,14 @@ func Instrument(wasm []byte) ([]byte, error) {
 	if memories == 0 {
 		return nil, fmt.Errorf("%w: no memory to yield through", ErrUnsupported)
 	}
+	if hasCode && (!hasTypes || !hasFuncs) {
+		return nil, fmt.Errorf("%w: code without types or functions", ErrMalformed)
+	}
+	// The checks call a function of their own, added after the module's
+	// functions with a type added after its types: no index moves.
 	global := uint32(importedGlobals + definedGlobals)
-	check := countCheck(global, global+1)
+	slow := uint32(importedFuncs + definedFuncs)
+	check := countCheck(global+1, slow)
 
 	out := bytes.NewBuffer(make([]byte, 0, len(wasm)+len(wasm)/16))
 	out.Write(wasm[:8])
@@ -109,6 +127,14 @@ func Instrument(wasm []byte) ([]byte, error) {
 		payload := s.payload
 		var err error
 		switch s.id {
+		case secType:
+			if hasCode {
+				payload, err = appendToVector(payload, 1, []byte{0x60, 0x00, 0x00}) // () -> ()
+			}
+		case secFunction:
+			if hasCode {
+				payload, err = appendToVector(payload, 1, uleb(uint32(types)))
+			}
 		case secGlobal:
 			payload, err = appendToVector(payload, 2, newGlobals())
 			wroteGlobal = true
@@ -116,7 +142,10 @@ func Instrument(wasm []byte) ([]byte, error) {
 			payload, err = appendToVector(payload, 2, newExports(global))
 			wroteExport = true
 		case secCode:
-			payload, err = instrumentCode(payload, check)
+			if payload, err = instrumentCode(payload, check); err == nil {
+				body := slowCheck(global, global+1)
+				payload, err = appendToVector(payload, 1, append(uleb(uint32(len(body))), body...))
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -171,24 +200,29 @@ func newExports(flag uint32) []byte {
 	return b
 }
 
-// countCheck runs at each function entry and back edge: count down; at
-// zero or below, trap if the flag is raised, else start again and yield.
-// The common case is a load, a store and a branch.
-func countCheck(flag, countdown uint32) []byte {
-	g, c := uleb(flag), uleb(countdown)
+// countCheck runs at each function entry and back edge: count down, and
+// at zero or below call the slow path. It is a load, a store and a branch
+// when the countdown is not done.
+func countCheck(countdown, slow uint32) []byte {
+	c := uleb(countdown)
 	b := append([]byte{0x23}, c...)
 	b = append(b, 0x41, 0x01, 0x6b, 0x24) // global.get countdown; i32.const 1; i32.sub; global.set
 	b = append(b, c...)
 	b = append(b, 0x23)
 	b = append(b, c...)
-	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40) // global.get countdown; i32.const 1; i32.lt_s; if
-	b = append(b, 0x23)
-	b = append(b, g...)
-	b = append(b, 0x04, 0x40, 0x00, 0x0b) // global.get flag; if; unreachable; end
-	b = append(b, 0x41)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40, 0x10) // global.get countdown; i32.const 1; i32.lt_s; if; call
+	b = append(b, uleb(slow)...)
+	return append(b, 0x0b) // end
+}
+
+// slowCheck is the body of the function the checks call: trap if the
+// flag is raised, else start counting again and yield.
+func slowCheck(flag, countdown uint32) []byte {
+	b := append([]byte{0x00, 0x23}, uleb(flag)...) // no locals; global.get flag
+	b = append(b, 0x04, 0x40, 0x00, 0x0b, 0x41)    // if; unreachable; end; i32.const
 	b = append(b, sleb(YieldInterval)...)
 	b = append(b, 0x24)
-	b = append(b, c...) // i32.const YieldInterval; global.set countdown
+	b = append(b, uleb(countdown)...) // global.set countdown
 	// i32.const 0; memory.grow 0; drop; end
 	return append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x0b)
 }
@@ -216,8 +250,8 @@ func count(payload []byte) (int, error) {
 	return int(n), r.err
 }
 
-// countImports counts the imported globals and memories.
-func countImports(payload []byte) (globals, memories int, err error) {
+// countImports counts the imported functions, globals and memories.
+func countImports(payload []byte) (functions, globals, memories int, err error) {
 	r := &reader{b: payload}
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
 		r.bytes(int(r.u32())) // module
@@ -225,6 +259,7 @@ func countImports(payload []byte) (globals, memories int, err error) {
 		switch kind := r.byte(); kind {
 		case 0x00: // function
 			r.u32()
+			functions++
 		case 0x01: // table
 			r.byte()
 			r.limits()
@@ -236,10 +271,10 @@ func countImports(payload []byte) (globals, memories int, err error) {
 			r.byte()
 			globals++
 		default:
-			return 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+			return 0, 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
 		}
 	}
-	return globals, memories, r.err
+	return functions, globals, memories, r.err
 }
 
 func checkExports(payload []byte) error {
@@ -297,18 +332,16 @@ func instrumentBody(body, check []byte) ([]byte, error) {
 	backward := func(depth uint32) bool {
 		return int(depth) < len(loops) && loops[len(loops)-1-int(depth)]
 	}
+	copied := r.off // body[:copied] is in out
 	for r.off < len(r.b) && r.err == nil {
 		start := r.off
-		op := r.byte()
-		if err := r.skipImmediates(op); err != nil {
-			return nil, err
-		}
-		ins := body[start:r.off]
-		imm := &reader{b: ins, off: 1}
-		switch op {
+		back := false
+		switch op := r.byte(); op {
 		case 0x02, 0x04: // block, if
+			r.blockType()
 			loops = append(loops, false)
 		case 0x03: // loop
+			r.blockType()
 			loops = append(loops, true)
 		case 0x0b: // end
 			if len(loops) == 0 {
@@ -316,19 +349,23 @@ func instrumentBody(body, check []byte) ([]byte, error) {
 			}
 			loops = loops[:len(loops)-1]
 		case 0x0c, 0x0d: // br, br_if
-			if backward(imm.u32()) {
-				out = append(out, check...)
-			}
+			back = backward(r.u32())
 		case 0x0e: // br_table
-			for i, n := 0, imm.u32(); i <= int(n); i++ {
-				if backward(imm.u32()) {
-					out = append(out, check...)
-					break
-				}
+			for i, n := 0, r.u32(); i <= int(n) && r.err == nil; i++ {
+				back = backward(r.u32()) || back
+			}
+		default:
+			if err := r.skipImmediates(op); err != nil {
+				return nil, err
 			}
 		}
-		out = append(out, ins...)
+		if back {
+			out = append(out, body[copied:start]...)
+			out = append(out, check...)
+			copied = start
+		}
 	}
+	out = append(out, body[copied:]...)
 	if r.err == nil && len(loops) != 0 {
 		return nil, fmt.Errorf("%w: function body without its end", ErrMalformed)
 	}

@@ -33,7 +33,7 @@ func ExportGlobals(wasm []byte) ([]byte, []string, error) {
 	for _, s := range secs {
 		switch s.id {
 		case secImport:
-			imported, _, err = countImports(s.payload)
+			_, imported, _, err = countImports(s.payload)
 		case secGlobal:
 			defined, err = count(s.payload)
 		}

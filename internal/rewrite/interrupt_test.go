@@ -226,7 +226,7 @@ func FuzzInstrument(f *testing.F) {
 	defer rt.Close(ctx)
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		out, err := Instrument(wasm)
-		if err != nil {
+		if err != nil || CheckBounds(wasm) != nil { // as engines do, before wazero sees it
 			return
 		}
 		if cm, err := rt.CompileModule(ctx, wasm); err == nil {

@@ -84,6 +84,15 @@ func refuses(t *testing.T, e engine.Engine) {
 		{"truncated", []byte("\x00asm\x01\x00\x00"), ""},
 		{"foreign import", ModuleImporting("env", "escape"), "imports env.escape"},
 	}
+	// Counts and lengths far past the module's end: a decoder that
+	// allocated by them would take gigabytes, or the process.
+	for name, wasm := range DecoderBombs() {
+		tests = append(tests, struct {
+			name string
+			wasm []byte
+			want string
+		}{name, wasm, ""})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.Compile(context.Background(), tt.wasm)
@@ -91,6 +100,21 @@ func refuses(t *testing.T, e engine.Engine) {
 				t.Fatalf("exp ErrInvalidModule mentioning %q, got %v", tt.want, err)
 			}
 		})
+	}
+}
+
+// DecoderBombs are modules of a few bytes that declare counts or lengths
+// far past their end, or a function with a million locals.
+func DecoderBombs() map[string][]byte {
+	const header = "\x00asm\x01\x00\x00\x00"
+	return map[string][]byte{
+		"2^32-1 types":                        []byte(header + "\x01\x05\xff\xff\xff\xff\x0f"),
+		"count running into the next section": []byte(header + "\x04\x04\xec\xec\xec\xec\x05\x09000000000"),
+		"import name of 4 GiB":                []byte(header + "\x02\x06\x01\xff\xff\xff\xff\x0f"),
+		"data segment of 4 GiB":               []byte(header + "\x0b\x07\x01\x01\xff\xff\xff\xff\x0f"),
+		"a million locals": []byte(header + "\x01\x04\x01\x60\x00\x00" + "\x03\x02\x01\x00" +
+			"\x0a\x08\x01\x06\x01\xc0\x84\x3d\x7f\x0b"),
+		"function names past the end": []byte(header + "\x00\x0d\x04name\x01\x06\xff\xff\xff\xff\x0f\x00"),
 	}
 }
 

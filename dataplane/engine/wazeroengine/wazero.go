@@ -102,6 +102,11 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // Compile implements engine.Engine.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error) {
+	// wazero's decoder sizes what it reads by declared counts: a module of
+	// a few bytes declaring billions of entries would exhaust memory.
+	if err := rewrite.CheckBounds(wasm); err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
 	rt, interruptible := e.rt, true
 	code, err := rewrite.Instrument(wasm)
 	if err != nil {

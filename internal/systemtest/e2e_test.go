@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -186,9 +187,13 @@ func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
 		msg  string
 	}{
 		{"not wasm", func() error { _, err := c.Upload(ctx, "shell", []byte("#!/bin/sh\nrm -rf /\n"), signed); return err },
-			codes.InvalidArgument, "invalid magic number"},
+			codes.InvalidArgument, "no wasm header"},
 		{"wasm without the ABI", func() error { _, err := c.Upload(ctx, "empty", []byte("\x00asm\x01\x00\x00\x00"), signed); return err },
 			codes.InvalidArgument, "no exported function nanoedge_abi_version"},
+		{"counts past the end (a decoder bomb)", func() error {
+			_, err := c.Upload(ctx, "bomb", enginetest.DecoderBombs()["count running into the next section"], signed)
+			return err
+		}, codes.InvalidArgument, "malformed module"},
 		{"bad name", func() error { _, err := c.Upload(ctx, "Bad Name!", helloWasm, signed); return err },
 			codes.InvalidArgument, "module name"},
 		{"too large", func() error { _, err := c.Upload(ctx, "big", make([]byte, 17<<20), signed); return err },

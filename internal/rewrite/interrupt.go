@@ -50,8 +50,8 @@ type section struct {
 	payload []byte
 }
 
-// Instrument returns a copy of wasm that counts down a global at the entry
-// of every function and before every branch back to a loop; when it reaches zero, every YieldInterval
+// Instrument returns a copy of wasm that counts down a global at the head
+// of every loop and before every call no count dominates; when it reaches zero, every YieldInterval
 // iterations or as soon as the host zeroes it, the guest traps
 // (unreachable) if the interrupt flag is set, and otherwise yields and
 // starts counting again. Both globals are exported (GlobalName,
@@ -313,12 +313,15 @@ func instrumentCode(payload, check []byte) ([]byte, error) {
 	return out, r.err
 }
 
-// instrumentBody counts at the function's entry and before every branch
-// that may go back to the head of a loop: whatever a guest runs between
-// two counts is bounded by the size of its code. (Counting at loop heads
-// instead would count again at every entry into the loop Go compiles into
-// each function, and a guest recursing without loops would not count.)
-// A conditional branch counts whether taken or not.
+// instrumentBody counts at the head of every loop, and before every call
+// that no count dominates: whatever a guest runs between two counts is
+// bounded by the size of its code, even when it recurses without loops,
+// since an invocation that calls anything has counted first. Dominance
+// is judged on the structure alone: inside a loop everything is dominated
+// by its head; after a count, the rest of the enclosing block is, until
+// its end, where a branch from before the count may arrive. (For Go's
+// functions this adds one count, on the rarely taken path that grows the
+// stack before the function's loop.)
 func instrumentBody(body, check []byte) ([]byte, error) {
 	r := &reader{b: body}
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ { // locals
@@ -326,47 +329,48 @@ func instrumentBody(body, check []byte) ([]byte, error) {
 		r.byte()
 	}
 	out := make([]byte, 0, len(body)+len(body)/8)
-	out = append(out, body[:r.off]...)
-	out = append(out, check...)
-	loops := []bool{false} // per enclosing label, innermost last: is it a loop? The first is the body's.
-	backward := func(depth uint32) bool {
-		return int(depth) < len(loops) && loops[len(loops)-1-int(depth)]
-	}
-	copied := r.off // body[:copied] is in out
+	checked := false
+	outer := []bool{false} // per enclosing block: was the code before it checked? The first is the body's.
+	copied := 0            // body[:copied] is in out
 	for r.off < len(r.b) && r.err == nil {
 		start := r.off
-		back := false
 		switch op := r.byte(); op {
 		case 0x02, 0x04: // block, if
 			r.blockType()
-			loops = append(loops, false)
-		case 0x03: // loop
+			outer = append(outer, checked)
+		case 0x03: // loop: count at the head of every iteration
 			r.blockType()
-			loops = append(loops, true)
-		case 0x0b: // end
-			if len(loops) == 0 {
+			outer = append(outer, checked)
+			out = append(out, body[copied:r.off]...)
+			out = append(out, check...)
+			copied, checked = r.off, true
+		case 0x05: // else: as the if began
+			if len(outer) == 0 {
+				return nil, fmt.Errorf("%w: else without an if", ErrMalformed)
+			}
+			checked = outer[len(outer)-1]
+		case 0x0b: // end: branches from before any count may arrive here
+			if len(outer) == 0 {
 				return nil, fmt.Errorf("%w: end without a block", ErrMalformed)
 			}
-			loops = loops[:len(loops)-1]
-		case 0x0c, 0x0d: // br, br_if
-			back = backward(r.u32())
-		case 0x0e: // br_table
-			for i, n := 0, r.u32(); i <= int(n) && r.err == nil; i++ {
-				back = backward(r.u32()) || back
+			checked, outer = outer[len(outer)-1], outer[:len(outer)-1]
+		case 0x10, 0x11, 0x12, 0x13: // call, call_indirect, return_call, return_call_indirect
+			if err := r.skipImmediates(op); err != nil {
+				return nil, err
+			}
+			if !checked {
+				out = append(out, body[copied:start]...)
+				out = append(out, check...)
+				copied, checked = start, true
 			}
 		default:
 			if err := r.skipImmediates(op); err != nil {
 				return nil, err
 			}
 		}
-		if back {
-			out = append(out, body[copied:start]...)
-			out = append(out, check...)
-			copied = start
-		}
 	}
 	out = append(out, body[copied:]...)
-	if r.err == nil && len(loops) != 0 {
+	if r.err == nil && len(outer) != 0 {
 		return nil, fmt.Errorf("%w: function body without its end", ErrMalformed)
 	}
 	return out, r.err

@@ -269,45 +269,72 @@ func TestCapMemory(t *testing.T) {
 	}
 }
 
-// recurse exports "spin", which computes fib(63) by plain recursion: a
-// runaway without a single loop.
+// recurse exports "spin", which calls env.started, then computes fib(63)
+// by plain recursion: a runaway without a single loop.
 var recurse = []byte("\x00asm\x01\x00\x00\x00" +
 	"\x01\x09\x02\x60\x01\x7f\x01\x7f\x60\x00\x00" + // types: (i32) -> i32, () -> ()
-	"\x03\x03\x02\x00\x01" + // fib has type 0, spin type 1
+	"\x02\x0f\x01\x03env\x07started\x00\x01" + // import env.started, type 1
+	"\x03\x03\x02\x00\x01" + // fib (1) has type 0, spin (2) type 1
 	"\x05\x03\x01\x00\x01" + // one memory of one page
-	"\x07\x08\x01\x04spin\x00\x01" + // export "spin" = function 1
-	"\x0a\x26\x02" +
+	"\x07\x08\x01\x04spin\x00\x02" + // export "spin" = function 2
+	"\x0a\x28\x02" +
 	// fib: n < 2 ? n : fib(n-1) + fib(n-2)
 	"\x1c\x00\x20\x00\x41\x02\x48\x04\x7f\x20\x00\x05" +
-	"\x20\x00\x41\x01\x6b\x10\x00\x20\x00\x41\x02\x6b\x10\x00\x6a\x0b\x0b" +
-	// spin: drop fib(63)
-	"\x07\x00\x41\x3f\x10\x00\x1a\x0b")
+	"\x20\x00\x41\x01\x6b\x10\x01\x20\x00\x41\x02\x6b\x10\x01\x6a\x0b\x0b" +
+	// spin: started(); drop fib(63)
+	"\x09\x00\x10\x00\x41\x3f\x10\x01\x1a\x0b")
+
+// recurseAfterBlock is recurse with a count that a branch skips: f(n)
+// calls g inside a block that br_if always leaves first, then itself
+// twice. The count before g dominates nothing after the block.
+var recurseAfterBlock = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x08\x02\x60\x01\x7f\x00\x60\x00\x00" + // types: (i32) -> (), () -> ()
+	"\x02\x0f\x01\x03env\x07started\x00\x01" + // import env.started, type 1
+	"\x03\x04\x03\x00\x01\x01" + // f (1): type 0; g (2), spin (3): type 1
+	"\x05\x03\x01\x00\x01" + // one memory of one page
+	"\x07\x08\x01\x04spin\x00\x03" + // export "spin" = function 3
+	"\x0a\x2c\x03" +
+	// f: if n { block; br_if 0 (1); call g; end; f(n-1); f(n-1) }
+	"\x1e\x00\x20\x00\x04\x40\x02\x40\x41\x01\x0d\x00\x10\x02\x0b" +
+	"\x20\x00\x41\x01\x6b\x10\x01\x20\x00\x41\x01\x6b\x10\x01\x0b\x0b" +
+	"\x02\x00\x0b" + // g: nothing
+	"\x08\x00\x10\x00\x41\x3f\x10\x01\x0b") // spin: started(); f(63)
 
 // TestInterruptStopsRecursion: a guest that never loops but calls itself
-// is stopped too, since every function without a loop at its start
-// counts on entry.
+// is stopped too, since an invocation counts before its first call. The
+// flag is raised once the guest is running.
 func TestInterruptStopsRecursion(t *testing.T) {
 	ctx := context.Background()
-	wasm, err := Instrument(recurse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	mod, err := rt.Instantiate(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
-	mod.ExportedGlobal(GlobalName).(api.MutableGlobal).Set(1)
-	mod.ExportedGlobal(CountdownName).(api.MutableGlobal).Set(0)
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "unreachable") {
-			t.Fatalf("exp a trap, got %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the interrupt did not stop the recursion")
+	for name, module := range map[string][]byte{"recurse": recurse, "recurse after a skipped count": recurseAfterBlock} {
+		t.Run(name, func(t *testing.T) {
+			wasm, err := Instrument(module)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := wazero.NewRuntime(ctx)
+			defer rt.Close(ctx)
+			started := make(chan struct{})
+			if _, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().
+				WithFunc(func(context.Context) { close(started) }).Export("started").Instantiate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mod, err := rt.Instantiate(ctx, wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
+			<-started
+			mod.ExportedGlobal(GlobalName).(api.MutableGlobal).Set(1)
+			mod.ExportedGlobal(CountdownName).(api.MutableGlobal).Set(0)
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "unreachable") {
+					t.Fatalf("exp a trap, got %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the interrupt did not stop the recursion")
+			}
+		})
 	}
 }

@@ -9,9 +9,9 @@ import (
 
 // The globals an instrumented module exports. To stop a guest, a host
 // sets GlobalName to 1, then CountdownName to 0: the countdown makes the
-// guest look at the flag at its next call or loop iteration. (Should the guest's
-// own decrement overwrite the zero, it looks within YieldInterval
-// iterations anyway; the flag is what stays set.)
+// guest look at the flag at its next count. (Should the guest's own
+// decrement overwrite the zero, it looks within YieldInterval counts
+// anyway; the flag is what stays set.)
 const (
 	GlobalName    = "nanoedge_interrupt"
 	CountdownName = "nanoedge_countdown"
@@ -51,10 +51,10 @@ type section struct {
 }
 
 // Instrument returns a copy of wasm that counts down a global at the head
-// of every loop and before every call no count dominates; when it reaches zero, every YieldInterval
-// iterations or as soon as the host zeroes it, the guest traps
-// (unreachable) if the interrupt flag is set, and otherwise yields and
-// starts counting again. Both globals are exported (GlobalName,
+// of every loop and before every call no count dominates. When the count
+// reaches zero, every YieldInterval counts or as soon as the host zeroes
+// it, the guest traps (unreachable) if the interrupt flag is set, and
+// otherwise yields and starts counting again. Both globals are exported (GlobalName,
 // CountdownName). Modules without a memory to yield through are
 // ErrUnsupported. DWARF sections are dropped: their code offsets would no
 // longer hold.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,13 +289,8 @@ func TestWriteWaitsNoLongerThanItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			tx.Rollback()
-		}
-	}
+	var once sync.Once
+	release := func() { once.Do(func() { tx.Rollback() }) }
 	t.Cleanup(release)
 	stop := time.AfterFunc(10*time.Second, release) // so a regression fails rather than hangs
 	defer stop.Stop()

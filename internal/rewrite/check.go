@@ -28,7 +28,7 @@ func CheckBounds(wasm []byte) error {
 		r := &reader{b: s.payload}
 		switch s.id {
 		case secCustom:
-			if string(r.name()) == "name" {
+			if string(r.sized()) == "name" {
 				r.nameSection()
 			}
 		case secType:
@@ -45,25 +45,7 @@ func CheckBounds(wasm []byte) error {
 			}
 		case secImport:
 			for n := r.count(); n > 0 && r.err == nil; n-- {
-				r.name() // module
-				r.name() // field
-				switch kind := r.byte(); kind {
-				case 0x00: // function
-					r.u32()
-				case 0x01: // table
-					r.valueType()
-					r.limits()
-				case 0x02: // memory
-					r.limits()
-				case 0x03: // global
-					r.valueType()
-					r.byte()
-				case 0x04: // tag
-					r.byte()
-					r.u32()
-				default:
-					return fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
-				}
+				r.importEntry()
 			}
 		case secFunction, secMemory, secGlobal, secExport, secTable, secTag:
 			// Entries of at least a byte each; their insides are checked
@@ -75,7 +57,7 @@ func CheckBounds(wasm []byte) error {
 			}
 		case secCode:
 			for n := r.count(); n > 0 && r.err == nil; n-- {
-				body := &reader{b: r.bytes(int(r.u32()))}
+				body := &reader{b: r.sized()}
 				locals := uint64(0)
 				for g := body.count(); g > 0 && body.err == nil; g-- {
 					locals += uint64(body.u32())
@@ -100,7 +82,7 @@ func CheckBounds(wasm []byte) error {
 				default:
 					return fmt.Errorf("%w: data segment flags %d", ErrMalformed, flags)
 				}
-				r.name() // the bytes
+				r.sized() // the bytes
 			}
 		}
 		if r.err != nil {
@@ -108,40 +90,6 @@ func CheckBounds(wasm []byte) error {
 		}
 	}
 	return nil
-}
-
-// count reads a vector's length, which may not exceed the bytes left: each
-// entry takes at least one.
-func (r *reader) count() uint32 {
-	n := r.u32()
-	if r.err == nil && int64(n) > int64(len(r.b)-r.off) {
-		r.fail("a vector of %d entries in %d bytes", n, len(r.b)-r.off)
-		return 0
-	}
-	return n
-}
-
-// name reads a length and that many bytes.
-func (r *reader) name() []byte { return r.bytes(int(r.u32())) }
-
-// valueType reads a value type: one byte, or a reference type with its
-// heap type.
-func (r *reader) valueType() {
-	if t := r.byte(); t == 0x63 || t == 0x64 {
-		r.sleb(5)
-	}
-}
-
-func (r *reader) constExpr() {
-	for r.err == nil {
-		op := r.byte()
-		if op == 0x0b {
-			return
-		}
-		if err := r.skipImmediates(op); err != nil && r.err == nil {
-			r.err = err
-		}
-	}
 }
 
 // elementSegment reads one segment in any of its eight encodings.
@@ -174,21 +122,21 @@ func (r *reader) elementSegment() {
 func (r *reader) nameSection() {
 	for r.off < len(r.b) && r.err == nil {
 		id := r.byte()
-		sub := &reader{b: r.name()}
+		sub := &reader{b: r.sized()}
 		switch id {
 		case 0: // module name
-			sub.name()
+			sub.sized()
 		case 1: // function names
 			for n := sub.count(); n > 0 && sub.err == nil; n-- {
 				sub.u32()
-				sub.name()
+				sub.sized()
 			}
 		case 2: // local names
 			for n := sub.count(); n > 0 && sub.err == nil; n-- {
 				sub.u32()
 				for k := sub.count(); k > 0 && sub.err == nil; k-- {
 					sub.u32()
-					sub.name()
+					sub.sized()
 				}
 			}
 		}

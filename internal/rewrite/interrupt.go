@@ -37,8 +37,8 @@ const (
 	secCode     = 10
 )
 
-// YieldInterval is how many loop iterations a guest runs between looks at
-// the interrupt flag and yields: a `memory.grow 0`, which engines that
+// YieldInterval is how many counts (loop iterations and calls) a guest
+// runs between looks at the interrupt flag and yields: a `memory.grow 0`, which engines that
 // compile to machine code run by leaving it (wazero returns to Go), so
 // that the host's runtime can stop the thread for its garbage collector.
 // A guest spinning in a loop that never left machine code would hold up
@@ -54,10 +54,10 @@ type section struct {
 // of every loop and before every call no count dominates. When the count
 // reaches zero, every YieldInterval counts or as soon as the host zeroes
 // it, the guest traps (unreachable) if the interrupt flag is set, and
-// otherwise yields and starts counting again. Both globals are exported (GlobalName,
-// CountdownName). Modules without a memory to yield through are
-// ErrUnsupported. DWARF sections are dropped: their code offsets would no
-// longer hold.
+// otherwise yields and starts counting again. Both globals are exported
+// (GlobalName, CountdownName). Modules without a memory to yield through
+// are ErrUnsupported. DWARF sections are dropped: their code offsets would
+// no longer hold.
 func Instrument(wasm []byte) ([]byte, error) {
 	all, err := sections(wasm)
 	if err != nil {
@@ -176,7 +176,7 @@ func order(id byte) int {
 
 func isDebug(payload []byte) bool {
 	r := &reader{b: payload}
-	name := r.bytes(int(r.u32()))
+	name := r.sized()
 	return r.err == nil && strings.HasPrefix(string(name), ".debug_")
 }
 
@@ -200,7 +200,7 @@ func newExports(flag uint32) []byte {
 	return b
 }
 
-// countCheck runs at each function entry and back edge: count down, and
+// countCheck runs at each loop head and undominated call: count down, and
 // at zero or below call the slow path. It is a load, a store and a branch
 // when the countdown is not done.
 func countCheck(countdown, slow uint32) []byte {
@@ -250,28 +250,20 @@ func count(payload []byte) (int, error) {
 	return int(n), r.err
 }
 
-// countImports counts the imported functions, globals and memories.
+// countImports counts the imported functions, globals and memories. Tags
+// are ErrUnsupported: the instrumenter does not walk exception handling.
 func countImports(payload []byte) (functions, globals, memories int, err error) {
 	r := &reader{b: payload}
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
-		r.bytes(int(r.u32())) // module
-		r.bytes(int(r.u32())) // name
-		switch kind := r.byte(); kind {
-		case 0x00: // function
-			r.u32()
+		switch r.importEntry() {
+		case 0x00:
 			functions++
-		case 0x01: // table
-			r.byte()
-			r.limits()
-		case 0x02: // memory
-			r.limits()
+		case 0x02:
 			memories++
-		case 0x03: // global
-			r.byte()
-			r.byte()
+		case 0x03:
 			globals++
-		default:
-			return 0, 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+		case 0x04:
+			return 0, 0, 0, fmt.Errorf("%w: import kind 0x4", ErrUnsupported)
 		}
 	}
 	return functions, globals, memories, r.err
@@ -280,7 +272,7 @@ func countImports(payload []byte) (functions, globals, memories int, err error) 
 func checkExports(payload []byte) error {
 	r := &reader{b: payload}
 	for i, n := 0, r.u32(); i < int(n) && r.err == nil; i++ {
-		if name := string(r.bytes(int(r.u32()))); name == GlobalName || name == CountdownName {
+		if name := string(r.sized()); name == GlobalName || name == CountdownName {
 			return fmt.Errorf("%w: the module already exports %s", ErrMalformed, name)
 		}
 		r.byte()

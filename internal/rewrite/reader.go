@@ -108,7 +108,7 @@ func (r *reader) skipImmediates(op byte) error {
 		r.u32()
 		r.u32()
 	case op == 0x1c: // select with types
-		r.bytes(int(r.u32()))
+		r.sized()
 	case op >= 0x20 && op <= 0x26: // locals, globals, table.get/set
 		r.u32()
 	case op >= 0x28 && op <= 0x3e: // loads and stores
@@ -145,6 +145,68 @@ func (r *reader) skipImmediates(op byte) error {
 		return fmt.Errorf("%w: instruction %#x", ErrUnsupported, op)
 	}
 	return r.err
+}
+
+// count reads a vector's length, which may not exceed the bytes left: each
+// entry takes at least one.
+func (r *reader) count() uint32 {
+	n := r.u32()
+	if r.err == nil && int64(n) > int64(len(r.b)-r.off) {
+		r.fail("a vector of %d entries in %d bytes", n, len(r.b)-r.off)
+		return 0
+	}
+	return n
+}
+
+// sized reads a length and that many bytes: a name, a section, a body.
+func (r *reader) sized() []byte { return r.bytes(int(r.u32())) }
+
+// valueType reads a value type: one byte, or a reference type with its
+// heap type.
+func (r *reader) valueType() {
+	if t := r.byte(); t == 0x63 || t == 0x64 {
+		r.sleb(5)
+	}
+}
+
+func (r *reader) constExpr() {
+	for r.err == nil {
+		op := r.byte()
+		if op == 0x0b {
+			return
+		}
+		if err := r.skipImmediates(op); err != nil && r.err == nil {
+			r.err = err
+		}
+	}
+}
+
+// importEntry reads one import and returns its kind: 0 function, 1 table,
+// 2 memory, 3 global, 4 tag.
+func (r *reader) importEntry() byte {
+	r.sized() // module
+	r.sized() // field
+	kind := r.byte()
+	switch kind {
+	case 0x00: // function: a type index
+		r.u32()
+	case 0x01: // table
+		r.valueType()
+		r.limits()
+	case 0x02: // memory
+		r.limits()
+	case 0x03: // global
+		r.valueType()
+		r.byte()
+	case 0x04: // tag: an attribute and a type index
+		r.byte()
+		r.u32()
+	default:
+		if r.err == nil {
+			r.err = fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+		}
+	}
+	return kind
 }
 
 func uleb(v uint32) []byte {

@@ -132,7 +132,7 @@ func sections(wasm []byte) ([]section, error) {
 	var secs []section
 	for r.off < len(r.b) {
 		id := r.byte()
-		payload := r.bytes(int(r.u32()))
+		payload := r.sized()
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -220,7 +220,7 @@ func allActive(payload []byte) error {
 				return err
 			}
 		}
-		r.bytes(int(r.u32()))
+		r.sized()
 	}
 	return r.err
 }

@@ -400,7 +400,7 @@ func (i *interrupt) raise() {
 
 // interruptible runs call. For an instrumented instance it raises the
 // instance's interrupt when ctx ends, which traps the guest at its next
-// loop iteration, and reports that as ErrDeadline; the instance is
+// call or loop iteration, and reports that as ErrDeadline; the instance is
 // unusable afterwards. Otherwise wazero watches ctx itself.
 func interruptible(ctx context.Context, it *interrupt, call func(context.Context) error) error {
 	if it == nil {

@@ -15,9 +15,15 @@ import (
 type memoryImage struct {
 	f    *os.File
 	size int
+	// limit is the most linear memory an instance may have, reserved for
+	// each mapping.
+	limit int
 }
 
-func newMemoryImage(mem []byte) (*memoryImage, error) {
+func newMemoryImage(mem []byte, limit int) (*memoryImage, error) {
+	if limit < len(mem) {
+		return nil, fmt.Errorf("wazeroengine: memory image of %d bytes exceeds the limit of %d", len(mem), limit)
+	}
 	fd, err := unix.MemfdCreate("nanoedge-memory-image", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("wazeroengine: memory image: %w", err)
@@ -32,19 +38,16 @@ func newMemoryImage(mem []byte) (*memoryImage, error) {
 		f.Close()
 		return nil, fmt.Errorf("wazeroengine: memory image: %w", err)
 	}
-	return &memoryImage{f: f, size: len(mem)}, nil
+	return &memoryImage{f: f, size: len(mem), limit: limit}, nil
 }
 
 // Close releases the file; mappings made from it stay valid.
 func (im *memoryImage) Close() error { return im.f.Close() }
 
-// mapping reserves limit bytes of address space, which the instance's
-// memory may grow into, and maps the image over their start.
-func (im *memoryImage) mapping(limit int) (*mappedMemory, error) {
-	if limit < im.size {
-		return nil, fmt.Errorf("wazeroengine: memory image of %d bytes exceeds the limit of %d", im.size, limit)
-	}
-	b, err := unix.Mmap(-1, 0, limit, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+// mapping reserves the limit's bytes of address space, which the
+// instance's memory may grow into, and maps the image over their start.
+func (im *memoryImage) mapping() (*mappedMemory, error) {
+	b, err := unix.Mmap(-1, 0, im.limit, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("wazeroengine: reserve memory: %w", err)
 	}

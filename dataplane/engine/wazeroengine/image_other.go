@@ -12,13 +12,13 @@ import (
 // instances copy the snapshot's data segments.
 type memoryImage struct{}
 
-func newMemoryImage([]byte) (*memoryImage, error) {
+func newMemoryImage([]byte, int) (*memoryImage, error) {
 	return nil, errors.New("wazeroengine: memory images need Linux")
 }
 
 func (*memoryImage) Close() error { return nil }
 
-func (*memoryImage) mapping(int) (*mappedMemory, error) {
+func (*memoryImage) mapping() (*mappedMemory, error) {
 	return nil, errors.New("wazeroengine: memory images need Linux")
 }
 

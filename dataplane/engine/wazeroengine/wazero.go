@@ -123,7 +123,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		cm.Close(ctx)
 		return nil, err
 	}
-	m := &module{rt: rt, cm: cm, cgi: cgi, interruptible: interruptible, memoryLimit: e.cfg.MemoryLimit &^ 0xffff}
+	m := &module{rt: rt, cm: cm, cgi: cgi, interruptible: interruptible}
 	if e.cfg.PreInitialize && interruptible && !cgi {
 		if snap, image, err := e.preInitialize(ctx, code); err == nil {
 			cm.Close(ctx)
@@ -162,7 +162,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 		values[i] = mod.ExportedGlobal(n).Get()
 	}
 	mem, _ := mod.Memory().Read(0, mod.Memory().Size())
-	image, err := newMemoryImage(mem)
+	image, err := newMemoryImage(mem, int(e.cfg.MemoryLimit&^0xffff))
 	segments := make([]byte, len(mem)) // zeros: no data segments
 	if err != nil {
 		image, segments = nil, bytes.Clone(mem)
@@ -251,8 +251,6 @@ type module struct {
 	initialized bool
 	// image, if not nil, holds the snapshot's memory, which cm lacks.
 	image *memoryImage
-	// memoryLimit is the most linear memory an instance may have.
-	memoryLimit uint64
 }
 
 func (m *module) Close(ctx context.Context) error {
@@ -355,7 +353,7 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 	var mem *mappedMemory
 	if m.image != nil {
 		var err error
-		if mem, err = m.image.mapping(int(m.memoryLimit)); err != nil {
+		if mem, err = m.image.mapping(); err != nil {
 			return nil, nil, err
 		}
 		ictx = experimental.WithMemoryAllocator(ctx, mem)

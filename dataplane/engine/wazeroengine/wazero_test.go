@@ -176,7 +176,7 @@ func TestSnapshotMemoryIsShared(t *testing.T) {
 	}
 	ctx := context.Background()
 	wasm := wasmtest.Build(t, wasmtest.Hello)
-	for _, pre := range []bool{false, true} {
+	compile := func(pre bool) engine.Module {
 		cfg := testConfig()
 		cfg.PreInitialize = pre
 		m, err := newEngine(t, cfg).Compile(ctx, wasm)
@@ -184,22 +184,16 @@ func TestSnapshotMemoryIsShared(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.Close(ctx) })
-		want := 0
-		if pre {
-			want = engine.RenewSnapshotsAfter
-		}
-		if got := m.(engine.Renewer).RenewAfter(); got != want {
-			t.Fatalf("pre-initialized %v: RenewAfter %d, exp %d", pre, got, want)
-		}
+		return m
+	}
+	if got := compile(false).(engine.Renewer).RenewAfter(); got != 0 {
+		t.Fatalf("not pre-initialized: RenewAfter %d, exp 0", got)
+	}
+	m := compile(true)
+	if got := m.(engine.Renewer).RenewAfter(); got != engine.RenewSnapshotsAfter {
+		t.Fatalf("pre-initialized: RenewAfter %d, exp %d", got, engine.RenewSnapshotsAfter)
 	}
 
-	cfg := testConfig()
-	cfg.PreInitialize = true
-	m, err := newEngine(t, cfg).Compile(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(ctx) })
 	const n = 32
 	insts := make([]engine.Instance, 0, n)
 	t.Cleanup(func() {

@@ -9,10 +9,10 @@ import (
 // lazyDeadline is a request's context with the route's deadline, like
 // context.WithDeadline's, except that it arms no timer and does not
 // register with its parent until something asks for its Done channel or
-// its values. A guest call on the wasmtime engine, which enforces
-// deadlines with epochs, reads only Deadline and Err, and a request that
-// finds an instance free never waits for one, so on the common path the
-// timer and the registration are never paid for (BenchmarkRequestContext).
+// its values. Guest calls read only Deadline and Err (wasmtime's epochs,
+// wazero's and wasmer's engine.Watchdog), and a request that finds an
+// instance free never waits for one, so on the common path the timer and
+// the registration are never paid for (BenchmarkRequestContext).
 type lazyDeadline struct {
 	parent   context.Context
 	deadline time.Time

@@ -43,6 +43,7 @@ type Engine struct {
 	cfg   Config
 	store *wasmer.Store
 	mu    sync.Mutex // wasmer's store is not documented as safe for concurrent compiles
+	dog   *engine.Watchdog
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -52,11 +53,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, store: wasmer.NewStore(wasmer.NewEngine())}, nil
+	return &Engine{cfg: cfg, store: wasmer.NewStore(wasmer.NewEngine()), dog: engine.NewWatchdog()}, nil
 }
 
 // Close implements engine.Engine.
-func (e *Engine) Close(ctx context.Context) error { return nil }
+func (e *Engine) Close(ctx context.Context) error {
+	e.dog.Close()
+	return nil
+}
 
 const (
 	exportStart      = "_start"
@@ -175,6 +179,8 @@ type running struct {
 	inst      *wasmer.Instance
 	wasi      *wasi
 	interrupt *interrupt // nil if the module is not instrumented
+	dog       *engine.Watchdog
+	watch     *engine.Watch
 	stderr    *engine.TailWriter
 }
 
@@ -211,6 +217,7 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 			return nil, fmt.Errorf("%w: instrumented module lacks %s or %s", engine.ErrInvalidModule, rewrite.GlobalName, rewrite.CountdownName)
 		}
 		r.interrupt = &interrupt{flag: flag, countdown: countdown}
+		r.dog, r.watch = m.e.dog, engine.NewWatch(r.interrupt.raise)
 	}
 	w.interrupt = r.interrupt
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
@@ -224,17 +231,22 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 	return r, nil
 }
 
-// call runs fn, raising the interrupt flag if ctx ends first, and turns
-// what went wrong into the engine's errors.
+// call runs fn, the engine's watchdog raising the interrupt flag if ctx
+// ends first, and turns what went wrong into the engine's errors.
 func (r *running) call(ctx context.Context, fn func() error) error {
-	stop := func() bool { return true }
-	if ctx.Done() != nil && r.interrupt != nil {
-		stop = context.AfterFunc(ctx, r.interrupt.raise)
+	if r.interrupt == nil {
+		return r.failure(fn())
 	}
+	r.dog.Start(ctx, r.watch)
 	err := fn()
-	if !stop() {
+	if r.dog.Stop(r.watch) {
 		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 	}
+	return r.failure(err)
+}
+
+// failure turns the outcome of a call into the engine's errors.
+func (r *running) failure(err error) error {
 	switch w := r.wasi; {
 	case w.Exit != nil && w.Exit.Code == 0:
 		return err // the caller decides what a clean exit means

@@ -64,6 +64,7 @@ type Engine struct {
 	cfg     Config
 	rt      wazero.Runtime // instrumented modules
 	checked wazero.Runtime // the rest: wazero closes them when a call's context ends
+	dog     *engine.Watchdog
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -85,7 +86,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))}
+	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true)), dog: engine.NewWatchdog()}
 	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 			e.Close(ctx)
@@ -97,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 // Close releases every module compiled by e.
 func (e *Engine) Close(ctx context.Context) error {
+	e.dog.Close()
 	return errors.Join(e.rt.Close(ctx), e.checked.Close(ctx))
 }
 
@@ -123,7 +125,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		cm.Close(ctx)
 		return nil, err
 	}
-	m := &module{rt: rt, cm: cm, cgi: cgi, interruptible: interruptible}
+	m := &module{rt: rt, cm: cm, cgi: cgi, dog: e.dog, interruptible: interruptible}
 	if e.cfg.PreInitialize && interruptible && !cgi {
 		if snap, image, err := e.preInitialize(ctx, code); err == nil {
 			cm.Close(ctx)
@@ -151,7 +153,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 		return nil, nil, err
 	}
 	defer tcm.Close(ctx)
-	tmpl := &module{rt: e.rt, cm: tcm, interruptible: true}
+	tmpl := &module{rt: e.rt, cm: tcm, dog: e.dog, interruptible: true}
 	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &engine.TailWriter{})
 	if err != nil {
 		return nil, nil, err
@@ -245,6 +247,7 @@ type module struct {
 	rt  wazero.Runtime
 	cm  wazero.CompiledModule
 	cgi bool // a WASI command run once per request (WAGI)
+	dog *engine.Watchdog
 	// interruptible: instrumented, stopped through its interrupt global.
 	interruptible bool
 	// initialized: cm is a snapshot taken after _initialize.
@@ -371,7 +374,8 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 		mod.Close(ctx)
 		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s or %s", engine.ErrInvalidModule, rewrite.GlobalName, rewrite.CountdownName)
 	}
-	stop := &interrupt{flag: flag, countdown: countdown}
+	stop := &interrupt{flag: flag, countdown: countdown, dog: m.dog}
+	stop.watch = engine.NewWatch(stop.raise)
 	if fn := mod.ExportedFunction(entry); fn != nil {
 		err := interruptible(ctx, stop, func(ctx context.Context) error {
 			_, err := fn.Call(ctx)
@@ -387,8 +391,12 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 }
 
 // interrupt is an instrumented instance's pair of globals (see
-// rewrite.Instrument).
-type interrupt struct{ flag, countdown api.MutableGlobal }
+// rewrite.Instrument), and its standing with the engine's watchdog.
+type interrupt struct {
+	flag, countdown api.MutableGlobal
+	dog             *engine.Watchdog
+	watch           *engine.Watch
+}
 
 // raise makes the guest trap at its next function call or loop iteration.
 func (i *interrupt) raise() {
@@ -396,20 +404,20 @@ func (i *interrupt) raise() {
 	i.countdown.Set(0)
 }
 
-// interruptible runs call. For an instrumented instance it raises the
-// instance's interrupt when ctx ends, which traps the guest at its next
-// call or loop iteration, and reports that as ErrDeadline; the instance is
-// unusable afterwards. Otherwise wazero watches ctx itself.
+// interruptible runs call. For an instrumented instance the engine's
+// watchdog raises the instance's interrupt when ctx ends, which traps the
+// guest at its next call or loop iteration, and that is reported as
+// ErrDeadline; the instance is unusable afterwards. The call itself gets
+// a context without ctx's values: wazero asks its context for values on
+// every call, which would arm a lazy deadline's timer. Otherwise wazero
+// watches ctx itself.
 func interruptible(ctx context.Context, it *interrupt, call func(context.Context) error) error {
 	if it == nil {
 		return call(ctx)
 	}
-	stop := func() bool { return true }
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, it.raise)
-	}
-	err := call(context.WithoutCancel(ctx))
-	if !stop() {
+	it.dog.Start(ctx, it.watch)
+	err := call(context.Background())
+	if it.dog.Stop(it.watch) {
 		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 	}
 	return err

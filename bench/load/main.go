@@ -34,27 +34,40 @@ import (
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
+// options are the harness's flags.
+type options struct {
+	conc, rounds              int
+	round                     time.Duration
+	example, engine           string
+	preInit                   bool
+	maxRequests, maxInstances int
+	cpuProfile                string
+}
+
 func main() {
-	conc := flag.Int("c", 8, "concurrent clients")
-	round := flag.Duration("round", 2*time.Second, "length of one round")
-	rounds := flag.Int("rounds", 8, "rounds per target (alternating)")
-	example := flag.String("example", "examples/hello", "handler package to serve")
-	engineName := flag.String("engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer, wasmtime need -tags wasmer, -tags wasmtime)")
-	preInit := flag.Bool("pre-initialize", false, "start instances from a snapshot taken after initialization (wazero, wasmtime)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the worker's rounds to this file")
-	maxRequests := flag.Int("max-requests", 0, "requests per instance before it is renewed; 0 takes the module's advice")
+	var o options
+	flag.IntVar(&o.conc, "c", 8, "concurrent clients")
+	flag.DurationVar(&o.round, "round", 2*time.Second, "length of one round")
+	flag.IntVar(&o.rounds, "rounds", 8, "rounds per target (alternating)")
+	flag.StringVar(&o.example, "example", "examples/hello", "handler package to serve")
+	flag.StringVar(&o.engine, "engine", "wazero", "worker engine: "+strings.Join(server.Engines(), ", ")+" (wasmer, wasmtime need -tags wasmer, -tags wasmtime)")
+	flag.BoolVar(&o.preInit, "pre-initialize", false, "start instances from a snapshot taken after initialization (wazero, wasmtime)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's rounds to this file")
+	flag.IntVar(&o.maxRequests, "max-requests", 0, "requests per instance before it is renewed; 0 takes the module's advice")
+	flag.IntVar(&o.maxInstances, "max-instances", 0, "instances per module version; 0 is the worker's default (2 per CPU)")
 	flag.Parse()
-	if *rounds < 1 || *conc < 1 || *round <= 0 || *maxRequests < 0 {
-		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive, -max-requests not negative")
+	if o.rounds < 1 || o.conc < 1 || o.round <= 0 || o.maxRequests < 0 || o.maxInstances < 0 {
+		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive, -max-requests and -max-instances not negative")
 		os.Exit(2)
 	}
-	if err := run(*conc, *round, *rounds, *example, *engineName, *preInit, *maxRequests, *cpuProfile); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(conc int, round time.Duration, rounds int, example, engineName string, preInit bool, maxRequests int, cpuProfile string) error {
+func run(o options) error {
+	conc, round, rounds, example, cpuProfile := o.conc, o.round, o.rounds, o.example, o.cpuProfile
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "nanoedge-load-")
 	if err != nil {
@@ -74,7 +87,7 @@ func run(conc int, round time.Duration, rounds int, example, engineName string, 
 	fmt.Printf("compile: cold %v, from disk cache %v\n", cold.Round(time.Millisecond), cached.Round(time.Millisecond))
 
 	start := time.Now()
-	workerURL, stop, err := startStack(ctx, tmp, wasm, engineName, preInit, maxRequests)
+	workerURL, stop, err := startStack(ctx, tmp, wasm, o)
 	if err != nil {
 		return err
 	}
@@ -156,7 +169,7 @@ func compileTimes(ctx context.Context, wasm []byte, cacheDir string) (cold, cach
 	return cold, cached, nil
 }
 
-func startStack(ctx context.Context, dir string, wasm []byte, engineName string, preInit bool, maxRequests int) (string, func(), error) {
+func startStack(ctx context.Context, dir string, wasm []byte, o options) (string, func(), error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc := registry.DefaultConfig(filepath.Join(dir, "data"))
 	rc.RaftAddr, rc.Logger = "127.0.0.1:0", logger
@@ -172,12 +185,15 @@ func startStack(ctx context.Context, dir string, wasm []byte, engineName string,
 	}
 	ec := wazeroengine.DefaultConfig()
 	ec.CacheDir = filepath.Join(dir, "cache")
-	ec.PreInitialize = preInit
+	ec.PreInitialize = o.preInit
 	wc := dataplane.DefaultConfig()
 	wc.Logger = logger
 	wc.RequireSignatures = false
-	wc.MaxRequestsPerInstance = maxRequests
-	w, err := server.StartWorker(ctx, server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, EngineName: engineName, Worker: wc})
+	wc.MaxRequestsPerInstance = o.maxRequests
+	if o.maxInstances > 0 {
+		wc.MaxInstances = o.maxInstances
+	}
+	w, err := server.StartWorker(ctx, server.WorkerConfig{ControlPlane: cp.Addr(), HTTPAddr: "127.0.0.1:0", Engine: ec, EngineName: o.engine, Worker: wc})
 	if err != nil {
 		cp.Close()
 		return "", nil, err

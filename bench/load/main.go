@@ -39,7 +39,7 @@ type options struct {
 	conc, rounds              int
 	round                     time.Duration
 	example, engine           string
-	preInit                   bool
+	preInit, noCache          bool
 	maxRequests, maxInstances int
 	cpuProfile                string
 }
@@ -55,6 +55,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's rounds to this file")
 	flag.IntVar(&o.maxRequests, "max-requests", 0, "requests per instance before it is renewed; 0 takes the module's advice")
 	flag.IntVar(&o.maxInstances, "max-instances", 0, "instances per module version; 0 is the worker's default (2 per CPU)")
+	flag.BoolVar(&o.noCache, "no-cache", false, "the worker compiles without a disk cache (wazero writes its perf map, -tags perfmap, only for code it compiles)")
 	flag.Parse()
 	if o.rounds < 1 || o.conc < 1 || o.round <= 0 || o.maxRequests < 0 || o.maxInstances < 0 {
 		fmt.Fprintln(os.Stderr, "load: -rounds, -c and -round must be positive, -max-requests and -max-instances not negative")
@@ -184,7 +185,9 @@ func startStack(ctx context.Context, dir string, wasm []byte, o options) (string
 		return "", nil, err
 	}
 	ec := wazeroengine.DefaultConfig()
-	ec.CacheDir = filepath.Join(dir, "cache")
+	if !o.noCache {
+		ec.CacheDir = filepath.Join(dir, "cache")
+	}
 	ec.PreInitialize = o.preInit
 	wc := dataplane.DefaultConfig()
 	wc.Logger = logger

@@ -3,6 +3,7 @@ package wazeroengine
 import (
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -47,22 +48,103 @@ func (im *memoryImage) Close() error { return im.f.Close() }
 // mapping reserves the limit's bytes of address space, which the
 // instance's memory may grow into, and maps the image over their start.
 func (im *memoryImage) mapping() (*mappedMemory, error) {
-	b, err := unix.Mmap(-1, 0, im.limit, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	m, err := reserveMemory(im.limit)
+	if err != nil || im.size == 0 {
+		return m, err
+	}
+	m.n = im.size
+	if _, err := unix.MmapPtr(int(im.f.Fd()), 0, unsafe.Pointer(&m.b[0]), uintptr(im.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("wazeroengine: map memory image: %w", err)
+	}
+	return m, nil
+}
+
+// reserveMemory reserves limit bytes of address space for an instance's
+// linear memory, zero pages that take memory only once written, so that
+// the memory grows in place. wazero's own linear memory grows by copying
+// itself into a larger slice, each time into pages new to the process: a
+// C guest growing a megabyte at a time took 2.4 s to reach a 128 MiB cap
+// (0.2 s in place).
+func reserveMemory(limit int) (*mappedMemory, error) {
+	b, err := unix.Mmap(-1, 0, limit, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("wazeroengine: reserve memory: %w", err)
-	}
-	if im.size > 0 {
-		if _, err := unix.MmapPtr(int(im.f.Fd()), 0, unsafe.Pointer(&b[0]), uintptr(im.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
-			unix.Munmap(b)
-			return nil, fmt.Errorf("wazeroengine: map memory image: %w", err)
-		}
 	}
 	return &mappedMemory{b: b}, nil
 }
 
+// memoryPool keeps the reservations of closed instances, zeroed, for new
+// ones: a new instance then writes pages the process holds already, as it
+// did when wazero allocated memory from Go's heap, instead of faulting in
+// fresh ones (which tripled the time to instantiate and initialize a Go
+// module). At most maxIdleMemories are kept, each of at most
+// maxPooledBytes in use; the rest are unmapped.
+type memoryPool struct {
+	limit int
+	mu    sync.Mutex
+	idle  []*mappedMemory
+}
+
+const (
+	maxIdleMemories = 8
+	maxPooledBytes  = 16 << 20
+)
+
+func newMemoryPool(limit int) *memoryPool { return &memoryPool{limit: limit} }
+
+// get returns an idle reservation, or a new one.
+func (p *memoryPool) get() (*mappedMemory, error) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		m := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return m, nil
+	}
+	p.mu.Unlock()
+	m, err := reserveMemory(p.limit)
+	if m != nil {
+		m.pool = p
+	}
+	return m, err
+}
+
+// put keeps the reservation b, of which n bytes were used, zeroed, if
+// there is room and it is small enough.
+func (p *memoryPool) put(b []byte, n int) bool {
+	if n > maxPooledBytes {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) >= maxIdleMemories {
+		return false
+	}
+	clear(b[:n])
+	p.idle = append(p.idle, &mappedMemory{b: b, n: n, pool: p})
+	return true
+}
+
+// Close unmaps the idle reservations.
+func (p *memoryPool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.idle {
+		unix.Munmap(m.b)
+	}
+	p.idle = nil
+}
+
 // mappedMemory is one instance's linear memory, handed to wazero as its
 // allocator (the instance's only memory) and its memory.
-type mappedMemory struct{ b []byte }
+type mappedMemory struct {
+	b []byte
+	// n: bytes of b in use now or before (or mapped from an image), which
+	// growth does not populate again.
+	n    int
+	pool *memoryPool // nil: unmapped when freed
+}
 
 func (m *mappedMemory) Allocate(_, _ uint64) experimental.LinearMemory { return m }
 
@@ -71,14 +153,22 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 	if size > uint64(len(m.b)) {
 		return nil
 	}
+	if int(size) > m.n {
+		unix.Madvise(m.b[m.n:size], unix.MADV_POPULATE_WRITE)
+		m.n = int(size)
+	}
 	return m.b[:size]
 }
 
-// Free unmaps the memory. wazero calls it when the instance closes; the
-// engine, if instantiation fails first.
+// Free returns the memory to its pool or unmaps it. wazero calls it when
+// the instance closes; the engine, if instantiation fails first.
 func (m *mappedMemory) Free() {
-	if m.b != nil {
-		unix.Munmap(m.b)
-		m.b = nil
+	b := m.b
+	if b == nil {
+		return
+	}
+	m.b = nil
+	if m.pool == nil || !m.pool.put(b, m.n) {
+		unix.Munmap(b)
 	}
 }

@@ -22,6 +22,13 @@ func (*memoryImage) mapping() (*mappedMemory, error) {
 	return nil, errors.New("wazeroengine: memory images need Linux")
 }
 
+// memoryPool leaves memory to wazero elsewhere than on Linux.
+type memoryPool struct{}
+
+func newMemoryPool(int) *memoryPool             { return nil }
+func (*memoryPool) get() (*mappedMemory, error) { return nil, nil }
+func (*memoryPool) Close()                      {}
+
 type mappedMemory struct{}
 
 func (*mappedMemory) Allocate(_, _ uint64) experimental.LinearMemory { return nil }

@@ -65,6 +65,8 @@ type Engine struct {
 	rt      wazero.Runtime // instrumented modules
 	checked wazero.Runtime // the rest: wazero closes them when a call's context ends
 	dog     *engine.Watchdog
+	// memories holds instances' memory reservations for reuse.
+	memories *memoryPool
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -87,6 +89,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true)), dog: engine.NewWatchdog()}
+	e.memories = newMemoryPool(e.memoryLimit())
 	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 			e.Close(ctx)
@@ -96,10 +99,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// memoryLimit is the configured cap in whole pages' bytes.
+func (e *Engine) memoryLimit() int { return int(e.cfg.MemoryLimit &^ 0xffff) }
+
 // Close releases every module compiled by e.
 func (e *Engine) Close(ctx context.Context) error {
 	e.dog.Close()
-	return errors.Join(e.rt.Close(ctx), e.checked.Close(ctx))
+	err := errors.Join(e.rt.Close(ctx), e.checked.Close(ctx))
+	e.memories.Close() // after the instances gave theirs back
+	return err
 }
 
 // Compile implements engine.Engine.
@@ -125,7 +133,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		cm.Close(ctx)
 		return nil, err
 	}
-	m := &module{rt: rt, cm: cm, cgi: cgi, dog: e.dog, interruptible: interruptible}
+	m := &module{rt: rt, cm: cm, cgi: cgi, dog: e.dog, interruptible: interruptible, memories: e.memories}
 	if e.cfg.PreInitialize && interruptible && !cgi {
 		if snap, image, err := e.preInitialize(ctx, code); err == nil {
 			cm.Close(ctx)
@@ -153,7 +161,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 		return nil, nil, err
 	}
 	defer tcm.Close(ctx)
-	tmpl := &module{rt: e.rt, cm: tcm, dog: e.dog, interruptible: true}
+	tmpl := &module{rt: e.rt, cm: tcm, dog: e.dog, interruptible: true, memories: e.memories}
 	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &engine.TailWriter{})
 	if err != nil {
 		return nil, nil, err
@@ -164,7 +172,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 		values[i] = mod.ExportedGlobal(n).Get()
 	}
 	mem, _ := mod.Memory().Read(0, mod.Memory().Size())
-	image, err := newMemoryImage(mem, int(e.cfg.MemoryLimit&^0xffff))
+	image, err := newMemoryImage(mem, e.memoryLimit())
 	segments := make([]byte, len(mem)) // zeros: no data segments
 	if err != nil {
 		image, segments = nil, bytes.Clone(mem)
@@ -254,6 +262,8 @@ type module struct {
 	initialized bool
 	// image, if not nil, holds the snapshot's memory, which cm lacks.
 	image *memoryImage
+	// memories reserves the memory of instances without an image.
+	memories *memoryPool
 }
 
 func (m *module) Close(ctx context.Context) error {
@@ -354,11 +364,16 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 	}
 	ictx := ctx
 	var mem *mappedMemory
+	var err error
 	if m.image != nil {
-		var err error
-		if mem, err = m.image.mapping(); err != nil {
-			return nil, nil, err
-		}
+		mem, err = m.image.mapping()
+	} else {
+		mem, err = m.memories.get()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if mem != nil {
 		ictx = experimental.WithMemoryAllocator(ctx, mem)
 	}
 	mod, err := m.rt.InstantiateModule(ictx, m.cm, mc.WithStartFunctions())
@@ -367,6 +382,9 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 			mem.Free() // wazero frees it only with an instance
 		}
 		return nil, nil, classify(err, stderr)
+	}
+	if mem != nil && mod.Memory() == nil {
+		mem.Free() // a module without memory never took it
 	}
 	flag, ok1 := mod.ExportedGlobal(rewrite.GlobalName).(api.MutableGlobal)
 	countdown, ok2 := mod.ExportedGlobal(rewrite.CountdownName).(api.MutableGlobal)

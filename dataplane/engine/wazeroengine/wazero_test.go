@@ -226,3 +226,99 @@ func TestSnapshotMemoryIsShared(t *testing.T) {
 		t.Fatalf("request on a mapped instance: %v %v", resp, err)
 	}
 }
+
+// An instance's linear memory grows in place, within address space
+// reserved up to the cap, instead of being copied to a larger slice at
+// each growth (which made a guest growing to its cap quadratic); past the
+// cap it does not grow.
+func TestMemoryGrowsInPlace(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reserved memory needs Linux")
+	}
+	ctx := context.Background()
+	wasm := wasmtest.Build(t, wasmtest.Hello)
+	for _, pre := range []bool{false, true} {
+		t.Run(map[bool]string{false: "initialized", true: "pre-initialized"}[pre], func(t *testing.T) {
+			cfg := testConfig()
+			cfg.MemoryLimit = 64 << 20
+			cfg.PreInitialize = pre
+			m, err := newEngine(t, cfg).Compile(ctx, wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close(ctx) })
+			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { inst.Close(ctx) })
+			mem := inst.(*instance).mod.Memory()
+			base := func() *byte { b, _ := mem.Read(0, 1); return &b[0] }
+			before, size := base(), mem.Size()
+			free := (uint32(cfg.MemoryLimit) - size) >> 16
+			if _, ok := mem.Grow(free); !ok {
+				t.Fatalf("growing %d pages to the cap failed", free)
+			}
+			if base() != before {
+				t.Fatal("memory moved as it grew")
+			}
+			if !mem.WriteByte(mem.Size()-1, 7) {
+				t.Fatal("the last grown byte is not writable")
+			}
+			if b, _ := mem.ReadByte(size); b != 0 {
+				t.Fatalf("grown memory reads %d, exp 0", b)
+			}
+			if _, ok := mem.Grow(1); ok {
+				t.Fatal("memory grew past its cap")
+			}
+			if resp, err := enginetest.Call(ctx, inst, "GET", "/hello", nil); err != nil || resp.Status != 200 {
+				t.Fatalf("request after growing: %v %v", resp, err)
+			}
+		})
+	}
+}
+
+// A closed instance's memory reservation serves the next instance, which
+// finds none of what the first one left there.
+func TestReusedMemoryIsZeroed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reserved memory needs Linux")
+	}
+	ctx := context.Background()
+	m, err := newEngine(t, testConfig()).Compile(ctx, wasmtest.Build(t, wasmtest.Hello))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(ctx) })
+	const grow, marker = 16, 0xa5 // pages, byte
+	var firstBase *byte
+	for i := range 2 {
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := inst.(*instance).mod.Memory()
+		top, ok := mem.Grow(grow)
+		if !ok {
+			t.Fatal("grow failed")
+		}
+		grown, _ := mem.Read(top<<16, grow<<16)
+		if b, _ := mem.Read(0, 1); i == 0 {
+			firstBase = &b[0]
+		} else if &b[0] != firstBase {
+			t.Fatal("the second instance did not reuse the first one's reservation")
+		}
+		for j, b := range grown {
+			if b != 0 {
+				t.Fatalf("instance %d: grown byte %d reads %#x, exp 0", i, j, b)
+			}
+		}
+		for j := range grown {
+			grown[j] = marker
+		}
+		if resp, err := enginetest.Call(ctx, inst, "GET", "/hello", nil); err != nil || resp.Status != 200 {
+			t.Fatalf("instance %d: %v %v", i, resp, err)
+		}
+		inst.Close(ctx)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -30,6 +31,7 @@ type Watchdog struct {
 // one for its life: its calls never overlap, so one Watch serves each in
 // turn.
 type Watch struct {
+	dog      *Watchdog
 	raise    func()
 	ctx      context.Context
 	deadline time.Time // zero: none
@@ -37,8 +39,20 @@ type Watch struct {
 	raised   bool
 }
 
-// NewWatch returns a Watch whose raise interrupts the instance.
-func NewWatch(raise func()) *Watch { return &Watch{raise: raise, index: -1} }
+// NewWatch returns a Watch under d whose raise interrupts the instance.
+func (d *Watchdog) NewWatch(raise func()) *Watch { return &Watch{dog: d, raise: raise, index: -1} }
+
+// Call runs fn watched under ctx. If ctx ends first, the interrupt is
+// raised and Call reports ErrDeadline, with ctx's cause, whatever fn
+// returned; otherwise it returns fn's error.
+func (w *Watch) Call(ctx context.Context, fn func() error) error {
+	w.dog.Start(ctx, w)
+	err := fn()
+	if w.dog.Stop(w) {
+		return fmt.Errorf("%w: %v", ErrDeadline, context.Cause(ctx))
+	}
+	return err
+}
 
 // NewWatchdog starts a watchdog; Close stops it.
 func NewWatchdog() *Watchdog {

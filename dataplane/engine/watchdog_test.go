@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,9 +11,9 @@ import (
 )
 
 // raises counts a Watch's raises.
-func raises() (*Watch, *atomic.Int32) {
+func raises(d *Watchdog) (*Watch, *atomic.Int32) {
 	var n atomic.Int32
-	return NewWatch(func() { n.Add(1) }), &n
+	return d.NewWatch(func() { n.Add(1) }), &n
 }
 
 func newWatchdog(t *testing.T) *Watchdog {
@@ -55,7 +57,7 @@ func TestWatchdogRaisesEndedCalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, n := raises()
+			w, n := raises(d)
 			start := time.Now()
 			d.Start(tt.ctx(t), w)
 			if !within(func() bool { return n.Load() == 1 }) {
@@ -77,7 +79,7 @@ func TestWatchdogLeavesLiveCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	for _, ctx := range []context.Context{ctx, context.Background()} {
-		w, n := raises()
+		w, n := raises(d)
 		d.Start(ctx, w)
 		time.Sleep(10 * WatchdogTick)
 		if d.Stop(w) || n.Load() != 0 {
@@ -85,7 +87,7 @@ func TestWatchdogLeavesLiveCalls(t *testing.T) {
 		}
 	}
 	// Stopped before its deadline, a call is no longer watched.
-	w, n := raises()
+	w, n := raises(d)
 	short, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
 	d.Start(short, w)
@@ -101,7 +103,7 @@ func TestWatchdogRaisesAnEndedContextAtOnce(t *testing.T) {
 	d := newWatchdog(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	w, n := raises()
+	w, n := raises(d)
 	d.Start(ctx, w)
 	if n.Load() != 1 {
 		t.Fatal("Start with an ended context did not raise")
@@ -123,7 +125,7 @@ func TestWatchdogConcurrentCalls(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Go(func() {
-			w, n := raises()
+			w, n := raises(d)
 			for i := range 50 {
 				timeout := time.Hour
 				ends := (g+i)%5 == 0
@@ -155,7 +157,7 @@ func TestWatchdogConcurrentCalls(t *testing.T) {
 
 func TestWatchdogCloseStopsItsGoroutine(t *testing.T) {
 	d := NewWatchdog()
-	w, _ := raises()
+	w, _ := raises(d)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	d.Start(ctx, w) // ticking
@@ -181,4 +183,21 @@ func (c deadlineOnly) Err() error {
 		return nil
 	}
 	return context.DeadlineExceeded
+}
+
+// Call reports ErrDeadline when the watchdog raised the interrupt, and
+// the function's own error otherwise.
+func TestWatchCallReportsTheDeadline(t *testing.T) {
+	d := newWatchdog(t)
+	w, _ := raises(d)
+	own := errors.New("guest trapped on its own")
+	if err := w.Call(context.Background(), func() error { return own }); err != own {
+		t.Fatalf("Call = %v, exp the function's error", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	err := w.Call(ctx, func() error { <-ctx.Done(); time.Sleep(10 * WatchdogTick); return own })
+	if !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
+		t.Fatalf("Call = %v, exp ErrDeadline with the context's cause", err)
+	}
 }

@@ -4,6 +4,7 @@ package wasmerengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -179,7 +180,6 @@ type running struct {
 	inst      *wasmer.Instance
 	wasi      *wasi
 	interrupt *interrupt // nil if the module is not instrumented
-	dog       *engine.Watchdog
 	watch     *engine.Watch
 	stderr    *engine.TailWriter
 }
@@ -217,7 +217,7 @@ func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engin
 			return nil, fmt.Errorf("%w: instrumented module lacks %s or %s", engine.ErrInvalidModule, rewrite.GlobalName, rewrite.CountdownName)
 		}
 		r.interrupt = &interrupt{flag: flag, countdown: countdown}
-		r.dog, r.watch = m.e.dog, engine.NewWatch(r.interrupt.raise)
+		r.watch = m.e.dog.NewWatch(r.interrupt.raise)
 	}
 	w.interrupt = r.interrupt
 	if _, err := inst.Exports.GetRawFunction(entry); err == nil {
@@ -237,10 +237,9 @@ func (r *running) call(ctx context.Context, fn func() error) error {
 	if r.interrupt == nil {
 		return r.failure(fn())
 	}
-	r.dog.Start(ctx, r.watch)
-	err := fn()
-	if r.dog.Stop(r.watch) {
-		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
+	err := r.watch.Call(ctx, fn)
+	if errors.Is(err, engine.ErrDeadline) {
+		return err // the watchdog stopped the guest
 	}
 	return r.failure(err)
 }

@@ -392,8 +392,8 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 		mod.Close(ctx)
 		return nil, nil, fmt.Errorf("%w: instrumented module lacks %s or %s", engine.ErrInvalidModule, rewrite.GlobalName, rewrite.CountdownName)
 	}
-	stop := &interrupt{flag: flag, countdown: countdown, dog: m.dog}
-	stop.watch = engine.NewWatch(stop.raise)
+	stop := &interrupt{flag: flag, countdown: countdown}
+	stop.watch = m.dog.NewWatch(stop.raise)
 	if fn := mod.ExportedFunction(entry); fn != nil {
 		err := interruptible(ctx, stop, func(ctx context.Context) error {
 			_, err := fn.Call(ctx)
@@ -412,7 +412,6 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 // rewrite.Instrument), and its standing with the engine's watchdog.
 type interrupt struct {
 	flag, countdown api.MutableGlobal
-	dog             *engine.Watchdog
 	watch           *engine.Watch
 }
 
@@ -433,12 +432,7 @@ func interruptible(ctx context.Context, it *interrupt, call func(context.Context
 	if it == nil {
 		return call(ctx)
 	}
-	it.dog.Start(ctx, it.watch)
-	err := call(context.Background())
-	if it.dog.Stop(it.watch) {
-		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
-	}
-	return err
+	return it.watch.Call(ctx, func() error { return call(context.Background()) })
 }
 
 func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {

@@ -84,6 +84,7 @@ type memoryPool struct {
 	limit int
 	mu    sync.Mutex
 	idle  []*mappedMemory
+	kept  int // idle, and being zeroed to join them
 }
 
 const (
@@ -99,6 +100,7 @@ func (p *memoryPool) get() (*mappedMemory, error) {
 	if n := len(p.idle); n > 0 {
 		m := p.idle[n-1]
 		p.idle = p.idle[:n-1]
+		p.kept--
 		p.mu.Unlock()
 		return m, nil
 	}
@@ -111,18 +113,23 @@ func (p *memoryPool) get() (*mappedMemory, error) {
 }
 
 // put keeps the reservation b, of which n bytes were used, zeroed, if
-// there is room and it is small enough.
+// there is room and it is small enough. It zeroes b outside the lock,
+// which get takes on every instantiation.
 func (p *memoryPool) put(b []byte, n int) bool {
 	if n > maxPooledBytes {
 		return false
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.idle) >= maxIdleMemories {
+	if p.kept >= maxIdleMemories {
+		p.mu.Unlock()
 		return false
 	}
+	p.kept++
+	p.mu.Unlock()
 	clear(b[:n])
+	p.mu.Lock()
 	p.idle = append(p.idle, &mappedMemory{b: b, n: n, pool: p})
+	p.mu.Unlock()
 	return true
 }
 
@@ -133,7 +140,7 @@ func (p *memoryPool) Close() {
 	for _, m := range p.idle {
 		unix.Munmap(m.b)
 	}
-	p.idle = nil
+	p.idle, p.kept = nil, 0
 }
 
 // mappedMemory is one instance's linear memory, handed to wazero as its

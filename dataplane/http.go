@@ -217,19 +217,28 @@ func (w *Worker) serveInternal(rw http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case InternalPrefix + "healthz":
-		if !w.Synced() {
-			http.Error(rw, "not synced with the registry yet", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(rw, "ok")
+		w.serveHealth(rw, r)
 	case InternalPrefix + "status":
-		rw.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(rw)
-		enc.SetIndent("", "  ")
-		enc.Encode(w.Status())
+		// What routes and digests a worker serves is for operators.
+		http.Error(rw, "nanoedge: the worker's status is served at /status on its admin listener (--worker-metrics-addr)", http.StatusNotFound)
 	default:
 		http.Error(rw, "nanoedge: unknown worker endpoint "+r.URL.Path, http.StatusNotFound)
 	}
+}
+
+func (w *Worker) serveHealth(rw http.ResponseWriter, _ *http.Request) {
+	if !w.Synced() {
+		http.Error(rw, "not synced with the registry yet", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(rw, "ok")
+}
+
+func (w *Worker) serveStatus(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(rw)
+	enc.SetIndent("", "  ")
+	enc.Encode(w.Status())
 }
 
 // requestID formats a worker-assigned request id: 16 hex digits.

@@ -49,3 +49,14 @@ func newMetrics(w *Worker) *metrics {
 func (w *Worker) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{})
 }
+
+// AdminHandler serves what operators read, on a listener apart from user
+// traffic: /metrics, /status (every route, digest and counter, as JSON)
+// and /healthz.
+func (w *Worker) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", w.MetricsHandler())
+	mux.HandleFunc("GET /status", w.serveStatus)
+	mux.HandleFunc("GET /healthz", w.serveHealth)
+	return mux
+}

@@ -33,8 +33,8 @@ func newFaultNet() *faultNet {
 	return &faultNet{blocked: map[[2]string]bool{}, conns: map[[2]string][]net.Conn{}}
 }
 
-func (n *faultNet) layer(ln net.Listener) raft.StreamLayer {
-	return &faultLayer{n: n, tcpLayer: tcpLayer{ln: ln}}
+func (n *faultNet) layer(inner raft.StreamLayer) raft.StreamLayer {
+	return &faultLayer{n: n, StreamLayer: inner}
 }
 
 // partition cuts every node in a from every node in b (by Raft address).
@@ -61,7 +61,7 @@ func (n *faultNet) heal() {
 }
 
 type faultLayer struct {
-	tcpLayer
+	raft.StreamLayer
 	n *faultNet
 }
 
@@ -73,7 +73,7 @@ func (l *faultLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 	if blocked {
 		return nil, fmt.Errorf("faultnet: %s cannot reach %s", pair[0], pair[1])
 	}
-	c, err := l.tcpLayer.Dial(addr, timeout)
+	c, err := l.StreamLayer.Dial(addr, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +91,16 @@ func (l *faultLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 // newCluster starts n nodes on loopback, node 0 bootstrapping, the others
 // added as voters.
 func newCluster(t testing.TB, n int, fn *faultNet) []*Store {
+	return newClusterWith(t, n, func(_ int, cfg *Config) {
+		if fn != nil {
+			cfg.Layer = fn.layer
+		}
+	})
+}
+
+// newClusterWith is newCluster with each node's configuration amended by
+// tweak (node i is named n<i+1>).
+func newClusterWith(t testing.TB, n int, tweak func(i int, cfg *Config)) []*Store {
 	t.Helper()
 	var stores []*Store
 	for i := 0; i < n; i++ {
@@ -98,9 +108,7 @@ func newCluster(t testing.TB, n int, fn *faultNet) []*Store {
 		cfg.NodeID = fmt.Sprintf("n%d", i+1)
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
 		cfg.Bootstrap = i == 0
-		if fn != nil {
-			cfg.Layer = fn.layer
-		}
+		tweak(i, &cfg)
 		s, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,17 @@ type Config struct {
 	// RaftAdvertise is the address peers dial to reach this node, when it
 	// differs from RaftAddr (listening on 0.0.0.0, behind NAT, in a pod).
 	RaftAdvertise string
+	// TLS, if set, runs Raft over mutual TLS. Certificates[0] is this
+	// node's certificate, whose common name must be NodeID; RootCAs is the
+	// cluster CA every peer's certificate must chain to. A peer is accepted
+	// only if the certificate it presents names a member of the cluster,
+	// and a dialed member must present the certificate of the node the
+	// configuration has at that address.
+	TLS *tls.Config
+	// Insecure allows plain TCP Raft on an address other than loopback.
+	// Anyone who reaches such a port can append entries to the log, that
+	// is, write anything into the registry.
+	Insecure bool
 	// Bootstrap creates a new single-voter cluster when DataDir holds no state.
 	Bootstrap bool
 	// Recover rewrites the Raft configuration found in DataDir to this node
@@ -50,9 +62,9 @@ type Config struct {
 
 	Logger *slog.Logger
 
-	// Layer, if set, turns the Raft listener into the stream layer Raft
-	// uses; tests put a fault-injecting layer here. Default: plain TCP.
-	Layer func(ln net.Listener) raft.StreamLayer
+	// Layer, if set, wraps the stream layer Raft uses (TCP, or TLS over
+	// TCP); tests put a fault-injecting layer here.
+	Layer func(raft.StreamLayer) raft.StreamLayer
 }
 
 // DefaultConfig returns a single-node configuration storing under dataDir.
@@ -74,7 +86,7 @@ func DefaultConfig(dataDir string) Config {
 	}
 }
 
-// Validate reports the first problem with c.
+// Validate reports every problem with c.
 func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
@@ -85,6 +97,14 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
 		errs = append(errs, fmt.Errorf("RaftAddr %q: %w", c.RaftAddr, err))
+	} else if c.TLS == nil && !c.Insecure && !IsLoopback(c.RaftAddr) {
+		errs = append(errs, fmt.Errorf("RaftAddr %q is not loopback: peers must authenticate with mutual TLS (a cluster CA and node certificates), "+
+			"or anyone who reaches the port can write anything into the registry: give Raft TLS (--raft-tls-ca/cert/key), or set Insecure (--insecure) to accept that", c.RaftAddr))
+	}
+	if c.TLS != nil {
+		if err := checkNodeCertificate(c.TLS, c.NodeID); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0 || c.ApplyTimeout <= 0 {
 		errs = append(errs, errors.New("timeouts must be positive"))

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,6 +33,8 @@ type Store struct {
 	logStore  *raftboltdb.BoltStore
 
 	barriers termBarriers
+	// running is raft once it runs, for the transport's goroutines.
+	running atomic.Pointer[raft.Raft]
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -73,7 +76,7 @@ func (s *Store) open(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("registry: raft listen: %w", err)
 	}
-	tl := &tcpLayer{ln: ln}
+	tl := &tcpLayer{ln: ln, tls: s.cfg.TLS, logger: s.cfg.Logger, members: s.members}
 	if s.cfg.RaftAdvertise != "" {
 		addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAdvertise)
 		if err != nil {
@@ -84,7 +87,7 @@ func (s *Store) open(raftDir string) error {
 	}
 	var layer raft.StreamLayer = tl
 	if s.cfg.Layer != nil {
-		layer = s.cfg.Layer(ln)
+		layer = s.cfg.Layer(tl)
 	}
 	s.transport = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
 
@@ -127,7 +130,18 @@ func (s *Store) open(raftDir string) error {
 	if s.raft, err = raft.NewRaft(rc, s.fsm, s.logStore, s.logStore, snaps, s.transport); err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}
+	s.running.Store(s.raft)
 	return nil
+}
+
+// members is the latest Raft configuration, for the transport's peer
+// checks; ok is false until Raft runs.
+func (s *Store) members() ([]raft.Server, bool) {
+	r := s.running.Load()
+	if r == nil {
+		return nil, false
+	}
+	return r.GetConfiguration().Configuration().Servers, true
 }
 
 // Close stops the node. It is safe to call more than once.

@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"tokens":       {"create, list or revoke API tokens", runTokens},
 	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
 	"cluster":      {"list, add or remove control plane members", runCluster},
+	"certs":        {"make a cluster CA, node certificates (Raft, API) and client certificates", runCerts},
 	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
 	"flags":        {"set, list or delete feature flags that route rules follow", runFlags},
 	"top":          {"live request rate, error rate and p99 of every route version across the fleet", runTop},
@@ -54,8 +55,16 @@ type env struct {
 	logFormat, logLevel string
 }
 
-// Main runs the command line args and returns the exit code.
+// Main runs the command line args and returns the exit code. Servers run
+// until SIGINT or SIGTERM.
 func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return MainContext(ctx, args, stdout, stderr)
+}
+
+// MainContext is Main with servers running until ctx ends.
+func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		e.usage()
@@ -67,8 +76,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		e.usage()
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := cmd.run(ctx, e, args[1:]); err != nil {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 			if err != errUsage && err != flag.ErrHelp {
@@ -160,17 +167,54 @@ var (
 
 // clientFlags are the flags of every command that calls the control plane.
 type clientFlags struct {
-	addr, token, output *string
-	tls                 clientTLSFlags
+	addr, output *string
+	token        secretFlag
+	tls          clientTLSFlags
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		addr:   controlPlaneFlag(fs),
-		token:  fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "bearer token (env NANOEDGE_TOKEN; default: "+devTokenFile+" if present)"),
+		token:  addSecretFlag(fs, "token", "bearer token (default: "+devTokenFile+" if present)"),
 		tls:    addClientTLSFlags(fs, ""),
 		output: fs.String("output", "text", "text for people, json for scripts (one JSON document on stdout)"),
 	}
+}
+
+// secretFlag is a secret given as a flag, as NANOEDGE_<NAME>, or read from
+// the file named by --<name>-file. Its default is always empty, so help
+// and usage errors never print a secret taken from the environment.
+type secretFlag struct {
+	name        string
+	value, file *string
+}
+
+func addSecretFlag(fs *flag.FlagSet, name, usage string) secretFlag {
+	env := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return secretFlag{
+		name:  name,
+		value: fs.String(name, "", usage+" (env "+env+"; prefer --"+name+"-file: flags show in process listings)"),
+		file:  fs.String(name+"-file", "", "read --"+name+" from this file (env "+env+"_FILE)"),
+	}
+}
+
+// get returns the secret, "" when none is given.
+func (f secretFlag) get() (string, error) {
+	if *f.value != "" {
+		return *f.value, nil
+	}
+	if *f.file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(*f.file)
+	if err != nil {
+		return "", fmt.Errorf("--%s-file: %w", f.name, err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("--%s-file: %s is empty", f.name, *f.file)
+	}
+	return v, nil
 }
 
 // clientTLSFlags select TLS toward the control plane.
@@ -201,7 +245,10 @@ func (f clientFlags) dial() (*client.Client, error) {
 	if *f.output != "text" && *f.output != "json" {
 		return nil, fmt.Errorf("%w: --output %q: want text or json", errUsage, *f.output)
 	}
-	token := *f.token
+	token, err := f.token.get()
+	if err != nil {
+		return nil, err
+	}
 	if token == "" {
 		if b, err := os.ReadFile(devTokenFile); err == nil {
 			token = strings.TrimSpace(string(b))
@@ -247,7 +294,10 @@ func parse(fs *flag.FlagSet, args []string, max int) error {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return err
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		if args = fs.Args(); len(args) == 0 {
 			break

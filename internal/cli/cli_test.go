@@ -233,8 +233,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for name := range commands {
 		args := []string{name, "-h"}
 		switch name {
-		case "route", "keys", "tokens", "cluster", "rollout":
-			args = []string{name, map[string]string{"route": "list", "keys": "add", "tokens": "create", "cluster": "add", "rollout": "start"}[name], "-h"}
+		case "route", "keys", "tokens", "cluster", "rollout", "certs":
+			args = []string{name, map[string]string{"route": "list", "keys": "add", "tokens": "create", "cluster": "add", "rollout": "start", "certs": "node"}[name], "-h"}
 		}
 		t.Run(name, func(t *testing.T) {
 			if code, _, stderr := run(args...); code != 2 || !strings.Contains(stderr, "Usage: nanoedge "+name) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net/http"
@@ -27,6 +28,27 @@ type controlPlaneFlags struct {
 	dataDir, nodeID, raftAddr, grpcAddr, metricsAddr *string
 	dashboardAddr                                    *string
 	maxModuleMB                                      *int64
+	raftCA, raftCert, raftKey                        *string
+	insecure                                         *bool
+	admin                                            adminTLSFlags
+}
+
+// adminTLSFlags serve the admin listeners (metrics, dashboard, a worker's
+// status) over TLS.
+type adminTLSFlags struct{ cert, key *string }
+
+func addAdminTLSFlags(fs *flag.FlagSet) adminTLSFlags {
+	return adminTLSFlags{
+		cert: fs.String("admin-tls-cert", "", "serve the metrics and dashboard listeners over TLS with this certificate"),
+		key:  fs.String("admin-tls-key", "", "key of --admin-tls-cert"),
+	}
+}
+
+func (f adminTLSFlags) config() (*tls.Config, error) {
+	if f.cert == nil || *f.cert == "" && *f.key == "" {
+		return nil, nil
+	}
+	return tlsconfig.Server(*f.cert, *f.key, "")
 }
 
 func addControlPlaneFlags(fs *flag.FlagSet, dataDir, dashboardAddr string) controlPlaneFlags {
@@ -38,26 +60,44 @@ func addControlPlaneFlags(fs *flag.FlagSet, dataDir, dashboardAddr string) contr
 		maxModuleMB:   fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
 		metricsAddr:   fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)"),
 		dashboardAddr: fs.String("dashboard-addr", dashboardAddr, "serve the fleet dashboard on this address (empty: off); it asks for a reader token"),
+		raftCA:        fs.String("raft-tls-ca", "", "run Raft over mutual TLS: the cluster CA every peer's certificate must chain to (see 'nanoedge certs')"),
+		raftCert:      fs.String("raft-tls-cert", "", "this node's certificate for Raft; its common name must be --node-id"),
+		raftKey:       fs.String("raft-tls-key", "", "key of --raft-tls-cert"),
+		insecure:      fs.Bool("insecure", false, "allow Raft and the API without TLS on addresses other than loopback (anyone reaching the Raft port can then rewrite the registry)"),
+		admin:         addAdminTLSFlags(fs),
 	}
 }
 
-func (f controlPlaneFlags) config(e *env) server.ControlPlaneConfig {
+func (f controlPlaneFlags) config(e *env) (server.ControlPlaneConfig, error) {
 	logger := e.logger()
 	rc := registry.DefaultConfig(*f.dataDir)
 	rc.NodeID, rc.RaftAddr, rc.Logger = *f.nodeID, *f.raftAddr, logger
 	rc.MaxModuleSize = *f.maxModuleMB << 20
+	if *f.raftCA != "" || *f.raftCert != "" || *f.raftKey != "" {
+		var err error
+		if rc.TLS, err = tlsconfig.Node(*f.raftCA, *f.raftCert, *f.raftKey); err != nil {
+			return server.ControlPlaneConfig{}, fmt.Errorf("%w: --raft-tls-ca, --raft-tls-cert, --raft-tls-key: %v", errUsage, err)
+		}
+	}
 	api := controlplane.DefaultConfig()
 	api.MaxModuleSize, api.Logger = rc.MaxModuleSize, logger
-	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr, MetricsAddr: *f.metricsAddr, DashboardAddr: *f.dashboardAddr}
+	adminTLS, err := f.admin.config()
+	if err != nil {
+		return server.ControlPlaneConfig{}, err
+	}
+	return server.ControlPlaneConfig{Registry: rc, API: api, GRPCAddr: *f.grpcAddr, MetricsAddr: *f.metricsAddr, DashboardAddr: *f.dashboardAddr,
+		Insecure: *f.insecure, AdminTLS: adminTLS}, nil
 }
 
 type workerFlags struct {
-	httpAddr, cacheDir, pinSecret, metricsAddr *string
-	otlpEndpoint, engine                       *string
-	otlpInsecure, preInit                      *bool
-	memoryMB, maxBody, recycleMB               *int64
-	maxInstances, maxRequests                  *int
-	timeout                                    *time.Duration
+	httpAddr, cacheDir, metricsAddr *string
+	pinSecret                       secretFlag
+	admin                           adminTLSFlags
+	otlpEndpoint, engine            *string
+	otlpInsecure, preInit           *bool
+	memoryMB, maxBody, recycleMB    *int64
+	maxInstances, maxRequests       *int
+	timeout                         *time.Duration
 }
 
 func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
@@ -70,13 +110,12 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		maxInstances: fs.Int("max-instances", 0, "most instances of one module at a time; requests beyond wait for one (0: two per CPU)"),
 		maxRequests:  fs.Int("max-requests-per-instance", 0, "replace an instance after this many requests (0: as the engine advises for the module, else 10000); fewer hold less memory, more save instantiation"),
 		recycleMB:    fs.Int64("recycle-memory-mb", 64, "replace an instance whose memory grew past this many MiB"),
-		metricsAddr:  fs.String("worker-metrics-addr", "", "serve the worker's Prometheus metrics at /metrics on this address (empty: off)"),
+		metricsAddr:  fs.String("worker-metrics-addr", "", "admin listener: Prometheus metrics at /metrics, the worker's status at /status (empty: off)"),
 		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans of routes with tracing on to this OpenTelemetry collector (OTLP/gRPC host:port; empty: off)"),
 		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
 		preInit:      fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero: ~0.5 ms instead of ~8 ms per instance; wasmtime: ~0.1 ms; on Linux instances share the snapshot's memory copy-on-write); every instance starts with the same guest random state"),
 		engine:       fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer and wasmtime need a build with -tags wasmer or -tags wasmtime)"),
-		pinSecret: fs.String("pin-secret", os.Getenv("NANOEDGE_PIN_SECRET"),
-			"secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (env NANOEDGE_PIN_SECRET; empty: pinning off)"),
+		pinSecret:    addSecretFlag(fs, "pin-secret", "secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (empty: pinning off)"),
 	}
 }
 
@@ -99,7 +138,15 @@ func (f workerFlags) check() error {
 	return nil
 }
 
-func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
+func (f workerFlags) config(e *env, cpAddr string) (server.WorkerConfig, error) {
+	pin, err := f.pinSecret.get()
+	if err != nil {
+		return server.WorkerConfig{}, err
+	}
+	adminTLS, err := f.admin.config()
+	if err != nil {
+		return server.WorkerConfig{}, err
+	}
 	ec := wazeroengine.DefaultConfig()
 	ec.MemoryLimit = uint64(*f.memoryMB) << 20
 	ec.CacheDir = *f.cacheDir
@@ -113,9 +160,9 @@ func (f workerFlags) config(e *env, cpAddr string) server.WorkerConfig {
 	}
 	wc.MaxRequestsPerInstance = *f.maxRequests
 	wc.RecycleMemory = uint64(*f.recycleMB) << 20
-	wc.PinSecret = *f.pinSecret
-	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, Engine: ec, EngineName: *f.engine, Worker: wc,
-		Tracing: server.TracingConfig{Endpoint: *f.otlpEndpoint, Insecure: *f.otlpInsecure}}
+	wc.PinSecret = pin
+	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, AdminTLS: adminTLS, Engine: ec, EngineName: *f.engine, Worker: wc,
+		Tracing: server.TracingConfig{Endpoint: *f.otlpEndpoint, Insecure: *f.otlpInsecure}}, nil
 }
 
 func runControlPlane(ctx context.Context, e *env, args []string) error {
@@ -123,11 +170,11 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	cpf := addControlPlaneFlags(fs, "./.nanoedge", "")
 	e.addLogFlags(fs)
 	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
-	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "admin token for --join (env NANOEDGE_TOKEN)")
+	token := addSecretFlag(fs, "token", "admin token for --join")
 	bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
 	raftAdvertise := fs.String("raft-advertise", "", "Raft address peers dial, if not --raft-addr (for 0.0.0.0 listeners, pods, NAT)")
 	grpcAdvertise := fs.String("grpc-advertise", "", "API address other nodes dial, if not --grpc-addr")
-	bootstrapToken := fs.String("bootstrap-token", "", "secret of the first admin token (ne_<16 hex>_<32 hex>), so joining nodes can use it; default: generated into <data-dir>/admin.token")
+	bootstrapToken := addSecretFlag(fs, "bootstrap-token", "secret of the first admin token (ne_<16 hex>_<32 hex>), so joining nodes can use it; default: generated into <data-dir>/admin.token")
 	recover := fs.Bool("recover", false, "disaster recovery: make this node, with the state in --data-dir, a cluster of one (others then --join it)")
 	joinTLS := addClientTLSFlags(fs, "peer-")
 	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
@@ -139,7 +186,10 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	if err := e.checkLogFlags(); err != nil {
 		return err
 	}
-	cfg := cpf.config(e)
+	cfg, err := cpf.config(e)
+	if err != nil {
+		return err
+	}
 	// Every member of a StatefulSet can share one --join: the node it names
 	// bootstraps instead of joining itself.
 	if *join != "" && (*join == *grpcAdvertise || *join == *cpf.grpcAddr) {
@@ -148,9 +198,14 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	cfg.Registry.Bootstrap = *bootstrap && *join == "" && !*recover
 	cfg.Registry.Recover = *recover
 	cfg.Registry.RaftAdvertise = *raftAdvertise
-	cfg.GRPCAdvertise, cfg.BootstrapToken = *grpcAdvertise, *bootstrapToken
-	cfg.Join, cfg.JoinToken = *join, *token
-	var err error
+	cfg.GRPCAdvertise = *grpcAdvertise
+	if cfg.BootstrapToken, err = bootstrapToken.get(); err != nil {
+		return err
+	}
+	cfg.Join = *join
+	if cfg.JoinToken, err = token.get(); err != nil {
+		return err
+	}
 	if cfg.JoinTLS, err = joinTLS.config(); err != nil {
 		return err
 	}
@@ -181,9 +236,10 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("worker", "[flags]")
 	cp := controlPlaneFlag(fs)
-	token := fs.String("token", os.Getenv("NANOEDGE_TOKEN"), "worker-role bearer token (env NANOEDGE_TOKEN)")
+	token := addSecretFlag(fs, "token", "worker-role bearer token")
 	tf := addClientTLSFlags(fs, "")
 	wf := addWorkerFlags(fs, "")
+	wf.admin = addAdminTLSFlags(fs)
 	e.addLogFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -194,9 +250,13 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err := wf.check(); err != nil {
 		return err
 	}
-	cfg := wf.config(e, *cp)
-	cfg.Token = *token
-	var err error
+	cfg, err := wf.config(e, *cp)
+	if err != nil {
+		return err
+	}
+	if cfg.Token, err = token.get(); err != nil {
+		return err
+	}
 	if cfg.TLS, err = tf.config(); err != nil {
 		return err
 	}
@@ -215,6 +275,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("dev", "[flags]")
 	cpf := addControlPlaneFlags(fs, "./.nanoedge", "127.0.0.1:7080")
 	wf := addWorkerFlags(fs, "")
+	wf.admin = cpf.admin
 	e.addLogFlags(fs)
 	example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
 	examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")
@@ -228,7 +289,10 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	start := time.Now()
-	cfg := cpf.config(e)
+	cfg, err := cpf.config(e)
+	if err != nil {
+		return err
+	}
 	cfg.Registry.Bootstrap = true
 	// One node: nothing to detect failures of, so elect at once.
 	cfg.Registry.HeartbeatTimeout, cfg.Registry.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
@@ -251,7 +315,10 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if u := cp.DashboardURL(); u != "" {
 		log.Info("dashboard: open it with the admin token", "url", u+"#token=<contents of "+server.AdminTokenFile(*cpf.dataDir)+">")
 	}
-	wcfg := wf.config(e, cp.Addr())
+	wcfg, err := wf.config(e, cp.Addr())
+	if err != nil {
+		return err
+	}
 	wcfg.Token = creds.workerToken
 	w, err := server.StartWorker(ctx, wcfg)
 	if err != nil {

@@ -29,7 +29,11 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 		if err := wf.check(); err != nil {
 			t.Fatalf("%v: %v", tt.args, err)
 		}
-		wc := wf.config(&env{stderr: io.Discard}, "cp:7080").Worker
+		cfg, err := wf.config(&env{stderr: io.Discard}, "cp:7080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wc := cfg.Worker
 		if wc.MaxInstances != tt.instances || wc.MaxRequestsPerInstance != tt.requests || wc.RecycleMemory != tt.recycle {
 			t.Fatalf("%v: instances %d, requests %d, recycle %d; exp %d, %d, %d", tt.args,
 				wc.MaxInstances, wc.MaxRequestsPerInstance, wc.RecycleMemory, tt.instances, tt.requests, tt.recycle)

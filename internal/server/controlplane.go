@@ -40,6 +40,11 @@ type ControlPlaneConfig struct {
 	BootstrapToken string
 	// TLS, if set, serves the API over TLS (mutual if it verifies clients).
 	TLS *tls.Config
+	// Insecure allows serving the API without TLS on an address other
+	// than loopback, where tokens would cross the network in the clear.
+	Insecure bool
+	// AdminTLS, if set, serves metrics and the dashboard over TLS.
+	AdminTLS *tls.Config
 	// Join, if set, is a member's API address this node asks to add it;
 	// JoinToken is an admin token for that, JoinTLS how to dial it.
 	Join      string
@@ -74,6 +79,10 @@ type ControlPlane struct {
 // StartControlPlane opens the registry, waits for it to elect a leader if
 // it bootstraps, and serves the gRPC API.
 func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPlane, error) {
+	if cfg.TLS == nil && !cfg.Insecure && !registry.IsLoopback(cfg.GRPCAddr) {
+		return nil, fmt.Errorf("server: the API address %q is not loopback: serve it over TLS, or tokens cross the network in the clear; pass --insecure to accept that", cfg.GRPCAddr)
+	}
+	cfg.Registry.Insecure = cfg.Registry.Insecure || cfg.Insecure
 	store, err := registry.Open(cfg.Registry)
 	if err != nil {
 		return nil, err
@@ -111,7 +120,7 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cp.stopRollouts = cancel
 	go cp.svc.RunRollouts(rctx, cfg.RolloutTick)
-	if cp.metrics, err = startMetrics(cfg.MetricsAddr, cp.svc.MetricsHandler()); err != nil {
+	if cp.metrics, err = startMetrics(cfg.MetricsAddr, cfg.AdminTLS, cp.svc.MetricsHandler()); err != nil {
 		return err
 	}
 	if cfg.DashboardAddr != "" {
@@ -122,7 +131,7 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 		if cp.self, err = client.New(cp.Addr(), opts...); err != nil {
 			return err
 		}
-		if cp.dashboard, err = startSide("dashboard", cfg.DashboardAddr, dashboard.New(cp.self, cfg.API.Logger)); err != nil {
+		if cp.dashboard, err = startSide("dashboard", cfg.DashboardAddr, cfg.AdminTLS, dashboard.New(cp.self, cfg.API.Logger)); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,12 +12,14 @@ import (
 // sideServer serves operator endpoints (metrics, the dashboard) on an
 // address of their own, apart from user traffic and the gRPC API.
 type sideServer struct {
-	srv *http.Server
-	ln  net.Listener
+	srv    *http.Server
+	ln     net.Listener
+	scheme string
 }
 
-// startSide serves h on addr; an empty addr serves nothing.
-func startSide(what, addr string, h http.Handler) (*sideServer, error) {
+// startSide serves h on addr, over TLS if tlsCfg is set; an empty addr
+// serves nothing.
+func startSide(what, addr string, tlsCfg *tls.Config, h http.Handler) (*sideServer, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -24,15 +27,18 @@ func startSide(what, addr string, h http.Handler) (*sideServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listen: %w", what, err)
 	}
-	s := &sideServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
-	go s.srv.Serve(ln)
+	s := &sideServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln, scheme: "http"}
+	if tlsCfg != nil {
+		s.ln, s.scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	go s.srv.Serve(s.ln)
 	return s, nil
 }
 
-func startMetrics(addr string, h http.Handler) (*sideServer, error) {
+func startMetrics(addr string, tlsCfg *tls.Config, h http.Handler) (*sideServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	return startSide("metrics", addr, mux)
+	return startSide("metrics", addr, tlsCfg, mux)
 }
 
 // URL is the server's base URL followed by path, or "" when it is off.
@@ -40,7 +46,7 @@ func (s *sideServer) URL(path string) string {
 	if s == nil {
 		return ""
 	}
-	return "http://" + s.ln.Addr().String() + path
+	return s.scheme + "://" + s.ln.Addr().String() + path
 }
 
 func (s *sideServer) Close() error {

@@ -25,8 +25,11 @@ type WorkerConfig struct {
 	Token string
 	// TLS, if set, speaks TLS to the control plane.
 	TLS *tls.Config
-	// MetricsAddr, if set, serves Prometheus metrics at /metrics there.
+	// MetricsAddr, if set, is the admin listener: Prometheus metrics at
+	// /metrics, the worker's status at /status, /healthz.
 	MetricsAddr string
+	// AdminTLS, if set, serves the admin listener over TLS.
+	AdminTLS *tls.Config
 	// Tracing, if it names an endpoint, exports spans of routes with
 	// tracing on.
 	Tracing TracingConfig
@@ -107,7 +110,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := startMetrics(cfg.MetricsAddr, dw.MetricsHandler())
+	ms, err := startSide("admin", cfg.MetricsAddr, cfg.AdminTLS, dw.AdminHandler())
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +123,9 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 
 // MetricsURL is where Prometheus metrics are served ("" when off).
 func (w *Worker) MetricsURL() string { return w.metrics.URL("/metrics") }
+
+// AdminURL is the admin listener's base URL ("" when off).
+func (w *Worker) AdminURL() string { return w.metrics.URL("") }
 
 // URL is the worker's base HTTP URL.
 func (w *Worker) URL() string { return "http://" + w.ln.Addr().String() }

@@ -40,26 +40,25 @@ func (a *accessServer) ListKeys(ctx context.Context, _ *registryv1.ListKeysReque
 }
 
 func (a *accessServer) RevokeKey(ctx context.Context, req *registryv1.RevokeKeyRequest) (*registryv1.RevokeKeyResponse, error) {
-	k, rev, err := a.s.store.RevokeKey(ctx, req.Id)
+	k, rev, err := a.s.store.RevokeKey(ctx, req.Id, req.Force)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	resp := &registryv1.RevokeKeyResponse{Key: k, Revision: rev}
-	// Routed modules the key signed keep serving; say which, so an
-	// operator can decide to re-sign or unroute them.
+	// With force, routed modules the key signed now answer 503: say which.
 	routes, _, err := a.s.store.ListRoutes(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	for _, r := range routes {
 		for _, d := range registry.RouteDigests(r) {
-			if m, err := a.s.store.ResolveModule(d); err == nil && m.GetProvenance().GetKeyId() == k.Id {
+			if m, err := a.s.store.Module(d); err == nil && m.GetProvenance().GetKeyId() == k.Id {
 				resp.AffectedRoutes = append(resp.AffectedRoutes, r)
 				break
 			}
 		}
 	}
-	a.s.cfg.Logger.Warn("publisher key revoked", "key", k.Id, "name", k.Name, "routes_still_served", len(resp.AffectedRoutes))
+	a.s.cfg.Logger.Warn("publisher key revoked", "key", k.Id, "name", k.Name, "forced", req.Force, "routes_answering_503", len(resp.AffectedRoutes))
 	return resp, nil
 }
 

@@ -49,7 +49,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	}
 	m, known := methods[method]
 	if !s.cfg.Auth {
-		return registry.WithActor(ctx, "anonymous"), nil
+		return withCaller(ctx, caller{name: "anonymous"}), nil
 	}
 	tok, err := s.tokenFrom(ctx)
 	if err != nil {
@@ -58,7 +58,24 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if !known || rolePerms[tok.Role]&m.perm == 0 {
 		return nil, status.Errorf(codes.PermissionDenied, "controlplane: token %q (role %s) may not call %s", tok.Name, roleName(tok.Role), method)
 	}
-	return registry.WithActor(ctx, tok.Name), nil
+	return withCaller(ctx, caller{id: tok.Id, name: tok.Name}), nil
+}
+
+// caller is who made a call: its token's id ("" without authentication)
+// and name.
+type caller struct{ id, name string }
+
+type callerKey struct{}
+
+// withCaller names the caller in ctx, for the audit trail and for what a
+// token may report.
+func withCaller(ctx context.Context, c caller) context.Context {
+	return context.WithValue(registry.WithActor(ctx, c.name), callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
 }
 
 func (s *Server) tokenFrom(ctx context.Context) (*registryv1.Token, error) {

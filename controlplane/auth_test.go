@@ -81,7 +81,7 @@ func TestRoleMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.RevokeKey(ctx, key.Id)
+			_, err = c.RevokeKey(ctx, key.Id, false)
 			return err
 		}, nil},
 		{"CreateToken", func(c *client.Client) error {

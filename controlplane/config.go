@@ -29,6 +29,10 @@ type Config struct {
 	// RequireSignatures refuses uploads not signed by a trusted, unrevoked
 	// publisher key.
 	RequireSignatures bool
+	// MaxWorkersPerToken bounds the workers one token reports for, and
+	// MaxWorkers the fleet the leader keeps telemetry of.
+	MaxWorkersPerToken int
+	MaxWorkers         int
 	// PeerTLS, if set, is how this node dials other nodes' APIs when it
 	// forwards calls to the leader.
 	PeerTLS *tls.Config
@@ -38,13 +42,15 @@ type Config struct {
 // DefaultConfig returns limits suited to Go handler modules (several MiB).
 func DefaultConfig() Config {
 	return Config{
-		MaxModuleSize:     64 << 20,
-		ChunkSize:         256 << 10,
-		MaxUploadChunks:   4096,
-		ValidateTimeout:   30 * time.Second,
-		Auth:              true,
-		RequireSignatures: true,
-		Logger:            slog.Default(),
+		MaxModuleSize:      64 << 20,
+		ChunkSize:          256 << 10,
+		MaxUploadChunks:    4096,
+		ValidateTimeout:    30 * time.Second,
+		Auth:               true,
+		RequireSignatures:  true,
+		MaxWorkersPerToken: 1000,
+		MaxWorkers:         10000,
+		Logger:             slog.Default(),
 	}
 }
 
@@ -56,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < 1<<10 || c.ChunkSize > 2<<20 {
 		errs = append(errs, errors.New("ChunkSize must be between 1 KiB and 2 MiB"))
+	}
+	if c.MaxWorkersPerToken <= 0 || c.MaxWorkers <= 0 {
+		errs = append(errs, errors.New("MaxWorkersPerToken and MaxWorkers must be positive"))
 	}
 	if c.MaxUploadChunks <= 0 {
 		errs = append(errs, errors.New("MaxUploadChunks must be positive"))

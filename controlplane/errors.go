@@ -26,6 +26,7 @@ var codeTable = []struct {
 	{registry.ErrNotLeader, codes.Unavailable},
 	{registry.ErrClosed, codes.Unavailable},
 	{registry.ErrInUse, codes.FailedPrecondition},
+	{registry.ErrRevoked, codes.FailedPrecondition},
 	{ErrInvalidModule, codes.InvalidArgument},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},

@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"crypto/ed25519"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -10,12 +11,15 @@ import (
 
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
-// TestKeyRotation: two keys are trusted at once; revoking one stops its new
-// uploads, reports the routes it still serves, and leaves the other working.
+// TestKeyRotation: two keys are trusted at once; revoking one that signs
+// a routed module is refused, naming the route, unless forced; revoked,
+// it signs no uploads, no route can be pointed at its modules, and the
+// other key keeps working.
 func TestKeyRotation(t *testing.T) {
 	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 	ctx := context.Background()
@@ -36,7 +40,15 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("the second key must work alongside the first: %v", err)
 	}
 
-	resp, err := env.Admin.RevokeKey(ctx, hello.Provenance.KeyId)
+	_, err := env.Admin.RevokeKey(ctx, hello.Provenance.KeyId, false)
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "/hello") {
+		t.Fatalf("revoking a key that signs a routed module: exp FailedPrecondition naming /hello, got %v", err)
+	}
+	if keys, _ := env.Admin.ListKeys(ctx); keys[0].Revoked || keys[1].Revoked {
+		t.Fatalf("a refused revocation revoked: %v", keys)
+	}
+	audit, _ := env.Admin.ListAudit(ctx, 0, 1000)
+	resp, err := env.Admin.RevokeKey(ctx, hello.Provenance.KeyId, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +65,33 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := env.Admin.AddKey(ctx, "again", oldKey.Public().(ed25519.PublicKey)); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("re-adding a revoked key: exp InvalidArgument, got %v", err)
 	}
-	// The routed module keeps serving: its route and module are untouched.
+	// The route is kept (workers answer 503 for it), and cannot be pointed
+	// at the revoked key's module again, nor can a rollout or a rule.
 	routes, _, err := env.Publisher.ListRoutes(ctx)
 	if err != nil || len(routes) != 1 || routes[0].ModuleDigest != hello.Digest {
 		t.Fatalf("exp the route kept, got %v, %v", routes, err)
+	}
+	for _, r := range []client.Route{
+		{PathPrefix: "/again", Module: "hello"},
+		{PathPrefix: "/rule", Module: "echo", Rules: []*registryv1.RuleSpec{{Kind: registryv1.MatchKind_MATCH_KIND_HEADER, Name: "X-Beta", Module: "hello"}}},
+		{PathPrefix: "/split", Versions: []*registryv1.VersionSpec{{Module: "echo", Weight: 90}, {Module: "hello", Weight: 10}}},
+	} {
+		if _, _, err := env.Publisher.SetRoute(ctx, r); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("route %s to a revoked key's module: exp FailedPrecondition, got %v", r.PathPrefix, err)
+		}
+	}
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/echo", Module: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Publisher.StartRollout(ctx, &registryv1.StartRolloutRequest{PathPrefix: "/echo", Module: "hello", Steps: []uint32{50, 100}, IntervalMs: 1000}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("roll out a revoked key's module: exp FailedPrecondition, got %v", err)
+	}
+	after, _ := env.Admin.ListAudit(ctx, 0, 1000)
+	var forced bool
+	for _, a := range after[len(audit):] {
+		forced = forced || a.Action == "revoke_key" && strings.Contains(a.Detail, "forced") && strings.Contains(a.Detail, "/hello")
+	}
+	if !forced {
+		t.Fatalf("exp the forced revocation audited with its routes, got %v", after[len(audit):])
 	}
 }

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,7 +26,8 @@ func (s *Server) MetricsHandler() http.Handler {
 		}, func() float64 { return b2f(s.store.IsLeader()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "nanoedge_fleet_workers", Help: "Workers that reported to this node recently (the leader hears from all).",
-		}, func() float64 { return float64(len(s.fleet.list(time.Now()))) }),
+		}, func() float64 { return float64(s.fleet.size()) }),
+		s.telemetryRefused,
 		prometheus.NewGoCollector(),
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)

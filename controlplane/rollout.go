@@ -143,7 +143,7 @@ func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state r
 // ends: each tick it judges the new version's traffic in the current step
 // and rolls back, advances or waits.
 func (s *Server) RunRollouts(ctx context.Context, tick time.Duration) {
-	c := &controller{s: s, base: map[string]versionTotals{}}
+	c := &controller{s: s, base: map[string]map[string]versionTotals{}}
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -161,10 +161,13 @@ func (s *Server) RunRollouts(ctx context.Context, tick time.Duration) {
 type controller struct {
 	s    *Server
 	mu   sync.Mutex
-	base map[string]versionTotals // the new version's counters when its step began, by rollout step
+	base map[string]map[string]versionTotals // by rollout step: the new version's counters by token when the step began
+	// held remembers why a step is held, to log it once.
+	held map[string]string
 }
 
 func (c *controller) tick(ctx context.Context) {
+	c.s.expireWorkers()
 	ros, err := c.s.store.ListRollouts(ctx)
 	if err != nil {
 		return
@@ -178,9 +181,69 @@ func (c *controller) tick(ctx context.Context) {
 	}
 }
 
+// verdict is what one set of counters says of a step.
+type verdict int
+
+const (
+	undecided verdict = iota // too few requests
+	healthy
+	failing
+)
+
+// judgeTotals judges counters against a rollout's thresholds; reason
+// says why a failing step fails.
+func judgeTotals(ro *registryv1.Rollout, d versionTotals) (verdict, string) {
+	if d.requests < minSamples {
+		return undecided, ""
+	}
+	if rate := float64(d.errors) / float64(d.requests); rate > ro.MaxErrorRate {
+		return failing, fmt.Sprintf("error rate %.1f%% over %d requests passed %.1f%%", 100*rate, d.requests, 100*ro.MaxErrorRate)
+	}
+	if p99 := d.p99(); ro.MaxP99Ms > 0 && (p99 < 0 || p99 > ro.MaxP99Ms) {
+		return failing, fmt.Sprintf("p99 over %d ms passed %d ms", max(p99, latency.BoundsMS[len(latency.BoundsMS)-1]), ro.MaxP99Ms)
+	}
+	return healthy, ""
+}
+
+// decide judges a step on the fleet's counters of the new version, by
+// the token each worker reports with. The verdict over all requests
+// decides only if it stands with any one token's reports left out: one
+// token's numbers, forged or an outlier, can hold a step (until an
+// operator revokes the token or the others gather enough requests to
+// outweigh it), never roll it back or advance it alone. A fleet with a
+// single token trusts it.
+func decide(ro *registryv1.Rollout, byToken map[string]versionTotals) (v verdict, reason, held string) {
+	var all versionTotals
+	for _, t := range byToken {
+		all = all.plus(t)
+	}
+	v, reason = judgeTotals(ro, all)
+	if v == undecided || len(byToken) < 2 {
+		return v, reason, ""
+	}
+	for tok, t := range byToken {
+		rest := all.minus(t)
+		if rv, _ := judgeTotals(ro, rest); rv != v {
+			return undecided, "", fmt.Sprintf("the fleet's %d requests say %s, but without token %s's %d they say %s", all.requests, v, tokenLabel(tok), t.requests, rv)
+		}
+	}
+	return v, reason, ""
+}
+
+func (v verdict) String() string {
+	return [...]string{"too few requests", "healthy", "failing"}[v]
+}
+
+func tokenLabel(id string) string {
+	if id == "" {
+		return "(anonymous)"
+	}
+	return id
+}
+
 func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", ro.Host, ro.PathPrefix, ro.ModRevision, ro.Step)
-	now := c.s.fleet.totals(ro.Host, ro.PathPrefix, ro.ModuleDigest)
+	now := c.s.fleet.totalsByToken(ro.Host, ro.PathPrefix, ro.ModuleDigest)
 	c.mu.Lock()
 	base, ok := c.base[key]
 	if !ok && c.s.fleet.size() > 0 {
@@ -189,21 +252,24 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 		c.base[key], base, ok = now, now, true
 	}
 	c.mu.Unlock()
-	d := now.minus(base)
-	if ok && d.requests >= minSamples {
-		rate := float64(d.errors) / float64(d.requests)
-		if rate > ro.MaxErrorRate {
-			_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK,
-				fmt.Sprintf("error rate %.1f%% over %d requests passed %.1f%% at %d%%", 100*rate, d.requests, 100*ro.MaxErrorRate, ro.Steps[ro.Step]))
-			return err
-		}
-		if p99 := d.p99(); ro.MaxP99Ms > 0 && (p99 < 0 || p99 > ro.MaxP99Ms) {
-			_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK,
-				fmt.Sprintf("p99 over %d ms passed %d ms at %d%%", max(p99, latency.BoundsMS[len(latency.BoundsMS)-1]), ro.MaxP99Ms, ro.Steps[ro.Step]))
-			return err
+	if !ok {
+		return nil
+	}
+	step := make(map[string]versionTotals, len(now))
+	for tok, t := range now {
+		if d := t.minus(base[tok]); d.requests > 0 {
+			step[tok] = d
 		}
 	}
-	if time.Since(ro.StepStarted.AsTime()) < time.Duration(ro.IntervalMs)*time.Millisecond {
+	v, reason, held := decide(ro, step)
+	c.noteHeld(key, ro, held)
+	switch {
+	case v == failing:
+		_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK, fmt.Sprintf("%s at %d%%", reason, ro.Steps[ro.Step]))
+		return err
+	case v == undecided:
+		return nil // a step advances only once its requests say it is healthy
+	case time.Since(ro.StepStarted.AsTime()) < time.Duration(ro.IntervalMs)*time.Millisecond:
 		return nil
 	}
 	cur, err := c.s.store.Route(ro.Host, ro.PathPrefix)
@@ -221,6 +287,20 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	next.Step++
 	_, err = c.s.store.PutRollout(ctx, next, stepRoute(cur, next))
 	return err
+}
+
+// noteHeld logs once why a step is held.
+func (c *controller) noteHeld(key string, ro *registryv1.Rollout, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if why == "" || c.held[key] == why {
+		return
+	}
+	if c.held == nil {
+		c.held = map[string]string{}
+	}
+	c.held[key] = why
+	c.s.cfg.Logger.Warn("rollout step held: its verdict rests on one token's reports", "route", ro.Host+ro.PathPrefix, "step", ro.Steps[ro.Step], "why", why)
 }
 
 func (t *telemetryServer) PauseRollout(ctx context.Context, req *registryv1.PauseRolloutRequest) (*registryv1.PauseRolloutResponse, error) {

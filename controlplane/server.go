@@ -7,12 +7,14 @@ import (
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
@@ -24,14 +26,18 @@ type Store interface {
 	ResolveModule(ref string) (*registryv1.Module, error)
 	ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
 	ListModules(ctx context.Context) ([]*registryv1.Module, int64, error)
+	ModulesPage(ctx context.Context, p registry.Page) ([]*registryv1.Module, int64, string, error)
+	RoutesPage(ctx context.Context, p registry.Page) ([]*registryv1.Route, int64, string, error)
 	PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) (*registryv1.Route, int64, error)
 	DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error)
 	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
 	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
 	Revision() int64
+	HasModule(digest string) bool
+	Module(digest string) (*registryv1.Module, error)
 
 	AddKey(ctx context.Context, key *registryv1.PublisherKey) (*registryv1.PublisherKey, int64, error)
-	RevokeKey(ctx context.Context, id string) (*registryv1.PublisherKey, int64, error)
+	RevokeKey(ctx context.Context, id string, force bool) (*registryv1.PublisherKey, int64, error)
 	Key(id string) (*registryv1.PublisherKey, error)
 	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error)
 	PutToken(ctx context.Context, t *registryv1.Token) (int64, error)
@@ -73,6 +79,9 @@ type Server struct {
 	fleet      fleet
 	// partials holds interrupted uploads for a resume.
 	partials partials
+	// telemetryRefused counts reports refused, and versions dropped from
+	// reports, by reason.
+	telemetryRefused *prometheus.CounterVec
 }
 
 // New returns a server over store.
@@ -81,7 +90,11 @@ func New(cfg Config, store Store) (*Server, error) {
 		return nil, err
 	}
 	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
-		partials: partials{budget: 4 * cfg.MaxModuleSize}}, nil
+		partials: partials{budget: 4 * cfg.MaxModuleSize},
+		telemetryRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nanoedge_telemetry_refused_total", Help: "Worker reports refused, and versions dropped from reports, by reason.",
+		}, []string{"reason"}),
+	}, nil
 }
 
 // Close releases connections to peers.
@@ -123,6 +136,9 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 		return status.Error(codes.InvalidArgument, "controlplane: the first upload message must carry metadata")
 	}
 	if err := registry.ValidateName(md.Name); err != nil {
+		return toStatus(err)
+	}
+	if err := registry.ValidateProvenance(&registryv1.Provenance{KeyId: md.KeyId, Signature: md.Signature, Source: md.Source}); err != nil {
 		return toStatus(err)
 	}
 	if md.Size <= 0 {
@@ -258,12 +274,12 @@ func (s *Server) FetchModule(req *registryv1.FetchModuleRequest, stream grpc.Ser
 }
 
 // ListModules implements RegistryServiceServer.
-func (s *Server) ListModules(ctx context.Context, _ *registryv1.ListModulesRequest) (*registryv1.ListModulesResponse, error) {
-	mods, rev, err := s.store.ListModules(ctx)
+func (s *Server) ListModules(ctx context.Context, req *registryv1.ListModulesRequest) (*registryv1.ListModulesResponse, error) {
+	mods, rev, next, err := s.store.ModulesPage(ctx, registry.Page{Token: req.PageToken, Size: int(req.PageSize)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &registryv1.ListModulesResponse{Modules: mods, Revision: rev}, nil
+	return &registryv1.ListModulesResponse{Modules: mods, Revision: rev, NextPageToken: next}, nil
 }
 
 // SetRoute implements RegistryServiceServer.
@@ -286,12 +302,12 @@ func (s *Server) DeleteRoute(ctx context.Context, req *registryv1.DeleteRouteReq
 }
 
 // ListRoutes implements RegistryServiceServer.
-func (s *Server) ListRoutes(ctx context.Context, _ *registryv1.ListRoutesRequest) (*registryv1.ListRoutesResponse, error) {
-	routes, rev, err := s.store.ListRoutes(ctx)
+func (s *Server) ListRoutes(ctx context.Context, req *registryv1.ListRoutesRequest) (*registryv1.ListRoutesResponse, error) {
+	routes, rev, next, err := s.store.RoutesPage(ctx, registry.Page{Token: req.PageToken, Size: int(req.PageSize)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &registryv1.ListRoutesResponse{Routes: routes, Revision: rev}, nil
+	return &registryv1.ListRoutesResponse{Routes: routes, Revision: rev, NextPageToken: next}, nil
 }
 
 // Watch implements RegistryServiceServer. The first response carries no
@@ -310,7 +326,7 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 		return err
 	}
 	err := s.store.Watch(stream.Context(), start, func(events []*registryv1.Event, revision int64) error {
-		return stream.Send(&registryv1.WatchResponse{Revision: revision, Events: events})
+		return sendEvents(stream, events, revision)
 	})
 	var ce *registry.CompactedError
 	if errors.As(err, &ce) {
@@ -322,6 +338,30 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 		return nil // the client left
 	}
 	return toStatus(err)
+}
+
+// maxWatchBytes bounds the events of one watch response; a revision with
+// more is sent in fragments.
+const maxWatchBytes = 1 << 20
+
+// sendEvents sends events in responses of at most maxWatchBytes (or one
+// event, if it is larger), marking a response whose last revision
+// continues in the next.
+func sendEvents(stream grpc.ServerStreamingServer[registryv1.WatchResponse], events []*registryv1.Event, revision int64) error {
+	for len(events) > 0 {
+		n, size := 0, 0
+		for n < len(events) && (n == 0 || size+proto.Size(events[n]) <= maxWatchBytes) {
+			size += proto.Size(events[n])
+			n++
+		}
+		resp := &registryv1.WatchResponse{Revision: revision, Events: events[:n]}
+		resp.Fragment = n < len(events) && events[n].Revision == events[n-1].Revision
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
 }
 
 // CollectGarbage implements RegistryServiceServer.

@@ -51,14 +51,14 @@ type traffic struct {
 	seconds map[int64]map[versionKey]*delta                    // by unix second
 }
 
-func (t *traffic) observe(r *registryv1.WorkerReport, now time.Time) {
+func (t *traffic) observe(workerID string, r *registryv1.WorkerReport, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.last == nil {
 		t.last = make(map[string]map[versionKey]*registryv1.VersionStats)
 		t.seconds = make(map[int64]map[versionKey]*delta)
 	}
-	prev, known := t.last[r.WorkerId]
+	prev, known := t.last[workerID]
 	cur := make(map[versionKey]*registryv1.VersionStats, len(r.Versions))
 	sec := now.Unix()
 	for _, v := range r.Versions {
@@ -82,7 +82,7 @@ func (t *traffic) observe(r *registryv1.WorkerReport, now time.Time) {
 		if d.requests == 0 {
 			continue
 		}
-		d.workers = map[string]bool{r.WorkerId: true}
+		d.workers = map[string]bool{workerID: true}
 		if t.seconds[sec] == nil {
 			t.seconds[sec] = make(map[versionKey]*delta)
 		}
@@ -91,7 +91,7 @@ func (t *traffic) observe(r *registryv1.WorkerReport, now time.Time) {
 		}
 		t.seconds[sec][k].add(d)
 	}
-	t.last[r.WorkerId] = cur
+	t.last[workerID] = cur
 	for s := range t.seconds {
 		if s <= sec-int64(maxTrafficWindow/time.Second) {
 			delete(t.seconds, s)
@@ -147,7 +147,7 @@ func (t *telemetryServer) GetTraffic(ctx context.Context, req *registryv1.GetTra
 		if d.requests > 0 {
 			vt.ErrorRate = float64(d.errors) / float64(d.requests)
 		}
-		if m, err := t.s.store.ResolveModule(k.digest); err == nil {
+		if m, err := t.s.store.Module(k.digest); err == nil {
 			vt.ModuleName = m.Name
 		}
 		resp.Versions = append(resp.Versions, vt)

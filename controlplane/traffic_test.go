@@ -27,32 +27,32 @@ func TestTrafficWindow(t *testing.T) {
 		workers int
 	}{
 		{"first report is only a baseline", []func(*traffic){
-			func(tr *traffic) { tr.observe(report("w1", 500, 5), at(0)) },
+			func(tr *traffic) { observe(tr, report("w1", 500, 5), at(0)) },
 		}, 10 * time.Second, at(0), 0, 0, 0},
 		{"deltas of cumulative counters", []func(*traffic){
-			func(tr *traffic) { tr.observe(report("w1", 500, 5), at(0)) },
-			func(tr *traffic) { tr.observe(report("w1", 600, 6), at(1)) },
-			func(tr *traffic) { tr.observe(report("w1", 650, 9), at(2)) },
+			func(tr *traffic) { observe(tr, report("w1", 500, 5), at(0)) },
+			func(tr *traffic) { observe(tr, report("w1", 600, 6), at(1)) },
+			func(tr *traffic) { observe(tr, report("w1", 650, 9), at(2)) },
 		}, 10 * time.Second, at(2), 150, 4, 1},
 		{"workers add up", []func(*traffic){
-			func(tr *traffic) { tr.observe(report("w1", 0, 0), at(0)) },
-			func(tr *traffic) { tr.observe(report("w2", 0, 0), at(0)) },
-			func(tr *traffic) { tr.observe(report("w1", 30, 0), at(1)) },
-			func(tr *traffic) { tr.observe(report("w2", 70, 1), at(1)) },
+			func(tr *traffic) { observe(tr, report("w1", 0, 0), at(0)) },
+			func(tr *traffic) { observe(tr, report("w2", 0, 0), at(0)) },
+			func(tr *traffic) { observe(tr, report("w1", 30, 0), at(1)) },
+			func(tr *traffic) { observe(tr, report("w2", 70, 1), at(1)) },
 		}, 10 * time.Second, at(1), 100, 1, 2},
 		{"a restarted worker's counters are all new", []func(*traffic){
-			func(tr *traffic) { tr.observe(report("w1", 900, 0), at(0)) },
-			func(tr *traffic) { tr.observe(report("w1", 40, 2), at(1)) },
+			func(tr *traffic) { observe(tr, report("w1", 900, 0), at(0)) },
+			func(tr *traffic) { observe(tr, report("w1", 40, 2), at(1)) },
 		}, 10 * time.Second, at(1), 40, 2, 1},
 		{"old seconds fall out of the window", []func(*traffic){
-			func(tr *traffic) { tr.observe(report("w1", 0, 0), at(0)) },
-			func(tr *traffic) { tr.observe(report("w1", 100, 0), at(1)) },
-			func(tr *traffic) { tr.observe(report("w1", 110, 0), at(20)) },
+			func(tr *traffic) { observe(tr, report("w1", 0, 0), at(0)) },
+			func(tr *traffic) { observe(tr, report("w1", 100, 0), at(1)) },
+			func(tr *traffic) { observe(tr, report("w1", 110, 0), at(20)) },
 		}, 10 * time.Second, at(20), 10, 0, 1},
 		{"a forgotten worker starts from a new baseline", []func(*traffic){
-			func(tr *traffic) { tr.observe(report("w1", 0, 0), at(0)) },
+			func(tr *traffic) { observe(tr, report("w1", 0, 0), at(0)) },
 			func(tr *traffic) { tr.forget("w1") },
-			func(tr *traffic) { tr.observe(report("w1", 300, 0), at(1)) },
+			func(tr *traffic) { observe(tr, report("w1", 300, 0), at(1)) },
 		}, 10 * time.Second, at(1), 0, 0, 0},
 	}
 	for _, tt := range tests {
@@ -71,3 +71,5 @@ func TestTrafficWindow(t *testing.T) {
 		})
 	}
 }
+
+func observe(tr *traffic, r *registryv1.WorkerReport, at time.Time) { tr.observe(r.WorkerId, r, at) }

@@ -19,6 +19,10 @@ import (
 // route's manifest and module bytes.
 const BrowserPrefix = InternalPrefix + "browser/"
 
+// BrowserWorkerCSP is the Content-Security-Policy of the browser host's
+// Service Worker script.
+const BrowserWorkerCSP = "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'"
+
 // browserCacheSize is how many modules' bytes a worker keeps for browsers.
 const browserCacheSize = 4
 
@@ -96,8 +100,13 @@ func (w *Worker) serveBrowser(rw http.ResponseWriter, r *http.Request) {
 		h := rw.Header()
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		if name == "sw.js" {
 			h.Set("Service-Worker-Allowed", "/") // it may control the whole origin
+			// The Service Worker's own policy: its scripts from this
+			// origin, and compiling WebAssembly, nothing else to run.
+			h.Set("Content-Security-Policy", BrowserWorkerCSP)
 		}
 		rw.Write(b)
 	default:

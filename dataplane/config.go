@@ -41,6 +41,10 @@ type Config struct {
 	MaxRetained  int
 	// LoadTimeout bounds fetching, compiling and warming one module.
 	LoadTimeout time.Duration
+	// StaleAfter is how long the worker may fail to follow the registry
+	// (a broken stream, state it cannot list or apply) before its
+	// readiness says so: /healthz answers 503 with the cause.
+	StaleAfter time.Duration
 	// WorkerID names the worker in telemetry; ReportInterval is how often
 	// it reports.
 	WorkerID       string
@@ -80,6 +84,7 @@ func DefaultConfig() Config {
 		RetainUnused:      10 * time.Minute,
 		MaxRetained:       8,
 		LoadTimeout:       5 * time.Minute,
+		StaleAfter:        30 * time.Second,
 		RequireSignatures: true,
 		Prewarm:           true,
 		ReportInterval:    time.Second,
@@ -90,7 +95,7 @@ func DefaultConfig() Config {
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
 	var errs []error
-	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 || c.ReportInterval <= 0 {
+	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 || c.ReportInterval <= 0 || c.StaleAfter <= 0 {
 		errs = append(errs, errors.New("timeouts must be positive"))
 	}
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
@@ -22,8 +25,10 @@ const InternalPrefix = "/.nanoedge/"
 var (
 	errNoRoute          = errors.New("dataplane: no route")
 	errBodyTooLarge     = errors.New("dataplane: request body too large")
+	errBodyTimeout      = errors.New("dataplane: request body too slow")
 	errResponseTooLarge = errors.New("dataplane: response body too large")
 	errOverloaded       = errors.New("dataplane: no instance free before the deadline")
+	errRevoked          = errors.New("nanoedge: this version is no longer trusted: the key that signed it was revoked")
 )
 
 // statusTable maps errors to HTTP statuses; the first match wins.
@@ -33,7 +38,9 @@ var statusTable = []struct {
 }{
 	{errNoRoute, http.StatusNotFound},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge},
+	{errBodyTimeout, http.StatusRequestTimeout},
 	{errOverloaded, http.StatusServiceUnavailable},
+	{errRevoked, http.StatusServiceUnavailable},
 	{errModuleClosed, http.StatusServiceUnavailable},
 	{engine.ErrDeadline, http.StatusGatewayTimeout},
 	{engine.ErrBadResponse, http.StatusBadGateway},
@@ -51,8 +58,52 @@ func httpStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// hopHeaders are connection-level headers a guest may not set.
-var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer", "Content-Length"}
+// workerHeaders are response headers only the worker sets: framing and
+// hop-by-hop headers (the worker's HTTP server frames the response), and
+// its own. A guest's are dropped whatever their case.
+var workerHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Te": true, "Trailer": true, "Content-Length": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"X-Request-Id": true,
+}
+
+// Bounds of the header a guest's response carries: past them it is
+// malformed (502).
+const (
+	maxGuestHeaderFields = 100
+	maxGuestHeaderBytes  = 64 << 10
+)
+
+// copyGuestHeader merges a guest's response header into dst under
+// canonical names, leaving out what only the worker sets (and, on routes
+// with a CORS policy, the CORS headers). A name or value HTTP cannot carry,
+// or a header past its bounds, is an error.
+func copyGuestHeader(dst, src http.Header, cors bool) error {
+	fields, size := 0, 0
+	for k, vs := range src {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("%w: header name %.40q", engine.ErrBadResponse, k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("%w: header %s has a value HTTP cannot carry", engine.ErrBadResponse, k)
+			}
+			fields++
+			size += len(k) + len(v)
+		}
+	}
+	if fields > maxGuestHeaderFields || size > maxGuestHeaderBytes {
+		return fmt.Errorf("%w: header of %d fields and %d bytes; the limits are %d and %d", engine.ErrBadResponse, fields, size, maxGuestHeaderFields, maxGuestHeaderBytes)
+	}
+	for k, vs := range src {
+		ck := http.CanonicalHeaderKey(k)
+		if workerHeaders[ck] || strings.HasPrefix(ck, "X-Nanoedge-") || cors && isCorsHeader(ck) {
+			continue
+		}
+		dst[ck] = append(dst[ck], vs...)
+	}
+	return nil
+}
 
 // ServeHTTP implements http.Handler.
 func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -112,12 +163,21 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module, reqID string, tc traceContext) (int, error) {
-	opts := e.route.GetOptions()
-	body, err := w.readBody(rw, r, tighten(w.cfg.MaxRequestBody, opts.GetMaxRequestBody()))
-	if err != nil {
+	if mod.revoked.Load() {
+		err := fmt.Errorf("%w (%s)", errRevoked, mod.version)
 		return fail(rw, err), err
 	}
-	timeout := tighten(w.cfg.RequestTimeout, time.Duration(opts.GetTimeoutMs())*time.Millisecond)
+	opts := e.route.GetOptions()
+	// Reading the body counts against the route's deadline: a client that
+	// sends it slowly is cut off (408) rather than holding the worker.
+	deadline := time.Now().Add(tighten(w.cfg.RequestTimeout, time.Duration(opts.GetTimeoutMs())*time.Millisecond))
+	body, err := w.readBody(rw, r, tighten(w.cfg.MaxRequestBody, opts.GetMaxRequestBody()), deadline)
+	if err != nil {
+		if errors.Is(err, errBodyTimeout) {
+			rw.Header().Set("Connection", "close")
+		}
+		return fail(rw, err), err
+	}
 	// The guest sees the worker's span as its parent. r.Header is the
 	// worker's own copy of the request's header; nothing reads the
 	// caller's traceparent after continueTrace.
@@ -126,7 +186,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: r.Header, Body: body,
 	}
-	ctx := withLazyDeadline(r.Context(), timeout)
+	ctx := withLazyDeadline(r.Context(), time.Until(deadline))
 	defer ctx.stop()
 	inst, err := mod.acquire(ctx)
 	if err != nil {
@@ -148,18 +208,14 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		}
 	}
 	mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
+	if err == nil && (resp.Status < 200 || resp.Status > 599) {
+		err = fmt.Errorf("%w: status %d: a handler answers 200 to 599", engine.ErrBadResponse, resp.Status)
+	}
+	if err == nil {
+		err = copyGuestHeader(rw.Header(), resp.Header, e.cors != nil)
+	}
 	if err != nil {
 		return fail(rw, err), err
-	}
-	h := rw.Header()
-	for k, vs := range resp.Header {
-		if e.cors != nil && isCorsHeader(k) {
-			continue // the route's policy decides
-		}
-		h[k] = vs
-	}
-	for _, k := range hopHeaders {
-		delete(h, k) // hopHeaders are canonical
 	}
 	rw.WriteHeader(resp.Status)
 	rw.Write(resp.Body)
@@ -175,17 +231,25 @@ func tighten[T int64 | time.Duration](worker, route T) T {
 	return worker
 }
 
-func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64, deadline time.Time) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", errBodyTooLarge, r.ContentLength, limit)
 	}
+	rc := http.NewResponseController(rw)
+	if err := rc.SetReadDeadline(deadline); err == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, fmt.Errorf("%w: limit %d bytes", errBodyTooLarge, limit)
+	}
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return nil, fmt.Errorf("%w: not all of it arrived within the route's deadline", errBodyTimeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: read request body: %w", err)
@@ -227,8 +291,8 @@ func (w *Worker) serveInternal(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Worker) serveHealth(rw http.ResponseWriter, _ *http.Request) {
-	if !w.Synced() {
-		http.Error(rw, "not synced with the registry yet", http.StatusServiceUnavailable)
+	if err := w.Ready(); err != nil {
+		http.Error(rw, "nanoedge: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	fmt.Fprintln(rw, "ok")

@@ -18,6 +18,9 @@ type metrics struct {
 	failures  *prometheus.CounterVec
 	revision  prometheus.GaugeFunc
 	instances prometheus.GaugeFunc
+	// outputDropped counts guest stdout and stderr bytes past the
+	// per-request budget.
+	outputDropped prometheus.Counter
 }
 
 func newMetrics(w *Worker) *metrics {
@@ -34,13 +37,24 @@ func newMetrics(w *Worker) *metrics {
 			Name: "nanoedge_worker_guest_failures_total", Help: "Guest traps and deadline overruns, by route and module version.",
 		}, []string{"route", "version", "kind"}),
 	}
+	m.outputDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "nanoedge_worker_guest_output_dropped_bytes_total", Help: "Guest stdout and stderr bytes dropped past the per-request budget.",
+	})
 	m.revision = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "nanoedge_worker_applied_revision", Help: "Registry revision the worker's routes reflect.",
 	}, func() float64 { return float64(w.Revision()) })
 	m.instances = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "nanoedge_worker_modules_loaded", Help: "Modules compiled and warm on the worker.",
 	}, func() float64 { return float64(w.loadedModules.Load()) })
-	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances,
+	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nanoedge_worker_ready", Help: "1 if the worker follows the registry (its /healthz answers 200), 0 if it serves stale or no state.",
+	}, func() float64 {
+		if w.Ready() == nil {
+			return 1
+		}
+		return 0
+	})
+	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances, ready, m.outputDropped,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

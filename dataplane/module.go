@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,14 @@ type module struct {
 	slots chan struct{} // a token per instance that may be in use
 
 	unusedSince time.Time // when the last route left it; touched by the sync goroutine only
+
+	// keyID is the publisher key that signed the module; revoked is set
+	// while that key is revoked, and requests then get 503.
+	keyID   string
+	revoked atomic.Bool
+
+	// outputDropped counts guest output bytes past requests' budgets.
+	outputDropped prometheus.Counter
 
 	mu     sync.Mutex
 	idle   []*instance
@@ -69,11 +78,21 @@ func (i *instance) encode(ar *abi.Request) []byte {
 	return i.req
 }
 
-// setRequest ties the guest output that follows to a request and its trace.
-func (i *instance) setRequest(id string, tc traceContext) {
+// setRequest ties the guest output that follows to a request and its
+// trace, and gives it a fresh output budget. It reports what the previous
+// request dropped past its budget.
+func (i *instance) setRequest(id string, tc traceContext) (dropped int) {
+	if b := i.stdout.budget; b != nil {
+		if dropped = b.dropped; dropped > 0 {
+			i.stdout.logger.Warn("guest output over its limit: dropped the rest", "request", i.stdout.request,
+				"trace_id", i.stdout.traceID, "span_id", i.stdout.spanID, "dropped_bytes", dropped, "limit_bytes", maxRequestOutput)
+		}
+		*b = outputBudget{left: maxRequestOutput}
+	}
 	for _, l := range []*lineLogger{i.stdout, i.stderr} {
 		l.request, l.traceID, l.spanID = id, tc.traceID, tc.spanID
 	}
+	return dropped
 }
 
 func newModule(name, digest string, compiled engine.Module, maxInstances, maxUses int, maxMemory uint64, logger *slog.Logger) *module {
@@ -117,7 +136,8 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 	}
 	m.live++
 	m.mu.Unlock()
-	stdout, stderr := &lineLogger{logger: m.logger, stream: "stdout"}, &lineLogger{logger: m.logger, stream: "stderr"}
+	budget := newOutputBudget()
+	stdout, stderr := &lineLogger{logger: m.logger, stream: "stdout", budget: budget}, &lineLogger{logger: m.logger, stream: "stderr", budget: budget}
 	inst, err := m.compiled.Instantiate(ctx, engine.InstanceConfig{Stdout: stdout, Stderr: stderr})
 	if err != nil {
 		m.release(nil, true)
@@ -134,7 +154,9 @@ func (m *module) release(inst *instance, broken bool) {
 	var size uint64
 	if inst != nil {
 		inst.uses++
-		inst.setRequest("", traceContext{})
+		if n := inst.setRequest("", traceContext{}); n > 0 && m.outputDropped != nil {
+			m.outputDropped.Add(float64(n))
+		}
 		size = inst.MemorySize()
 		discard = discard || inst.uses >= m.maxUses || size > m.maxMemory
 	}
@@ -243,11 +265,31 @@ type lineLogger struct {
 	traceID string
 	spanID  string
 	buf     []byte
+	// budget is shared by an instance's stdout and stderr: what one
+	// request may log.
+	budget *outputBudget
 }
 
-const maxLine = 4 << 10
+// maxLine cuts a guest's output lines; maxRequestOutput bounds what one
+// request logs, stdout and stderr together. What passes it is counted
+// and dropped, so a guest cannot flood the worker's log.
+const (
+	maxLine          = 4 << 10
+	maxRequestOutput = 64 << 10
+)
+
+// outputBudget is what one request may still log, and what it dropped.
+type outputBudget struct {
+	left, dropped int
+}
+
+func newOutputBudget() *outputBudget { return &outputBudget{left: maxRequestOutput} }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
+	if l.budget != nil && l.budget.left <= 0 {
+		l.budget.dropped += len(p)
+		return len(p), nil
+	}
 	l.buf = append(l.buf, p...)
 	for {
 		i, skip := bytes.IndexByte(l.buf, '\n'), 1
@@ -257,8 +299,21 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 			}
 			i, skip = maxLine, 0 // an endless line is cut, not buffered forever
 		}
-		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "trace_id", l.traceID, "span_id", l.spanID, "line", string(l.buf[:i]))
+		line := l.buf[:i]
+		if l.budget != nil {
+			if len(line) > l.budget.left {
+				l.budget.dropped += len(line) - l.budget.left
+				line = line[:l.budget.left]
+			}
+			l.budget.left -= len(line)
+		}
+		l.logger.Info("guest output", "stream", l.stream, "request", l.request, "trace_id", l.traceID, "span_id", l.spanID, "line", string(line))
 		l.buf = l.buf[i+skip:]
+		if l.budget != nil && l.budget.left <= 0 {
+			l.budget.dropped += len(l.buf)
+			l.buf = l.buf[:0]
+			return len(p), nil
+		}
 	}
 }
 

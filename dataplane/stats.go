@@ -31,6 +31,38 @@ type versionStats struct {
 	host, pathPrefix, digest string
 	routeStats
 	buckets []int64
+	// retired is when the version stopped being routed; zero while it is.
+	// Retired versions are left out of reports, and forgotten after
+	// forgetRetired, so reports stay as small as what is routed.
+	retired time.Time
+}
+
+// forgetRetired is how long a version no route serves keeps its counters:
+// coming back within it, it counts on from where it was, so a report
+// never shows a counter going back.
+const forgetRetired = time.Minute
+
+// retireVersions marks the counters of versions no entry serves as
+// retired (and revives those served again), forgetting ones retired long
+// ago. The caller holds statsMu.
+func (w *Worker) retireVersions(entries []*entry, now time.Time) {
+	served := make(map[string]bool)
+	for _, e := range entries {
+		rkey := routeKey(e.route.Host, e.route.PathPrefix)
+		for _, m := range e.modules() {
+			served[rkey+"\x00"+m.digest] = true
+		}
+	}
+	for k, v := range w.versions {
+		switch {
+		case served[k]:
+			v.retired = time.Time{}
+		case v.retired.IsZero():
+			v.retired = now
+		case now.Sub(v.retired) > forgetRetired:
+			delete(w.versions, k)
+		}
+	}
 }
 
 func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration) {
@@ -89,6 +121,9 @@ func (w *Worker) countersFor(e *entry, mod *module) *counters {
 	rkey := routeKey(e.route.Host, e.route.PathPrefix)
 	vkey := rkey + "\x00" + mod.digest
 	v := w.versions[vkey]
+	if v != nil && !v.retired.IsZero() {
+		v.retired = time.Time{}
+	}
 	if v == nil {
 		v = &versionStats{host: e.route.Host, pathPrefix: e.route.PathPrefix, digest: mod.digest, buckets: make([]int64, len(latency.BoundsMS)+1)}
 		w.versions[vkey] = v
@@ -118,6 +153,9 @@ func (w *Worker) report() *registryv1.WorkerReport {
 	w.statsMu.Lock()
 	defer w.statsMu.Unlock()
 	for _, v := range w.versions {
+		if !v.retired.IsZero() {
+			continue
+		}
 		r.Versions = append(r.Versions, &registryv1.VersionStats{
 			Host: v.host, PathPrefix: v.pathPrefix, ModuleDigest: v.digest,
 			Requests: v.Requests, ServerErrors: v.Errors5xx, Traps: v.Traps, Timeouts: v.Timeouts,

@@ -55,14 +55,20 @@ type Worker struct {
 	table    atomic.Pointer[table]
 	revision atomic.Int64 // the registry revision the table reflects
 	synced   atomic.Bool  // the first full list has been applied
+	// syncErr is why the worker last failed to follow the registry, and
+	// since when; nil while it follows.
+	syncErr atomic.Pointer[syncFailure]
 
 	requestSeq atomic.Uint64
+	// keyOf maps a fetched module's digest to the key that signed it.
+	keyOf sync.Map
 
 	// Touched only by the sync goroutine.
 	routes     map[string]*registryv1.Route
 	unbound    int                // routes whose modules could not be loaded
 	retryDelay time.Duration      // before they are tried again
 	flags      map[string]bool    // feature flag -> enabled
+	revoked    map[string]bool    // publisher keys revoked, by id
 	modules    map[string]*module // by digest
 
 	metrics       *metrics
@@ -88,6 +94,7 @@ func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool
 		cfg: cfg, reg: reg, eng: eng, compacted: compacted,
 		routes:   make(map[string]*registryv1.Route),
 		flags:    make(map[string]bool),
+		revoked:  make(map[string]bool),
 		modules:  make(map[string]*module),
 		stats:    make(map[string]*routeStats),
 		versions: make(map[string]*versionStats),
@@ -128,6 +135,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.revision.Store(0)
 			continue
 		}
+		w.syncFailed(err)
 		w.cfg.Logger.Warn("registry stream broken; retrying", "err", err, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
@@ -159,6 +167,16 @@ func (w *Worker) follow(ctx context.Context) error {
 		clear(w.flags)
 		for _, f := range flags {
 			w.flags[f.Name] = f.Enabled
+		}
+		keys, err := w.reg.ListKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("list publisher keys: %w", err)
+		}
+		clear(w.revoked)
+		for _, k := range keys {
+			if k.Revoked {
+				w.revoked[k.Id] = true
+			}
 		}
 		w.apply(ctx, rev)
 		if !w.synced.Swap(true) {
@@ -193,10 +211,16 @@ func (w *Worker) follow(ctx context.Context) error {
 		}
 	}()
 	err := w.reg.Watch(wctx, w.revision.Load()+1, func(events []*registryv1.Event, rev int64) error {
+		w.syncErr.Store(nil)
 		changed := false
 		for _, e := range events {
 			if m := e.GetModule(); m != nil && e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
 				w.prewarm(ctx, m.Digest)
+			}
+			if k := e.GetKey(); k != nil {
+				changed = true
+				w.revoked[k.Id] = k.Revoked
+				continue
 			}
 			if f := e.GetFlag(); f != nil {
 				changed = true
@@ -230,6 +254,36 @@ func (w *Worker) follow(ctx context.Context) error {
 		return errRetryUnbound
 	}
 	return err
+}
+
+// syncFailure is why a worker fails to follow the registry.
+type syncFailure struct {
+	err   error
+	since time.Time
+}
+
+func (w *Worker) syncFailed(err error) {
+	if prev := w.syncErr.Load(); prev != nil {
+		w.syncErr.Store(&syncFailure{err: err, since: prev.since})
+		return
+	}
+	w.syncErr.Store(&syncFailure{err: err, since: time.Now()})
+}
+
+// Ready reports whether the worker serves the registry's current state:
+// it has synced once and has not failed to follow the registry for longer
+// than StaleAfter. Otherwise the error says why.
+func (w *Worker) Ready() error {
+	if !w.Synced() {
+		if f := w.syncErr.Load(); f != nil {
+			return fmt.Errorf("not synced with the registry yet: %v", f.err)
+		}
+		return errors.New("not synced with the registry yet")
+	}
+	if f := w.syncErr.Load(); f != nil && time.Since(f.since) > w.cfg.StaleAfter {
+		return fmt.Errorf("cannot follow the registry since %s (serving revision %d): %v", f.since.UTC().Format(time.RFC3339), w.Revision(), f.err)
+	}
+	return nil
 }
 
 // reapIdle closes instances idle past IdleTimeout, until ctx ends.
@@ -284,6 +338,9 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 	}
 	w.table.Store(newTable(entries))
 	w.revision.Store(rev)
+	w.statsMu.Lock()
+	w.retireVersions(entries, time.Now())
+	w.statsMu.Unlock()
 	used := make(map[string]bool)
 	for _, e := range entries {
 		for _, m := range e.modules() {
@@ -291,6 +348,11 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 		}
 	}
 	w.retire(used, time.Now())
+	for _, m := range w.modules {
+		if was := m.revoked.Swap(w.revoked[m.keyID]); !was && w.revoked[m.keyID] {
+			w.cfg.Logger.Warn("module's publisher key revoked: its requests get 503", "module", m.name, "digest", shortDigest(m.digest), "key", m.keyID)
+		}
+	}
 	w.loadedModules.Store(int64(len(w.modules)))
 }
 
@@ -369,6 +431,10 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 	}
 	compiledIn := time.Since(start) - fetched
 	m := newModule(name, digest, compiled, w.cfg.MaxInstances, w.cfg.MaxRequestsPerInstance, w.cfg.RecycleMemory, w.cfg.Logger)
+	if id, ok := w.keyOf.Load(digest); ok {
+		m.keyID = id.(string)
+	}
+	m.outputDropped = w.metrics.outputDropped
 	if err := m.warm(ctx); err != nil {
 		m.close()
 		return nil, w.loadFailed(digest, fmt.Errorf("instantiate: %w", err))
@@ -415,6 +481,7 @@ func (w *Worker) compile(ctx context.Context, digest string) (compiled engine.Mo
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("fetch: %w", err)
 	}
+	w.keyOf.Store(digest, meta.GetProvenance().GetKeyId())
 	if w.cfg.RequireSignatures {
 		if err := w.verify(ctx, meta); err != nil {
 			return nil, 0, 0, err

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -40,9 +41,10 @@ func (s *Store) AddKey(ctx context.Context, key *registryv1.PublisherKey) (*regi
 	return k, res.revision, err
 }
 
-// RevokeKey marks a key revoked.
-func (s *Store) RevokeKey(ctx context.Context, id string) (*registryv1.PublisherKey, int64, error) {
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_RevokeKey{RevokeKey: &registryv1.RevokeKeyCommand{Id: id}}})
+// RevokeKey marks a key revoked. While routes use modules the key signed
+// it fails with ErrInUse naming them, unless force.
+func (s *Store) RevokeKey(ctx context.Context, id string, force bool) (*registryv1.PublisherKey, int64, error) {
+	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_RevokeKey{RevokeKey: &registryv1.RevokeKeyCommand{Id: id, Force: force}}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -120,6 +122,12 @@ func (w *writer) putKey(c *registryv1.PutKeyCommand) error {
 	if k.GetId() == "" || len(k.GetPublicKey()) != 32 {
 		return fmt.Errorf("%w: publisher key must be 32 bytes with an id", ErrInvalid)
 	}
+	if err := LimitKeyID.Check(k.Id); err != nil {
+		return err
+	}
+	if err := ValidateName(k.Name); err != nil {
+		return err
+	}
 	keys := w.tx.Bucket(bucketKeys)
 	if prev := keys.Get([]byte(k.GetId())); prev != nil {
 		old := &registryv1.PublisherKey{}
@@ -130,6 +138,9 @@ func (w *writer) putKey(c *registryv1.PutKeyCommand) error {
 			return fmt.Errorf("%w: key %s was revoked; generate a new key", ErrInvalid, k.Id)
 		}
 		return nil
+	}
+	if err := w.checkCapacity(bucketKeys, LimitKeys); err != nil {
+		return err
 	}
 	k = proto.Clone(k).(*registryv1.PublisherKey)
 	k.CreateRevision, k.Revoked, k.RevokeRevision = w.rev, false, 0
@@ -149,12 +160,58 @@ func (w *writer) revokeKey(c *registryv1.RevokeKeyCommand) error {
 	if k.Revoked {
 		return nil
 	}
+	routes, err := routesSignedBy(w.tx, k.Id)
+	if err != nil {
+		return err
+	}
+	if len(routes) > 0 && !c.Force {
+		return fmt.Errorf("%w: routes %s use modules signed by key %s (%s); route them to modules signed by another key first, or force the revocation (those versions then answer 503)",
+			ErrInUse, strings.Join(routes, ", "), k.Id, k.Name)
+	}
 	k.Revoked, k.RevokeRevision = true, w.rev
 	if err := putProto(keys, []byte(k.Id), k); err != nil {
 		return err
 	}
-	w.audit("revoke_key", k.Name+" "+k.Id)
+	w.emit(registryv1.EventType_EVENT_TYPE_PUT, &registryv1.Event_Key{Key: k})
+	detail := k.Name + " " + k.Id
+	if len(routes) > 0 {
+		detail += fmt.Sprintf(" (forced: %d routes now answer 503: %s)", len(routes), strings.Join(routes, ", "))
+	}
+	w.audit("revoke_key", detail)
 	return nil
+}
+
+// routesSignedBy names the routes (host+path) that can send a request to
+// a module signed by key id.
+func routesSignedBy(tx *bolt.Tx, id string) ([]string, error) {
+	var out []string
+	err := tx.Bucket(bucketRoutes).ForEach(func(_, v []byte) error {
+		r := &registryv1.Route{}
+		if err := proto.Unmarshal(v, r); err != nil {
+			return err
+		}
+		for _, d := range RouteDigests(r) {
+			if m, err := getModule(tx, d); err == nil && m.GetProvenance().GetKeyId() == id {
+				out = append(out, r.Host+r.PathPrefix)
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// revokedKey returns the revoked key that signed m, or nil.
+func (w *writer) revokedKey(m *registryv1.Module) *registryv1.PublisherKey {
+	id := m.GetProvenance().GetKeyId()
+	if id == "" {
+		return nil
+	}
+	k := &registryv1.PublisherKey{}
+	if err := getProto(w.tx.Bucket(bucketKeys), id, "publisher key", k); err != nil || !k.Revoked {
+		return nil
+	}
+	return k
 }
 
 func (w *writer) putToken(c *registryv1.PutTokenCommand) error {
@@ -162,7 +219,16 @@ func (w *writer) putToken(c *registryv1.PutTokenCommand) error {
 		return fmt.Errorf("%w: token needs an id and a 32-byte secret hash", ErrInvalid)
 	}
 	t := proto.Clone(c.GetToken()).(*registryv1.Token)
+	if err := ValidateName(t.Name); err != nil {
+		return err
+	}
+	if len(t.Id) != 16 {
+		return fmt.Errorf("%w: token id %q: want 16 hex digits", ErrInvalid, t.Id)
+	}
 	tokens := w.tx.Bucket(bucketTokens)
+	if err := w.checkCapacity(bucketTokens, LimitTokens); err != nil {
+		return err
+	}
 	if tokens.Get([]byte(t.Id)) != nil {
 		return fmt.Errorf("%w: token id %s exists", ErrInvalid, t.Id)
 	}

@@ -67,6 +67,12 @@ func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
 	if m == nil || m.Digest == "" {
 		return fmt.Errorf("%w: module without digest", ErrInvalid)
 	}
+	if err := ValidateName(m.Name); err != nil {
+		return err
+	}
+	if err := ValidateProvenance(m.Provenance); err != nil {
+		return err
+	}
 	wasm := c.Wasm
 	if c.UploadId != "" {
 		var err error
@@ -150,12 +156,17 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 	if r == nil {
 		return fmt.Errorf("%w: empty route", ErrInvalid)
 	}
-	if err := validateRoute(r.Host, r.PathPrefix); err != nil {
+	if err := validateStoredRoute(r); err != nil {
 		return err
 	}
 	for _, d := range RouteDigests(r) {
-		if w.tx.Bucket(bucketModules).Get([]byte(d)) == nil {
-			return fmt.Errorf("%w: module %s", ErrNotFound, d)
+		m, err := getModule(w.tx, d)
+		if err != nil {
+			return err
+		}
+		if k := w.revokedKey(m); k != nil {
+			return fmt.Errorf("%w: module %s@%s is signed by publisher key %s (%s), revoked at revision %d; route a module signed by a trusted key",
+				ErrRevoked, m.Name, m.Digest, k.Id, k.Name, k.RevokeRevision)
 		}
 	}
 	for _, rl := range r.Rules {
@@ -167,6 +178,11 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 	routes := w.tx.Bucket(bucketRoutes)
 	key := routeKey(r.Host, r.PathPrefix)
 	r.CreateRevision = w.rev
+	if routes.Get(key) == nil {
+		if err := w.checkCapacity(bucketRoutes, LimitRoutes); err != nil {
+			return err
+		}
+	}
 	if prev := routes.Get(key); prev != nil {
 		old := &registryv1.Route{}
 		if err := proto.Unmarshal(prev, old); err != nil {
@@ -207,6 +223,8 @@ func (w *writer) emit(t registryv1.EventType, obj any) {
 	case *registryv1.Event_Route:
 		e.Object = o
 	case *registryv1.Event_Flag:
+		e.Object = o
+	case *registryv1.Event_Key:
 		e.Object = o
 	}
 	w.events = append(w.events, e)

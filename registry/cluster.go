@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,9 @@ func (s *Store) AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) err
 
 // PutNode records the API address of a member.
 func (s *Store) PutNode(ctx context.Context, id, grpcAddr string) error {
+	if err := validateNode(id, grpcAddr); err != nil {
+		return err
+	}
 	if cur, err := s.NodeAddr(id); err == nil && cur == grpcAddr {
 		return nil
 	}
@@ -178,9 +182,19 @@ func (s *Store) raftErr(err error) error {
 	return fmt.Errorf("registry: raft: %w", err)
 }
 
+func validateNode(id, grpcAddr string) error {
+	if id == "" || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return fmt.Errorf("%w: node id %q: want printable ASCII", ErrInvalid, id)
+	}
+	if err := LimitNodeID.Check(id); err != nil {
+		return err
+	}
+	return LimitNodeAddr.Check(grpcAddr)
+}
+
 func (w *writer) putNode(c *registryv1.PutNodeCommand) error {
-	if c.Id == "" {
-		return fmt.Errorf("%w: node without id", ErrInvalid)
+	if err := validateNode(c.Id, c.GrpcAddr); err != nil {
+		return err
 	}
 	if err := w.tx.Bucket(bucketNodes).Put([]byte(c.Id), []byte(c.GrpcAddr)); err != nil {
 		return err

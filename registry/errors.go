@@ -26,6 +26,8 @@ var (
 	// ErrInUse: the object is still referenced, for example a flag a
 	// route rule follows.
 	ErrInUse = errors.New("registry: in use")
+	// ErrRevoked: a module's publisher key was revoked; it cannot be routed.
+	ErrRevoked = errors.New("registry: signing key revoked")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("registry: closed")
 )

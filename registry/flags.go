@@ -10,8 +10,6 @@ import (
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
-const maxFlagDescription = 256
-
 func validateFlagName(name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("%w: flag name %q: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit", ErrInvalid, name)
@@ -25,8 +23,8 @@ func (s *Store) SetFlag(ctx context.Context, name string, enabled bool, descript
 	if err := validateFlagName(name); err != nil {
 		return nil, 0, err
 	}
-	if len(description) > maxFlagDescription {
-		return nil, 0, fmt.Errorf("%w: flag description longer than %d bytes", ErrInvalid, maxFlagDescription)
+	if err := LimitDescription.Check(description); err != nil {
+		return nil, 0, err
 	}
 	f := &registryv1.Flag{Name: name, Enabled: enabled, Description: description}
 	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutFlag{PutFlag: &registryv1.PutFlagCommand{Flag: f}}})
@@ -58,8 +56,16 @@ func (w *writer) putFlag(c *registryv1.PutFlagCommand) error {
 	if err := validateFlagName(f.Name); err != nil {
 		return err
 	}
+	if err := LimitDescription.Check(f.Description); err != nil {
+		return err
+	}
 	f = proto.Clone(f).(*registryv1.Flag)
 	flags := w.tx.Bucket(bucketFlags)
+	if flags.Get([]byte(f.Name)) == nil {
+		if err := w.checkCapacity(bucketFlags, LimitFlags); err != nil {
+			return err
+		}
+	}
 	f.CreateRevision = w.rev
 	old := &registryv1.Flag{}
 	if err := getProto(flags, f.Name, "flag", old); err == nil {

@@ -19,6 +19,9 @@ const minDigestPrefix = 8
 //	name@HEX          likewise, HEX a unique prefix of at least 8 digits
 //	sha256:HEX        a digest or unique prefix, any name
 func (s *Store) ResolveModule(ref string) (*registryv1.Module, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("%w: no module named: give a name, name@sha256:<hex> or a digest", ErrInvalid)
+	}
 	name, digest, hasDigest := strings.Cut(ref, "@")
 	if !hasDigest && strings.HasPrefix(ref, digestPrefix) {
 		name, digest, hasDigest = "", ref, true

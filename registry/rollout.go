@@ -49,6 +49,15 @@ func (w *writer) putRollout(c *registryv1.PutRolloutCommand) error {
 	if ro == nil || len(ro.Steps) == 0 || int(ro.Step) >= len(ro.Steps) {
 		return fmt.Errorf("%w: rollout without steps", ErrInvalid)
 	}
+	if err := LimitRolloutSteps.CheckCount(len(ro.Steps)); err != nil {
+		return err
+	}
+	if err := LimitRolloutReason.Check(ro.Reason); err != nil {
+		return err
+	}
+	if err := validateRoute(ro.Host, ro.PathPrefix); err != nil {
+		return err
+	}
 	if c.Route != nil {
 		if c.Route.Host != ro.Host || c.Route.PathPrefix != ro.PathPrefix {
 			return fmt.Errorf("%w: rollout and route disagree on the route", ErrInvalid)

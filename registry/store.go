@@ -215,6 +215,9 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 	if err := ValidateName(name); err != nil {
 		return nil, false, 0, err
 	}
+	if err := ValidateProvenance(prov); err != nil {
+		return nil, false, 0, err
+	}
 	if int64(len(wasm)) > s.cfg.MaxModuleSize {
 		return nil, false, 0, fmt.Errorf("%w: module is %d bytes, limit is %d", ErrTooLarge, len(wasm), s.cfg.MaxModuleSize)
 	}
@@ -316,17 +319,16 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 	if err := validateRoute(host, spec.PathPrefix); err != nil {
 		return nil, 0, err
 	}
-	opts := spec.Options
-	if opts.GetTimeoutMs() < 0 || opts.GetMaxRequestBody() < 0 {
-		return nil, 0, fmt.Errorf("%w: route limits must not be negative", ErrInvalid)
-	}
-	if err := validateCors(opts.GetCors()); err != nil {
-		return nil, 0, err
-	}
-	r := &registryv1.Route{Host: host, PathPrefix: spec.PathPrefix, Options: opts, StickyKey: spec.StickyKey}
 	if err := validateSticky(spec.StickyKey); err != nil {
 		return nil, 0, err
 	}
+	if err := LimitVersions.CheckCount(len(spec.Versions)); err != nil {
+		return nil, 0, err
+	}
+	if err := LimitRules.CheckCount(len(spec.Rules)); err != nil {
+		return nil, 0, err
+	}
+	r := &registryv1.Route{Host: host, PathPrefix: spec.PathPrefix, Options: spec.Options, StickyKey: spec.StickyKey}
 	if len(spec.Versions) == 0 {
 		m, err := s.ResolveModule(spec.Module)
 		if err != nil {
@@ -338,9 +340,6 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 			return nil, 0, err
 		}
 	}
-	if len(spec.Rules) > maxRules {
-		return nil, 0, fmt.Errorf("%w: %d rules; at most %d", ErrInvalid, len(spec.Rules), maxRules)
-	}
 	for i, rs := range spec.Rules {
 		if err := validateRule(rs); err != nil {
 			return nil, 0, fmt.Errorf("rule %d: %w", i+1, err)
@@ -351,6 +350,9 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 		}
 		r.Rules = append(r.Rules, &registryv1.RouteRule{Kind: rs.Kind, Name: rs.Name, Pattern: rs.Pattern, ModuleName: m.Name, ModuleDigest: m.Digest})
 	}
+	if err := validateStoredRoute(r); err != nil {
+		return nil, 0, err
+	}
 	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: r}}})
 	if err != nil {
 		return nil, 0, err
@@ -358,17 +360,9 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 	return res.events[0].GetRoute(), res.revision, nil
 }
 
-const (
-	maxVersions = 10
-	maxRules    = 32
-)
-
 // resolveVersions fills r's split; the heaviest version also becomes the
 // route's module, which is what single-version readers see.
 func (s *Store) resolveVersions(r *registryv1.Route, specs []*registryv1.VersionSpec) error {
-	if len(specs) > maxVersions {
-		return fmt.Errorf("%w: %d versions; at most %d", ErrInvalid, len(specs), maxVersions)
-	}
 	total, seen := uint32(0), map[string]bool{}
 	for _, v := range specs {
 		m, err := s.ResolveModule(v.Module)
@@ -478,6 +472,18 @@ func (s *Store) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, err
 	return routes, rev, nil
 }
 
+// RoutesPage returns one page of routes, by host then path prefix, and
+// the revision it reflects.
+func (s *Store) RoutesPage(ctx context.Context, p Page) (routes []*registryv1.Route, rev int64, next string, err error) {
+	return listPage(s, bucketRoutes, p, func() *registryv1.Route { return &registryv1.Route{} })
+}
+
+// ModulesPage returns one page of modules, by digest, and the revision it
+// reflects.
+func (s *Store) ModulesPage(ctx context.Context, p Page) (mods []*registryv1.Module, rev int64, next string, err error) {
+	return listPage(s, bucketModules, p, func() *registryv1.Module { return &registryv1.Module{} })
+}
+
 // ListModules returns every module, oldest first, and the current revision.
 func (s *Store) ListModules(ctx context.Context) ([]*registryv1.Module, int64, error) {
 	var mods []*registryv1.Module
@@ -508,6 +514,19 @@ func (s *Store) ModuleBytes(ctx context.Context, digest string) (*registryv1.Mod
 	})
 	return m, wasm, err
 }
+
+// HasModule reports whether the module with this digest is stored.
+func (s *Store) HasModule(digest string) bool {
+	var ok bool
+	s.fsm.view(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bucketModules).Get([]byte(digest)) != nil
+		return nil
+	})
+	return ok
+}
+
+// Module returns the module with this exact digest.
+func (s *Store) Module(digest string) (*registryv1.Module, error) { return s.moduleByDigest(digest) }
 
 func (s *Store) moduleByDigest(digest string) (*registryv1.Module, error) {
 	var m *registryv1.Module

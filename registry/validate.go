@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
@@ -30,7 +31,7 @@ func checkDigest(digest string, wasm []byte) error {
 	return nil
 }
 
-// ValidateName checks a module name.
+// ValidateName checks a module, key or token name.
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("%w: module name %q: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit", ErrInvalid, name)
@@ -39,34 +40,58 @@ func ValidateName(name string) error {
 }
 
 func validateRoute(host, pathPrefix string) error {
+	if err := LimitHost.Check(host); err != nil {
+		return err
+	}
 	if host != "" && !hostRE.MatchString(host) {
 		return fmt.Errorf("%w: route host %q: want a lowercase host name without port, or empty for any host", ErrInvalid, host)
+	}
+	if err := LimitPathPrefix.Check(pathPrefix); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(pathPrefix, "/") {
 		return fmt.Errorf("%w: route path prefix %q must start with /", ErrInvalid, pathPrefix)
 	}
-	if strings.ContainsAny(pathPrefix, "?#") || strings.ContainsFunc(pathPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if strings.ContainsAny(pathPrefix, "?#\\") || strings.ContainsFunc(pathPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) || !utf8.ValidString(pathPrefix) {
 		return fmt.Errorf("%w: route path prefix %q has characters a path cannot hold", ErrInvalid, pathPrefix)
+	}
+	for _, seg := range strings.Split(pathPrefix, "/") {
+		if seg == ".." || seg == "." {
+			return fmt.Errorf("%w: route path prefix %q has a %q segment; requests are matched on cleaned paths", ErrInvalid, pathPrefix, seg)
+		}
+	}
+	if strings.HasPrefix(pathPrefix+"/", "/.nanoedge/") {
+		return fmt.Errorf("%w: route path prefix %q: paths under /.nanoedge/ belong to the worker", ErrInvalid, pathPrefix)
 	}
 	return nil
 }
 
 func validateSticky(key string) error {
+	if err := LimitStickyKey.Check(key); err != nil {
+		return err
+	}
 	kind, name, _ := strings.Cut(key, ":")
 	switch {
 	case key == "" || key == "ip":
 		return nil
-	case (kind == "header" || kind == "cookie") && name != "":
+	case (kind == "header" || kind == "cookie") && tokenRE.MatchString(name):
 		return nil
 	}
-	return fmt.Errorf("%w: sticky key %q: want header:<name>, cookie:<name> or ip", ErrInvalid, key)
+	return fmt.Errorf("%w: sticky key %q: want header:<name>, cookie:<name> (an HTTP token) or ip", ErrInvalid, key)
 }
 
 func validateRule(r *registryv1.RuleSpec) error {
+	if err := LimitRuleName.Check(r.Name); err != nil {
+		return err
+	}
 	switch r.Kind {
-	case registryv1.MatchKind_MATCH_KIND_HEADER, registryv1.MatchKind_MATCH_KIND_COOKIE, registryv1.MatchKind_MATCH_KIND_QUERY:
-		if r.Name == "" {
-			return fmt.Errorf("%w: a %v rule needs a name", ErrInvalid, r.Kind)
+	case registryv1.MatchKind_MATCH_KIND_HEADER, registryv1.MatchKind_MATCH_KIND_COOKIE:
+		if !tokenRE.MatchString(r.Name) {
+			return fmt.Errorf("%w: a %v rule needs a name that is an HTTP token, not %q", ErrInvalid, r.Kind, r.Name)
+		}
+	case registryv1.MatchKind_MATCH_KIND_QUERY:
+		if r.Name == "" || strings.ContainsFunc(r.Name, func(c rune) bool { return c < ' ' || c == 0x7f }) || !utf8.ValidString(r.Name) {
+			return fmt.Errorf("%w: a query rule needs a printable parameter name, not %q", ErrInvalid, r.Name)
 		}
 	case registryv1.MatchKind_MATCH_KIND_USER_AGENT:
 	case registryv1.MatchKind_MATCH_KIND_FLAG:
@@ -79,8 +104,8 @@ func validateRule(r *registryv1.RuleSpec) error {
 	default:
 		return fmt.Errorf("%w: rule kind %v: want header, cookie, query, user_agent or flag", ErrInvalid, r.Kind)
 	}
-	if len(r.Pattern) > 256 {
-		return fmt.Errorf("%w: rule pattern longer than 256 characters", ErrInvalid)
+	if err := LimitRulePattern.Check(r.Pattern); err != nil {
+		return err
 	}
 	if _, err := regexp.Compile(r.Pattern); err != nil {
 		return fmt.Errorf("%w: rule pattern: %v", ErrInvalid, err)
@@ -93,8 +118,6 @@ var (
 	tokenRE  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$") // RFC 9110 token
 )
 
-const maxCorsEntries = 32
-
 func validateCors(c *registryv1.CorsPolicy) error {
 	if c == nil {
 		return nil
@@ -103,8 +126,13 @@ func validateCors(c *registryv1.CorsPolicy) error {
 		return fmt.Errorf("%w: a CORS policy needs at least one allowed origin", ErrInvalid)
 	}
 	for _, list := range [][]string{c.AllowOrigins, c.AllowMethods, c.AllowHeaders, c.ExposeHeaders} {
-		if len(list) > maxCorsEntries {
-			return fmt.Errorf("%w: CORS lists hold at most %d entries", ErrInvalid, maxCorsEntries)
+		if err := LimitCorsList.CheckCount(len(list)); err != nil {
+			return err
+		}
+		for _, v := range list {
+			if err := LimitCorsEntry.Check(v); err != nil {
+				return err
+			}
 		}
 	}
 	for _, o := range c.AllowOrigins {

@@ -18,12 +18,20 @@ async function install(context, opts) {
   page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => logs.push(`pageerror: ${e}`));
   await page.goto(`${workerURL}/app/`);
+  // The page's CSP is in force: an inline script does not run.
+  const inlineRan = await page.evaluate(() => new Promise((resolve) => {
+    window.inlineRan = false;
+    const s = document.createElement("script");
+    s.textContent = "window.inlineRan = true";
+    document.head.append(s);
+    setTimeout(() => resolve(window.inlineRan), 50);
+  }));
   const reports = await page.evaluate(async (opts) => {
     const sdk = await import("/.nanoedge/browser/register.js");
     await sdk.register(opts);
     return sdk.preload(opts.routes);
   }, opts);
-  return { page, reports, logs };
+  return { page, reports, logs, inlineRan };
 }
 
 // In the page: one fetch, described.
@@ -43,7 +51,7 @@ const browser = await launch();
 try {
   // 1. The conformance table through the module in the Service Worker.
   const good = await browser.newContext();
-  const { page, reports, logs } = await install(good, { routes: ["/api/", "/bad/"], keys: [cfg.key] });
+  const { page, reports, logs, inlineRan } = await install(good, { routes: ["/api/", "/bad/"], keys: [cfg.key] });
   const results = await page.evaluate(async (cases) => {
     const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
     const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -89,7 +97,7 @@ try {
   const untrustedProbe = await probe(untrusted.page, "/api/items");
 
   console.log(JSON.stringify({ phase: "online", reports, recycle, results, warmMs: warm, networkMs: viaWorker, tampered: { reports: tampered.reports, probe: tamperedProbe },
-    untrusted: { reports: untrusted.reports, probe: untrustedProbe }, logs }));
+    untrusted: { reports: untrusted.reports, probe: untrustedProbe }, logs, inlineRan }));
 
   // 4. With the worker gone, the module still answers; the network does not.
   const rl = createInterface({ input: process.stdin });

@@ -143,6 +143,7 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		})
 	case "revoke":
 		cf := addClientFlags(fs)
+		force := fs.Bool("force", false, "revoke even though routes use modules the key signed: those versions then answer 503 until rerouted")
 		if err := parse(fs, args, 1); err != nil {
 			return err
 		}
@@ -155,14 +156,14 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer c.Close()
-		resp, err := c.RevokeKey(ctx, fs.Arg(0))
+		resp, err := c.RevokeKey(ctx, fs.Arg(0), *force)
 		if err != nil {
 			return err
 		}
 		return cf.emit(e, resp, func(w io.Writer) {
 			fmt.Fprintf(w, "revoked %s (%s) at revision %d\n", resp.Key.Id, resp.Key.Name, resp.Revision)
 			for _, r := range resp.AffectedRoutes {
-				fmt.Fprintf(w, "still served, signed by this key: %s%s -> %s@%s\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest)
+				fmt.Fprintf(w, "now answering 503, signed by this key: %s%s -> %s@%s\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest)
 			}
 		})
 	}

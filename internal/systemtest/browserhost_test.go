@@ -97,6 +97,15 @@ func TestBrowserHost(t *testing.T) {
 	if r := get(t, w.url+man.URL); r.status != 200 || r.header.Get("Cache-Control") != "public, max-age=31536000, immutable" || r.header.Get("Content-Type") != "application/wasm" {
 		t.Fatalf("module bytes: %d %v", r.status, r.header)
 	}
+	for _, script := range []string{"register.js", "sw.js", "host.js", "abi.js", "wasi.js"} {
+		r := get(t, w.url+dataplane.BrowserPrefix+script)
+		if r.status != 200 || r.header.Get("Content-Type") != "text/javascript; charset=utf-8" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("%s: %d %v", script, r.status, r.header)
+		}
+		if script == "sw.js" && r.header.Get("Content-Security-Policy") != dataplane.BrowserWorkerCSP {
+			t.Fatalf("sw.js without its policy: %v", r.header)
+		}
+	}
 	var app dataplane.Manifest
 	json.Unmarshal([]byte(get(t, w.url+dataplane.BrowserPrefix+"manifest?path=/app/").body), &app)
 
@@ -147,13 +156,17 @@ func TestBrowserHost(t *testing.T) {
 			Reports []report `json:"reports"`
 			Probe   probe    `json:"probe"`
 		} `json:"untrusted"`
-		Logs []string `json:"logs"`
+		Logs      []string `json:"logs"`
+		InlineRan bool     `json:"inlineRan"`
 	}
 	if err := json.Unmarshal([]byte(s.Next(t)), &online); err != nil {
 		t.Fatal(err)
 	}
 	if len(online.Reports) != 2 || !online.Reports[0].OK || !online.Reports[1].OK {
 		t.Fatalf("module load in the browser: %+v\nconsole: %v", online.Reports, online.Logs)
+	}
+	if online.InlineRan {
+		t.Fatal("an inline script ran: the page's Content-Security-Policy was not in force, so the test proves nothing about it")
 	}
 	tm := online.Reports[0].Timings
 	t.Logf("browser: first load %.0f ms (fetch %.0f, verify %.1f, compile %.0f, init %.1f); warm request %.2f ms in the Service Worker, %.2f ms through the worker",

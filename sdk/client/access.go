@@ -25,10 +25,12 @@ func (c *Client) ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, erro
 	return resp.Keys, nil
 }
 
-// RevokeKey stops new uploads signed by the key and returns the routes
-// still served by modules it signed.
-func (c *Client) RevokeKey(ctx context.Context, id string) (*registryv1.RevokeKeyResponse, error) {
-	return c.as.RevokeKey(ctx, &registryv1.RevokeKeyRequest{Id: id})
+// RevokeKey stops trusting a key. While routes use modules it signed the
+// control plane refuses (FailedPrecondition, naming them) unless force:
+// then those versions answer 503 on every worker, and the response lists
+// the routes.
+func (c *Client) RevokeKey(ctx context.Context, id string, force bool) (*registryv1.RevokeKeyResponse, error) {
+	return c.as.RevokeKey(ctx, &registryv1.RevokeKeyRequest{Id: id, Force: force})
 }
 
 // CreateToken creates a token and returns its secret, shown only once.

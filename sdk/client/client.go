@@ -1,12 +1,14 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -274,11 +276,23 @@ func (c *Client) FetchModule(ctx context.Context, digest string) (*registryv1.Mo
 // ListModules returns every stored module, oldest first, and the revision
 // the list reflects.
 func (c *Client) ListModules(ctx context.Context) ([]*registryv1.Module, int64, error) {
-	resp, err := c.rs.ListModules(ctx, &registryv1.ListModulesRequest{})
-	if err != nil {
-		return nil, 0, err
+	var all []*registryv1.Module
+	var rev int64
+	for token := ""; ; {
+		resp, err := c.rs.ListModules(ctx, &registryv1.ListModulesRequest{PageToken: token})
+		if err != nil {
+			return nil, 0, err
+		}
+		if token == "" {
+			rev = resp.Revision
+		}
+		all = append(all, resp.Modules...)
+		if token = resp.NextPageToken; token == "" {
+			break
+		}
 	}
-	return resp.Modules, resp.Revision, nil
+	slices.SortStableFunc(all, func(a, b *registryv1.Module) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
+	return all, rev, nil
 }
 
 // Route names what SetRoute points where.
@@ -325,11 +339,23 @@ func (c *Client) DeleteRoute(ctx context.Context, host, pathPrefix string) (int6
 // ListRoutes returns every route and the revision the list reflects; watch
 // from revision+1 to follow it.
 func (c *Client) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error) {
-	resp, err := c.rs.ListRoutes(ctx, &registryv1.ListRoutesRequest{})
-	if err != nil {
-		return nil, 0, err
+	var all []*registryv1.Route
+	var rev int64
+	for token := ""; ; {
+		resp, err := c.rs.ListRoutes(ctx, &registryv1.ListRoutesRequest{PageToken: token})
+		if err != nil {
+			return nil, 0, err
+		}
+		if token == "" {
+			// Watching from the first page's revision replays whatever
+			// changed while the later pages were read.
+			rev = resp.Revision
+		}
+		all = append(all, resp.Routes...)
+		if token = resp.NextPageToken; token == "" {
+			return all, rev, nil
+		}
 	}
-	return resp.Routes, resp.Revision, nil
 }
 
 // ErrCompacted is wrapped by the error Watch returns when the history it
@@ -345,6 +371,9 @@ func (e *CompactedError) Error() string {
 
 func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
 
+// maxFragmentEvents bounds the events of one revision a watch gathers.
+const maxFragmentEvents = 1 << 20
+
 // Watch calls fn with every batch of events from revision start on (0: from
 // now), in order, until ctx ends, fn fails or the stream breaks. The first
 // call may carry no events: it reports the revision the watch starts after.
@@ -356,6 +385,7 @@ func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*regis
 		return err
 	}
 	var compact int64
+	var partial []*registryv1.Event
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -370,6 +400,17 @@ func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*regis
 		if resp.CompactRevision > 0 {
 			compact = resp.CompactRevision
 			continue
+		}
+		if resp.Fragment || len(partial) > 0 {
+			// A revision too large for one response arrives in pieces;
+			// fn sees it whole.
+			if partial = append(partial, resp.Events...); resp.Fragment {
+				if len(partial) > maxFragmentEvents {
+					return fmt.Errorf("client: a watched revision holds over %d events", maxFragmentEvents)
+				}
+				continue
+			}
+			resp.Events, partial = partial, nil
 		}
 		if err := fn(resp.Events, resp.Revision); err != nil {
 			return err

@@ -15,11 +15,17 @@ func (c *Client) Report(ctx context.Context, r *registryv1.WorkerReport) error {
 
 // Workers lists the workers that reported recently, with their counters.
 func (c *Client) Workers(ctx context.Context) ([]*registryv1.WorkerStatus, error) {
-	resp, err := c.ts.ListWorkers(ctx, &registryv1.ListWorkersRequest{})
-	if err != nil {
-		return nil, err
+	var all []*registryv1.WorkerStatus
+	for token := ""; ; {
+		resp, err := c.ts.ListWorkers(ctx, &registryv1.ListWorkersRequest{PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, resp.Workers...)
+		if token = resp.NextPageToken; token == "" {
+			return all, nil
+		}
 	}
-	return resp.Workers, nil
 }
 
 // StartRollout moves a route to a module step by step, rolling back by

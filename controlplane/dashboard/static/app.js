@@ -39,6 +39,8 @@ function render(ov) {
     tr.dataset.node = m.id;
     tr.append(cell(m.id), cell(m.addr), cell(m.leader ? "leader" : m.voter ? "follower" : "non-voter"));
   });
+  const shown = (ov.workers || []).length;
+  $("workers-total").textContent = ov.workers_total > shown ? `${shown} of ${ov.workers_total}, most recently seen` : "";
   rows($("workers"), ov.workers || [], (w, tr) => {
     tr.dataset.worker = w.id;
     tr.append(cell(w.id), cell(w.version || "-"), cell(String(w.revision), "num"), cell(secs(w.uptime_s), "num"),

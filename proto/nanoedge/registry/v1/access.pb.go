@@ -215,8 +215,10 @@ func (x *ListKeysResponse) GetRevision() int64 {
 }
 
 type RevokeKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Revoke even though routes use modules the key signed.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,11 +260,18 @@ func (x *RevokeKeyRequest) GetId() string {
 	return ""
 }
 
+func (x *RevokeKeyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 type RevokeKeyResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Key      *PublisherKey          `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Revision int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
-	// Routes still served by modules the key signed; they keep serving.
+	// Routes using modules the key signed (with force: now answered 503).
 	AffectedRoutes []*Route `protobuf:"bytes,3,rep,name=affected_routes,json=affectedRoutes,proto3" json:"affected_routes,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -714,9 +723,10 @@ const file_nanoedge_registry_v1_access_proto_rawDesc = "" +
 	"\x0fListKeysRequest\"f\n" +
 	"\x10ListKeysResponse\x126\n" +
 	"\x04keys\x18\x01 \x03(\v2\".nanoedge.registry.v1.PublisherKeyR\x04keys\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\"\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"8\n" +
 	"\x10RevokeKeyRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xab\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"\xab\x01\n" +
 	"\x11RevokeKeyResponse\x124\n" +
 	"\x03key\x18\x01 \x01(\v2\".nanoedge.registry.v1.PublisherKeyR\x03key\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12D\n" +

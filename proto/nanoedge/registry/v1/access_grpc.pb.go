@@ -37,7 +37,11 @@ type AccessServiceClient interface {
 	// AddKey trusts a publisher's ed25519 public key.
 	AddKey(ctx context.Context, in *AddKeyRequest, opts ...grpc.CallOption) (*AddKeyResponse, error)
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
-	// RevokeKey stops new uploads signed by the key.
+	// RevokeKey stops trusting a key: no new uploads signed by it, and no
+	// route may be pointed at a module it signed. While routes still use
+	// such modules it fails with FAILED_PRECONDITION naming them, unless
+	// force is set: then workers answer 503 for those versions until the
+	// routes move to modules signed by a trusted key.
 	RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error)
 	// CreateToken returns a new token's secret; it is shown only once.
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
@@ -134,7 +138,11 @@ type AccessServiceServer interface {
 	// AddKey trusts a publisher's ed25519 public key.
 	AddKey(context.Context, *AddKeyRequest) (*AddKeyResponse, error)
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
-	// RevokeKey stops new uploads signed by the key.
+	// RevokeKey stops trusting a key: no new uploads signed by it, and no
+	// route may be pointed at a module it signed. While routes still use
+	// such modules it fails with FAILED_PRECONDITION naming them, unless
+	// force is set: then workers answer 503 for those versions until the
+	// routes move to modules signed by a trusted key.
 	RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error)
 	// CreateToken returns a new token's secret; it is shown only once.
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)

@@ -361,8 +361,10 @@ func (x *PutKeyCommand) GetKey() *PublisherKey {
 }
 
 type RevokeKeyCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Revoke even though routes use modules the key signed.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +404,13 @@ func (x *RevokeKeyCommand) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *RevokeKeyCommand) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type PutTokenCommand struct {
@@ -1027,9 +1036,10 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
 	"\x02op\"E\n" +
 	"\rPutKeyCommand\x124\n" +
-	"\x03key\x18\x01 \x01(\v2\".nanoedge.registry.v1.PublisherKeyR\x03key\"\"\n" +
+	"\x03key\x18\x01 \x01(\v2\".nanoedge.registry.v1.PublisherKeyR\x03key\"8\n" +
 	"\x10RevokeKeyCommand\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"D\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"D\n" +
 	"\x0fPutTokenCommand\x121\n" +
 	"\x05token\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.TokenR\x05token\"$\n" +
 	"\x12RevokeTokenCommand\x12\x0e\n" +

@@ -943,7 +943,10 @@ func (x *FetchModuleResponse) GetChunk() []byte {
 }
 
 type ListModulesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// See ListRoutesRequest.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -978,10 +981,26 @@ func (*ListModulesRequest) Descriptor() ([]byte, []int) {
 	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
+func (x *ListModulesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListModulesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListModulesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Modules       []*Module              `protobuf:"bytes,1,rep,name=modules,proto3" json:"modules,omitempty"`
-	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By digest, a page at a time.
+	Modules       []*Module `protobuf:"bytes,1,rep,name=modules,proto3" json:"modules,omitempty"`
+	Revision      int64     `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	NextPageToken string    `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1028,6 +1047,13 @@ func (x *ListModulesResponse) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *ListModulesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type SetRouteRequest struct {
@@ -1500,7 +1526,12 @@ func (x *DeleteRouteResponse) GetRevision() int64 {
 }
 
 type ListRoutesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many routes; 0 or more than 1000 means 1000. A page also
+	// ends before it passes 1 MiB.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where the previous page ended (its next_page_token); empty: the start.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1535,11 +1566,31 @@ func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
 	return file_nanoedge_registry_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
+func (x *ListRoutesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRoutesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListRoutesResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Routes []*Route               `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
-	// The revision the list reflects; watch from revision + 1.
-	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Routes by host, then path prefix.
+	Routes []*Route `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
+	// The revision the page reflects. Pages read at different revisions
+	// when writes land between them: watching from the first page's
+	// revision + 1 replays every change since, so a client that lists all
+	// pages and then watches converges on the registry's state.
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Set when more routes follow: pass it as page_token.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1586,6 +1637,13 @@ func (x *ListRoutesResponse) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *ListRoutesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type WatchRequest struct {
@@ -1639,8 +1697,12 @@ type WatchResponse struct {
 	Events   []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// Set when start_revision is older than the retained history.
 	CompactRevision int64 `protobuf:"varint,3,opt,name=compact_revision,json=compactRevision,proto3" json:"compact_revision,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The events of the last revision in this response continue in the
+	// next one (a response holds at most 1 MiB of events). Apply a
+	// revision only once all of it has arrived.
+	Fragment      bool `protobuf:"varint,4,opt,name=fragment,proto3" json:"fragment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchResponse) Reset() {
@@ -1692,6 +1754,13 @@ func (x *WatchResponse) GetCompactRevision() int64 {
 		return x.CompactRevision
 	}
 	return 0
+}
+
+func (x *WatchResponse) GetFragment() bool {
+	if x != nil {
+		return x.Fragment
+	}
+	return false
 }
 
 var File_nanoedge_registry_v1_registry_proto protoreflect.FileDescriptor
@@ -1750,11 +1819,15 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\"a\n" +
 	"\x13FetchModuleResponse\x124\n" +
 	"\x06module\x18\x01 \x01(\v2\x1c.nanoedge.registry.v1.ModuleR\x06module\x12\x14\n" +
-	"\x05chunk\x18\x02 \x01(\fR\x05chunk\"\x14\n" +
-	"\x12ListModulesRequest\"i\n" +
+	"\x05chunk\x18\x02 \x01(\fR\x05chunk\"P\n" +
+	"\x12ListModulesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x91\x01\n" +
 	"\x13ListModulesResponse\x126\n" +
 	"\amodules\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.ModuleR\amodules\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\xb0\x02\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xb0\x02\n" +
 	"\x0fSetRouteRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1788,17 +1861,22 @@ const file_nanoedge_registry_v1_registry_proto_rawDesc = "" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
 	"pathPrefix\"1\n" +
 	"\x13DeleteRouteResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\x13\n" +
-	"\x11ListRoutesRequest\"e\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"O\n" +
+	"\x11ListRoutesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8d\x01\n" +
 	"\x12ListRoutesResponse\x123\n" +
 	"\x06routes\x18\x01 \x03(\v2\x1b.nanoedge.registry.v1.RouteR\x06routes\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"5\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"5\n" +
 	"\fWatchRequest\x12%\n" +
-	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\"\x8b\x01\n" +
+	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\"\xa7\x01\n" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x123\n" +
 	"\x06events\x18\x02 \x03(\v2\x1b.nanoedge.registry.v1.EventR\x06events\x12)\n" +
-	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision2\xf4\n" +
+	"\x10compact_revision\x18\x03 \x01(\x03R\x0fcompactRevision\x12\x1a\n" +
+	"\bfragment\x18\x04 \x01(\bR\bfragment2\xf4\n" +
 	"\n" +
 	"\x0fRegistryService\x12g\n" +
 	"\fUploadModule\x12).nanoedge.registry.v1.UploadModuleRequest\x1a*.nanoedge.registry.v1.UploadModuleResponse(\x01\x12n\n" +

@@ -466,7 +466,9 @@ func (x *ModuleUsage) GetMemoryBytes() int64 {
 }
 
 type WorkerReport struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As sent: the worker's own name for itself (its host and address). As
+	// listed: "<token name>/<worker_id sent>".
 	WorkerId        string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	HttpAddr        string                 `protobuf:"bytes,2,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
 	AppliedRevision int64                  `protobuf:"varint,3,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
@@ -647,7 +649,12 @@ func (*ReportResponse) Descriptor() ([]byte, []int) {
 }
 
 type ListWorkersRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many workers; 0 or more than 1000 means 1000. A page also
+	// ends before it passes 2 MiB.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where the previous page ended (its next_page_token); empty: the start.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -680,6 +687,20 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
 	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListWorkersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWorkersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 type WorkerStatus struct {
@@ -735,8 +756,10 @@ func (x *WorkerStatus) GetLastSeen() *timestamppb.Timestamp {
 }
 
 type ListWorkersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workers       []*WorkerStatus        `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Workers []*WorkerStatus        `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	// Set when more workers follow: pass it as page_token.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -776,6 +799,13 @@ func (x *ListWorkersResponse) GetWorkers() []*WorkerStatus {
 		return x.Workers
 	}
 	return nil
+}
+
+func (x *ListWorkersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type StartRolloutRequest struct {
@@ -1353,13 +1383,17 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\amodules\x18\b \x03(\v2!.nanoedge.registry.v1.ModuleUsageR\amodules\"K\n" +
 	"\rReportRequest\x12:\n" +
 	"\x06report\x18\x01 \x01(\v2\".nanoedge.registry.v1.WorkerReportR\x06report\"\x10\n" +
-	"\x0eReportResponse\"\x14\n" +
-	"\x12ListWorkersRequest\"\x83\x01\n" +
+	"\x0eReportResponse\"P\n" +
+	"\x12ListWorkersRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x83\x01\n" +
 	"\fWorkerStatus\x12:\n" +
 	"\x06report\x18\x01 \x01(\v2\".nanoedge.registry.v1.WorkerReportR\x06report\x127\n" +
-	"\tlast_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"S\n" +
+	"\tlast_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"{\n" +
 	"\x13ListWorkersResponse\x12<\n" +
-	"\aworkers\x18\x01 \x03(\v2\".nanoedge.registry.v1.WorkerStatusR\aworkers\"\xdd\x01\n" +
+	"\aworkers\x18\x01 \x03(\v2\".nanoedge.registry.v1.WorkerStatusR\aworkers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdd\x01\n" +
 	"\x13StartRolloutRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +

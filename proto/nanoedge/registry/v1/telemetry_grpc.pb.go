@@ -36,9 +36,15 @@ const (
 // TelemetryService collects what workers serve and drives rollouts on it.
 // Every call runs on the leader, which holds the fleet's telemetry.
 type TelemetryServiceClient interface {
-	// Report sends a worker's cumulative counters; workers call it every second.
+	// Report sends a worker's cumulative counters; workers call it every
+	// second. The worker is known by its token: its id is the token's name,
+	// "/", and the worker_id it reports. Reports are validated (sizes,
+	// non-negative counters that add up, cumulative counters that do not go
+	// back within one incarnation); a report that fails is refused with
+	// INVALID_ARGUMENT.
 	Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error)
-	// ListWorkers returns the latest report of every worker seen recently.
+	// ListWorkers returns the latest report of every worker seen recently,
+	// by worker id, a page at a time.
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 	// StartRollout moves a route to a module in weighted steps, checking the
 	// new version's error rate and p99 latency before each step, and rolls
@@ -151,9 +157,15 @@ func (c *telemetryServiceClient) GetTraffic(ctx context.Context, in *GetTrafficR
 // TelemetryService collects what workers serve and drives rollouts on it.
 // Every call runs on the leader, which holds the fleet's telemetry.
 type TelemetryServiceServer interface {
-	// Report sends a worker's cumulative counters; workers call it every second.
+	// Report sends a worker's cumulative counters; workers call it every
+	// second. The worker is known by its token: its id is the token's name,
+	// "/", and the worker_id it reports. Reports are validated (sizes,
+	// non-negative counters that add up, cumulative counters that do not go
+	// back within one incarnation); a report that fails is refused with
+	// INVALID_ARGUMENT.
 	Report(context.Context, *ReportRequest) (*ReportResponse, error)
-	// ListWorkers returns the latest report of every worker seen recently.
+	// ListWorkers returns the latest report of every worker seen recently,
+	// by worker id, a page at a time.
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	// StartRollout moves a route to a module in weighted steps, checking the
 	// new version's error rate and p99 latency before each step, and rolls

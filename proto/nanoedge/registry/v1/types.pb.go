@@ -1146,6 +1146,7 @@ type Event struct {
 	//	*Event_Module
 	//	*Event_Route
 	//	*Event_Flag
+	//	*Event_Key
 	Object        isEvent_Object `protobuf_oneof:"object"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1229,6 +1230,15 @@ func (x *Event) GetFlag() *Flag {
 	return nil
 }
 
+func (x *Event) GetKey() *PublisherKey {
+	if x != nil {
+		if x, ok := x.Object.(*Event_Key); ok {
+			return x.Key
+		}
+	}
+	return nil
+}
+
 type isEvent_Object interface {
 	isEvent_Object()
 }
@@ -1247,11 +1257,19 @@ type Event_Flag struct {
 	Flag *Flag `protobuf:"bytes,5,opt,name=flag,proto3,oneof"`
 }
 
+type Event_Key struct {
+	// A publisher key was revoked: modules it signed are no longer
+	// trusted.
+	Key *PublisherKey `protobuf:"bytes,6,opt,name=key,proto3,oneof"`
+}
+
 func (*Event_Module) isEvent_Object() {}
 
 func (*Event_Route) isEvent_Object() {}
 
 func (*Event_Flag) isEvent_Object() {}
+
+func (*Event_Key) isEvent_Object() {}
 
 // Flag is a feature flag: a named switch that route rules of kind
 // MATCH_KIND_FLAG follow, flipped fleet-wide by one registry write.
@@ -1572,13 +1590,14 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\rallow_headers\x18\x03 \x03(\tR\fallowHeaders\x12%\n" +
 	"\x0eexpose_headers\x18\x04 \x03(\tR\rexposeHeaders\x12+\n" +
 	"\x11allow_credentials\x18\x05 \x01(\bR\x10allowCredentials\x12&\n" +
-	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\x81\x02\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\xb9\x02\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
 	"\x06module\x18\x03 \x01(\v2\x1c.nanoedge.registry.v1.ModuleH\x00R\x06module\x123\n" +
 	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05route\x120\n" +
-	"\x04flag\x18\x05 \x01(\v2\x1a.nanoedge.registry.v1.FlagH\x00R\x04flagB\b\n" +
+	"\x04flag\x18\x05 \x01(\v2\x1a.nanoedge.registry.v1.FlagH\x00R\x04flag\x126\n" +
+	"\x03key\x18\x06 \x01(\v2\".nanoedge.registry.v1.PublisherKeyH\x00R\x03keyB\b\n" +
 	"\x06object\"\xa2\x01\n" +
 	"\x04Flag\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1681,14 +1700,15 @@ var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
 	4,  // 11: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
 	9,  // 12: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
 	15, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
-	10, // 14: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 15: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	17, // 16: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	6,  // 14: nanoedge.registry.v1.Event.key:type_name -> nanoedge.registry.v1.PublisherKey
+	10, // 15: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 16: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	17, // 17: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -1700,6 +1720,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
 		(*Event_Flag)(nil),
+		(*Event_Key)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -22,12 +22,14 @@ check:
 	@test -z "$$(git status --porcelain -- proto)" || (echo "buf generate left untracked files in proto/"; git status --porcelain -- proto; exit 1)
 
 ## unit: every test, with the race detector (after compiling the test
-## guests into the shared cache without it); the engine suite and a worker
+## guests into the shared cache without it), then the maximal-state sync
+## without it (10,000 writes take minutes under -race); the engine suite and a worker
 ## once more on each cgo engine (wasmer, wasmtime: one per binary, as both
 ## libraries define the C API of wasm.h)
 unit: test-deps
 	go test -count=1 -run '^TestPrewarm$$' ./internal/wasmtest -args -prewarm
 	go test -race -count=1 -timeout 20m ./...
+	go test -count=1 -run '^TestMaximalStateSyncsToAFreshWorker$$' ./internal/systemtest
 	go test -race -count=1 -tags wasmer ./dataplane/engine/wasmerengine
 	go test -race -count=1 -tags wasmer -run TestWorkerOnEveryEngine ./internal/systemtest
 	go test -race -count=1 -tags wasmtime ./dataplane/engine/wasmtimeengine

@@ -257,9 +257,7 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	}
 	step := make(map[string]versionTotals, len(now))
 	for tok, t := range now {
-		if d := t.minus(base[tok]); d.requests > 0 {
-			step[tok] = d
-		}
+		step[tok] = t.minus(base[tok])
 	}
 	v, reason, held := decide(ro, step)
 	c.noteHeld(key, ro, held)

@@ -158,18 +158,24 @@ type versionTotals struct {
 	buckets          []int64
 }
 
-// totalsByToken sums a version's counters over the workers of each token.
+// totalsByToken sums a version's counters over the workers of each token
+// that reports the route, with zero totals for tokens whose workers
+// served the route but not the version: they are part of the fleet the
+// verdict must stand without any one token of.
 func (f *fleet) totalsByToken(host, pathPrefix, digest string) map[string]versionTotals {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]versionTotals{}
 	for _, w := range f.workers {
 		for _, v := range w.status.Report.Versions {
-			if v.Host != host || v.PathPrefix != pathPrefix || v.ModuleDigest != digest {
+			if v.Host != host || v.PathPrefix != pathPrefix {
 				continue
 			}
 			t := out[w.tokenID]
-			out[w.tokenID] = t.plus(versionTotals{requests: v.Requests, errors: v.ServerErrors, buckets: v.LatencyBuckets})
+			if v.ModuleDigest == digest {
+				t = t.plus(versionTotals{requests: v.Requests, errors: v.ServerErrors, buckets: v.LatencyBuckets})
+			}
+			out[w.tokenID] = t
 		}
 	}
 	return out

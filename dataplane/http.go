@@ -74,6 +74,15 @@ const (
 	maxGuestHeaderBytes  = 64 << 10
 )
 
+// guestHeader checks a guest response's status and merges its header into
+// dst (see copyGuestHeader).
+func guestHeader(dst http.Header, resp abi.Response, cors bool) error {
+	if resp.Status < 200 || resp.Status > 599 {
+		return fmt.Errorf("%w: status %d: a handler answers 200 to 599", engine.ErrBadResponse, resp.Status)
+	}
+	return copyGuestHeader(dst, resp.Header, cors)
+}
+
 // copyGuestHeader merges a guest's response header into dst under
 // canonical names, leaving out what only the worker sets (and, on routes
 // with a CORS policy, the CORS headers). A name or value HTTP cannot carry,
@@ -208,11 +217,8 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		}
 	}
 	mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
-	if err == nil && (resp.Status < 200 || resp.Status > 599) {
-		err = fmt.Errorf("%w: status %d: a handler answers 200 to 599", engine.ErrBadResponse, resp.Status)
-	}
 	if err == nil {
-		err = copyGuestHeader(rw.Header(), resp.Header, e.cors != nil)
+		err = guestHeader(rw.Header(), resp, e.cors != nil)
 	}
 	if err != nil {
 		return fail(rw, err), err

@@ -98,44 +98,68 @@ func (f *fsm) notify() {
 // Apply implements raft.FSM. It must be deterministic: every input comes from
 // the log entry and the current state.
 func (f *fsm) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand || l.Index <= f.appliedIndex {
-		return nil // replayed after restart: the state already has it
-	}
-	cmd, decodeErr := decodeCommand(l.Data)
-	res := &applyResult{}
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: the entries Raft committed
+// together apply in one bbolt transaction, so one disk sync covers them.
+// Each keeps its own revision, events and result; a refused command
+// changes nothing, since commands check everything before they write.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	notify := false
 	f.mu.RLock()
 	err := f.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketMeta).Put(keyAppliedIndex, u64bytes(l.Index)); err != nil {
-			return err
+		for i, l := range logs {
+			if l.Type != raft.LogCommand || l.Index <= f.appliedIndex {
+				continue // replayed after restart: the state already has it
+			}
+			res, err := f.applyTx(tx, l)
+			if err != nil {
+				return fmt.Errorf("index %d: %w", l.Index, err)
+			}
+			out[i] = res
+			notify = notify || len(res.events) > 0
 		}
-		if decodeErr != nil {
-			res.err = decodeErr
-			return nil
-		}
-		w := &writer{tx: tx, rev: int64(l.Index), cmd: cmd}
-		// Commands check everything before they write, so a refused command
-		// leaves the state untouched apart from the applied index.
-		if res.err = w.apply(cmd); res.err != nil {
-			return nil
-		}
-		if len(w.events) == 0 && len(w.audits) == 0 {
-			res.revision = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
-			return nil
-		}
-		res.revision, res.events = w.rev, w.events
-		return w.commitEvents(f.historyLimit)
+		return nil
 	})
 	f.mu.RUnlock()
 	if err != nil {
 		// The database failed underneath us; continuing would diverge from
 		// the other replicas.
-		panic(fmt.Sprintf("registry: apply index %d: %v", l.Index, err))
+		panic(fmt.Sprintf("registry: apply: %v", err))
 	}
-	f.appliedIndex = l.Index
-	if len(res.events) > 0 {
+	for _, l := range logs {
+		f.appliedIndex = max(f.appliedIndex, l.Index)
+	}
+	if notify {
 		f.notify()
 	}
-	return res
+	return out
+}
+
+// applyTx applies one entry inside tx. Its error is the database's; a
+// refused command is the result's err.
+func (f *fsm) applyTx(tx *bolt.Tx, l *raft.Log) (*applyResult, error) {
+	res := &applyResult{}
+	if err := tx.Bucket(bucketMeta).Put(keyAppliedIndex, u64bytes(l.Index)); err != nil {
+		return nil, err
+	}
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		res.err = err
+		return res, nil
+	}
+	w := &writer{tx: tx, rev: int64(l.Index), cmd: cmd}
+	if res.err = w.apply(cmd); res.err != nil {
+		return res, nil
+	}
+	if len(w.events) == 0 && len(w.audits) == 0 {
+		res.revision = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))
+		return res, nil
+	}
+	res.revision, res.events = w.rev, w.events
+	return res, w.commitEvents(f.historyLimit)
 }
 
 func decodeCommand(data []byte) (*registryv1.Command, error) {

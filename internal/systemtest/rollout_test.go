@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nanoedge/nanoedge/internal/latency"
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/testutil"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
@@ -228,4 +231,113 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestForgedTelemetryCannotDecideARollout: a second worker token reports
+// made-up counters for a canary, all 500s for a healthy one and all 200s
+// for a failing one. Neither forgery decides the rollout: it holds while
+// the forger's numbers disagree with the rest of the fleet, and once the
+// forger's token is revoked the real traffic decides, healthy to 100%
+// and failing back to the baseline.
+func TestForgedTelemetryCannotDecideARollout(t *testing.T) {
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.RolloutTick = 100 * time.Millisecond
+	env := testenv.Start(t, cfg)
+	wcfg := env.WorkerConfig()
+	wcfg.Worker.ReportInterval = 200 * time.Millisecond
+	w := testenv.StartWorker(t, wcfg)
+	ctx := ctxT(t)
+	env.Upload(t, "hello", wasmtest.Hello)
+	echo := env.Upload(t, "echo", wasmtest.Echo).Module
+	flaky := env.Upload(t, "flaky", wasmtest.Flaky).Module
+	for path, mod := range map[string]string{"/app/": "hello", "/warm/flaky/": "flaky", "/warm/echo/": "echo"} {
+		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/app/x", "/warm/flaky/x", "/warm/echo/x"} {
+		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
+	}
+	testenv.Traffic(t, w.URL()+"/app/x", 2*time.Millisecond)
+
+	rollout := func() *registryv1.Rollout {
+		ros, err := env.Publisher.Rollouts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ro := range ros {
+			if ro.PathPrefix == "/app/" {
+				return ro
+			}
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		name    string
+		canary  *registryv1.Module
+		forged  func(n int64) (requests, errors int64)
+		outcome registryv1.RolloutState
+	}{
+		{"a healthy canary forged to fail", echo, func(n int64) (int64, int64) { return n, n }, registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED},
+		{"a failing canary forged to pass", flaky, func(n int64) (int64, int64) { return n, 0 }, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := env.Token(t, "forger-"+tc.canary.Name, registryv1.Role_ROLE_WORKER)
+			forger := testenv.NewClient(t, env.CP.Addr(), secret)
+			stop := make(chan struct{})
+			forging := make(chan struct{})
+			go func() {
+				defer close(forging)
+				started := timestamppb.Now()
+				for n := int64(1000); ; n += 1000 {
+					req, errs := tc.forged(n)
+					buckets := make([]int64, len(latency.BoundsMS)+1)
+					buckets[0] = req
+					forger.Report(ctx, &registryv1.WorkerReport{WorkerId: "forged", Started: started, Versions: []*registryv1.VersionStats{{
+						PathPrefix: "/app/", ModuleDigest: tc.canary.Digest, Requests: req, ServerErrors: errs, Successes: req - errs, LatencyBuckets: buckets,
+					}}})
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+			}()
+			defer func() { close(stop); <-forging }()
+			if _, err := env.Publisher.StartRollout(ctx, &registryv1.StartRolloutRequest{
+				PathPrefix: "/app/", Module: tc.canary.Name + "@" + tc.canary.Digest, Steps: []uint32{30, 100}, IntervalMs: 500, MaxErrorRate: 0.05,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// Six intervals with the forger reporting: the rollout neither
+			// ends nor advances.
+			time.Sleep(3 * time.Second)
+			if ro := rollout(); ro.State != registryv1.RolloutState_ROLLOUT_STATE_RUNNING || ro.Step != 0 {
+				t.Fatalf("the forged reports decided the rollout: %v", ro)
+			}
+			toks, err := env.Admin.ListTokens(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range toks {
+				if tk.Name == "forger-"+tc.canary.Name {
+					if err := env.Admin.RevokeToken(ctx, tk.Id); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			testutil.Eventually(t, 30*time.Second, func() error {
+				if ro := rollout(); ro.State != tc.outcome {
+					return fmt.Errorf("rollout %v at step %d: %s", ro.State, ro.Step, ro.Reason)
+				}
+				return nil
+			})
+			if tc.outcome == registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED {
+				// The next case starts from hello again.
+				if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/app/", Module: "hello"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/nanoedge/nanoedge/sdk/guest"
@@ -44,6 +45,25 @@ func init() {
 		case "stdout":
 			fmt.Println("misbehave: a line on stdout")
 			fmt.Fprintln(os.Stderr, "misbehave: a line on stderr")
+		case "flood": // 21 MB of log lines in one request
+			line := strings.Repeat("x", 1023) + "\n"
+			for i := 0; i < 21<<10; i++ {
+				os.Stdout.WriteString(line)
+			}
+		case "framing": // framing and worker headers, in the case a client would not expect
+			h := w.Header()
+			h["content-length"] = []string{"999"}
+			h["transfer-encoding"] = []string{"chunked"}
+			h["connection"] = []string{"close"}
+			h["x-nanoedge-version"] = []string{"forged"}
+			h["X-Request-Id"] = []string{"forged"}
+			h["x-custom"] = []string{"kept"}
+		case "headers": // more header fields than a worker passes on
+			for i := 0; i < 500; i++ {
+				w.Header().Add(fmt.Sprintf("X-H%d", i), "v")
+			}
+		case "splitting": // a value that would split the response
+			w.Header()["X-Split"] = []string{"a\r\nSet-Cookie: evil=1"}
 		}
 		fmt.Fprintln(w, "ok")
 	})

@@ -112,9 +112,9 @@ type Overview struct {
 	Workers  []Worker  `json:"workers"`
 	// WorkersTotal counts every worker; Workers holds at most maxWorkers,
 	// the most recently seen first.
-	WorkersTotal int `json:"workers_total"`
-	Routes   []Route   `json:"routes"`
-	Rollouts []Rollout `json:"rollouts"`
+	WorkersTotal int       `json:"workers_total"`
+	Routes       []Route   `json:"routes"`
+	Rollouts     []Rollout `json:"rollouts"`
 }
 
 // Member is a control plane node.

@@ -1,11 +1,20 @@
 package controlplane
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Ready reports whether this node can serve the API: it knows a leader.
+func (s *Server) Ready() error {
+	if id, _ := s.store.Leader(); id == "" {
+		return errors.New("controlplane: no leader known")
+	}
+	return nil
+}
 
 // MetricsHandler serves the node's metrics in the Prometheus format: its
 // registry revision, whether it leads, and the fleet it hears from.

@@ -206,7 +206,9 @@ func judgeTotals(ro *registryv1.Rollout, d versionTotals) (verdict, string) {
 }
 
 // decide judges a step on the fleet's counters of the new version, by
-// the token each worker reports with. The verdict over all requests
+// the token each worker reports with. A step with fewer than minSamples
+// requests over the fleet has nothing to judge and advances on its
+// interval. The verdict over all requests
 // decides only if it stands with any one token's reports left out: one
 // token's numbers, forged or an outlier, can hold a step (until an
 // operator revokes the token or the others gather enough requests to
@@ -265,8 +267,8 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	case v == failing:
 		_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK, fmt.Sprintf("%s at %d%%", reason, ro.Steps[ro.Step]))
 		return err
-	case v == undecided:
-		return nil // a step advances only once its requests say it is healthy
+	case held != "":
+		return nil // disputed: one token's reports carry the verdict
 	case time.Since(ro.StepStarted.AsTime()) < time.Duration(ro.IntervalMs)*time.Millisecond:
 		return nil
 	}

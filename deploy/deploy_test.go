@@ -332,3 +332,46 @@ func TestWasmtimeBinary(t *testing.T) {
 		t.Fatalf("worker -h does not offer wasmtime:\n%s", out)
 	}
 }
+
+// TestRaftAndAPIUseTLS: the control plane the manifests and units deploy
+// runs Raft over mutual TLS and serves its API over TLS, never with
+// --insecure; every Secret a volume mounts is defined.
+func TestRaftAndAPIUseTLS(t *testing.T) {
+	m := load(t)
+	for _, s := range m.statefulSets {
+		for _, c := range s.Spec.Template.Spec.Containers {
+			args := strings.Join(c.Args, " ")
+			for _, f := range []string{"--raft-tls-ca=", "--raft-tls-cert=", "--raft-tls-key=", "--tls-cert=", "--tls-key="} {
+				if !strings.Contains(args, f) {
+					t.Errorf("%s/%s: no %s", s.Name, c.Name, f)
+				}
+			}
+			if strings.Contains(args, "--insecure") {
+				t.Errorf("%s/%s runs with --insecure", s.Name, c.Name)
+			}
+		}
+	}
+	for _, w := range m.workloads() {
+		for _, v := range w.spec.Volumes {
+			if v.Secret == nil {
+				continue
+			}
+			found := false
+			for _, s := range m.secrets {
+				found = found || s.Name == v.Secret.SecretName
+			}
+			if !found {
+				t.Errorf("%s: volume %s mounts secret %s, which no manifest defines", w.name, v.Name, v.Secret.SecretName)
+			}
+		}
+	}
+	env, _ := os.ReadFile("systemd/controlplane.env")
+	for _, k := range []string{"NANOEDGE_RAFT_TLS_CA=", "NANOEDGE_RAFT_TLS_CERT=", "NANOEDGE_RAFT_TLS_KEY=", "NANOEDGE_TLS_CERT="} {
+		if !strings.Contains(string(env), k) {
+			t.Errorf("systemd/controlplane.env: no %s", k)
+		}
+	}
+	if strings.Contains(string(env), "NANOEDGE_INSECURE") {
+		t.Error("systemd/controlplane.env sets NANOEDGE_INSECURE")
+	}
+}

@@ -53,15 +53,15 @@ start() {
 			args=(controlplane --node-id "$name" --data-dir "$dir/$name"
 				--grpc-addr "$(grpc_addr "$name")" --raft-addr "$(raft_addr "$name")")
 			if [ "$name" = n1 ]; then
-				args+=(--bootstrap-token "$(admin)")
+				args+=(--bootstrap-token-file "$dir/admin.token")
 			elif [ ! -d "$dir/$name" ]; then
 				# First start: ask the cluster to add this node; later starts
 				# resume from the node's own state.
-				args+=(--join "$(grpc_addr n1)" --token "$(admin)")
+				args+=(--join "$(grpc_addr n1)" --token-file "$dir/admin.token")
 			fi
 			;;
 		w1 | w2)
-			args=(worker --controlplane "$(all_grpc)" --token "$(cat "$dir/worker.token")"
+			args=(worker --controlplane "$(all_grpc)" --token-file "$dir/worker.token"
 				--http-addr "$(http_addr "$name")" --cache-dir "$dir/cache")
 			;;
 		*) echo "cluster.sh: unknown process $name (want n1 n2 n3 w1 w2)" >&2; exit 2 ;;
@@ -69,7 +69,7 @@ start() {
 	"$bin" "${args[@]}" >>"$dir/logs/$name.log" 2>&1 &
 	echo $! >"$dir/pids/$name.pid"
 	case "$name" in
-		n*) wait_for "$name to serve" "$bin" cluster members --controlplane "$(grpc_addr "$name")" --token "$(admin)" ;;
+		n*) wait_for "$name to serve" "$bin" cluster members --controlplane "$(grpc_addr "$name")" --token-file "$dir/admin.token" ;;
 		w*) wait_for "$name to sync" curl -fsS "http://$(http_addr "$name")/.nanoedge/healthz" ;;
 	esac
 	echo "$name running (pid $(cat "$dir/pids/$name.pid"), log $dir/logs/$name.log)"

@@ -120,7 +120,7 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cp.stopRollouts = cancel
 	go cp.svc.RunRollouts(rctx, cfg.RolloutTick)
-	if cp.metrics, err = startMetrics(cfg.MetricsAddr, cfg.AdminTLS, cp.svc.MetricsHandler()); err != nil {
+	if cp.metrics, err = startMetrics(cfg.MetricsAddr, cfg.AdminTLS, cp.svc.MetricsHandler(), cp.svc.Ready); err != nil {
 		return err
 	}
 	if cfg.DashboardAddr != "" {

@@ -35,9 +35,19 @@ func startSide(what, addr string, tlsCfg *tls.Config, h http.Handler) (*sideServ
 	return s, nil
 }
 
-func startMetrics(addr string, tlsCfg *tls.Config, h http.Handler) (*sideServer, error) {
+// startMetrics serves metrics at /metrics and readiness at /healthz (200,
+// or 503 with the reason): probes that cannot speak TLS to the API, like
+// Kubernetes' gRPC probes, use it.
+func startMetrics(addr string, tlsCfg *tls.Config, h http.Handler, ready func() error) (*sideServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	return startSide("metrics", addr, tlsCfg, mux)
 }
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/internal/testenv"
 	"github.com/nanoedge/nanoedge/internal/testutil"
 	"github.com/nanoedge/nanoedge/internal/wasmtest"
@@ -138,4 +141,46 @@ func TestWorkerRetriesRoutesThatDidNotLoad(t *testing.T) {
 	if reg.misses.Load() < 3 {
 		t.Fatalf("the worker fetched %d times; the test did not exercise a failed load", reg.misses.Load())
 	}
+}
+
+// TestWorkerNotReadyWhileItCannotFollow: a worker cut off from the
+// registry for longer than StaleAfter keeps serving what it has, but its
+// /.nanoedge/healthz answers 503 with the cause, and 200 again once it
+// follows.
+func TestWorkerNotReadyWhileItCannotFollow(t *testing.T) {
+	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
+	env.Upload(t, "hello", wasmtest.Hello)
+	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := &flaky{Client: testenv.NewClient(t, env.CP.Addr(), env.WorkerToken)}
+	_, url := startWorkerWith(t, reg, func(c *dataplane.Config) { c.StaleAfter = 300 * time.Millisecond })
+	waitBody(t, url+"/hello", "Hello")
+	health := func() (int, string) {
+		resp, err := http.Get(url + "/.nanoedge/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := health(); code != 200 {
+		t.Fatalf("a synced worker: %d %q", code, body)
+	}
+	reg.down.Store(true)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if code, body := health(); code != 503 || !strings.Contains(body, "cannot follow the registry") || !strings.Contains(body, "network down") {
+			return fmt.Errorf("%d %q", code, body)
+		}
+		return nil
+	})
+	waitBody(t, url+"/hello", "Hello") // what it has, it still serves
+	reg.down.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if code, body := health(); code != 200 {
+			return fmt.Errorf("%d %q", code, body)
+		}
+		return nil
+	})
 }

@@ -84,6 +84,12 @@ func TestWorkerRefusesTamperedModule(t *testing.T) {
 
 func startWorker(t *testing.T, reg dataplane.Registry) (*dataplane.Worker, string) {
 	t.Helper()
+	return startWorkerWith(t, reg, func(*dataplane.Config) {})
+}
+
+// startWorkerWith is startWorker with the worker's configuration amended.
+func startWorkerWith(t *testing.T, reg dataplane.Registry, tweak func(*dataplane.Config)) (*dataplane.Worker, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ec := wazeroengine.DefaultConfig()
 	ec.CacheDir = wasmtest.CacheDir()
@@ -93,6 +99,7 @@ func startWorker(t *testing.T, reg dataplane.Registry) (*dataplane.Worker, strin
 	}
 	cfg := dataplane.DefaultConfig()
 	cfg.Logger = testenv.Logger()
+	tweak(&cfg)
 	w, err := dataplane.New(cfg, reg, eng, func(err error) bool { return errors.Is(err, client.ErrCompacted) })
 	if err != nil {
 		t.Fatal(err)

@@ -453,3 +453,51 @@ func metricValue(t *testing.T, url, name string) float64 {
 	t.Fatalf("no series %s at %s", name, url)
 	return 0
 }
+
+// TestAdminListenersServeTLS: with --admin-tls-cert, the control plane's
+// metrics and dashboard and a worker's admin listener speak only TLS.
+func TestAdminListenersServeTLS(t *testing.T) {
+	ca, err := pki.NewCA("admin CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Issue("admin", []string{"127.0.0.1"}, pki.Server, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pair.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminTLS := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.MetricsAddr, cfg.DashboardAddr, cfg.AdminTLS = "127.0.0.1:0", "127.0.0.1:0", adminTLS
+	env := testenv.Start(t, cfg)
+	wcfg := env.WorkerConfig()
+	wcfg.MetricsAddr, wcfg.AdminTLS = "127.0.0.1:0", adminTLS
+	w := testenv.StartWorker(t, wcfg)
+	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	for _, url := range []string{env.CP.MetricsURL(), strings.TrimSuffix(env.CP.MetricsURL(), "/metrics") + "/healthz", env.CP.DashboardURL(), w.MetricsURL()} {
+		if !strings.HasPrefix(url, "https://") {
+			t.Fatalf("%s is not https", url)
+		}
+		resp, err := trusting.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", url, resp.StatusCode)
+		}
+		if resp, err := http.Get(strings.Replace(url, "https://", "http://", 1)); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			t.Fatalf("%s answered plain HTTP", url)
+		}
+	}
+	if r, err := trusting.Get(env.CP.DashboardURL()); err == nil {
+		r.Body.Close()
+		if r.Header.Get("Strict-Transport-Security") == "" {
+			t.Fatal("the dashboard over TLS sends no Strict-Transport-Security")
+		}
+	}
+}

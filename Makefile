@@ -1,7 +1,7 @@
 # What the tests need comes from the Go module proxy (buf and the protoc
 # plugins are Go tools pinned in tools/go.mod), Debian (chromium, clang,
 # lld, wasi-libc) and npm (playwright-core, pinned in
-# internal/browser/package-lock.json); scripts/test-deps.sh installs them.
+# internal/testing/chromium/package-lock.json); scripts/test-deps.sh installs them.
 BUF := go tool -modfile=tools/go.mod buf
 
 .PHONY: test check unit test-deps generate lint build bench fuzz soak clean
@@ -13,8 +13,8 @@ test: check unit
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
-	go vet -tags wasmer ./dataplane/... ./internal/server/...
-	go vet -tags wasmtime ./dataplane/... ./internal/server/...
+	go vet -tags wasmer ./dataplane/... ./server/...
+	go vet -tags wasmtime ./dataplane/... ./server/...
 	go mod tidy -diff
 	$(BUF) lint
 	$(BUF) generate
@@ -27,7 +27,7 @@ check:
 ## once more on each cgo engine (wasmer, wasmtime: one per binary, as both
 ## libraries define the C API of wasm.h)
 unit: test-deps
-	go test -count=1 -run '^TestPrewarm$$' ./internal/wasmtest -args -prewarm
+	go test -count=1 -run '^TestPrewarm$$' ./internal/testing/guests -args -prewarm
 	go test -race -count=1 -timeout 20m ./...
 	go test -count=1 -run '^TestMaximalStateSyncsToAFreshWorker$$' ./internal/systemtest
 	go test -race -count=1 -tags wasmer ./dataplane/engine/wasmerengine
@@ -79,4 +79,4 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./dataplane/engine/wazeroengine
 	go test -run '^$$' -fuzz '^FuzzParseSignature$$' -fuzztime $(FUZZTIME) ./sdk/signing
 	go test -run '^$$' -fuzz '^FuzzParsePublicKey$$' -fuzztime $(FUZZTIME) ./sdk/signing
-	go test -run '^$$' -fuzz '^FuzzInstrument$$' -fuzztime $(FUZZTIME) ./internal/rewrite
+	go test -run '^$$' -fuzz '^FuzzInstrument$$' -fuzztime $(FUZZTIME) ./dataplane/engine/internal/rewrite

@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
@@ -20,8 +20,8 @@ import (
 func TestRoleMatrix(t *testing.T) {
 	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 	ctx := context.Background()
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	hello := env.Upload(t, "hello", guests.Hello).Module
+	wasm := guests.Build(t, guests.Hello)
 	admin := env.Admin
 
 	type call func(c *client.Client) error

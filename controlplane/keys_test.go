@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
@@ -28,14 +28,14 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := env.Admin.AddKey(ctx, "ci-2027", newKey.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatal(err)
 	}
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module // signed by the old key
+	hello := env.Upload(t, "hello", guests.Hello).Module // signed by the old key
 	if hello.Provenance.KeyId != signing.KeyID(oldKey.Public().(ed25519.PublicKey)) || hello.Provenance.Uploader != "ci" {
 		t.Fatalf("exp provenance naming the key and uploader, got %v", hello.Provenance)
 	}
 	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	echo := wasmtest.Build(t, wasmtest.Echo)
+	echo := guests.Build(t, guests.Echo)
 	if _, err := env.Publisher.Upload(ctx, "echo", echo, client.WithSigner(newKey)); err != nil {
 		t.Fatalf("the second key must work alongside the first: %v", err)
 	}

@@ -12,12 +12,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // TestUploadLimits checks the caps that keep a hostile uploader from
@@ -32,7 +32,7 @@ func TestUploadLimits(t *testing.T) {
 		{"too many chunks", func(c *server.ControlPlaneConfig) { c.API.MaxUploadChunks = 4 }, codes.ResourceExhausted, "exceeds 4 chunks"},
 		{"validation too slow", func(c *server.ControlPlaneConfig) { c.API.ValidateTimeout = time.Microsecond }, codes.InvalidArgument, "validation did not finish"},
 	}
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
@@ -60,7 +60,7 @@ func TestResumeNeedsAKeptUpload(t *testing.T) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+env.AdminToken)
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	stream, err := registryv1.NewRegistryServiceClient(conn).UploadModule(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -13,12 +13,12 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/examples/hello/greet"
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // BenchmarkHello serves the hello handler natively with net/http and
@@ -42,13 +42,13 @@ func BenchmarkHello(b *testing.B) {
 func BenchmarkInstantiate(b *testing.B) {
 	ctx := context.Background()
 	cfg := wazeroengine.DefaultConfig()
-	cfg.CacheDir = wasmtest.CacheDir()
+	cfg.CacheDir = guests.CacheDir()
 	eng, err := wazeroengine.New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer eng.Close(ctx)
-	m, err := eng.Compile(ctx, wasmtest.Build(b, wasmtest.Hello))
+	m, err := eng.Compile(ctx, guests.Build(b, guests.Hello))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,13 +73,13 @@ func startHello(b *testing.B) string {
 func startHelloOn(b *testing.B, env *testenv.Env, cfg server.WorkerConfig, routes ...client.Route) string {
 	b.Helper()
 	w := testenv.StartWorker(b, cfg)
-	env.Upload(b, "hello", wasmtest.Hello)
+	env.Upload(b, "hello", guests.Hello)
 	for _, r := range routes {
 		if _, _, err := env.Publisher.SetRoute(context.Background(), r); err != nil {
 			b.Fatal(err)
 		}
 	}
-	testutil.Eventually(b, 3*time.Minute, func() error {
+	poll.Eventually(b, 3*time.Minute, func() error {
 		resp, err := http.Get(w.URL() + routes[len(routes)-1].PathPrefix)
 		if err != nil {
 			return err

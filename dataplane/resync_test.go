@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -56,7 +56,7 @@ func TestWorkerResyncsAfterCompaction(t *testing.T) {
 	cfg.Registry.HistoryLimit = 5
 	env := testenv.Start(t, cfg)
 	ctx := context.Background()
-	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "hello", guests.Hello)
 	pub := env.Publisher
 	for i := 0; i < 3; i++ {
 		if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: fmt.Sprintf("/old/%d", i), Module: "hello"}); err != nil {
@@ -88,7 +88,7 @@ func TestWorkerResyncsAfterCompaction(t *testing.T) {
 	for _, r := range routes {
 		want = append(want, r.PathPrefix)
 	}
-	testutil.Eventually(t, time.Minute, func() error {
+	poll.Eventually(t, time.Minute, func() error {
 		st := w.Status()
 		var got []string
 		for _, r := range st.Routes {
@@ -126,7 +126,7 @@ func (l *lagging) FetchModule(ctx context.Context, digest string) (*registryv1.M
 func TestWorkerRetriesRoutesThatDidNotLoad(t *testing.T) {
 	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 	ctx := context.Background()
-	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "hello", guests.Hello)
 	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/late", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestWorkerRetriesRoutesThatDidNotLoad(t *testing.T) {
 // follows.
 func TestWorkerNotReadyWhileItCannotFollow(t *testing.T) {
 	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
-	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "hello", guests.Hello)
 	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestWorkerNotReadyWhileItCannotFollow(t *testing.T) {
 		t.Fatalf("a synced worker: %d %q", code, body)
 	}
 	reg.down.Store(true)
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		if code, body := health(); code != 503 || !strings.Contains(body, "cannot follow the registry") || !strings.Contains(body, "network down") {
 			return fmt.Errorf("%d %q", code, body)
 		}
@@ -177,7 +177,7 @@ func TestWorkerNotReadyWhileItCannotFollow(t *testing.T) {
 	})
 	waitBody(t, url+"/hello", "Hello") // what it has, it still serves
 	reg.down.Store(false)
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		if code, body := health(); code != 200 {
 			return fmt.Errorf("%d %q", code, body)
 		}

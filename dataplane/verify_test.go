@@ -14,9 +14,9 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -53,8 +53,8 @@ func TestWorkerRefusesTamperedModule(t *testing.T) {
 	}
 	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
 	ctx := context.Background()
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module
-	echo := env.Upload(t, "echo", wasmtest.Echo).Module
+	hello := env.Upload(t, "hello", guests.Hello).Module
+	echo := env.Upload(t, "echo", guests.Echo).Module
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := "/" + strings.ReplaceAll(tt.name, " ", "-")
@@ -68,7 +68,7 @@ func TestWorkerRefusesTamperedModule(t *testing.T) {
 			if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: path, Module: echo.Digest}); err != nil {
 				t.Fatal(err)
 			}
-			testutil.Eventually(t, time.Minute, func() error {
+			poll.Eventually(t, time.Minute, func() error {
 				if w.Revision() <= rev {
 					return errors.New("route change not applied yet")
 				}
@@ -92,7 +92,7 @@ func startWorkerWith(t *testing.T, reg dataplane.Registry, tweak func(*dataplane
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ec := wazeroengine.DefaultConfig()
-	ec.CacheDir = wasmtest.CacheDir()
+	ec.CacheDir = guests.CacheDir()
 	eng, err := wazeroengine.New(ctx, ec)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func startWorkerWith(t *testing.T, reg dataplane.Registry, tweak func(*dataplane
 
 func waitBody(t *testing.T, url, prefix string) {
 	t.Helper()
-	testutil.Eventually(t, 3*time.Minute, func() error {
+	poll.Eventually(t, 3*time.Minute, func() error {
 		resp, err := http.Get(url)
 		if err != nil {
 			return err

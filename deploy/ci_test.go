@@ -15,8 +15,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
@@ -125,7 +125,7 @@ func TestCIWorkflowDeploys(t *testing.T) {
 	}
 	served := func(want string) {
 		t.Helper()
-		testutil.Eventually(t, 3*time.Minute, func() error {
+		poll.Eventually(t, 3*time.Minute, func() error {
 			resp, err := http.Get(w.URL() + "/shop/cart")
 			if err != nil {
 				return err
@@ -146,7 +146,7 @@ func TestCIWorkflowDeploys(t *testing.T) {
 	}
 	served(mod["digest"].(string)[:19])
 
-	second := runWorkflow("../internal/testguests/echo")
+	second := runWorkflow("../internal/testing/guests/echo")
 	ro, _ := second["rollout"].(map[string]any)
 	if ro["state"] != "ROLLOUT_STATE_SUCCEEDED" || fmt.Sprint(ro["steps"]) != "[10 50 100]" {
 		t.Fatalf("second deploy: %v", second)

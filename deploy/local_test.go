@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
 )
 
 // localCluster drives deploy/local/cluster.sh.
@@ -90,7 +90,7 @@ func TestLocalClusterSurvivesKilledProcesses(t *testing.T) {
 
 	served := func(worker int, path string) {
 		t.Helper()
-		testutil.Eventually(t, time.Minute, func() error {
+		poll.Eventually(t, time.Minute, func() error {
 			resp, err := http.Get(c.worker(worker) + path)
 			if err != nil {
 				return err
@@ -146,7 +146,7 @@ func TestLocalClusterSurvivesKilledProcesses(t *testing.T) {
 
 	// The killed node comes back from its data dir and catches up.
 	c.script(nil, "start", old)
-	testutil.Eventually(t, time.Minute, func() error {
+	poll.Eventually(t, time.Minute, func() error {
 		out, err := c.nanoedge("route", "list", "--output", "json", "--controlplane", fmt.Sprintf("127.0.0.1:%d", c.base+10*int(old[1]-'0')))
 		if err != nil || !strings.Contains(out, `"/after/"`) {
 			return fmt.Errorf("restarted %s: %v %s", old, err, out)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -132,7 +132,7 @@ func newClusterWith(t testing.TB, n int, tweak func(i int, cfg *Config)) []*Stor
 func leaderIn(t *testing.T, stores []*Store) *Store {
 	t.Helper()
 	var l *Store
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		for _, s := range stores {
 			if s.IsLeader() {
 				l = s
@@ -152,7 +152,7 @@ func stateHash(t *testing.T, s *Store) string {
 
 func waitConverged(t *testing.T, stores []*Store) {
 	t.Helper()
-	testutil.Eventually(t, 20*time.Second, func() error {
+	poll.Eventually(t, 20*time.Second, func() error {
 		h := stateHash(t, stores[0])
 		for _, s := range stores[1:] {
 			if got := stateHash(t, s); got != h || s.Revision() != stores[0].Revision() {
@@ -289,7 +289,7 @@ func TestCatchUpBySnapshot(t *testing.T) {
 	// Make sure the entries the lagging node misses are gone from the
 	// leader's log, so only a snapshot can bring it up to date.
 	laggingLast, _ := lagging.logStore.LastIndex()
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		for _, s := range healthy {
 			if err := s.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
 				return err
@@ -307,7 +307,7 @@ func TestCatchUpBySnapshot(t *testing.T) {
 	}
 	// Raft records the installed snapshot just after the FSM restore that
 	// waitConverged observed.
-	testutil.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if idx := lagging.raft.Stats()["last_snapshot_index"]; idx == "0" {
 			return errors.New("the lagging node caught up without installing a snapshot")
 		}

@@ -15,7 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -310,7 +310,7 @@ func TestWriteWaitsNoLongerThanItsContext(t *testing.T) {
 	}
 
 	// The entry was proposed before the deadline; it applies once it can.
-	testutil.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		addr, err := s.NodeAddr("n9")
 		if err == nil && addr != "10.0.0.9:7000" {
 			err = fmt.Errorf("node address %q", addr)

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nanoedge/nanoedge/internal/pki"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/testutil/raftattack"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/raftattack"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -124,7 +124,7 @@ func TestRaftPortRefusesIntruders(t *testing.T) {
 				if err != nil || !res.Applied {
 					t.Fatalf("the injection should reach an insecure node: %+v %v", res, err)
 				}
-				testutil.Eventually(t, 5*time.Second, func() error {
+				poll.Eventually(t, 5*time.Second, func() error {
 					_, err := target.Token(token.Id)
 					return err
 				})

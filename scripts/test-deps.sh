@@ -4,7 +4,7 @@
 #    libclang-rt-dev-wasm32 (a CGI handler written in C, built for
 #    wasm32-wasi);
 #  - from npm: the playwright-core version pinned in
-#    internal/browser/package-lock.json.
+#    internal/testing/chromium/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 		{ $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${missing[@]}"; }
 fi
 
-lock=internal/browser/package-lock.json
-stamp=internal/browser/node_modules/.installed-lock
+lock=internal/testing/chromium/package-lock.json
+stamp=internal/testing/chromium/node_modules/.installed-lock
 if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
-	(cd internal/browser && npm ci --no-audit --no-fund)
+	(cd internal/testing/chromium && npm ci --no-audit --no-fund)
 	cp "$lock" "$stamp"
 fi

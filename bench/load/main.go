@@ -28,10 +28,10 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/examples/hello/greet"
-	"github.com/nanoedge/nanoedge/internal/server"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // options are the harness's flags.

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
@@ -38,7 +38,7 @@ func TestPushRouteList(t *testing.T) {
 	addr := env.CP.Addr()
 	dir := t.TempDir()
 	wasmFile := filepath.Join(dir, "greeter.wasm")
-	if err := os.WriteFile(wasmFile, wasmtest.Build(t, wasmtest.Hello), 0o600); err != nil {
+	if err := os.WriteFile(wasmFile, guests.Build(t, guests.Hello), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(dir, "publisher.key")
@@ -46,7 +46,7 @@ func TestPushRouteList(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("NANOEDGE_TOKEN", env.Token(t, "ci", registryv1.Role_ROLE_PUBLISHER))
-	code, out, errOut := run("push", "--controlplane", addr, "--key", keyFile, "--source", "git:abc123", filepath.Join(wasmtest.Root(), "examples", "hello"))
+	code, out, errOut := run("push", "--controlplane", addr, "--key", keyFile, "--source", "git:abc123", filepath.Join(guests.Root(), "examples", "hello"))
 	if code != 0 || !regexp.MustCompile(`^pushed hello@sha256:[0-9a-f]{64} \(\d+ bytes, revision \d+\)\n$`).MatchString(out) {
 		t.Fatalf("push dir: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -169,7 +169,7 @@ func TestKeysSignTokensAudit(t *testing.T) {
 		t.Fatalf("keys add: %d %q %q", code, out, errOut)
 	}
 	wasmFile := filepath.Join(dir, "app.wasm")
-	os.WriteFile(wasmFile, wasmtest.Build(t, wasmtest.Echo), 0o600)
+	os.WriteFile(wasmFile, guests.Build(t, guests.Echo), 0o600)
 	if code, out, errOut := run("sign", "--key", keyFile, wasmFile); code != 0 || !strings.HasPrefix(out, "signed app@sha256:") {
 		t.Fatalf("sign: %d %q %q", code, out, errOut)
 	}
@@ -207,7 +207,7 @@ func TestKeysSignTokensAudit(t *testing.T) {
 	if code, _, errOut := run("push", "--name", "app", wasmFile+".again"); code != 1 || !strings.Contains(errOut, "no such file") {
 		t.Fatalf("exp a missing file error, got %d %q", code, errOut)
 	}
-	os.WriteFile(wasmFile, append(wasmtest.Build(t, wasmtest.Echo), 0, 0), 0o600) // new bytes
+	os.WriteFile(wasmFile, append(guests.Build(t, guests.Echo), 0, 0), 0o600) // new bytes
 	run("sign", "--key", keyFile, wasmFile)
 	if code, _, errOut := run("push", wasmFile); code != 1 || !strings.Contains(errOut, "was revoked") {
 		t.Fatalf("push with a revoked key: %d %q", code, errOut)
@@ -250,14 +250,14 @@ func TestTopShowsLiveTraffic(t *testing.T) {
 	env := startEnv(t)
 	w := testenv.StartWorker(t, env.WorkerConfig())
 	ctx := context.Background()
-	mod := env.Upload(t, "hello", wasmtest.Hello).Module
+	mod := env.Upload(t, "hello", guests.Hello).Module
 	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Traffic(t, w.URL()+"/hello", 5*time.Millisecond)
 	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
 	row := regexp.MustCompile(`\*/hello\s+hello@` + mod.Digest[7:19] + `\s+(\d+\.\d)\s+0\.00%\s+<=\d+ms\s+0\s+0\s+1`)
-	testutil.Eventually(t, 15*time.Second, func() error {
+	poll.Eventually(t, 15*time.Second, func() error {
 		code, out, errOut := run("top", "--once", "--window", "5s", "--controlplane", env.CP.Addr())
 		if code != 0 {
 			return fmt.Errorf("exit %d: %s", code, errOut)
@@ -300,7 +300,7 @@ func TestOutputJSON(t *testing.T) {
 	env := startEnv(t)
 	dir := t.TempDir()
 	wasmFile := filepath.Join(dir, "hello.wasm")
-	if err := os.WriteFile(wasmFile, wasmtest.Build(t, wasmtest.Hello), 0o600); err != nil {
+	if err := os.WriteFile(wasmFile, guests.Build(t, guests.Hello), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(dir, "publisher.key")
@@ -353,7 +353,7 @@ func TestOutputJSON(t *testing.T) {
 // the command line, each winning over the one before.
 func TestConfigFile(t *testing.T) {
 	env := startEnv(t)
-	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "hello", guests.Hello)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "nanoedge.yaml")
 	write := func(s string) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -109,7 +109,7 @@ func TestCertsAndRaftTLS(t *testing.T) {
 			"--raft-tls-ca", filepath.Join(dir, "ca.pem"), "--raft-tls-cert", filepath.Join(dir, "n1.pem"), "--raft-tls-key", filepath.Join(dir, "n1-key.pem")}, io.Discard, &stderr)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	testutil.Eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		if !strings.Contains(stderr.String(), "control plane ready") {
 			return errString("not ready: " + stderr.String())
 		}

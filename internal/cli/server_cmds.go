@@ -15,13 +15,13 @@ import (
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
-	"github.com/nanoedge/nanoedge/internal/server"
 	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 type controlPlaneFlags struct {

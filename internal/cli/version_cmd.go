@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 func runVersion(ctx context.Context, e *env, args []string) error {

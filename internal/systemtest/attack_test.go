@@ -20,14 +20,14 @@ import (
 	"github.com/nanoedge/nanoedge/controlplane/dashboard"
 	"github.com/nanoedge/nanoedge/internal/latency"
 	"github.com/nanoedge/nanoedge/internal/pki"
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/testutil/raftattack"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/raftattack"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // attackEnv is a control plane with Raft over mutual TLS, its dashboard,
@@ -54,8 +54,8 @@ func startAttackEnv(t *testing.T) *attackEnv {
 	wcfg := a.WorkerConfig()
 	wcfg.MetricsAddr = "127.0.0.1:0"
 	a.worker = testenv.StartWorker(t, wcfg)
-	a.hello = a.Upload(t, "hello", wasmtest.Hello).Module
-	a.Upload(t, "bad", wasmtest.Misbehave)
+	a.hello = a.Upload(t, "hello", guests.Hello).Module
+	a.Upload(t, "bad", guests.Misbehave)
 	ctx := ctxT(t)
 	for _, r := range []client.Route{
 		{PathPrefix: "/hello", Module: "hello"},
@@ -300,7 +300,7 @@ func TestAttacks(t *testing.T) {
 			wantCode(t, err, codes.InvalidArgument, "description is")
 		}},
 		{name: "state: upload source", attack: func(t *testing.T) {
-			_, err := a.Publisher.Upload(ctx, "src", wasmtest.Build(t, wasmtest.Echo), client.WithSigner(a.Key), client.WithSource(long(3<<20)))
+			_, err := a.Publisher.Upload(ctx, "src", guests.Build(t, guests.Echo), client.WithSigner(a.Key), client.WithSource(long(3<<20)))
 			wantCode(t, err, codes.InvalidArgument, "source is")
 		}},
 
@@ -311,7 +311,7 @@ func TestAttacks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.Publisher.Upload(ctx, "leaked", wasmtest.Build(t, wasmtest.Echo), client.WithSigner(key)); err != nil {
+			if _, err := a.Publisher.Upload(ctx, "leaked", guests.Build(t, guests.Echo), client.WithSigner(key)); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := a.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/leaked/", Module: "leaked"}); err != nil {
@@ -362,7 +362,7 @@ func TestAttacks(t *testing.T) {
 			if r := get(t, a.worker.URL()+"/bad/flood"); r.status != 200 {
 				t.Fatalf("exp the request answered, got %d", r.status)
 			}
-			testutil.Eventually(t, 5*time.Second, func() error {
+			poll.Eventually(t, 5*time.Second, func() error {
 				if d := metricValue(t, a.worker.MetricsURL(), "nanoedge_worker_guest_output_dropped_bytes_total") - before; d < 21<<20-(64<<10)-(4<<10) {
 					return fmt.Errorf("dropped %.0f bytes", d)
 				}

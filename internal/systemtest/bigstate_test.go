@@ -14,9 +14,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -43,7 +43,7 @@ func TestMaximalStateSyncsToAFreshWorker(t *testing.T) {
 	const n = 10000
 	env := startEnv(t)
 	ctx := ctxT(t)
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module
+	hello := env.Upload(t, "hello", guests.Hello).Module
 	ref := "hello@" + hello.Digest
 	if size := proto.Size(&registryv1.Route{PathPrefix: maximalRoute(0, ref).PathPrefix, ModuleName: "hello", ModuleDigest: hello.Digest, Options: maximalRoute(0, ref).Options}); size < registry.LimitRouteBytes.Max*9/10 {
 		t.Fatalf("a route of %d bytes is not near the limit of %d", size, registry.LimitRouteBytes.Max)
@@ -84,7 +84,7 @@ func TestMaximalStateSyncsToAFreshWorker(t *testing.T) {
 
 	start = time.Now()
 	w := testenv.StartWorker(t, env.WorkerConfig())
-	testutil.Eventually(t, loadTimeout, func() error {
+	poll.Eventually(t, loadTimeout, func() error {
 		if err := w.Ready(); err != nil {
 			return err
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/nanoedge/nanoedge/controlplane"
-	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/nanoedge/nanoedge/dataplane"
-	"github.com/nanoedge/nanoedge/internal/browser"
-	"github.com/nanoedge/nanoedge/internal/conformance"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/chromium"
+	"github.com/nanoedge/nanoedge/internal/testing/conformance"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
@@ -26,9 +26,9 @@ import (
 func browserEnv(t *testing.T) (*testenv.Env, *dataplaneURL, []conformance.Case) {
 	env := startEnv(t)
 	w := testenv.StartWorker(t, env.WorkerConfig())
-	env.Upload(t, "api", wasmtest.Echo)
-	env.Upload(t, "app", wasmtest.Page)
-	env.Upload(t, "bad", wasmtest.Misbehave)
+	env.Upload(t, "api", guests.Echo)
+	env.Upload(t, "app", guests.Page)
+	env.Upload(t, "bad", guests.Misbehave)
 	ctx := ctxT(t)
 	browserOK := &registryv1.RouteOptions{Browser: true}
 	for _, r := range []client.Route{
@@ -83,7 +83,7 @@ func TestConformanceOnWorker(t *testing.T) {
 // one signed by an untrusted key is refused and requests go to the
 // network; with the worker stopped, the module still answers.
 func TestBrowserHost(t *testing.T) {
-	browser.Require(t)
+	chromium.Require(t)
 	env, w, cases := browserEnv(t)
 
 	// The worker serves the manifest and bytes only for routes that allow it.
@@ -120,7 +120,7 @@ func TestBrowserHost(t *testing.T) {
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := browser.Start(t, "serviceworker.mjs", w.url, cfgFile)
+	s := chromium.Start(t, "serviceworker.mjs", w.url, cfgFile)
 
 	type report struct {
 		Route   string             `json:"route"`

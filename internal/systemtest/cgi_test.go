@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -21,7 +21,7 @@ func TestCGIModuleInC(t *testing.T) {
 	wcfg.Worker.RequestTimeout = 2 * time.Second
 	wcfg.Engine.MemoryLimit = 32 << 20
 	w := testenv.StartWorker(t, wcfg)
-	mod := env.Upload(t, "c-echo", wasmtest.CEcho).Module
+	mod := env.Upload(t, "c-echo", guests.CEcho).Module
 	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/c/", Module: "c-echo"}); err != nil {
 		t.Fatal(err)
 	}

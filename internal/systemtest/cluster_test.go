@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // node is one control plane process of a test cluster, restartable on the
@@ -74,7 +74,7 @@ func (nd *node) restart(t *testing.T) {
 func leaderOf(t *testing.T, nodes []*node) *node {
 	t.Helper()
 	var leader *node
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		for _, nd := range nodes {
 			if nd.cp != nil && nd.cp.Store.IsLeader() {
 				leader = nd
@@ -117,7 +117,7 @@ func TestClusterForwardingAndFailover(t *testing.T) {
 	// Writes through a follower are forwarded; reads through the other
 	// follower right after are linearizable.
 	a, b := via(followers[0]), via(followers[1])
-	res, err := a.Upload(ctx, "hello", wasmtest.Build(t, wasmtest.Hello), client.WithSigner(env.Key))
+	res, err := a.Upload(ctx, "hello", guests.Build(t, guests.Hello), client.WithSigner(env.Key))
 	if err != nil {
 		t.Fatalf("upload through a follower: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestClusterForwardingAndFailover(t *testing.T) {
 	before := len(acked)
 	mu.Unlock()
 	var failover time.Duration
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(acked) <= before+2 {
@@ -205,7 +205,7 @@ func TestClusterForwardingAndFailover(t *testing.T) {
 	// Every node, the restarted one too, converges to the same state that
 	// holds every acknowledged write.
 	var states []string
-	testutil.Eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		states = states[:0]
 		for _, nd := range nodes {
 			c := testenv.NewClient(t, nd.cp.Addr(), pubToken, client.WithStaleReads())
@@ -266,7 +266,7 @@ func TestClientAndWorkerFailOver(t *testing.T) {
 	wcfg := env.WorkerConfig()
 	wcfg.ControlPlane = all
 	w := testenv.StartWorker(t, wcfg)
-	if _, err := pub.Upload(ctx, "hello", wasmtest.Build(t, wasmtest.Hello), client.WithSigner(env.Key)); err != nil {
+	if _, err := pub.Upload(ctx, "hello", guests.Build(t, guests.Hello), client.WithSigner(env.Key)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: "/before", Module: "hello"}); err != nil {

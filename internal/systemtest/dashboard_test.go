@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/browser"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/chromium"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -20,12 +20,12 @@ import (
 // and checks, in headless Chromium, that the control plane's dashboard
 // shows the route with a non-zero rate, the leader and the worker.
 func TestDashboardInChromium(t *testing.T) {
-	browser.Require(t)
+	chromium.Require(t)
 	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
 	cfg.DashboardAddr = "127.0.0.1:0"
 	env := testenv.Start(t, cfg)
 	w := testenv.StartWorker(t, env.WorkerConfig())
-	env.Upload(t, "hello", wasmtest.Hello)
+	env.Upload(t, "hello", guests.Hello)
 	ctx := ctxT(t)
 	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if d := os.Getenv("NANOEDGE_SCREENSHOT_DIR"); d != "" {
 		shot = filepath.Join(d, "dashboard.png")
 	}
-	out := browser.Run(t, 2*time.Minute, "dashboard.mjs", env.CP.DashboardURL(), reader, "*/hello", shot)
+	out := chromium.Run(t, 2*time.Minute, "dashboard.mjs", env.CP.DashboardURL(), reader, "*/hello", shot)
 	var seen struct {
 		RPS        float64  `json:"rps"`
 		RateCell   string   `json:"rateCell"`

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -30,11 +30,11 @@ func TestEndToEnd(t *testing.T) {
 	c := env.Publisher
 	ctx := ctxT(t)
 
-	hello := env.Upload(t, "hello", wasmtest.Hello)
+	hello := env.Upload(t, "hello", guests.Hello)
 	if !hello.Created || hello.Module.Digest == "" {
 		t.Fatalf("exp a new module, got %+v", hello)
 	}
-	if again := env.Upload(t, "hello", wasmtest.Hello); again.Created || again.Module.Digest != hello.Module.Digest {
+	if again := env.Upload(t, "hello", guests.Hello); again.Created || again.Module.Digest != hello.Module.Digest {
 		t.Fatalf("exp the same bytes to be stored once, got %+v", again)
 	}
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello@" + hello.Module.Digest}); err != nil {
@@ -57,7 +57,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Switch the route to another module.
-	echo := env.Upload(t, "echo", wasmtest.Echo)
+	echo := env.Upload(t, "echo", guests.Echo)
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "echo"}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestEndToEnd(t *testing.T) {
 func TestGuestSDKPassesRequestsThrough(t *testing.T) {
 	env := startEnv(t)
 	w := testenv.StartWorker(t, env.WorkerConfig())
-	env.Upload(t, "echo", wasmtest.Echo)
+	env.Upload(t, "echo", guests.Echo)
 	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/echo/", Module: "echo"}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +171,10 @@ func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
 	env := testenv.Start(t, cfg)
 	c := env.Publisher
 	ctx := ctxT(t)
-	hello := env.Upload(t, "hello", wasmtest.Hello)
+	hello := env.Upload(t, "hello", guests.Hello)
 	signed := client.WithSigner(env.Key)
 	stranger, _ := signing.GenerateKey()
-	helloWasm := wasmtest.Build(t, wasmtest.Hello)
+	helloWasm := guests.Build(t, guests.Hello)
 	if _, _, err := c.SetRoute(ctx, client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // TestWorkerOnEveryEngine serves a route through a worker on each engine
@@ -16,8 +16,8 @@ import (
 // answers, a runaway guest is cut at the deadline, and the worker goes on.
 func TestWorkerOnEveryEngine(t *testing.T) {
 	env := startEnv(t)
-	env.Upload(t, "hello", wasmtest.Hello)
-	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	env.Upload(t, "hello", guests.Hello)
+	env.Upload(t, "misbehave", guests.Misbehave)
 	for _, r := range []client.Route{{PathPrefix: "/hello", Module: "hello"}, {PathPrefix: "/bad/", Module: "misbehave"}} {
 		if _, _, err := env.Publisher.SetRoute(ctxT(t), r); err != nil {
 			t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/nanoedge/nanoedge/internal/cli"
 	"github.com/nanoedge/nanoedge/internal/latency"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -31,7 +31,7 @@ func TestThousandWorkers(t *testing.T) {
 	cfg.DashboardAddr = "127.0.0.1:0"
 	env := testenv.Start(t, cfg)
 	ctx := ctxT(t)
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module
+	hello := env.Upload(t, "hello", guests.Hello).Module
 	for i := 0; i < routes; i++ {
 		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: fmt.Sprintf("/route-%03d/%s", i, strings.Repeat("p", 60)), Module: "hello"}); err != nil {
 			t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 )
 
 // loadTimeout allows a cold compile of a Go module under the race detector
@@ -57,7 +57,7 @@ func get(t *testing.T, url string) response {
 func waitServed(t *testing.T, url string, ok func(response) bool) response {
 	t.Helper()
 	var last response
-	testutil.Eventually(t, loadTimeout, func() error {
+	poll.Eventually(t, loadTimeout, func() error {
 		req, _ := http.NewRequest("GET", url, nil)
 		r, err := do(req)
 		if err != nil {

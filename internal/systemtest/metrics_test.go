@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -17,7 +17,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	wcfg := env.WorkerConfig()
 	wcfg.MetricsAddr = "127.0.0.1:0"
 	w := testenv.StartWorker(t, wcfg)
-	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	env.Upload(t, "misbehave", guests.Misbehave)
 	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/m/", Module: "misbehave"}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,12 +15,12 @@ import (
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // logLines is a concurrency-safe sink for a JSON slog handler.
@@ -63,8 +63,8 @@ func TestRouteMiddleware(t *testing.T) {
 	wcfg.Worker.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	wcfg.Tracing = server.TracingConfig{Endpoint: col.Addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
 	w := testenv.StartWorker(t, wcfg)
-	env.Upload(t, "echo", wasmtest.Echo)
-	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	env.Upload(t, "echo", guests.Echo)
+	env.Upload(t, "misbehave", guests.Misbehave)
 	ctx := ctxT(t)
 	cors := &registryv1.CorsPolicy{
 		AllowOrigins: []string{"https://app.example"}, AllowMethods: []string{"GET", "PUT"},
@@ -151,7 +151,7 @@ func TestRouteMiddleware(t *testing.T) {
 		}
 		workerSpan := strings.Split(guestParent, "-")[2]
 		var span *tracev1.Span
-		testutil.Eventually(t, 10*time.Second, func() error {
+		poll.Eventually(t, 10*time.Second, func() error {
 			if spans := col.Find("/traced/x"); len(spans) == 1 {
 				span = spans[0]
 				return nil
@@ -190,7 +190,7 @@ func TestRouteMiddleware(t *testing.T) {
 			t.Fatalf("GET /talk/stdout: %d", r.status)
 		}
 		var span *tracev1.Span
-		testutil.Eventually(t, 10*time.Second, func() error {
+		poll.Eventually(t, 10*time.Second, func() error {
 			if spans := col.Find("/talk/stdout"); len(spans) == 1 {
 				span = spans[0]
 				return nil

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -32,7 +32,7 @@ func TestGuestCannotHarmWorker(t *testing.T) {
 	// bomb's 500 into a 504; runaway guests go to a route that tightens it.
 	wcfg.Worker.RequestTimeout = time.Minute
 	w := testenv.StartWorker(t, wcfg)
-	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	env.Upload(t, "misbehave", guests.Misbehave)
 	ctx := ctxT(t)
 	for _, r := range []client.Route{
 		{PathPrefix: "/", Module: "misbehave"},
@@ -119,7 +119,7 @@ func TestNoLeaksAfterMisbehaviour(t *testing.T) {
 	wcfg.Engine.MemoryLimit = 64 << 20
 	wcfg.Worker.RequestTimeout = time.Minute
 	w := testenv.StartWorker(t, wcfg)
-	env.Upload(t, "misbehave", wasmtest.Misbehave)
+	env.Upload(t, "misbehave", guests.Misbehave)
 	ctx := ctxT(t)
 	for _, r := range []client.Route{
 		{PathPrefix: "/", Module: "misbehave"},
@@ -142,7 +142,7 @@ func TestNoLeaksAfterMisbehaviour(t *testing.T) {
 		round()
 	}
 	http.DefaultClient.CloseIdleConnections()
-	testutil.Eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		g, h := settle()
 		if g > goroutines+5 || h > heap+64<<20 {
 			return fmt.Errorf("goroutines %d -> %d, heap %d MiB -> %d MiB", goroutines, g, heap>>20, h>>20)

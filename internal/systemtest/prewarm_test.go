@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -17,14 +17,14 @@ import (
 func TestPrewarmOnUpload(t *testing.T) {
 	env := startEnv(t)
 	w := testenv.StartWorker(t, env.WorkerConfig())
-	testutil.Eventually(t, time.Minute, func() error {
+	poll.Eventually(t, time.Minute, func() error {
 		if !w.Synced() {
 			return errors.New("not synced")
 		}
 		return nil
 	})
-	echo := env.Upload(t, "echo", wasmtest.Echo).Module
-	testutil.Eventually(t, loadTimeout, func() error {
+	echo := env.Upload(t, "echo", guests.Echo).Module
+	poll.Eventually(t, loadTimeout, func() error {
 		if !slices.Contains(w.Prewarmed(), echo.Digest) {
 			return errors.New("echo not pre-warmed yet")
 		}

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // TestRoutePropagation measures how long a route change takes to be live
@@ -21,8 +21,8 @@ func TestRoutePropagation(t *testing.T) {
 		t.Skip("starts 20 workers")
 	}
 	env := startEnv(t)
-	env.Upload(t, "hello", wasmtest.Hello)
-	env.Upload(t, "echo", wasmtest.Echo)
+	env.Upload(t, "hello", guests.Hello)
+	env.Upload(t, "echo", guests.Echo)
 	ctx := ctxT(t)
 	for path, mod := range map[string]string{"/p/": "hello", "/warm/": "echo"} {
 		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
@@ -56,7 +56,7 @@ func TestRoutePropagation(t *testing.T) {
 			wg.Add(1)
 			go func(w *server.Worker) {
 				defer wg.Done()
-				testutil.Eventually(t, 10*time.Second, func() error {
+				poll.Eventually(t, 10*time.Second, func() error {
 					if w.Revision() < rev {
 						return fmt.Errorf("worker at %d, want %d", w.Revision(), rev)
 					}

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nanoedge/nanoedge/internal/latency"
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -30,9 +30,9 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 	wcfg.Worker.ReportInterval = 200 * time.Millisecond
 	w := testenv.StartWorker(t, wcfg)
 	ctx := ctxT(t)
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module
-	env.Upload(t, "flaky", wasmtest.Flaky)
-	echo := env.Upload(t, "echo", wasmtest.Echo).Module
+	hello := env.Upload(t, "hello", guests.Hello).Module
+	env.Upload(t, "flaky", guests.Flaky)
+	echo := env.Upload(t, "echo", guests.Echo).Module
 	pub := env.Publisher
 	// The canaries are routed elsewhere first, so the worker has compiled
 	// them before the rollout starts the clock.
@@ -68,7 +68,7 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 	waitRollout := func(state registryv1.RolloutState, within time.Duration) *registryv1.Rollout {
 		t.Helper()
 		var ro *registryv1.Rollout
-		testutil.Eventually(t, within, func() error {
+		poll.Eventually(t, within, func() error {
 			ros, err := pub.Rollouts(ctx)
 			if err != nil {
 				return err
@@ -115,7 +115,7 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 	if r := appRoute(); r.ModuleDigest != hello.Digest || len(r.Versions) != 0 {
 		t.Fatalf("exp the route back on hello alone, got %v", r)
 	}
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		for i := 0; i < 20; i++ {
 			if r := get(t, w.URL()+"/app/y"); !strings.HasPrefix(r.header.Get("X-Nanoedge-Version"), "hello@") {
 				return errors.New("still served by " + r.header.Get("X-Nanoedge-Version"))
@@ -176,8 +176,8 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 	wcfg.ControlPlane = follower.cp.Addr()
 	wcfg.Worker.ReportInterval = 200 * time.Millisecond
 	w := testenv.StartWorker(t, wcfg)
-	for _, m := range []struct{ name, src string }{{"hello", wasmtest.Hello}, {"echo", wasmtest.Echo}} {
-		if _, err := pub.Upload(ctx, m.name, wasmtest.Build(t, m.src), client.WithSigner(env.Key)); err != nil {
+	for _, m := range []struct{ name, src string }{{"hello", guests.Hello}, {"echo", guests.Echo}} {
+		if _, err := pub.Upload(ctx, m.name, guests.Build(t, m.src), client.WithSigner(env.Key)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +203,7 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 20*time.Second, func() error {
+	poll.Eventually(t, 20*time.Second, func() error {
 		if ro := rollout(); ro == nil || ro.Step < 1 {
 			return fmt.Errorf("rollout at %v", ro)
 		}
@@ -213,7 +213,7 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 	leader.cp = nil
 	killed := time.Now()
 	var ro *registryv1.Rollout
-	testutil.Eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		if ro = rollout(); ro.GetState() != registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED {
 			return fmt.Errorf("rollout %v", ro)
 		}
@@ -223,7 +223,7 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 	if newLeader := leaderOf(t, nodes); newLeader == leader {
 		t.Fatal("the killed node still leads")
 	}
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		for i := 0; i < 20; i++ {
 			if r := get(t, w.URL()+"/app/y"); !strings.HasPrefix(r.header.Get("X-Nanoedge-Version"), "echo@") {
 				return errors.New("still served by " + r.header.Get("X-Nanoedge-Version"))
@@ -247,9 +247,9 @@ func TestForgedTelemetryCannotDecideARollout(t *testing.T) {
 	wcfg.Worker.ReportInterval = 200 * time.Millisecond
 	w := testenv.StartWorker(t, wcfg)
 	ctx := ctxT(t)
-	env.Upload(t, "hello", wasmtest.Hello)
-	echo := env.Upload(t, "echo", wasmtest.Echo).Module
-	flaky := env.Upload(t, "flaky", wasmtest.Flaky).Module
+	env.Upload(t, "hello", guests.Hello)
+	echo := env.Upload(t, "echo", guests.Echo).Module
+	flaky := env.Upload(t, "flaky", guests.Flaky).Module
 	for path, mod := range map[string]string{"/app/": "hello", "/warm/flaky/": "flaky", "/warm/echo/": "echo"} {
 		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
 			t.Fatal(err)
@@ -326,7 +326,7 @@ func TestForgedTelemetryCannotDecideARollout(t *testing.T) {
 					}
 				}
 			}
-			testutil.Eventually(t, 30*time.Second, func() error {
+			poll.Eventually(t, 30*time.Second, func() error {
 				if ro := rollout(); ro.State != tc.outcome {
 					return fmt.Errorf("rollout %v at step %d: %s", ro.State, ro.Step, ro.Reason)
 				}

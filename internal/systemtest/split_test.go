@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -24,8 +24,8 @@ func TestGrayRelease(t *testing.T) {
 	wcfg := env.WorkerConfig()
 	wcfg.Worker.PinSecret = "tester-secret"
 	w := testenv.StartWorker(t, wcfg)
-	hello := env.Upload(t, "hello", wasmtest.Hello).Module
-	echo := env.Upload(t, "echo", wasmtest.Echo).Module
+	hello := env.Upload(t, "hello", guests.Hello).Module
+	echo := env.Upload(t, "echo", guests.Echo).Module
 	ctx := ctxT(t)
 	split := []*registryv1.VersionSpec{{Module: "hello", Weight: 70}, {Module: "echo", Weight: 30}}
 	routes := []client.Route{

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/internal/tlsconfig"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -39,7 +39,7 @@ func TestTLSAndMutualTLS(t *testing.T) {
 			cfg.TLS = serverTLS
 			env := testenv.StartTLS(t, cfg, clientTLS)
 			w := testenv.StartWorker(t, env.WorkerConfig())
-			env.Upload(t, "hello", wasmtest.Hello)
+			env.Upload(t, "hello", guests.Hello)
 			if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "hello"}); err != nil {
 				t.Fatal(err)
 			}

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nanoedge/nanoedge/internal/testenv"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -66,7 +66,7 @@ func cuttingProxy(t *testing.T, target string, cutAfter int64) (addr string, cut
 // does not make the SDK send the whole module again.
 func TestUploadResumesAfterACut(t *testing.T) {
 	env := startEnv(t)
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	proxy, cuts := cuttingProxy(t, env.CP.Addr(), int64(len(wasm))/2)
 	c := testenv.NewClient(t, proxy, env.Token(t, "ci2", registryv1.Role_ROLE_PUBLISHER))
 	var sent []int64

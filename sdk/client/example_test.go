@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/controlplane"
-	"github.com/nanoedge/nanoedge/internal/server"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // controlPlane starts a throwaway single-node control plane and returns
@@ -43,7 +43,7 @@ func controlPlane() (addr, admin string, stop func()) {
 func buildHello() []byte { return build(filepath.Join("examples", "hello")) }
 
 func build(dir string) []byte {
-	wasm, err := wasmbuild.Build(context.Background(), filepath.Join(wasmtest.Root(), dir))
+	wasm, err := wasmbuild.Build(context.Background(), filepath.Join(guests.Root(), dir))
 	if err != nil {
 		panic(err)
 	}
@@ -144,7 +144,7 @@ func Example_grayRelease() {
 	if err != nil {
 		panic(err)
 	}
-	v2, err := c.Upload(ctx, "shop-next", build(wasmtest.Echo), client.WithSigner(key))
+	v2, err := c.Upload(ctx, "shop-next", build(guests.Echo), client.WithSigner(key))
 	if err != nil {
 		panic(err)
 	}

@@ -18,8 +18,8 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/testutil"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
 )
 
 // MemoryLimit is the per-instance memory cap the suite asks engines for.
@@ -132,7 +132,7 @@ func ModuleImporting(mod, name string) []byte {
 }
 
 func echo(t *testing.T, e engine.Engine) {
-	inst := instantiate(t, compile(t, e, wasmtest.Build(t, wasmtest.Echo)), nil)
+	inst := instantiate(t, compile(t, e, guests.Build(t, guests.Echo)), nil)
 	body := bytes.Repeat([]byte{0, 1, 2, 0xff}, 64<<10)
 	for i := 0; i < 3; i++ { // the instance stays usable across calls
 		resp, err := Call(context.Background(), inst, "PUT", "/a/b?x=1&set=X-Out:v", body)
@@ -162,7 +162,7 @@ func echo(t *testing.T, e engine.Engine) {
 
 func isolated(t *testing.T, e engine.Engine) {
 	ctx := context.Background()
-	m := compile(t, e, wasmtest.Build(t, wasmtest.Echo))
+	m := compile(t, e, guests.Build(t, guests.Echo))
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for g := 0; g < 4; g++ {
@@ -193,7 +193,7 @@ func isolated(t *testing.T, e engine.Engine) {
 }
 
 func misbehave(t *testing.T, e engine.Engine) {
-	m := compile(t, e, wasmtest.Build(t, wasmtest.Misbehave))
+	m := compile(t, e, guests.Build(t, guests.Misbehave))
 	tests := []struct {
 		path    string
 		timeout time.Duration
@@ -244,7 +244,7 @@ func errString(err error) string {
 }
 
 func badABI(t *testing.T, e engine.Engine) {
-	m := compile(t, e, wasmtest.BuildC(t, wasmtest.BadABI))
+	m := compile(t, e, guests.BuildC(t, guests.BadABI))
 	ctx := context.Background()
 	inst := instantiate(t, m, nil)
 	if resp, err := Call(ctx, inst, "GET", "/", nil); err != nil || resp.Status != 204 {
@@ -263,7 +263,7 @@ func badABI(t *testing.T, e engine.Engine) {
 }
 
 func cgi(t *testing.T, e engine.Engine) {
-	m := compile(t, e, wasmtest.BuildC(t, wasmtest.CEcho))
+	m := compile(t, e, guests.BuildC(t, guests.CEcho))
 	tests := []struct {
 		path    string
 		timeout time.Duration
@@ -301,7 +301,7 @@ func cgi(t *testing.T, e engine.Engine) {
 // linear memory of a warm instance (reported as MB/instance).
 func Bench(b *testing.B, e engine.Engine) {
 	ctx := context.Background()
-	m, err := e.Compile(ctx, wasmtest.Build(b, wasmtest.Hello))
+	m, err := e.Compile(ctx, guests.Build(b, guests.Hello))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func ResidentBytes() (int64, bool) {
 // enforcement costs a call. newEngine makes the engine either way.
 func BenchDeadlineCost(b *testing.B, newEngine func(enforce bool) (engine.Engine, error)) {
 	ctx := context.Background()
-	wasm := wasmtest.Build(b, wasmtest.Hello)
+	wasm := guests.Build(b, guests.Hello)
 	for _, bc := range []struct {
 		name    string
 		enforce bool
@@ -460,7 +460,7 @@ func BenchDeadlineCost(b *testing.B, newEngine func(enforce bool) (engine.Engine
 // deadline, give back their goroutines and memory when closed.
 func releases(t *testing.T, e engine.Engine) {
 	ctx := context.Background()
-	m := compile(t, e, wasmtest.Build(t, wasmtest.Misbehave))
+	m := compile(t, e, guests.Build(t, guests.Misbehave))
 	cycle := func() {
 		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
 		if err != nil {
@@ -490,7 +490,7 @@ func releases(t *testing.T, e engine.Engine) {
 	for i := 0; i < cycles; i++ {
 		cycle()
 	}
-	testutil.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		if n := runtime.NumGoroutine(); n > goroutines {
 			return fmt.Errorf("%d goroutines, %d before", n, goroutines)
 		}

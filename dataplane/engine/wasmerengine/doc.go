@@ -5,10 +5,10 @@
 // wasmer 1.0.4 cannot cap memory, cannot interrupt a guest, and its own
 // WASI aborts the whole process when a Go guest sleeps (poll_oneoff on a
 // clock panics in Rust). This engine does not use that WASI: it provides
-// the WASI imports handler modules need from Go (dataplane/engine/wasishim),
+// the WASI imports handler modules need from Go (dataplane/engine/internal/wasishim),
 // with sleeps sliced like the wazero engine's. It caps memory by rewriting each
 // module's memory maximum (rewrite.CapMemory) and stops guests at their
-// deadline with the same instrumented interrupt flag (internal/rewrite),
+// deadline with the same instrumented interrupt flag (dataplane/engine/internal/rewrite),
 // so it passes the same suite (enginetest) as the default engine.
 //
 // wasmer-go 1.0.4 frees a trap returned by a host function twice, so the

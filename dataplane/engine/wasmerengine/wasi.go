@@ -5,7 +5,7 @@ package wasmerengine
 import (
 	"github.com/wasmerio/wasmer-go/wasmer"
 
-	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
 )
 
 // wasi is one instance's WASI: the project's shim (wasishim) on the

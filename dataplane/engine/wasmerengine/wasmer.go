@@ -12,9 +12,12 @@ import (
 	"github.com/wasmerio/wasmer-go/wasmer"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/cgi"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/rewrite"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/watchdog"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/rewrite"
 )
 
 // Config configures an Engine.
@@ -44,7 +47,7 @@ type Engine struct {
 	cfg   Config
 	store *wasmer.Store
 	mu    sync.Mutex // wasmer's store is not documented as safe for concurrent compiles
-	dog   *engine.Watchdog
+	dog   *watchdog.Watchdog
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -54,7 +57,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, store: wasmer.NewStore(wasmer.NewEngine()), dog: engine.NewWatchdog()}, nil
+	return &Engine{cfg: cfg, store: wasmer.NewStore(wasmer.NewEngine()), dog: watchdog.New()}, nil
 }
 
 // Close implements engine.Engine.
@@ -136,9 +139,9 @@ func (m *module) Close(ctx context.Context) error {
 
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
-	stderr := &engine.TailWriter{W: cfg.Stderr}
+	stderr := &guestio.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &engine.CGIInstance{Run: m.runCGI(stderr)}, nil
+		return &cgi.Instance{Run: m.runCGI(stderr)}, nil
 	}
 	run, err := m.start(ctx, &wasi{System: wasishim.System{Stdout: cfg.Stdout, Stderr: stderr}}, abi.ExportInitialize, stderr)
 	if err != nil {
@@ -180,8 +183,8 @@ type running struct {
 	inst      *wasmer.Instance
 	wasi      *wasi
 	interrupt *interrupt // nil if the module is not instrumented
-	watch     *engine.Watch
-	stderr    *engine.TailWriter
+	watch     *watchdog.Watch
+	stderr    *guestio.TailWriter
 }
 
 // interrupt is an instrumented instance's pair of globals (see
@@ -199,7 +202,7 @@ func (i *interrupt) raise() {
 func (r *running) close() { r.inst.Close() }
 
 // start instantiates m with w and runs entry, if the module exports it.
-func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *engine.TailWriter) (*running, error) {
+func (m *module) start(ctx context.Context, w *wasi, entry string, stderr *guestio.TailWriter) (*running, error) {
 	inst, err := wasmer.NewInstance(m.m, w.imports(m.e.store))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v%s", engine.ErrTrap, err, stderr.Suffix())
@@ -262,7 +265,7 @@ func (r *running) failure(err error) error {
 type instance struct {
 	run           *running
 	alloc, handle *wasmer.Function
-	stderr        *engine.TailWriter
+	stderr        *guestio.TailWriter
 	out           []byte
 }
 
@@ -311,8 +314,8 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	return i.out, nil
 }
 
-// runCGI runs the command once for a request (see engine.CGIInstance).
-func (m *module) runCGI(stderr *engine.TailWriter) engine.CGIRun {
+// runCGI runs the command once for a request (see cgi.Instance).
+func (m *module) runCGI(stderr *guestio.TailWriter) cgi.Run {
 	return func(ctx context.Context, env []string, stdin io.Reader, stdout io.Writer) (uint64, error) {
 		run, err := m.start(ctx, &wasi{System: wasishim.System{Env: env, Stdin: stdin, Stdout: stdout, Stderr: stderr}}, exportStart, stderr)
 		if err != nil {

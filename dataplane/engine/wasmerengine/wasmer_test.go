@@ -11,7 +11,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 // TestEngineSuite holds the wasmer engine to what every engine must do.
@@ -57,7 +57,7 @@ func TestExitsDoNotCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := e.Compile(ctx, wasmtest.Build(t, wasmtest.Misbehave))
+	m, err := e.Compile(ctx, guests.Build(t, guests.Misbehave))
 	if err != nil {
 		t.Fatal(err)
 	}

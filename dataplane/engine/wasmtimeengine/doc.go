@@ -13,7 +13,7 @@
 // Compiled code is kept on disk (Config.CacheDir) keyed by the module's
 // digest and the wasmtime version, and loaded by mapping the file.
 // With Config.PreInitialize, handler modules are snapshotted after their
-// _initialize (internal/rewrite), and wasmtime maps the snapshot's memory
+// _initialize (dataplane/engine/internal/rewrite), and wasmtime maps the snapshot's memory
 // copy-on-write: a new instance costs page mappings, not a run of the Go
 // runtime's start-up.
 //

@@ -5,7 +5,7 @@ package wasmtimeengine
 import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
-	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
 )
 
 // host is a store's data: the instance's WASI world and its memory.

@@ -19,9 +19,11 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wasishim"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/cgi"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/rewrite"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/rewrite"
 )
 
 // Version names the wasmtime release compiled code belongs to; the disk
@@ -287,9 +289,9 @@ func (m *module) RenewAfter() int {
 
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
-	stderr := &engine.TailWriter{W: cfg.Stderr}
+	stderr := &guestio.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &engine.CGIInstance{Run: m.runCGI(stderr)}, nil
+		return &cgi.Instance{Run: m.runCGI(stderr)}, nil
 	}
 	entry := abi.ExportInitialize
 	if m.initialized {
@@ -424,7 +426,7 @@ func (r *running) classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 	}
 	stderr := ""
-	if t, ok := r.host.sys.Stderr.(*engine.TailWriter); ok {
+	if t, ok := r.host.sys.Stderr.(*guestio.TailWriter); ok {
 		stderr = t.Suffix()
 	}
 	if exit := r.host.sys.Exit; exit != nil {
@@ -474,8 +476,8 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	return i.out, nil
 }
 
-// runCGI runs the command once for a request (see engine.CGIInstance).
-func (m *module) runCGI(stderr *engine.TailWriter) engine.CGIRun {
+// runCGI runs the command once for a request (see cgi.Instance).
+func (m *module) runCGI(stderr *guestio.TailWriter) cgi.Run {
 	return func(ctx context.Context, env []string, stdin io.Reader, stdout io.Writer) (uint64, error) {
 		run, err := m.start(ctx, &wasishim.System{Env: env, Stdin: stdin, Stdout: stdout, Stderr: stderr}, exportStart)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 // TestEngineSuite holds the wasmtime engine to what every engine must do,
@@ -74,7 +74,7 @@ func TestCompiledCodeIsCached(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.CacheDir, cfg.PreInitialize = t.TempDir(), true
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	serve := func() {
 		t.Helper()
 		e, err := New(ctx, cfg)
@@ -125,7 +125,7 @@ func TestCompiledCodeIsCached(t *testing.T) {
 // whose instances run their own initialization gives no advice.
 func TestSnapshotsAdviseRenewal(t *testing.T) {
 	ctx := context.Background()
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	cache := t.TempDir()
 	for _, tt := range []struct {
 		pre  bool

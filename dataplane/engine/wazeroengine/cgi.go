@@ -5,11 +5,12 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/cgi"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
 )
 
-// runCGI runs the command once for a request (see engine.CGIInstance).
-func (m *module) runCGI(stderr *engine.TailWriter) engine.CGIRun {
+// runCGI runs the command once for a request (see cgi.Instance).
+func (m *module) runCGI(stderr *guestio.TailWriter) cgi.Run {
 	return func(ctx context.Context, env []string, stdin io.Reader, stdout io.Writer) (memory uint64, err error) {
 		mc := moduleConfig(stderr).WithStdin(stdin).WithStdout(stdout)
 		for _, kv := range env {

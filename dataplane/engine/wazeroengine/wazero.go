@@ -17,8 +17,11 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/cgi"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/rewrite"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/watchdog"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/rewrite"
 )
 
 // Config configures an Engine.
@@ -64,7 +67,7 @@ type Engine struct {
 	cfg     Config
 	rt      wazero.Runtime // instrumented modules
 	checked wazero.Runtime // the rest: wazero closes them when a call's context ends
-	dog     *engine.Watchdog
+	dog     *watchdog.Watchdog
 	// memories holds instances' memory reservations for reuse.
 	memories *memoryPool
 }
@@ -88,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true)), dog: engine.NewWatchdog()}
+	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true)), dog: watchdog.New()}
 	e.memories = newMemoryPool(e.memoryLimit())
 	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -162,7 +165,7 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 	}
 	defer tcm.Close(ctx)
 	tmpl := &module{rt: e.rt, cm: tcm, dog: e.dog, interruptible: true, memories: e.memories}
-	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &engine.TailWriter{})
+	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &guestio.TailWriter{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -255,7 +258,7 @@ type module struct {
 	rt  wazero.Runtime
 	cm  wazero.CompiledModule
 	cgi bool // a WASI command run once per request (WAGI)
-	dog *engine.Watchdog
+	dog *watchdog.Watchdog
 	// interruptible: instrumented, stopped through its interrupt global.
 	interruptible bool
 	// initialized: cm is a snapshot taken after _initialize.
@@ -284,15 +287,15 @@ func (m *module) RenewAfter() int {
 
 // Instantiate implements engine.Module.
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
-	stderr := &engine.TailWriter{W: cfg.Stderr}
+	stderr := &guestio.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &engine.CGIInstance{Run: m.runCGI(stderr)}, nil
+		return &cgi.Instance{Run: m.runCGI(stderr)}, nil
 	}
 	entry := abi.ExportInitialize
 	if m.initialized {
 		entry = "" // the snapshot holds its effects
 	}
-	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(engine.OrDiscard(cfg.Stdout)), entry, stderr)
+	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(guestio.OrDiscard(cfg.Stdout)), entry, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +335,7 @@ func moduleConfig(stderr io.Writer) wazero.ModuleConfig {
 type instance struct {
 	mod           api.Module
 	alloc, handle api.Function
-	stderr        *engine.TailWriter
+	stderr        *guestio.TailWriter
 	interrupt     *interrupt // nil: wazero watches each call's context
 	stack         [2]uint64
 	out           []byte
@@ -354,7 +357,7 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 
 // start instantiates m and runs its entry point, if it exports one,
 // under ctx.
-func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *engine.TailWriter) (api.Module, *interrupt, error) {
+func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string, stderr *guestio.TailWriter) (api.Module, *interrupt, error) {
 	if !m.interruptible {
 		mod, err := m.rt.InstantiateModule(ctx, m.cm, mc.WithStartFunctions(entry))
 		if err != nil {
@@ -412,7 +415,7 @@ func (m *module) start(ctx context.Context, mc wazero.ModuleConfig, entry string
 // rewrite.Instrument), and its standing with the engine's watchdog.
 type interrupt struct {
 	flag, countdown api.MutableGlobal
-	watch           *engine.Watch
+	watch           *watchdog.Watch
 }
 
 // raise makes the guest trap at its next function call or loop iteration.
@@ -458,7 +461,7 @@ func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {
 }
 
 // classify turns a wazero call error into the engine's sentinels.
-func classify(err error, stderr *engine.TailWriter) error {
+func classify(err error, stderr *guestio.TailWriter) error {
 	if errors.Is(err, engine.ErrDeadline) || errors.Is(err, engine.ErrTrap) {
 		return err // classified already
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 func newEngine(t testing.TB, cfg Config) *Engine {
@@ -68,7 +68,7 @@ func TestCompileRefusesMemoryBomb(t *testing.T) {
 
 func testConfig() Config {
 	cfg := DefaultConfig()
-	cfg.CacheDir = wasmtest.CacheDir()
+	cfg.CacheDir = guests.CacheDir()
 	return cfg
 }
 
@@ -103,7 +103,7 @@ func FuzzValidate(f *testing.F) {
 // guest.
 func BenchmarkDeadlineEnforcement(b *testing.B) {
 	ctx := context.Background()
-	wasm := wasmtest.Build(b, wasmtest.Hello)
+	wasm := guests.Build(b, guests.Hello)
 	req := abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/hello", Host: "bench", Header: http.Header{}})
 	e := newEngine(b, testConfig())
 	unchecked := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(mustCache(b)))
@@ -148,7 +148,7 @@ func BenchmarkDeadlineEnforcement(b *testing.B) {
 }
 
 func mustCache(b *testing.B) wazero.CompilationCache {
-	c, err := wazero.NewCompilationCacheWithDir(wasmtest.CacheDir())
+	c, err := wazero.NewCompilationCacheWithDir(guests.CacheDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestSnapshotMemoryIsShared(t *testing.T) {
 		t.Skip("memory images need Linux")
 	}
 	ctx := context.Background()
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	compile := func(pre bool) engine.Module {
 		cfg := testConfig()
 		cfg.PreInitialize = pre
@@ -236,7 +236,7 @@ func TestMemoryGrowsInPlace(t *testing.T) {
 		t.Skip("reserved memory needs Linux")
 	}
 	ctx := context.Background()
-	wasm := wasmtest.Build(t, wasmtest.Hello)
+	wasm := guests.Build(t, guests.Hello)
 	for _, pre := range []bool{false, true} {
 		t.Run(map[bool]string{false: "initialized", true: "pre-initialized"}[pre], func(t *testing.T) {
 			cfg := testConfig()
@@ -285,7 +285,7 @@ func TestReusedMemoryIsZeroed(t *testing.T) {
 		t.Skip("reserved memory needs Linux")
 	}
 	ctx := context.Background()
-	m, err := newEngine(t, testConfig()).Compile(ctx, wasmtest.Build(t, wasmtest.Hello))
+	m, err := newEngine(t, testConfig()).Compile(ctx, guests.Build(t, guests.Hello))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package wasmtest
+package guests
 
 import (
 	"context"
@@ -16,14 +16,14 @@ import (
 // Paths of the modules tests use, relative to the repository root.
 const (
 	Hello     = "examples/hello"
-	Echo      = "internal/testguests/echo"
-	Misbehave = "internal/testguests/misbehave"
-	Flaky     = "internal/testguests/flaky"
-	Page      = "internal/testguests/page"
+	Echo      = "internal/testing/guests/echo"
+	Misbehave = "internal/testing/guests/misbehave"
+	Flaky     = "internal/testing/guests/flaky"
+	Page      = "internal/testing/guests/page"
 	// CEcho is a C source, built by BuildC.
-	CEcho = "internal/testguests/cgi/echo.c"
+	CEcho = "internal/testing/guests/cgi/echo.c"
 	// BadABI is a C source, built by BuildC.
-	BadABI = "internal/testguests/badabi/badabi.c"
+	BadABI = "internal/testing/guests/badabi/badabi.c"
 )
 
 var (
@@ -34,7 +34,7 @@ var (
 // Root returns the repository root.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Build returns the module built from the package at rel (relative to the

@@ -12,7 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 // spin is a module with a memory, exporting "spin", a function that
@@ -156,9 +156,9 @@ func TestInstrumentedModulesRun(t *testing.T) {
 		name string
 		wasm []byte
 	}{
-		{"hello (Go)", wasmtest.Build(t, wasmtest.Hello)},
-		{"misbehave (Go)", wasmtest.Build(t, wasmtest.Misbehave)},
-		{"echo (C)", wasmtest.BuildC(t, wasmtest.CEcho)},
+		{"hello (Go)", guests.Build(t, guests.Hello)},
+		{"misbehave (Go)", guests.Build(t, guests.Misbehave)},
+		{"echo (C)", guests.BuildC(t, guests.CEcho)},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			wasm, err := Instrument(m.wasm)

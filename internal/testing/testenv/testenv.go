@@ -19,12 +19,12 @@ import (
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
-	"github.com/nanoedge/nanoedge/internal/server"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // Env is a running control plane with credentials for each role.
@@ -142,9 +142,9 @@ func (e *Env) Upload(tb testing.TB, name, rel string) *client.UploadResult {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	build := wasmtest.Build
+	build := guests.Build
 	if strings.HasSuffix(rel, ".c") {
-		build = wasmtest.BuildC
+		build = guests.BuildC
 	}
 	res, err := e.Publisher.Upload(ctx, name, build(tb, rel), client.WithSigner(e.Key))
 	if err != nil {
@@ -156,7 +156,7 @@ func (e *Env) Upload(tb testing.TB, name, rel string) *client.UploadResult {
 // WorkerConfig returns a worker configuration for this env.
 func (e *Env) WorkerConfig() server.WorkerConfig {
 	ec := wazeroengine.DefaultConfig()
-	ec.CacheDir = wasmtest.CacheDir()
+	ec.CacheDir = guests.CacheDir()
 	wc := dataplane.DefaultConfig()
 	wc.Logger = Logger()
 	return server.WorkerConfig{ControlPlane: e.CP.Addr(), HTTPAddr: "127.0.0.1:0", Token: e.WorkerToken, TLS: e.ClientTLS, Engine: ec, Worker: wc}

@@ -1,20 +1,22 @@
-package engine
+package watchdog
 
 import (
 	"context"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 )
 
-// WatchdogTick is how often a Watchdog looks at the calls it watches: a
+// Tick is how often a Watchdog looks at the calls it watches: a
 // call is interrupted at most this long after its deadline (plus the time
 // the guest takes to reach its next check).
-const WatchdogTick = time.Millisecond
+const Tick = time.Millisecond
 
 // Watchdog interrupts guest calls whose context has ended or whose
 // deadline has passed, for engines that stop a guest by raising a flag it
-// checks (wazero and wasmer with internal/rewrite's instrumentation). One
+// checks (wazero and wasmer with dataplane/engine/internal/rewrite's instrumentation). One
 // ticker serves every call, and ticks only while calls are in flight: a
 // call costs two short critical sections instead of a timer and a
 // registration with its context (context.AfterFunc).
@@ -43,19 +45,19 @@ type Watch struct {
 func (d *Watchdog) NewWatch(raise func()) *Watch { return &Watch{dog: d, raise: raise, index: -1} }
 
 // Call runs fn watched under ctx. If ctx ends first, the interrupt is
-// raised and Call reports ErrDeadline, with ctx's cause, whatever fn
+// raised and Call reports engine.ErrDeadline, with ctx's cause, whatever fn
 // returned; otherwise it returns fn's error.
 func (w *Watch) Call(ctx context.Context, fn func() error) error {
 	w.dog.Start(ctx, w)
 	err := fn()
 	if w.dog.Stop(w) {
-		return fmt.Errorf("%w: %v", ErrDeadline, context.Cause(ctx))
+		return fmt.Errorf("%w: %v", engine.ErrDeadline, context.Cause(ctx))
 	}
 	return err
 }
 
-// NewWatchdog starts a watchdog; Close stops it.
-func NewWatchdog() *Watchdog {
+// New starts a watchdog; Close stops it.
+func New() *Watchdog {
 	d := &Watchdog{wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go d.run()
 	return d
@@ -124,7 +126,7 @@ func (d *Watchdog) run() {
 		case <-d.done:
 			return
 		}
-		t := time.NewTicker(WatchdogTick)
+		t := time.NewTicker(Tick)
 		for d.sweep(time.Now()) {
 			select {
 			case <-t.C:

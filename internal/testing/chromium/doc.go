@@ -1,4 +1,4 @@
-// Package browser runs the project's browser tests: Node.js scripts in this
+// Package chromium runs the project's browser tests: Node.js scripts in this
 // directory that drive Debian's Chromium through playwright-core. `make
 // test-deps` installs both.
-package browser
+package chromium

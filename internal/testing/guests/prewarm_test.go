@@ -1,4 +1,4 @@
-package wasmtest_test
+package guests_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 var prewarm = flag.Bool("prewarm", false, "fill the shared compilation cache (make unit runs it first, without the race detector)")
@@ -27,11 +27,11 @@ func TestPrewarm(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	for _, guest := range []string{wasmtest.Hello, wasmtest.Echo, wasmtest.Misbehave, wasmtest.Flaky, wasmtest.Page} {
-		wasm := wasmtest.Build(t, guest)
+	for _, guest := range []string{guests.Hello, guests.Echo, guests.Misbehave, guests.Flaky, guests.Page} {
+		wasm := guests.Build(t, guest)
 		for _, pre := range []bool{false, true} {
 			cfg := wazeroengine.DefaultConfig()
-			cfg.CacheDir, cfg.PreInitialize = wasmtest.CacheDir(), pre
+			cfg.CacheDir, cfg.PreInitialize = guests.CacheDir(), pre
 			e, err := wazeroengine.New(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -44,9 +44,9 @@ func TestPrewarm(t *testing.T) {
 			e.Close(ctx)
 		}
 	}
-	entries, _ := filepath.Glob(filepath.Join(wasmtest.CacheDir(), "*", "*"))
+	entries, _ := filepath.Glob(filepath.Join(guests.CacheDir(), "*", "*"))
 	if len(entries) == 0 {
-		t.Fatalf("nothing cached in %s", wasmtest.CacheDir())
+		t.Fatalf("nothing cached in %s", guests.CacheDir())
 	}
-	t.Logf("compiled into %s (%d entries) in %v", wasmtest.CacheDir(), len(entries), time.Since(start).Round(time.Millisecond))
+	t.Logf("compiled into %s (%d entries) in %v", guests.CacheDir(), len(entries), time.Since(start).Round(time.Millisecond))
 }

@@ -1,8 +1,7 @@
-package engine
+// Package guestio holds what engines do with a guest's output.
+package guestio
 
 import (
-	"bytes"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -40,31 +39,6 @@ func (t *TailWriter) Suffix() string {
 		return ""
 	}
 	return ": guest stderr: " + strings.TrimSpace(string(t.tail))
-}
-
-// MaxCGIOutput bounds what a CGI module may write to stdout for one
-// response; more is a trap.
-const MaxCGIOutput = 32 << 20
-
-// CGIOutput collects a CGI module's stdout up to MaxCGIOutput bytes; a
-// write past it fails and sets Over.
-type CGIOutput struct {
-	bytes.Buffer
-	Over bool
-}
-
-func (b *CGIOutput) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > MaxCGIOutput {
-		b.Over = true
-		return 0, fmt.Errorf("wrote more than %d bytes to stdout", MaxCGIOutput)
-	}
-	return b.Buffer.Write(p)
-}
-
-// Reset empties the buffer for the next request.
-func (b *CGIOutput) Reset() {
-	b.Buffer.Reset()
-	b.Over = false
 }
 
 // OrDiscard returns w, or io.Discard if w is nil.

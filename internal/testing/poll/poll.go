@@ -1,5 +1,5 @@
-// Package testutil holds small helpers shared by tests.
-package testutil
+// Package poll holds small helpers shared by tests.
+package poll
 
 import (
 	"testing"

@@ -10,7 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/nanoedge/nanoedge/internal/abi"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 // TestSnapshotSkipsInitialization: a Go handler initialized once and
@@ -18,7 +18,7 @@ import (
 // _initialize.
 func TestSnapshotSkipsInitialization(t *testing.T) {
 	ctx := context.Background()
-	cache, err := wazero.NewCompilationCacheWithDir(wasmtest.CacheDir())
+	cache, err := wazero.NewCompilationCacheWithDir(guests.CacheDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestSnapshotSkipsInitialization(t *testing.T) {
 	defer rt.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 
-	exported, names, err := ExportGlobals(wasmtest.Build(t, wasmtest.Echo))
+	exported, names, err := ExportGlobals(guests.Build(t, guests.Echo))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package engine
+package watchdog
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 )
 
 // raises counts a Watch's raises.
@@ -18,7 +20,7 @@ func raises(d *Watchdog) (*Watch, *atomic.Int32) {
 
 func newWatchdog(t *testing.T) *Watchdog {
 	t.Helper()
-	d := NewWatchdog()
+	d := New()
 	t.Cleanup(d.Close)
 	return d
 }
@@ -66,7 +68,7 @@ func TestWatchdogRaisesEndedCalls(t *testing.T) {
 			if took := time.Since(start); took < 20*time.Millisecond {
 				t.Errorf("raised after %v, before the call ended", took)
 			}
-			time.Sleep(5 * WatchdogTick) // a raised call is not raised again
+			time.Sleep(5 * Tick) // a raised call is not raised again
 			if !d.Stop(w) || n.Load() != 1 {
 				t.Fatalf("Stop = false or raised %d times; want true, once", n.Load())
 			}
@@ -81,7 +83,7 @@ func TestWatchdogLeavesLiveCalls(t *testing.T) {
 	for _, ctx := range []context.Context{ctx, context.Background()} {
 		w, n := raises(d)
 		d.Start(ctx, w)
-		time.Sleep(10 * WatchdogTick)
+		time.Sleep(10 * Tick)
 		if d.Stop(w) || n.Load() != 0 {
 			t.Fatalf("a call with its context alive was raised (%d)", n.Load())
 		}
@@ -93,7 +95,7 @@ func TestWatchdogLeavesLiveCalls(t *testing.T) {
 	d.Start(short, w)
 	d.Stop(w)
 	<-short.Done()
-	time.Sleep(10 * WatchdogTick)
+	time.Sleep(10 * Tick)
 	if n.Load() != 0 {
 		t.Fatal("a stopped call was raised")
 	}
@@ -156,7 +158,7 @@ func TestWatchdogConcurrentCalls(t *testing.T) {
 }
 
 func TestWatchdogCloseStopsItsGoroutine(t *testing.T) {
-	d := NewWatchdog()
+	d := New()
 	w, _ := raises(d)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -185,7 +187,7 @@ func (c deadlineOnly) Err() error {
 	return context.DeadlineExceeded
 }
 
-// Call reports ErrDeadline when the watchdog raised the interrupt, and
+// Call reports engine.ErrDeadline when the watchdog raised the interrupt, and
 // the function's own error otherwise.
 func TestWatchCallReportsTheDeadline(t *testing.T) {
 	d := newWatchdog(t)
@@ -196,8 +198,8 @@ func TestWatchCallReportsTheDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	err := w.Call(ctx, func() error { <-ctx.Done(); time.Sleep(10 * WatchdogTick); return own })
-	if !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
-		t.Fatalf("Call = %v, exp ErrDeadline with the context's cause", err)
+	err := w.Call(ctx, func() error { <-ctx.Done(); time.Sleep(10 * Tick); return own })
+	if !errors.Is(err, engine.ErrDeadline) || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
+		t.Fatalf("Call = %v, exp engine.ErrDeadline with the context's cause", err)
 	}
 }

@@ -5,14 +5,14 @@ import (
 	"testing"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
-	"github.com/nanoedge/nanoedge/internal/wasmtest"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 
 func TestCheckBounds(t *testing.T) {
 	for name, wasm := range map[string][]byte{
-		"hello (Go)":     wasmtest.Build(t, wasmtest.Hello),
-		"misbehave (Go)": wasmtest.Build(t, wasmtest.Misbehave),
-		"echo (C)":       wasmtest.BuildC(t, wasmtest.CEcho),
+		"hello (Go)":     guests.Build(t, guests.Hello),
+		"misbehave (Go)": guests.Build(t, guests.Misbehave),
+		"echo (C)":       guests.BuildC(t, guests.CEcho),
 		"spin":           spin,
 		"recurse":        recurse,
 	} {

@@ -1,4 +1,4 @@
-package browser
+package chromium
 
 import (
 	"bufio"
@@ -47,7 +47,7 @@ func Require(tb testing.TB) {
 	if testing.Short() {
 		tb.Skipf("browser test: %v missing", missing)
 	}
-	tb.Fatalf("browser test: %v missing; run `make test-deps` (Debian chromium and npm ci in internal/browser)", missing)
+	tb.Fatalf("browser test: %v missing; run `make test-deps` (Debian chromium and npm ci in internal/testing/chromium)", missing)
 }
 
 // Run runs a script of this directory with node and returns its stdout;

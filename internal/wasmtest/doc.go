@@ -1,3 +1,0 @@
-// Package wasmtest builds the repository's handler modules for tests, once
-// per test binary.
-package wasmtest

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/history"
 )
 
 // codeTable maps the registry's sentinel errors to gRPC codes. The first
@@ -22,7 +23,7 @@ var codeTable = []struct {
 	{registry.ErrTooLarge, codes.ResourceExhausted},
 	{registry.ErrQuotaExceeded, codes.ResourceExhausted},
 	{registry.ErrTimeout, codes.Unavailable},
-	{registry.ErrCompacted, codes.OutOfRange},
+	{history.ErrCompacted, codes.OutOfRange},
 	{registry.ErrNotLeader, codes.Unavailable},
 	{registry.ErrClosed, codes.Unavailable},
 	{registry.ErrInUse, codes.FailedPrecondition},

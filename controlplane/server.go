@@ -18,6 +18,8 @@ import (
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/digest"
+	"github.com/nanoedge/nanoedge/sdk/history"
 )
 
 // Store is what the API needs from the registry.
@@ -183,10 +185,10 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 	if int64(len(wasm)) != md.Size {
 		return status.Errorf(codes.InvalidArgument, "controlplane: received %d bytes, metadata announced %d", len(wasm), md.Size)
 	}
-	if digest := registry.Digest(wasm); md.Digest != "" && md.Digest != digest {
+	if digest := digest.Of(wasm); md.Digest != "" && md.Digest != digest {
 		return status.Errorf(codes.InvalidArgument, "controlplane: received bytes have digest %s, metadata announced %s", digest, md.Digest)
 	}
-	prov, err := s.verifySignature(md, registry.Digest(wasm))
+	prov, err := s.verifySignature(md, digest.Of(wasm))
 	if err != nil {
 		return err
 	}
@@ -328,7 +330,7 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 	err := s.store.Watch(stream.Context(), start, func(events []*registryv1.Event, revision int64) error {
 		return sendEvents(stream, events, revision)
 	})
-	var ce *registry.CompactedError
+	var ce *history.CompactedError
 	if errors.As(err, &ce) {
 		if err := stream.Send(&registryv1.WatchResponse{Revision: s.store.Revision(), CompactRevision: ce.CompactRevision}); err != nil {
 			return err

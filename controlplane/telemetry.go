@@ -16,6 +16,7 @@ import (
 	"github.com/nanoedge/nanoedge/internal/latency"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 // workerTTL is how long a worker that stopped reporting is still listed.
@@ -288,7 +289,7 @@ func validateReport(r *registryv1.WorkerReport) error {
 			return err
 		}
 		name := v.Host + v.PathPrefix + " " + v.ModuleDigest
-		if !registry.IsDigest(v.ModuleDigest) {
+		if !digest.Valid(v.ModuleDigest) {
 			return fmt.Errorf("module_digest %.80q is not a digest", v.ModuleDigest)
 		}
 		if v.Requests < 0 || v.ServerErrors < 0 || v.Traps < 0 || v.Timeouts < 0 || v.Successes < 0 || v.Redirects < 0 || v.ClientErrors < 0 {

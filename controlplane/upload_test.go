@@ -15,8 +15,8 @@ import (
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
-	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 	"github.com/nanoedge/nanoedge/server"
 )
 
@@ -65,7 +65,7 @@ func TestResumeNeedsAKeptUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md := &registryv1.UploadModuleMetadata{Name: "hello", Size: int64(len(wasm)), Digest: registry.Digest(wasm), Offset: 1000}
+	md := &registryv1.UploadModuleMetadata{Name: "hello", Size: int64(len(wasm)), Digest: digest.Of(wasm), Offset: 1000}
 	stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Metadata{Metadata: md}})
 	stream.Send(&registryv1.UploadModuleRequest{Msg: &registryv1.UploadModuleRequest_Chunk{Chunk: wasm[1000:]}})
 	_, err = stream.CloseAndRecv()

@@ -100,7 +100,7 @@ func startWorkerWith(t *testing.T, reg dataplane.Registry, tweak func(*dataplane
 	cfg := dataplane.DefaultConfig()
 	cfg.Logger = testenv.Logger()
 	tweak(&cfg)
-	w, err := dataplane.New(cfg, reg, eng, func(err error) bool { return errors.Is(err, client.ErrCompacted) })
+	w, err := dataplane.New(cfg, reg, eng)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/history"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -34,8 +35,8 @@ type Registry interface {
 	// ListFlags returns the feature flags route rules follow.
 	ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error)
 	// Watch calls fn with the events from revision start on, in order. It
-	// returns an error matching ErrCompacted's contract (see IsCompacted)
-	// when that history is gone.
+	// returns an error matching history.ErrCompacted when that history is
+	// gone.
 	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
 	// FetchModule returns a module's bytes, verified against its digest.
 	FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
@@ -47,10 +48,9 @@ type Registry interface {
 
 // Worker serves HTTP through the modules the registry routes to.
 type Worker struct {
-	cfg       Config
-	reg       Registry
-	eng       engine.Engine
-	compacted func(error) bool
+	cfg Config
+	reg Registry
+	eng engine.Engine
 
 	table    atomic.Pointer[table]
 	revision atomic.Int64 // the registry revision the table reflects
@@ -84,14 +84,13 @@ type Worker struct {
 	loadErr  map[string]string        // digest -> why it could not be loaded
 }
 
-// New returns a worker. compacted reports whether an error from reg.Watch
-// means the requested history is gone, so the worker must list again.
-func New(cfg Config, reg Registry, eng engine.Engine, compacted func(error) bool) (*Worker, error) {
+// New returns a worker that follows reg and runs modules on eng.
+func New(cfg Config, reg Registry, eng engine.Engine) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	w := &Worker{
-		cfg: cfg, reg: reg, eng: eng, compacted: compacted,
+		cfg: cfg, reg: reg, eng: eng,
 		routes:   make(map[string]*registryv1.Route),
 		flags:    make(map[string]bool),
 		revoked:  make(map[string]bool),
@@ -130,7 +129,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if errors.Is(err, errRetryUnbound) {
 			continue
 		}
-		if w.compacted(err) {
+		if errors.Is(err, history.ErrCompacted) {
 			w.cfg.Logger.Info("watch history compacted; listing routes again", "err", err)
 			w.revision.Store(0)
 			continue

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -33,7 +34,7 @@ func (s *Store) AddKey(ctx context.Context, key *registryv1.PublisherKey) (*regi
 	if err := ValidateName(key.Name); err != nil {
 		return nil, 0, err
 	}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutKey{PutKey: &registryv1.PutKeyCommand{Key: key}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutKey{PutKey: &raftlogv1.PutKeyCommand{Key: key}}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -44,7 +45,7 @@ func (s *Store) AddKey(ctx context.Context, key *registryv1.PublisherKey) (*regi
 // RevokeKey marks a key revoked. While routes use modules the key signed
 // it fails with ErrInUse naming them, unless force.
 func (s *Store) RevokeKey(ctx context.Context, id string, force bool) (*registryv1.PublisherKey, int64, error) {
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_RevokeKey{RevokeKey: &registryv1.RevokeKeyCommand{Id: id, Force: force}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_RevokeKey{RevokeKey: &raftlogv1.RevokeKeyCommand{Id: id, Force: force}}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -72,7 +73,7 @@ func (s *Store) PutToken(ctx context.Context, t *registryv1.Token) (int64, error
 	if err := ValidateName(t.Name); err != nil {
 		return 0, err
 	}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutToken{PutToken: &registryv1.PutTokenCommand{Token: t}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutToken{PutToken: &raftlogv1.PutTokenCommand{Token: t}}})
 	if err != nil {
 		return 0, err
 	}
@@ -81,7 +82,7 @@ func (s *Store) PutToken(ctx context.Context, t *registryv1.Token) (int64, error
 
 // RevokeToken deletes a token.
 func (s *Store) RevokeToken(ctx context.Context, id string) (int64, error) {
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_RevokeToken{RevokeToken: &registryv1.RevokeTokenCommand{Id: id}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_RevokeToken{RevokeToken: &raftlogv1.RevokeTokenCommand{Id: id}}})
 	if err != nil {
 		return 0, err
 	}
@@ -117,7 +118,7 @@ func (s *Store) ListAudit(ctx context.Context, start int64, limit int) ([]*regis
 	return out, err
 }
 
-func (w *writer) putKey(c *registryv1.PutKeyCommand) error {
+func (w *writer) putKey(c *raftlogv1.PutKeyCommand) error {
 	k := c.GetKey()
 	if k.GetId() == "" || len(k.GetPublicKey()) != 32 {
 		return fmt.Errorf("%w: publisher key must be 32 bytes with an id", ErrInvalid)
@@ -151,7 +152,7 @@ func (w *writer) putKey(c *registryv1.PutKeyCommand) error {
 	return nil
 }
 
-func (w *writer) revokeKey(c *registryv1.RevokeKeyCommand) error {
+func (w *writer) revokeKey(c *raftlogv1.RevokeKeyCommand) error {
 	keys := w.tx.Bucket(bucketKeys)
 	k := &registryv1.PublisherKey{}
 	if err := getProto(keys, c.Id, "publisher key", k); err != nil {
@@ -214,7 +215,7 @@ func (w *writer) revokedKey(m *registryv1.Module) *registryv1.PublisherKey {
 	return k
 }
 
-func (w *writer) putToken(c *registryv1.PutTokenCommand) error {
+func (w *writer) putToken(c *raftlogv1.PutTokenCommand) error {
 	if t := c.GetToken(); t.GetId() == "" || len(t.GetSecretHash()) != 32 {
 		return fmt.Errorf("%w: token needs an id and a 32-byte secret hash", ErrInvalid)
 	}
@@ -240,7 +241,7 @@ func (w *writer) putToken(c *registryv1.PutTokenCommand) error {
 	return nil
 }
 
-func (w *writer) revokeToken(c *registryv1.RevokeTokenCommand) error {
+func (w *writer) revokeToken(c *raftlogv1.RevokeTokenCommand) error {
 	tokens := w.tx.Bucket(bucketTokens)
 	t := &registryv1.Token{}
 	if err := getProto(tokens, c.Id, "token", t); err != nil {

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -15,7 +16,7 @@ import (
 type writer struct {
 	tx     *bolt.Tx
 	rev    int64
-	cmd    *registryv1.Command
+	cmd    *raftlogv1.Command
 	events []*registryv1.Event
 	audits []*registryv1.AuditEntry
 }
@@ -27,42 +28,42 @@ func (w *writer) audit(action, detail string) {
 	})
 }
 
-func (w *writer) apply(cmd *registryv1.Command) error {
+func (w *writer) apply(cmd *raftlogv1.Command) error {
 	switch op := cmd.Op.(type) {
-	case *registryv1.Command_PutModule:
+	case *raftlogv1.Command_PutModule:
 		return w.putModule(op.PutModule)
-	case *registryv1.Command_PutRoute:
+	case *raftlogv1.Command_PutRoute:
 		return w.putRoute(op.PutRoute)
-	case *registryv1.Command_DeleteRoute:
+	case *raftlogv1.Command_DeleteRoute:
 		return w.deleteRoute(op.DeleteRoute)
-	case *registryv1.Command_PutKey:
+	case *raftlogv1.Command_PutKey:
 		return w.putKey(op.PutKey)
-	case *registryv1.Command_RevokeKey:
+	case *raftlogv1.Command_RevokeKey:
 		return w.revokeKey(op.RevokeKey)
-	case *registryv1.Command_PutToken:
+	case *raftlogv1.Command_PutToken:
 		return w.putToken(op.PutToken)
-	case *registryv1.Command_RevokeToken:
+	case *raftlogv1.Command_RevokeToken:
 		return w.revokeToken(op.RevokeToken)
-	case *registryv1.Command_PutModuleChunk:
+	case *raftlogv1.Command_PutModuleChunk:
 		return w.putModuleChunk(op.PutModuleChunk)
-	case *registryv1.Command_PutRollout:
+	case *raftlogv1.Command_PutRollout:
 		return w.putRollout(op.PutRollout)
-	case *registryv1.Command_CollectGarbage:
+	case *raftlogv1.Command_CollectGarbage:
 		return w.collectGarbage()
-	case *registryv1.Command_PutNode:
+	case *raftlogv1.Command_PutNode:
 		return w.putNode(op.PutNode)
-	case *registryv1.Command_DeleteNode:
+	case *raftlogv1.Command_DeleteNode:
 		return w.deleteNode(op.DeleteNode)
-	case *registryv1.Command_PutFlag:
+	case *raftlogv1.Command_PutFlag:
 		return w.putFlag(op.PutFlag)
-	case *registryv1.Command_DeleteFlag:
+	case *raftlogv1.Command_DeleteFlag:
 		return w.deleteFlag(op.DeleteFlag)
 	default:
 		return fmt.Errorf("%w: unknown command %T", ErrInvalid, op)
 	}
 }
 
-func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
+func (w *writer) putModule(c *raftlogv1.PutModuleCommand) error {
 	m := c.GetModule()
 	if m == nil || m.Digest == "" {
 		return fmt.Errorf("%w: module without digest", ErrInvalid)
@@ -114,7 +115,7 @@ func (w *writer) putModule(c *registryv1.PutModuleCommand) error {
 
 // putModuleChunk stages one piece of a large module until the PutModule
 // that assembles it.
-func (w *writer) putModuleChunk(c *registryv1.PutModuleChunkCommand) error {
+func (w *writer) putModuleChunk(c *raftlogv1.PutModuleChunkCommand) error {
 	if c.UploadId == "" || len(c.Data) > maxEntryData {
 		return fmt.Errorf("%w: module chunk needs an upload id and at most %d bytes", ErrInvalid, maxEntryData)
 	}
@@ -151,7 +152,7 @@ func (w *writer) dropStaged(uploadID string) error {
 	return nil
 }
 
-func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
+func (w *writer) putRoute(c *raftlogv1.PutRouteCommand) error {
 	r := c.GetRoute()
 	if r == nil {
 		return fmt.Errorf("%w: empty route", ErrInvalid)
@@ -201,7 +202,7 @@ func (w *writer) putRoute(c *registryv1.PutRouteCommand) error {
 	return nil
 }
 
-func (w *writer) deleteRoute(c *registryv1.DeleteRouteCommand) error {
+func (w *writer) deleteRoute(c *raftlogv1.DeleteRouteCommand) error {
 	routes := w.tx.Bucket(bucketRoutes)
 	key := routeKey(c.Host, c.PathPrefix)
 	if routes.Get(key) == nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
 
-	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 )
 
 // Member is one node of the cluster as Raft and the registry know it.
@@ -89,7 +89,7 @@ func (s *Store) PutNode(ctx context.Context, id, grpcAddr string) error {
 	if cur, err := s.NodeAddr(id); err == nil && cur == grpcAddr {
 		return nil
 	}
-	_, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutNode{PutNode: &registryv1.PutNodeCommand{Id: id, GrpcAddr: grpcAddr}}})
+	_, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutNode{PutNode: &raftlogv1.PutNodeCommand{Id: id, GrpcAddr: grpcAddr}}})
 	return err
 }
 
@@ -99,7 +99,7 @@ func (s *Store) RemoveMember(ctx context.Context, id string) error {
 	if err := s.await(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)), "removing a member"); err != nil {
 		return err
 	}
-	_, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_DeleteNode{DeleteNode: &registryv1.DeleteNodeCommand{Id: id}}})
+	_, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_DeleteNode{DeleteNode: &raftlogv1.DeleteNodeCommand{Id: id}}})
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -192,7 +192,7 @@ func validateNode(id, grpcAddr string) error {
 	return LimitNodeAddr.Check(grpcAddr)
 }
 
-func (w *writer) putNode(c *registryv1.PutNodeCommand) error {
+func (w *writer) putNode(c *raftlogv1.PutNodeCommand) error {
 	if err := validateNode(c.Id, c.GrpcAddr); err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (w *writer) putNode(c *registryv1.PutNodeCommand) error {
 	return nil
 }
 
-func (w *writer) deleteNode(c *registryv1.DeleteNodeCommand) error {
+func (w *writer) deleteNode(c *raftlogv1.DeleteNodeCommand) error {
 	nodes := w.tx.Bucket(bucketNodes)
 	if nodes.Get([]byte(c.Id)) == nil {
 		return fmt.Errorf("%w: node %q", ErrNotFound, c.Id)

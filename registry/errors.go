@@ -2,7 +2,6 @@ package registry
 
 import (
 	"errors"
-	"fmt"
 )
 
 var (
@@ -16,8 +15,6 @@ var (
 	ErrAmbiguous = errors.New("registry: ambiguous reference")
 	// ErrNotLeader: this node cannot accept writes.
 	ErrNotLeader = errors.New("registry: not the leader")
-	// ErrCompacted: a watch asked for history that is no longer retained.
-	ErrCompacted = errors.New("registry: revision compacted")
 	// ErrQuotaExceeded: storing the module would exceed Config.Quota.
 	ErrQuotaExceeded = errors.New("registry: quota exceeded")
 	// ErrTimeout: Raft did not accept or commit the request before the
@@ -31,15 +28,3 @@ var (
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("registry: closed")
 )
-
-// CompactedError carries the compaction point of an ErrCompacted.
-type CompactedError struct {
-	// CompactRevision is the newest revision whose history is gone.
-	CompactRevision int64
-}
-
-func (e *CompactedError) Error() string {
-	return fmt.Sprintf("%v: history before revision %d is gone", ErrCompacted, e.CompactRevision+1)
-}
-
-func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }

@@ -7,6 +7,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -27,7 +28,7 @@ func (s *Store) SetFlag(ctx context.Context, name string, enabled bool, descript
 		return nil, 0, err
 	}
 	f := &registryv1.Flag{Name: name, Enabled: enabled, Description: description}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutFlag{PutFlag: &registryv1.PutFlagCommand{Flag: f}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutFlag{PutFlag: &raftlogv1.PutFlagCommand{Flag: f}}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -36,7 +37,7 @@ func (s *Store) SetFlag(ctx context.Context, name string, enabled bool, descript
 
 // DeleteFlag removes a flag that no route rule follows.
 func (s *Store) DeleteFlag(ctx context.Context, name string) (int64, error) {
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_DeleteFlag{DeleteFlag: &registryv1.DeleteFlagCommand{Name: name}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_DeleteFlag{DeleteFlag: &raftlogv1.DeleteFlagCommand{Name: name}}})
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +49,7 @@ func (s *Store) ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error
 	return listProto[*registryv1.Flag](s, bucketFlags, func() *registryv1.Flag { return &registryv1.Flag{} })
 }
 
-func (w *writer) putFlag(c *registryv1.PutFlagCommand) error {
+func (w *writer) putFlag(c *raftlogv1.PutFlagCommand) error {
 	f := c.GetFlag()
 	if f == nil {
 		return fmt.Errorf("%w: empty flag", ErrInvalid)
@@ -87,7 +88,7 @@ func (w *writer) putFlag(c *registryv1.PutFlagCommand) error {
 	return nil
 }
 
-func (w *writer) deleteFlag(c *registryv1.DeleteFlagCommand) error {
+func (w *writer) deleteFlag(c *raftlogv1.DeleteFlagCommand) error {
 	flags := w.tx.Bucket(bucketFlags)
 	if flags.Get([]byte(c.Name)) == nil {
 		return fmt.Errorf("%w: flag %q", ErrNotFound, c.Name)

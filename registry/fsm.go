@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -162,8 +163,8 @@ func (f *fsm) applyTx(tx *bolt.Tx, l *raft.Log) (*applyResult, error) {
 	return res, w.commitEvents(f.historyLimit)
 }
 
-func decodeCommand(data []byte) (*registryv1.Command, error) {
-	cmd := &registryv1.Command{}
+func decodeCommand(data []byte) (*raftlogv1.Command, error) {
+	cmd := &raftlogv1.Command{}
 	if err := proto.Unmarshal(data, cmd); err != nil {
 		return nil, fmt.Errorf("%w: decode command: %v", ErrInvalid, err)
 	}

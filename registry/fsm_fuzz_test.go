@@ -8,24 +8,26 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 // FuzzApply feeds arbitrary log entries to the state machine: it never
 // panics, and an entry it refuses changes nothing but the applied index.
 func FuzzApply(f *testing.F) {
 	wasm := fakeWasm("m")
-	seed := func(c *registryv1.Command) []byte { b, _ := proto.Marshal(c); return b }
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{Module: &registryv1.Module{Name: "m", Digest: Digest(wasm)}, Wasm: wasm}}}))
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: &registryv1.Route{PathPrefix: "/", ModuleDigest: Digest(wasm)}}}}))
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_DeleteRoute{DeleteRoute: &registryv1.DeleteRouteCommand{PathPrefix: "/"}}}))
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_RevokeKey{RevokeKey: &registryv1.RevokeKeyCommand{Id: "x"}}}))
+	seed := func(c *raftlogv1.Command) []byte { b, _ := proto.Marshal(c); return b }
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_PutModule{PutModule: &raftlogv1.PutModuleCommand{Module: &registryv1.Module{Name: "m", Digest: digest.Of(wasm)}, Wasm: wasm}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_PutRoute{PutRoute: &raftlogv1.PutRouteCommand{Route: &registryv1.Route{PathPrefix: "/", ModuleDigest: digest.Of(wasm)}}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_DeleteRoute{DeleteRoute: &raftlogv1.DeleteRouteCommand{PathPrefix: "/"}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_RevokeKey{RevokeKey: &raftlogv1.RevokeKeyCommand{Id: "x"}}}))
 	f.Add([]byte{0xff, 0x01})
 	// Found by fuzzing: commands with their payload missing used to panic.
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_PutToken{PutToken: &registryv1.PutTokenCommand{}}}))
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_PutKey{PutKey: &registryv1.PutKeyCommand{}}}))
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{}}}))
-	f.Add(seed(&registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_PutToken{PutToken: &raftlogv1.PutTokenCommand{}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_PutKey{PutKey: &raftlogv1.PutKeyCommand{}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_PutRoute{PutRoute: &raftlogv1.PutRouteCommand{}}}))
+	f.Add(seed(&raftlogv1.Command{Op: &raftlogv1.Command_PutModule{PutModule: &raftlogv1.PutModuleCommand{}}}))
 	fsm, err := openFSM(filepath.Join(f.TempDir(), "state.db"), 100)
 	if err != nil {
 		f.Fatal(err)

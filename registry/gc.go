@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -29,7 +30,7 @@ func (s *Store) CollectGarbage(ctx context.Context, dryRun bool) ([]*registryv1.
 		})
 		return mods, s.Revision(), err
 	}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_CollectGarbage{CollectGarbage: &registryv1.CollectGarbageCommand{}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_CollectGarbage{CollectGarbage: &raftlogv1.CollectGarbageCommand{}}})
 	if err != nil {
 		return nil, 0, err
 	}

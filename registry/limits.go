@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 // Limit bounds one string or list the registry stores.
@@ -102,12 +103,12 @@ func validateStoredRoute(r *registryv1.Route) error {
 		refs = append(refs, rl.ModuleName+"@"+rl.ModuleDigest)
 	}
 	for _, ref := range refs {
-		name, digest, _ := strings.Cut(ref, "@")
+		name, d, _ := strings.Cut(ref, "@")
 		if err := ValidateName(name); err != nil {
 			return err
 		}
-		if !IsDigest(digest) {
-			return fmt.Errorf("%w: %q is not a digest (sha256:<64 hex>)", ErrInvalid, digest)
+		if !digest.Valid(d) {
+			return fmt.Errorf("%w: %q is not a digest (sha256:<64 hex>)", ErrInvalid, d)
 		}
 	}
 	opts := r.GetOptions()
@@ -145,12 +146,6 @@ func (w *writer) checkCapacity(bucket []byte, l Limit) error {
 		return fmt.Errorf("%w: the registry holds %d %s; the limit is %d", ErrInvalid, n, l.Field, l.Max)
 	}
 	return nil
-}
-
-// IsDigest reports whether d is "sha256:" and 64 lowercase hex digits.
-func IsDigest(d string) bool {
-	h, ok := strings.CutPrefix(d, digestPrefix)
-	return ok && len(h) == 64 && strings.Trim(h, "0123456789abcdef") == ""
 }
 
 // A page of a list holds at most MaxPageItems objects and ends before it

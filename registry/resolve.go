@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 const minDigestPrefix = 8
@@ -22,16 +23,16 @@ func (s *Store) ResolveModule(ref string) (*registryv1.Module, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("%w: no module named: give a name, name@sha256:<hex> or a digest", ErrInvalid)
 	}
-	name, digest, hasDigest := strings.Cut(ref, "@")
-	if !hasDigest && strings.HasPrefix(ref, digestPrefix) {
-		name, digest, hasDigest = "", ref, true
+	name, dg, hasDigest := strings.Cut(ref, "@")
+	if !hasDigest && strings.HasPrefix(ref, digest.Prefix) {
+		name, dg, hasDigest = "", ref, true
 	}
 	if name != "" {
 		if err := ValidateName(name); err != nil {
 			return nil, err
 		}
 	}
-	hexPart := strings.TrimPrefix(digest, digestPrefix)
+	hexPart := strings.TrimPrefix(dg, digest.Prefix)
 	if hasDigest && (len(hexPart) < minDigestPrefix || len(hexPart) > 64 || strings.Trim(hexPart, "0123456789abcdef") != "") {
 		return nil, fmt.Errorf("%w: module reference %q: want name, name@sha256:<hex> or a hex prefix of at least %d digits", ErrInvalid, ref, minDigestPrefix)
 	}
@@ -44,7 +45,7 @@ func (s *Store) ResolveModule(ref string) (*registryv1.Module, error) {
 		}
 		var matches []*registryv1.Module
 		for _, m := range mods {
-			if (name == "" || m.Name == name) && (!hasDigest || strings.HasPrefix(m.Digest, digestPrefix+hexPart)) {
+			if (name == "" || m.Name == name) && (!hasDigest || strings.HasPrefix(m.Digest, digest.Prefix+hexPart)) {
 				matches = append(matches, m)
 			}
 		}

@@ -7,13 +7,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
 // PutRollout records a rollout and, if route is set, changes the route in
 // the same write: a step and the traffic it sends never disagree.
 func (s *Store) PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error) {
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRollout{PutRollout: &registryv1.PutRolloutCommand{Rollout: ro, Route: route}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRollout{PutRollout: &raftlogv1.PutRolloutCommand{Rollout: ro, Route: route}}})
 	if err != nil {
 		return 0, err
 	}
@@ -44,7 +45,7 @@ func (s *Store) ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error)
 	return ros, err
 }
 
-func (w *writer) putRollout(c *registryv1.PutRolloutCommand) error {
+func (w *writer) putRollout(c *raftlogv1.PutRolloutCommand) error {
 	ro := c.GetRollout()
 	if ro == nil || len(ro.Steps) == 0 || int(ro.Step) >= len(ro.Steps) {
 		return fmt.Errorf("%w: rollout without steps", ErrInvalid)
@@ -62,7 +63,7 @@ func (w *writer) putRollout(c *registryv1.PutRolloutCommand) error {
 		if c.Route.Host != ro.Host || c.Route.PathPrefix != ro.PathPrefix {
 			return fmt.Errorf("%w: rollout and route disagree on the route", ErrInvalid)
 		}
-		if err := w.putRoute(&registryv1.PutRouteCommand{Route: c.Route}); err != nil {
+		if err := w.putRoute(&raftlogv1.PutRouteCommand{Route: c.Route}); err != nil {
 			return err
 		}
 	}
@@ -87,7 +88,7 @@ func (s *Store) RollbackRoute(ctx context.Context, host, pathPrefix string) (*re
 	if cur.Previous == nil {
 		return nil, 0, fmt.Errorf("%w: route %s%s has no previous version", ErrNotFound, host, pathPrefix)
 	}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: cur.Previous}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRoute{PutRoute: &raftlogv1.PutRouteCommand{Route: cur.Previous}}})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -20,7 +20,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 // Store is one registry node.
@@ -221,8 +223,8 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 	if int64(len(wasm)) > s.cfg.MaxModuleSize {
 		return nil, false, 0, fmt.Errorf("%w: module is %d bytes, limit is %d", ErrTooLarge, len(wasm), s.cfg.MaxModuleSize)
 	}
-	digest := Digest(wasm)
-	if existing, err := s.moduleByDigest(digest); err == nil {
+	sum := digest.Of(wasm)
+	if existing, err := s.moduleByDigest(sum); err == nil {
 		return existing, false, existing.CreateRevision, nil
 	}
 	if s.cfg.Quota > 0 {
@@ -234,8 +236,8 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 			return nil, false, 0, fmt.Errorf("%w: %d bytes stored, %d more would pass the quota of %d; collect garbage or raise the quota", ErrQuotaExceeded, used, len(wasm), s.cfg.Quota)
 		}
 	}
-	m = &registryv1.Module{Name: name, Digest: digest, Size: int64(len(wasm)), CreateTime: timestamppb.Now(), Provenance: prov}
-	put := &registryv1.PutModuleCommand{Module: m, Wasm: wasm}
+	m = &registryv1.Module{Name: name, Digest: sum, Size: int64(len(wasm)), CreateTime: timestamppb.Now(), Provenance: prov}
+	put := &raftlogv1.PutModuleCommand{Module: m, Wasm: wasm}
 	if len(wasm) > maxEntryData {
 		// Stage the bytes in entries of at most maxEntryData, so no entry
 		// holds up heartbeats or a follower's catch-up.
@@ -243,11 +245,11 @@ func (s *Store) PutModule(ctx context.Context, name string, wasm []byte, prov *r
 			return nil, false, 0, err
 		}
 	}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: put}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutModule{PutModule: put}})
 	if err != nil {
 		return nil, false, 0, err
 	}
-	stored, err := s.moduleByDigest(digest)
+	stored, err := s.moduleByDigest(sum)
 	if err != nil {
 		return nil, false, 0, err
 	}
@@ -277,7 +279,7 @@ func (s *Store) StoredBytes() (int64, error) {
 // maxEntryData bounds the module bytes in one Raft entry.
 const maxEntryData = 512 << 10
 
-func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []byte) (*registryv1.PutModuleCommand, error) {
+func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []byte) (*raftlogv1.PutModuleCommand, error) {
 	var id [8]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
@@ -287,8 +289,8 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 	// few disk syncs and round trips.
 	var futures []raft.ApplyFuture
 	for off := 0; off < len(wasm); off += maxEntryData {
-		chunk := &registryv1.PutModuleChunkCommand{UploadId: uploadID, Index: uint32(len(futures)), Data: wasm[off:min(off+maxEntryData, len(wasm))]}
-		f, err := s.propose(ctx, &registryv1.Command{Op: &registryv1.Command_PutModuleChunk{PutModuleChunk: chunk}})
+		chunk := &raftlogv1.PutModuleChunkCommand{UploadId: uploadID, Index: uint32(len(futures)), Data: wasm[off:min(off+maxEntryData, len(wasm))]}
+		f, err := s.propose(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutModuleChunk{PutModuleChunk: chunk}})
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +305,7 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 	if firstErr != nil {
 		return nil, firstErr // staged chunks are collected as garbage later
 	}
-	return &registryv1.PutModuleCommand{Module: m, UploadId: uploadID, Chunks: uint32(len(futures))}, nil
+	return &raftlogv1.PutModuleCommand{Module: m, UploadId: uploadID, Chunks: uint32(len(futures))}, nil
 }
 
 // SetRoute points host+pathPrefix at the module moduleRef resolves to.
@@ -353,7 +355,7 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 	if err := validateStoredRoute(r); err != nil {
 		return nil, 0, err
 	}
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_PutRoute{PutRoute: &registryv1.PutRouteCommand{Route: r}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRoute{PutRoute: &raftlogv1.PutRouteCommand{Route: r}}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -394,14 +396,14 @@ func (s *Store) resolveVersions(r *registryv1.Route, specs []*registryv1.Version
 
 // DeleteRoute removes the route for host+pathPrefix.
 func (s *Store) DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error) {
-	res, err := s.apply(ctx, &registryv1.Command{Op: &registryv1.Command_DeleteRoute{DeleteRoute: &registryv1.DeleteRouteCommand{Host: strings.ToLower(host), PathPrefix: pathPrefix}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_DeleteRoute{DeleteRoute: &raftlogv1.DeleteRouteCommand{Host: strings.ToLower(host), PathPrefix: pathPrefix}}})
 	if err != nil {
 		return 0, err
 	}
 	return res.revision, nil
 }
 
-func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResult, error) {
+func (s *Store) apply(ctx context.Context, cmd *raftlogv1.Command) (*applyResult, error) {
 	f, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
@@ -410,7 +412,7 @@ func (s *Store) apply(ctx context.Context, cmd *registryv1.Command) (*applyResul
 }
 
 // propose hands cmd to Raft without waiting for it to commit.
-func (s *Store) propose(ctx context.Context, cmd *registryv1.Command) (raft.ApplyFuture, error) {
+func (s *Store) propose(ctx context.Context, cmd *raftlogv1.Command) (raft.ApplyFuture, error) {
 	cmd.Actor, cmd.Time = ActorFrom(ctx), timestamppb.Now()
 	data, err := proto.Marshal(cmd)
 	if err != nil {

@@ -16,7 +16,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 func testConfig(dir string) Config {
@@ -62,7 +64,7 @@ func TestPutModuleIsContentAddressed(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("first put: created=%v err=%v", created, err)
 	}
-	if m1.Digest != Digest(fakeWasm("a")) || m1.CreateRevision != rev1 || m1.Size != int64(len(fakeWasm("a"))) {
+	if m1.Digest != digest.Of(fakeWasm("a")) || m1.CreateRevision != rev1 || m1.Size != int64(len(fakeWasm("a"))) {
 		t.Fatalf("unexpected module %v at rev %d", m1, rev1)
 	}
 	m2, created, _, err := s.PutModule(ctx, "hello", fakeWasm("a"), nil)
@@ -83,7 +85,7 @@ func TestResolveModule(t *testing.T) {
 	old := mustPut(t, s, "hello", fakeWasm("v1"))
 	newer := mustPut(t, s, "hello", fakeWasm("v2"))
 	other := mustPut(t, s, "other", fakeWasm("o"))
-	hex := func(m *registryv1.Module) string { return m.Digest[len(digestPrefix):] }
+	hex := func(m *registryv1.Module) string { return m.Digest[len(digest.Prefix):] }
 
 	tests := []struct {
 		ref     string
@@ -94,7 +96,7 @@ func TestResolveModule(t *testing.T) {
 		{"hello@" + old.Digest, old, nil},
 		{"hello@" + hex(old)[:12], old, nil},
 		{old.Digest, old, nil},
-		{digestPrefix + hex(other)[:8], other, nil},
+		{digest.Prefix + hex(other)[:8], other, nil},
 		{"other", other, nil},
 		{"missing", nil, ErrNotFound},
 		{"other@" + old.Digest, nil, ErrNotFound},
@@ -140,7 +142,7 @@ func TestBadWritesChangeNothing(t *testing.T) {
 		{"module bad name", func() error { _, _, _, err := s.PutModule(ctx, "../etc", fakeWasm("y"), nil); return err }, ErrInvalid},
 		{"undecodable command", func() error { _, err := s.applyRaw(ctx, []byte{0xff, 0xff}); return err }, ErrInvalid},
 		{"digest mismatch in log", func() error {
-			cmd := &registryv1.Command{Op: &registryv1.Command_PutModule{PutModule: &registryv1.PutModuleCommand{
+			cmd := &raftlogv1.Command{Op: &raftlogv1.Command_PutModule{PutModule: &raftlogv1.PutModuleCommand{
 				Module: &registryv1.Module{Name: "evil", Digest: m.Digest}, Wasm: fakeWasm("other bytes")}}}
 			_, err := s.apply(ctx, cmd)
 			return err

@@ -17,6 +17,7 @@ import (
 	"github.com/nanoedge/nanoedge/internal/pki"
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/raftattack"
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
@@ -94,7 +95,7 @@ func TestRaftPortRefusesIntruders(t *testing.T) {
 	ca := newCA(t)
 	other := newCA(t)
 	token := &registryv1.Token{Id: "0123456789abcdef", Name: "intruder", Role: registryv1.Role_ROLE_ADMIN, SecretHash: make([]byte, 32)}
-	cmd, err := proto.Marshal(&registryv1.Command{Op: &registryv1.Command_PutToken{PutToken: &registryv1.PutTokenCommand{Token: token}}})
+	cmd, err := proto.Marshal(&raftlogv1.Command{Op: &raftlogv1.Command_PutToken{PutToken: &raftlogv1.PutTokenCommand{Token: token}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,32 +1,23 @@
 package registry
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
-
-const digestPrefix = "sha256:"
 
 var (
 	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	hostRE = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 )
 
-// Digest returns the content address of wasm: "sha256:<hex>".
-func Digest(wasm []byte) string {
-	sum := sha256.Sum256(wasm)
-	return digestPrefix + hex.EncodeToString(sum[:])
-}
-
-func checkDigest(digest string, wasm []byte) error {
-	if got := Digest(wasm); got != digest {
-		return fmt.Errorf("%w: digest %s does not match content %s", ErrInvalid, digest, got)
+func checkDigest(want string, wasm []byte) error {
+	if got := digest.Of(wasm); got != want {
+		return fmt.Errorf("%w: digest %s does not match content %s", ErrInvalid, want, got)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/history"
 )
 
 // watchBatch bounds how many events one read transaction collects.
@@ -21,7 +22,7 @@ const watchBatch = 256
 //
 // Watchers read the durable history themselves; Apply only wakes them, so a
 // slow watcher can never hold up a write. If start is older than the
-// retained history, Watch returns a *CompactedError.
+// retained history, Watch returns a *history.CompactedError.
 func (s *Store) Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error {
 	next := start
 	if next <= 0 {
@@ -39,7 +40,7 @@ func (s *Store) Watch(ctx context.Context, start int64, fn func(events []*regist
 			}
 		}
 		if next <= compact {
-			return &CompactedError{CompactRevision: compact}
+			return &history.CompactedError{CompactRevision: compact}
 		}
 		if len(events) > 0 {
 			if err := fn(events, rev); err != nil {

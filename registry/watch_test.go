@@ -10,6 +10,7 @@ import (
 	"time"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/history"
 )
 
 func removeFile(dir, name string) error { return os.Remove(filepath.Join(dir, name)) }
@@ -122,8 +123,8 @@ func TestWatchCompacted(t *testing.T) {
 		revs = append(revs, rev)
 	}
 	err := s.Watch(ctx, m.CreateRevision, func([]*registryv1.Event, int64) error { return nil })
-	var ce *CompactedError
-	if !errors.As(err, &ce) || !errors.Is(err, ErrCompacted) {
+	var ce *history.CompactedError
+	if !errors.As(err, &ce) || !errors.Is(err, history.ErrCompacted) {
 		t.Fatalf("exp CompactedError, got %v", err)
 	}
 	if ce.CompactRevision != revs[1] {

@@ -105,8 +105,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		}
 		undo = append(undo, func() error { return stopTracing(context.Background()) })
 	}
-	compacted := func(err error) bool { return errors.Is(err, client.ErrCompacted) }
-	dw, err := dataplane.New(cfg.Worker, c, eng, compacted)
+	dw, err := dataplane.New(cfg.Worker, c, eng)
 	if err != nil {
 		return nil, err
 	}

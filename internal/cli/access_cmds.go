@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/nanoedge/nanoedge/controlplane"
-	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -194,7 +194,7 @@ func runSign(ctx context.Context, e *env, args []string) error {
 	if *name == "" {
 		*name = defaultName(path)
 	}
-	digest := registry.Digest(wasm)
+	digest := digest.Of(wasm)
 	id := signing.KeyID(priv.Public().(ed25519.PublicKey))
 	if err := os.WriteFile(path+".sig", []byte(signing.EncodeSignature(id, signing.Sign(priv, *name, digest))), 0o644); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/raftattack"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/signing"
@@ -155,7 +156,7 @@ func (a *attackEnv) report(worker string, requests int64) *registryv1.WorkerRepo
 func TestAttacks(t *testing.T) {
 	a := startAttackEnv(t)
 	ctx := ctxT(t)
-	tokenCmd, _ := proto.Marshal(&registryv1.Command{Op: &registryv1.Command_PutToken{PutToken: &registryv1.PutTokenCommand{
+	tokenCmd, _ := proto.Marshal(&raftlogv1.Command{Op: &raftlogv1.Command_PutToken{PutToken: &raftlogv1.PutTokenCommand{
 		Token: &registryv1.Token{Id: "0123456789abcdef", Name: "intruder", Role: registryv1.Role_ROLE_ADMIN, SecretHash: make([]byte, 32)}}}})
 	other, _ := pki.NewCA("another CA", time.Hour)
 	edgeA := testenv.NewClient(t, a.CP.Addr(), a.Token(t, "edge-a", registryv1.Role_ROLE_WORKER))

@@ -11,12 +11,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/dataplane/engine/enginetest"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/enginetest"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
-	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -203,7 +203,7 @@ func TestBadInputLeavesRegistryUnchanged(t *testing.T) {
 		{"unknown key", func() error { _, err := c.Upload(ctx, "other", helloWasm, client.WithSigner(stranger)); return err },
 			codes.PermissionDenied, "not a trusted publisher key"},
 		{"signature for another name", func() error {
-			sig := signing.Sign(env.Key, "hello", registry.Digest(helloWasm))
+			sig := signing.Sign(env.Key, "hello", digest.Of(helloWasm))
 			_, err := c.Upload(ctx, "other", helloWasm, client.WithSignature(signing.KeyID(env.Key.Public().(ed25519.PublicKey)), sig))
 			return err
 		}, codes.PermissionDenied, "signature does not verify"},

@@ -10,8 +10,8 @@ import (
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
-	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/digest"
 )
 
 // cuttingProxy forwards TCP connections to target and cuts the first one
@@ -77,7 +77,7 @@ func TestUploadResumesAfterACut(t *testing.T) {
 	if cuts.Load() != 1 {
 		t.Fatalf("the proxy cut %d connections, want 1", cuts.Load())
 	}
-	if res.ResumedAt <= 0 || res.ResumedAt >= int64(len(wasm)) || res.Module.Digest != registry.Digest(wasm) || !res.Created {
+	if res.ResumedAt <= 0 || res.ResumedAt >= int64(len(wasm)) || res.Module.Digest != digest.Of(wasm) || !res.Created {
 		t.Fatalf("upload of %d bytes: resumed at %d, %v", len(wasm), res.ResumedAt, res.Module)
 	}
 	t.Logf("%d-byte upload cut after %d bytes; resumed at byte %d", len(wasm), len(wasm)/2, res.ResumedAt)

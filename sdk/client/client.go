@@ -20,7 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
-	"github.com/nanoedge/nanoedge/registry"
+	"github.com/nanoedge/nanoedge/sdk/digest"
+	"github.com/nanoedge/nanoedge/sdk/history"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -159,11 +160,11 @@ func (c *Client) Upload(ctx context.Context, name string, wasm []byte, opts ...U
 	for _, opt := range opts {
 		opt(&o)
 	}
-	digest := registry.Digest(wasm)
-	md := &registryv1.UploadModuleMetadata{Name: name, Size: int64(len(wasm)), Digest: digest, KeyId: o.keyID, Signature: o.sig, Source: o.source}
+	sum := digest.Of(wasm)
+	md := &registryv1.UploadModuleMetadata{Name: name, Size: int64(len(wasm)), Digest: sum, KeyId: o.keyID, Signature: o.sig, Source: o.source}
 	if o.signer != nil {
 		md.KeyId = signing.KeyID(o.signer.Public().(ed25519.PublicKey))
-		md.Signature = signing.Sign(o.signer, name, digest)
+		md.Signature = signing.Sign(o.signer, name, sum)
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := c.upload(ctx, md, wasm, o.progress)
@@ -182,7 +183,7 @@ func (c *Client) Upload(ctx context.Context, name string, wasm []byte, opts ...U
 		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 		}
 		md.Offset = 0
-		if r, oerr := c.rs.GetUploadOffset(ctx, &registryv1.GetUploadOffsetRequest{Digest: digest}); oerr == nil {
+		if r, oerr := c.rs.GetUploadOffset(ctx, &registryv1.GetUploadOffsetRequest{Digest: sum}); oerr == nil {
 			md.Offset = r.Offset
 		}
 	}
@@ -236,10 +237,10 @@ func (c *Client) GetModule(ctx context.Context, ref string) (*registryv1.Module,
 }
 
 // FetchModule downloads a module's bytes and checks they match its digest.
-func (c *Client) FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error) {
+func (c *Client) FetchModule(ctx context.Context, want string) (*registryv1.Module, []byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.rs.FetchModule(ctx, &registryv1.FetchModuleRequest{Digest: digest})
+	stream, err := c.rs.FetchModule(ctx, &registryv1.FetchModuleRequest{Digest: want})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -255,20 +256,20 @@ func (c *Client) FetchModule(ctx context.Context, digest string) (*registryv1.Mo
 		}
 		if m == nil {
 			if m = resp.Module; m == nil || m.Size < 0 || m.Size > maxFetch {
-				return nil, nil, fmt.Errorf("client: fetch %s: bad first message", digest)
+				return nil, nil, fmt.Errorf("client: fetch %s: bad first message", want)
 			}
 			wasm = make([]byte, 0, m.Size)
 		}
 		if int64(len(wasm)+len(resp.Chunk)) > m.Size {
-			return nil, nil, fmt.Errorf("client: fetch %s: more bytes than the module's size %d", digest, m.Size)
+			return nil, nil, fmt.Errorf("client: fetch %s: more bytes than the module's size %d", want, m.Size)
 		}
 		wasm = append(wasm, resp.Chunk...)
 	}
 	if m == nil {
-		return nil, nil, fmt.Errorf("client: fetch %s: empty response", digest)
+		return nil, nil, fmt.Errorf("client: fetch %s: empty response", want)
 	}
-	if got := registry.Digest(wasm); got != m.Digest || got != digest {
-		return nil, nil, fmt.Errorf("client: fetch %s: received bytes have digest %s", digest, got)
+	if got := digest.Of(wasm); got != m.Digest || got != want {
+		return nil, nil, fmt.Errorf("client: fetch %s: received bytes have digest %s", want, got)
 	}
 	return m, wasm, nil
 }
@@ -359,17 +360,12 @@ func (c *Client) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, er
 }
 
 // ErrCompacted is wrapped by the error Watch returns when the history it
-// asked for is gone; errors.As it to a *CompactedError to learn where.
-var ErrCompacted = errors.New("client: revision compacted")
+// asked for is gone; errors.As it to a *CompactedError to learn where. It
+// is history.ErrCompacted, the value the registry and workers share.
+var ErrCompacted = history.ErrCompacted
 
 // CompactedError says how far the registry's history was compacted.
-type CompactedError struct{ CompactRevision int64 }
-
-func (e *CompactedError) Error() string {
-	return fmt.Sprintf("%v: history up to revision %d is gone; list and watch from the listed revision + 1", ErrCompacted, e.CompactRevision)
-}
-
-func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
+type CompactedError = history.CompactedError
 
 // maxFragmentEvents bounds the events of one revision a watch gathers.
 const maxFragmentEvents = 1 << 20

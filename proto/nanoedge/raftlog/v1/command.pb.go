@@ -2,11 +2,17 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: nanoedge/registry/v1/command.proto
+// source: nanoedge/raftlog/v1/command.proto
 
-package registryv1
+// The registry's replication log: what one Raft entry holds. It is not
+// part of the API (clients never see it) and is versioned apart from it:
+// a node must decode every entry its log or snapshots hold, so fields are
+// only ever added.
+
+package raftlogv1
 
 import (
+	v1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -53,7 +59,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[0]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -65,7 +71,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[0]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -78,7 +84,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{0}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -318,14 +324,14 @@ func (*Command_DeleteFlag) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           *PublisherKey          `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Key           *v1.PublisherKey       `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutKeyCommand) Reset() {
 	*x = PutKeyCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[1]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +343,7 @@ func (x *PutKeyCommand) String() string {
 func (*PutKeyCommand) ProtoMessage() {}
 
 func (x *PutKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[1]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,10 +356,10 @@ func (x *PutKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutKeyCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *PutKeyCommand) GetKey() *PublisherKey {
+func (x *PutKeyCommand) GetKey() *v1.PublisherKey {
 	if x != nil {
 		return x.Key
 	}
@@ -371,7 +377,7 @@ type RevokeKeyCommand struct {
 
 func (x *RevokeKeyCommand) Reset() {
 	*x = RevokeKeyCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[2]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +389,7 @@ func (x *RevokeKeyCommand) String() string {
 func (*RevokeKeyCommand) ProtoMessage() {}
 
 func (x *RevokeKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[2]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +402,7 @@ func (x *RevokeKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyCommand.ProtoReflect.Descriptor instead.
 func (*RevokeKeyCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RevokeKeyCommand) GetId() string {
@@ -415,14 +421,14 @@ func (x *RevokeKeyCommand) GetForce() bool {
 
 type PutTokenCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Token         *v1.Token              `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutTokenCommand) Reset() {
 	*x = PutTokenCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[3]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +440,7 @@ func (x *PutTokenCommand) String() string {
 func (*PutTokenCommand) ProtoMessage() {}
 
 func (x *PutTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[3]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,10 +453,10 @@ func (x *PutTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTokenCommand.ProtoReflect.Descriptor instead.
 func (*PutTokenCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *PutTokenCommand) GetToken() *Token {
+func (x *PutTokenCommand) GetToken() *v1.Token {
 	if x != nil {
 		return x.Token
 	}
@@ -466,7 +472,7 @@ type RevokeTokenCommand struct {
 
 func (x *RevokeTokenCommand) Reset() {
 	*x = RevokeTokenCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[4]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +484,7 @@ func (x *RevokeTokenCommand) String() string {
 func (*RevokeTokenCommand) ProtoMessage() {}
 
 func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[4]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +497,7 @@ func (x *RevokeTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenCommand.ProtoReflect.Descriptor instead.
 func (*RevokeTokenCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RevokeTokenCommand) GetId() string {
@@ -506,7 +512,7 @@ func (x *RevokeTokenCommand) GetId() string {
 // upload_id, which this command assembles, so no log entry exceeds 1 MiB.
 type PutModuleCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Module        *Module                `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	Module        *v1.Module             `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
 	Wasm          []byte                 `protobuf:"bytes,2,opt,name=wasm,proto3" json:"wasm,omitempty"`
 	UploadId      string                 `protobuf:"bytes,3,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
 	Chunks        uint32                 `protobuf:"varint,4,opt,name=chunks,proto3" json:"chunks,omitempty"`
@@ -516,7 +522,7 @@ type PutModuleCommand struct {
 
 func (x *PutModuleCommand) Reset() {
 	*x = PutModuleCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[5]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +534,7 @@ func (x *PutModuleCommand) String() string {
 func (*PutModuleCommand) ProtoMessage() {}
 
 func (x *PutModuleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[5]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,10 +547,10 @@ func (x *PutModuleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutModuleCommand.ProtoReflect.Descriptor instead.
 func (*PutModuleCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *PutModuleCommand) GetModule() *Module {
+func (x *PutModuleCommand) GetModule() *v1.Module {
 	if x != nil {
 		return x.Module
 	}
@@ -584,7 +590,7 @@ type PutModuleChunkCommand struct {
 
 func (x *PutModuleChunkCommand) Reset() {
 	*x = PutModuleChunkCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +602,7 @@ func (x *PutModuleChunkCommand) String() string {
 func (*PutModuleChunkCommand) ProtoMessage() {}
 
 func (x *PutModuleChunkCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[6]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +615,7 @@ func (x *PutModuleChunkCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutModuleChunkCommand.ProtoReflect.Descriptor instead.
 func (*PutModuleChunkCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PutModuleChunkCommand) GetUploadId() string {
@@ -635,14 +641,14 @@ func (x *PutModuleChunkCommand) GetData() []byte {
 
 type PutRouteCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Route         *Route                 `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	Route         *v1.Route              `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutRouteCommand) Reset() {
 	*x = PutRouteCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +660,7 @@ func (x *PutRouteCommand) String() string {
 func (*PutRouteCommand) ProtoMessage() {}
 
 func (x *PutRouteCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[7]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,10 +673,10 @@ func (x *PutRouteCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRouteCommand.ProtoReflect.Descriptor instead.
 func (*PutRouteCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *PutRouteCommand) GetRoute() *Route {
+func (x *PutRouteCommand) GetRoute() *v1.Route {
 	if x != nil {
 		return x.Route
 	}
@@ -687,7 +693,7 @@ type DeleteRouteCommand struct {
 
 func (x *DeleteRouteCommand) Reset() {
 	*x = DeleteRouteCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[8]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +705,7 @@ func (x *DeleteRouteCommand) String() string {
 func (*DeleteRouteCommand) ProtoMessage() {}
 
 func (x *DeleteRouteCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[8]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +718,7 @@ func (x *DeleteRouteCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteCommand.ProtoReflect.Descriptor instead.
 func (*DeleteRouteCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteRouteCommand) GetHost() string {
@@ -740,7 +746,7 @@ type PutNodeCommand struct {
 
 func (x *PutNodeCommand) Reset() {
 	*x = PutNodeCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[9]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +758,7 @@ func (x *PutNodeCommand) String() string {
 func (*PutNodeCommand) ProtoMessage() {}
 
 func (x *PutNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[9]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +771,7 @@ func (x *PutNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutNodeCommand.ProtoReflect.Descriptor instead.
 func (*PutNodeCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PutNodeCommand) GetId() string {
@@ -791,7 +797,7 @@ type DeleteNodeCommand struct {
 
 func (x *DeleteNodeCommand) Reset() {
 	*x = DeleteNodeCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[10]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +809,7 @@ func (x *DeleteNodeCommand) String() string {
 func (*DeleteNodeCommand) ProtoMessage() {}
 
 func (x *DeleteNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[10]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +822,7 @@ func (x *DeleteNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNodeCommand.ProtoReflect.Descriptor instead.
 func (*DeleteNodeCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteNodeCommand) GetId() string {
@@ -836,7 +842,7 @@ type CollectGarbageCommand struct {
 
 func (x *CollectGarbageCommand) Reset() {
 	*x = CollectGarbageCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[11]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +854,7 @@ func (x *CollectGarbageCommand) String() string {
 func (*CollectGarbageCommand) ProtoMessage() {}
 
 func (x *CollectGarbageCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[11]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,22 +867,22 @@ func (x *CollectGarbageCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectGarbageCommand.ProtoReflect.Descriptor instead.
 func (*CollectGarbageCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 // PutRolloutCommand records a rollout and, if set, the route change that
 // goes with it, in one entry.
 type PutRolloutCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rollout       *Rollout               `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
-	Route         *Route                 `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
+	Rollout       *v1.Rollout            `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Route         *v1.Route              `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutRolloutCommand) Reset() {
 	*x = PutRolloutCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[12]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +894,7 @@ func (x *PutRolloutCommand) String() string {
 func (*PutRolloutCommand) ProtoMessage() {}
 
 func (x *PutRolloutCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[12]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,17 +907,17 @@ func (x *PutRolloutCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRolloutCommand.ProtoReflect.Descriptor instead.
 func (*PutRolloutCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *PutRolloutCommand) GetRollout() *Rollout {
+func (x *PutRolloutCommand) GetRollout() *v1.Rollout {
 	if x != nil {
 		return x.Rollout
 	}
 	return nil
 }
 
-func (x *PutRolloutCommand) GetRoute() *Route {
+func (x *PutRolloutCommand) GetRoute() *v1.Route {
 	if x != nil {
 		return x.Route
 	}
@@ -920,14 +926,14 @@ func (x *PutRolloutCommand) GetRoute() *Route {
 
 type PutFlagCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Flag          *Flag                  `protobuf:"bytes,1,opt,name=flag,proto3" json:"flag,omitempty"`
+	Flag          *v1.Flag               `protobuf:"bytes,1,opt,name=flag,proto3" json:"flag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutFlagCommand) Reset() {
 	*x = PutFlagCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[13]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +945,7 @@ func (x *PutFlagCommand) String() string {
 func (*PutFlagCommand) ProtoMessage() {}
 
 func (x *PutFlagCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[13]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,10 +958,10 @@ func (x *PutFlagCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFlagCommand.ProtoReflect.Descriptor instead.
 func (*PutFlagCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *PutFlagCommand) GetFlag() *Flag {
+func (x *PutFlagCommand) GetFlag() *v1.Flag {
 	if x != nil {
 		return x.Flag
 	}
@@ -971,7 +977,7 @@ type DeleteFlagCommand struct {
 
 func (x *DeleteFlagCommand) Reset() {
 	*x = DeleteFlagCommand{}
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[14]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +989,7 @@ func (x *DeleteFlagCommand) String() string {
 func (*DeleteFlagCommand) ProtoMessage() {}
 
 func (x *DeleteFlagCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_command_proto_msgTypes[14]
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1002,7 @@ func (x *DeleteFlagCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFlagCommand.ProtoReflect.Descriptor instead.
 func (*DeleteFlagCommand) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteFlagCommand) GetName() string {
@@ -1006,30 +1012,30 @@ func (x *DeleteFlagCommand) GetName() string {
 	return ""
 }
 
-var File_nanoedge_registry_v1_command_proto protoreflect.FileDescriptor
+var File_nanoedge_raftlog_v1_command_proto protoreflect.FileDescriptor
 
-const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
+const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\"nanoedge/registry/v1/command.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\b\n" +
-	"\aCommand\x12G\n" +
+	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xde\b\n" +
+	"\aCommand\x12F\n" +
 	"\n" +
-	"put_module\x18\x01 \x01(\v2&.nanoedge.registry.v1.PutModuleCommandH\x00R\tputModule\x12D\n" +
-	"\tput_route\x18\x02 \x01(\v2%.nanoedge.registry.v1.PutRouteCommandH\x00R\bputRoute\x12M\n" +
-	"\fdelete_route\x18\x03 \x01(\v2(.nanoedge.registry.v1.DeleteRouteCommandH\x00R\vdeleteRoute\x12>\n" +
-	"\aput_key\x18\x04 \x01(\v2#.nanoedge.registry.v1.PutKeyCommandH\x00R\x06putKey\x12G\n" +
+	"put_module\x18\x01 \x01(\v2%.nanoedge.raftlog.v1.PutModuleCommandH\x00R\tputModule\x12C\n" +
+	"\tput_route\x18\x02 \x01(\v2$.nanoedge.raftlog.v1.PutRouteCommandH\x00R\bputRoute\x12L\n" +
+	"\fdelete_route\x18\x03 \x01(\v2'.nanoedge.raftlog.v1.DeleteRouteCommandH\x00R\vdeleteRoute\x12=\n" +
+	"\aput_key\x18\x04 \x01(\v2\".nanoedge.raftlog.v1.PutKeyCommandH\x00R\x06putKey\x12F\n" +
 	"\n" +
-	"revoke_key\x18\x05 \x01(\v2&.nanoedge.registry.v1.RevokeKeyCommandH\x00R\trevokeKey\x12D\n" +
-	"\tput_token\x18\x06 \x01(\v2%.nanoedge.registry.v1.PutTokenCommandH\x00R\bputToken\x12M\n" +
-	"\frevoke_token\x18\a \x01(\v2(.nanoedge.registry.v1.RevokeTokenCommandH\x00R\vrevokeToken\x12A\n" +
-	"\bput_node\x18\b \x01(\v2$.nanoedge.registry.v1.PutNodeCommandH\x00R\aputNode\x12J\n" +
-	"\vdelete_node\x18\t \x01(\v2'.nanoedge.registry.v1.DeleteNodeCommandH\x00R\n" +
-	"deleteNode\x12W\n" +
-	"\x10put_module_chunk\x18\f \x01(\v2+.nanoedge.registry.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12V\n" +
-	"\x0fcollect_garbage\x18\r \x01(\v2+.nanoedge.registry.v1.CollectGarbageCommandH\x00R\x0ecollectGarbage\x12J\n" +
-	"\vput_rollout\x18\x0e \x01(\v2'.nanoedge.registry.v1.PutRolloutCommandH\x00R\n" +
-	"putRollout\x12A\n" +
-	"\bput_flag\x18\x0f \x01(\v2$.nanoedge.registry.v1.PutFlagCommandH\x00R\aputFlag\x12J\n" +
-	"\vdelete_flag\x18\x10 \x01(\v2'.nanoedge.registry.v1.DeleteFlagCommandH\x00R\n" +
+	"revoke_key\x18\x05 \x01(\v2%.nanoedge.raftlog.v1.RevokeKeyCommandH\x00R\trevokeKey\x12C\n" +
+	"\tput_token\x18\x06 \x01(\v2$.nanoedge.raftlog.v1.PutTokenCommandH\x00R\bputToken\x12L\n" +
+	"\frevoke_token\x18\a \x01(\v2'.nanoedge.raftlog.v1.RevokeTokenCommandH\x00R\vrevokeToken\x12@\n" +
+	"\bput_node\x18\b \x01(\v2#.nanoedge.raftlog.v1.PutNodeCommandH\x00R\aputNode\x12I\n" +
+	"\vdelete_node\x18\t \x01(\v2&.nanoedge.raftlog.v1.DeleteNodeCommandH\x00R\n" +
+	"deleteNode\x12V\n" +
+	"\x10put_module_chunk\x18\f \x01(\v2*.nanoedge.raftlog.v1.PutModuleChunkCommandH\x00R\x0eputModuleChunk\x12U\n" +
+	"\x0fcollect_garbage\x18\r \x01(\v2*.nanoedge.raftlog.v1.CollectGarbageCommandH\x00R\x0ecollectGarbage\x12I\n" +
+	"\vput_rollout\x18\x0e \x01(\v2&.nanoedge.raftlog.v1.PutRolloutCommandH\x00R\n" +
+	"putRollout\x12@\n" +
+	"\bput_flag\x18\x0f \x01(\v2#.nanoedge.raftlog.v1.PutFlagCommandH\x00R\aputFlag\x12I\n" +
+	"\vdelete_flag\x18\x10 \x01(\v2&.nanoedge.raftlog.v1.DeleteFlagCommandH\x00R\n" +
 	"deleteFlag\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
@@ -1071,68 +1077,68 @@ const file_nanoedge_registry_v1_command_proto_rawDesc = "" +
 	"\x0ePutFlagCommand\x12.\n" +
 	"\x04flag\x18\x01 \x01(\v2\x1a.nanoedge.registry.v1.FlagR\x04flag\"'\n" +
 	"\x11DeleteFlagCommand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04nameBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\x04name\x18\x01 \x01(\tR\x04nameBBZ@github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
-	file_nanoedge_registry_v1_command_proto_rawDescOnce sync.Once
-	file_nanoedge_registry_v1_command_proto_rawDescData []byte
+	file_nanoedge_raftlog_v1_command_proto_rawDescOnce sync.Once
+	file_nanoedge_raftlog_v1_command_proto_rawDescData []byte
 )
 
-func file_nanoedge_registry_v1_command_proto_rawDescGZIP() []byte {
-	file_nanoedge_registry_v1_command_proto_rawDescOnce.Do(func() {
-		file_nanoedge_registry_v1_command_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)))
+func file_nanoedge_raftlog_v1_command_proto_rawDescGZIP() []byte {
+	file_nanoedge_raftlog_v1_command_proto_rawDescOnce.Do(func() {
+		file_nanoedge_raftlog_v1_command_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_nanoedge_raftlog_v1_command_proto_rawDesc), len(file_nanoedge_raftlog_v1_command_proto_rawDesc)))
 	})
-	return file_nanoedge_registry_v1_command_proto_rawDescData
+	return file_nanoedge_raftlog_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
-var file_nanoedge_registry_v1_command_proto_goTypes = []any{
-	(*Command)(nil),               // 0: nanoedge.registry.v1.Command
-	(*PutKeyCommand)(nil),         // 1: nanoedge.registry.v1.PutKeyCommand
-	(*RevokeKeyCommand)(nil),      // 2: nanoedge.registry.v1.RevokeKeyCommand
-	(*PutTokenCommand)(nil),       // 3: nanoedge.registry.v1.PutTokenCommand
-	(*RevokeTokenCommand)(nil),    // 4: nanoedge.registry.v1.RevokeTokenCommand
-	(*PutModuleCommand)(nil),      // 5: nanoedge.registry.v1.PutModuleCommand
-	(*PutModuleChunkCommand)(nil), // 6: nanoedge.registry.v1.PutModuleChunkCommand
-	(*PutRouteCommand)(nil),       // 7: nanoedge.registry.v1.PutRouteCommand
-	(*DeleteRouteCommand)(nil),    // 8: nanoedge.registry.v1.DeleteRouteCommand
-	(*PutNodeCommand)(nil),        // 9: nanoedge.registry.v1.PutNodeCommand
-	(*DeleteNodeCommand)(nil),     // 10: nanoedge.registry.v1.DeleteNodeCommand
-	(*CollectGarbageCommand)(nil), // 11: nanoedge.registry.v1.CollectGarbageCommand
-	(*PutRolloutCommand)(nil),     // 12: nanoedge.registry.v1.PutRolloutCommand
-	(*PutFlagCommand)(nil),        // 13: nanoedge.registry.v1.PutFlagCommand
-	(*DeleteFlagCommand)(nil),     // 14: nanoedge.registry.v1.DeleteFlagCommand
+var file_nanoedge_raftlog_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_nanoedge_raftlog_v1_command_proto_goTypes = []any{
+	(*Command)(nil),               // 0: nanoedge.raftlog.v1.Command
+	(*PutKeyCommand)(nil),         // 1: nanoedge.raftlog.v1.PutKeyCommand
+	(*RevokeKeyCommand)(nil),      // 2: nanoedge.raftlog.v1.RevokeKeyCommand
+	(*PutTokenCommand)(nil),       // 3: nanoedge.raftlog.v1.PutTokenCommand
+	(*RevokeTokenCommand)(nil),    // 4: nanoedge.raftlog.v1.RevokeTokenCommand
+	(*PutModuleCommand)(nil),      // 5: nanoedge.raftlog.v1.PutModuleCommand
+	(*PutModuleChunkCommand)(nil), // 6: nanoedge.raftlog.v1.PutModuleChunkCommand
+	(*PutRouteCommand)(nil),       // 7: nanoedge.raftlog.v1.PutRouteCommand
+	(*DeleteRouteCommand)(nil),    // 8: nanoedge.raftlog.v1.DeleteRouteCommand
+	(*PutNodeCommand)(nil),        // 9: nanoedge.raftlog.v1.PutNodeCommand
+	(*DeleteNodeCommand)(nil),     // 10: nanoedge.raftlog.v1.DeleteNodeCommand
+	(*CollectGarbageCommand)(nil), // 11: nanoedge.raftlog.v1.CollectGarbageCommand
+	(*PutRolloutCommand)(nil),     // 12: nanoedge.raftlog.v1.PutRolloutCommand
+	(*PutFlagCommand)(nil),        // 13: nanoedge.raftlog.v1.PutFlagCommand
+	(*DeleteFlagCommand)(nil),     // 14: nanoedge.raftlog.v1.DeleteFlagCommand
 	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*PublisherKey)(nil),          // 16: nanoedge.registry.v1.PublisherKey
-	(*Token)(nil),                 // 17: nanoedge.registry.v1.Token
-	(*Module)(nil),                // 18: nanoedge.registry.v1.Module
-	(*Route)(nil),                 // 19: nanoedge.registry.v1.Route
-	(*Rollout)(nil),               // 20: nanoedge.registry.v1.Rollout
-	(*Flag)(nil),                  // 21: nanoedge.registry.v1.Flag
+	(*v1.PublisherKey)(nil),       // 16: nanoedge.registry.v1.PublisherKey
+	(*v1.Token)(nil),              // 17: nanoedge.registry.v1.Token
+	(*v1.Module)(nil),             // 18: nanoedge.registry.v1.Module
+	(*v1.Route)(nil),              // 19: nanoedge.registry.v1.Route
+	(*v1.Rollout)(nil),            // 20: nanoedge.registry.v1.Rollout
+	(*v1.Flag)(nil),               // 21: nanoedge.registry.v1.Flag
 }
-var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
-	5,  // 0: nanoedge.registry.v1.Command.put_module:type_name -> nanoedge.registry.v1.PutModuleCommand
-	7,  // 1: nanoedge.registry.v1.Command.put_route:type_name -> nanoedge.registry.v1.PutRouteCommand
-	8,  // 2: nanoedge.registry.v1.Command.delete_route:type_name -> nanoedge.registry.v1.DeleteRouteCommand
-	1,  // 3: nanoedge.registry.v1.Command.put_key:type_name -> nanoedge.registry.v1.PutKeyCommand
-	2,  // 4: nanoedge.registry.v1.Command.revoke_key:type_name -> nanoedge.registry.v1.RevokeKeyCommand
-	3,  // 5: nanoedge.registry.v1.Command.put_token:type_name -> nanoedge.registry.v1.PutTokenCommand
-	4,  // 6: nanoedge.registry.v1.Command.revoke_token:type_name -> nanoedge.registry.v1.RevokeTokenCommand
-	9,  // 7: nanoedge.registry.v1.Command.put_node:type_name -> nanoedge.registry.v1.PutNodeCommand
-	10, // 8: nanoedge.registry.v1.Command.delete_node:type_name -> nanoedge.registry.v1.DeleteNodeCommand
-	6,  // 9: nanoedge.registry.v1.Command.put_module_chunk:type_name -> nanoedge.registry.v1.PutModuleChunkCommand
-	11, // 10: nanoedge.registry.v1.Command.collect_garbage:type_name -> nanoedge.registry.v1.CollectGarbageCommand
-	12, // 11: nanoedge.registry.v1.Command.put_rollout:type_name -> nanoedge.registry.v1.PutRolloutCommand
-	13, // 12: nanoedge.registry.v1.Command.put_flag:type_name -> nanoedge.registry.v1.PutFlagCommand
-	14, // 13: nanoedge.registry.v1.Command.delete_flag:type_name -> nanoedge.registry.v1.DeleteFlagCommand
-	15, // 14: nanoedge.registry.v1.Command.time:type_name -> google.protobuf.Timestamp
-	16, // 15: nanoedge.registry.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	17, // 16: nanoedge.registry.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	18, // 17: nanoedge.registry.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	19, // 18: nanoedge.registry.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	20, // 19: nanoedge.registry.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
-	19, // 20: nanoedge.registry.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
-	21, // 21: nanoedge.registry.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
+var file_nanoedge_raftlog_v1_command_proto_depIdxs = []int32{
+	5,  // 0: nanoedge.raftlog.v1.Command.put_module:type_name -> nanoedge.raftlog.v1.PutModuleCommand
+	7,  // 1: nanoedge.raftlog.v1.Command.put_route:type_name -> nanoedge.raftlog.v1.PutRouteCommand
+	8,  // 2: nanoedge.raftlog.v1.Command.delete_route:type_name -> nanoedge.raftlog.v1.DeleteRouteCommand
+	1,  // 3: nanoedge.raftlog.v1.Command.put_key:type_name -> nanoedge.raftlog.v1.PutKeyCommand
+	2,  // 4: nanoedge.raftlog.v1.Command.revoke_key:type_name -> nanoedge.raftlog.v1.RevokeKeyCommand
+	3,  // 5: nanoedge.raftlog.v1.Command.put_token:type_name -> nanoedge.raftlog.v1.PutTokenCommand
+	4,  // 6: nanoedge.raftlog.v1.Command.revoke_token:type_name -> nanoedge.raftlog.v1.RevokeTokenCommand
+	9,  // 7: nanoedge.raftlog.v1.Command.put_node:type_name -> nanoedge.raftlog.v1.PutNodeCommand
+	10, // 8: nanoedge.raftlog.v1.Command.delete_node:type_name -> nanoedge.raftlog.v1.DeleteNodeCommand
+	6,  // 9: nanoedge.raftlog.v1.Command.put_module_chunk:type_name -> nanoedge.raftlog.v1.PutModuleChunkCommand
+	11, // 10: nanoedge.raftlog.v1.Command.collect_garbage:type_name -> nanoedge.raftlog.v1.CollectGarbageCommand
+	12, // 11: nanoedge.raftlog.v1.Command.put_rollout:type_name -> nanoedge.raftlog.v1.PutRolloutCommand
+	13, // 12: nanoedge.raftlog.v1.Command.put_flag:type_name -> nanoedge.raftlog.v1.PutFlagCommand
+	14, // 13: nanoedge.raftlog.v1.Command.delete_flag:type_name -> nanoedge.raftlog.v1.DeleteFlagCommand
+	15, // 14: nanoedge.raftlog.v1.Command.time:type_name -> google.protobuf.Timestamp
+	16, // 15: nanoedge.raftlog.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	17, // 16: nanoedge.raftlog.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	18, // 17: nanoedge.raftlog.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	19, // 18: nanoedge.raftlog.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	20, // 19: nanoedge.raftlog.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
+	19, // 20: nanoedge.raftlog.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
+	21, // 21: nanoedge.raftlog.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -1140,13 +1146,12 @@ var file_nanoedge_registry_v1_command_proto_depIdxs = []int32{
 	0,  // [0:22] is the sub-list for field type_name
 }
 
-func init() { file_nanoedge_registry_v1_command_proto_init() }
-func file_nanoedge_registry_v1_command_proto_init() {
-	if File_nanoedge_registry_v1_command_proto != nil {
+func init() { file_nanoedge_raftlog_v1_command_proto_init() }
+func file_nanoedge_raftlog_v1_command_proto_init() {
+	if File_nanoedge_raftlog_v1_command_proto != nil {
 		return
 	}
-	file_nanoedge_registry_v1_types_proto_init()
-	file_nanoedge_registry_v1_command_proto_msgTypes[0].OneofWrappers = []any{
+	file_nanoedge_raftlog_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_PutModule)(nil),
 		(*Command_PutRoute)(nil),
 		(*Command_DeleteRoute)(nil),
@@ -1166,17 +1171,17 @@ func file_nanoedge_registry_v1_command_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_command_proto_rawDesc), len(file_nanoedge_registry_v1_command_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_raftlog_v1_command_proto_rawDesc), len(file_nanoedge_raftlog_v1_command_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_nanoedge_registry_v1_command_proto_goTypes,
-		DependencyIndexes: file_nanoedge_registry_v1_command_proto_depIdxs,
-		MessageInfos:      file_nanoedge_registry_v1_command_proto_msgTypes,
+		GoTypes:           file_nanoedge_raftlog_v1_command_proto_goTypes,
+		DependencyIndexes: file_nanoedge_raftlog_v1_command_proto_depIdxs,
+		MessageInfos:      file_nanoedge_raftlog_v1_command_proto_msgTypes,
 	}.Build()
-	File_nanoedge_registry_v1_command_proto = out.File
-	file_nanoedge_registry_v1_command_proto_goTypes = nil
-	file_nanoedge_registry_v1_command_proto_depIdxs = nil
+	File_nanoedge_raftlog_v1_command_proto = out.File
+	file_nanoedge_raftlog_v1_command_proto_goTypes = nil
+	file_nanoedge_raftlog_v1_command_proto_depIdxs = nil
 }

@@ -24,7 +24,7 @@ func (a *accessServer) AddKey(ctx context.Context, req *registryv1.AddKeyRequest
 		return nil, status.Errorf(codes.InvalidArgument, "controlplane: public key is %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize)
 	}
 	key := &registryv1.PublisherKey{Id: signing.KeyID(req.PublicKey), Name: req.Name, PublicKey: req.PublicKey}
-	k, rev, err := a.s.store.AddKey(ctx, key)
+	k, rev, err := a.s.access.AddKey(ctx, key)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -32,7 +32,7 @@ func (a *accessServer) AddKey(ctx context.Context, req *registryv1.AddKeyRequest
 }
 
 func (a *accessServer) ListKeys(ctx context.Context, _ *registryv1.ListKeysRequest) (*registryv1.ListKeysResponse, error) {
-	keys, rev, err := a.s.store.ListKeys(ctx)
+	keys, rev, err := a.s.access.ListKeys()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -40,19 +40,19 @@ func (a *accessServer) ListKeys(ctx context.Context, _ *registryv1.ListKeysReque
 }
 
 func (a *accessServer) RevokeKey(ctx context.Context, req *registryv1.RevokeKeyRequest) (*registryv1.RevokeKeyResponse, error) {
-	k, rev, err := a.s.store.RevokeKey(ctx, req.Id, req.Force)
+	k, rev, err := a.s.access.RevokeKey(ctx, req.Id, req.Force)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	resp := &registryv1.RevokeKeyResponse{Key: k, Revision: rev}
 	// With force, routed modules the key signed now answer 503: say which.
-	routes, _, err := a.s.store.ListRoutes(ctx)
+	routes, _, err := a.s.access.ListRoutes()
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	for _, r := range routes {
 		for _, d := range registry.RouteDigests(r) {
-			if m, err := a.s.store.Module(d); err == nil && m.GetProvenance().GetKeyId() == k.Id {
+			if m, err := a.s.access.Module(d); err == nil && m.GetProvenance().GetKeyId() == k.Id {
 				resp.AffectedRoutes = append(resp.AffectedRoutes, r)
 				break
 			}
@@ -70,7 +70,7 @@ func (a *accessServer) CreateToken(ctx context.Context, req *registryv1.CreateTo
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	rev, err := a.s.store.PutToken(ctx, tok)
+	rev, err := a.s.access.PutToken(ctx, tok)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -79,7 +79,7 @@ func (a *accessServer) CreateToken(ctx context.Context, req *registryv1.CreateTo
 }
 
 func (a *accessServer) ListTokens(ctx context.Context, _ *registryv1.ListTokensRequest) (*registryv1.ListTokensResponse, error) {
-	toks, _, err := a.s.store.ListTokens(ctx)
+	toks, _, err := a.s.access.ListTokens()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -90,7 +90,7 @@ func (a *accessServer) ListTokens(ctx context.Context, _ *registryv1.ListTokensR
 }
 
 func (a *accessServer) RevokeToken(ctx context.Context, req *registryv1.RevokeTokenRequest) (*registryv1.RevokeTokenResponse, error) {
-	rev, err := a.s.store.RevokeToken(ctx, req.Id)
+	rev, err := a.s.access.RevokeToken(ctx, req.Id)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -102,7 +102,7 @@ func (a *accessServer) ListAudit(ctx context.Context, req *registryv1.ListAuditR
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	entries, err := a.s.store.ListAudit(ctx, req.StartRevision, limit)
+	entries, err := a.s.access.ListAudit(req.StartRevision, limit)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -119,7 +119,7 @@ func (s *Server) verifySignature(md *registryv1.UploadModuleMetadata, digest str
 		}
 		return prov, nil
 	}
-	key, err := s.store.Key(md.KeyId)
+	key, err := s.access.Key(md.KeyId)
 	if err != nil {
 		return nil, status.Errorf(codes.PermissionDenied, "controlplane: module is signed by %q, which is not a trusted publisher key", md.KeyId)
 	}

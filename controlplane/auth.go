@@ -95,7 +95,7 @@ func (s *Server) tokenFrom(ctx context.Context) (*registryv1.Token, error) {
 	var tok *registryv1.Token
 	// A follower may not have applied a token the leader just created.
 	err = s.awaitReplication(ctx, func() (err error) {
-		tok, err = s.store.Token(id)
+		tok, err = s.access.Token(id)
 		return err
 	})
 	if ctx.Err() != nil {
@@ -175,7 +175,7 @@ const replicationWait = 5 * time.Second
 // is on its way), replicationWait passes or ctx ends.
 func (s *Server) awaitReplication(ctx context.Context, get func() error) error {
 	err := get()
-	for deadline := time.Now().Add(replicationWait); err != nil && !s.store.IsLeader() && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(replicationWait); err != nil && !s.cluster.IsLeader() && time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -19,7 +19,7 @@ func (c *clusterServer) Join(ctx context.Context, req *registryv1.JoinRequest) (
 	if req.Id == "" || req.RaftAddr == "" || req.GrpcAddr == "" {
 		return nil, status.Error(codes.InvalidArgument, "controlplane: join needs id, raft_addr and grpc_addr")
 	}
-	if err := c.s.store.AddVoter(ctx, req.Id, req.RaftAddr, req.GrpcAddr); err != nil {
+	if err := c.s.cluster.AddVoter(ctx, req.Id, req.RaftAddr, req.GrpcAddr); err != nil {
 		return nil, toStatus(err)
 	}
 	c.s.cfg.Logger.Info("member joined", "id", req.Id, "raft", req.RaftAddr, "grpc", req.GrpcAddr)
@@ -28,7 +28,7 @@ func (c *clusterServer) Join(ctx context.Context, req *registryv1.JoinRequest) (
 }
 
 func (c *clusterServer) RemoveMember(ctx context.Context, req *registryv1.RemoveMemberRequest) (*registryv1.RemoveMemberResponse, error) {
-	if err := c.s.store.RemoveMember(ctx, req.Id); err != nil {
+	if err := c.s.cluster.RemoveMember(ctx, req.Id); err != nil {
 		return nil, toStatus(err)
 	}
 	c.s.cfg.Logger.Info("member removed", "id", req.Id)
@@ -41,11 +41,11 @@ func (c *clusterServer) ListMembers(ctx context.Context, _ *registryv1.ListMembe
 	if err != nil {
 		return nil, err
 	}
-	return &registryv1.ListMembersResponse{Members: members, AppliedRevision: c.s.store.Revision()}, nil
+	return &registryv1.ListMembersResponse{Members: members, AppliedRevision: c.s.cluster.Revision()}, nil
 }
 
 func (c *clusterServer) members() ([]*registryv1.Member, error) {
-	ms, err := c.s.store.Members()
+	ms, err := c.s.cluster.Members()
 	if err != nil {
 		return nil, toStatus(err)
 	}

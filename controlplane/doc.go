@@ -1,4 +1,5 @@
 // Package controlplane serves Nanoedge's gRPC API. It validates requests,
-// calls a Store (the registry, seen only through the interface it needs) and
+// calls the registry, which each service sees through the small interface it
+// declares (store.go), and
 // maps errors to gRPC codes through one table (errors.go).
 package controlplane

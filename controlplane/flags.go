@@ -8,7 +8,7 @@ import (
 
 // SetFlag implements RegistryServiceServer.
 func (s *Server) SetFlag(ctx context.Context, req *registryv1.SetFlagRequest) (*registryv1.SetFlagResponse, error) {
-	f, rev, err := s.store.SetFlag(ctx, req.Name, req.Enabled, req.Description)
+	f, rev, err := s.modules.SetFlag(ctx, req.Name, req.Enabled, req.Description)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -18,7 +18,7 @@ func (s *Server) SetFlag(ctx context.Context, req *registryv1.SetFlagRequest) (*
 
 // DeleteFlag implements RegistryServiceServer.
 func (s *Server) DeleteFlag(ctx context.Context, req *registryv1.DeleteFlagRequest) (*registryv1.DeleteFlagResponse, error) {
-	rev, err := s.store.DeleteFlag(ctx, req.Name)
+	rev, err := s.modules.DeleteFlag(ctx, req.Name)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -27,7 +27,7 @@ func (s *Server) DeleteFlag(ctx context.Context, req *registryv1.DeleteFlagReque
 
 // ListFlags implements RegistryServiceServer.
 func (s *Server) ListFlags(ctx context.Context, _ *registryv1.ListFlagsRequest) (*registryv1.ListFlagsResponse, error) {
-	flags, rev, err := s.store.ListFlags(ctx)
+	flags, rev, err := s.modules.ListFlags()
 	if err != nil {
 		return nil, toStatus(err)
 	}

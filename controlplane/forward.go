@@ -38,9 +38,9 @@ func (s *Server) route(ctx context.Context, method string) (*grpc.ClientConn, er
 	if read && first(md, StaleHeader) == "stale" {
 		return nil, nil
 	}
-	if s.store.IsLeader() {
+	if s.cluster.IsLeader() {
 		if read {
-			if err := s.store.LinearizableRead(ctx); err != nil {
+			if err := s.cluster.LinearizableRead(ctx); err != nil {
 				return nil, toStatus(err)
 			}
 		}
@@ -49,7 +49,7 @@ func (s *Server) route(ctx context.Context, method string) (*grpc.ClientConn, er
 	if first(md, forwardedHeader) != "" {
 		return nil, status.Error(codes.Unavailable, "controlplane: not the leader (forwarded call); retry")
 	}
-	id, addr := s.store.Leader()
+	id, addr := s.cluster.Leader()
 	if addr == "" {
 		return nil, status.Errorf(codes.Unavailable, "controlplane: no leader known (leader id %q); retry", id)
 	}

@@ -1,11 +1,6 @@
 package controlplane
 
-const (
-	registrySvc  = "/nanoedge.registry.v1.RegistryService/"
-	accessSvc    = "/nanoedge.registry.v1.AccessService/"
-	clusterSvc   = "/nanoedge.registry.v1.ClusterService/"
-	telemetrySvc = "/nanoedge.registry.v1.TelemetryService/"
-)
+import registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 
 // placement says which node runs a call.
 type placement int
@@ -29,36 +24,36 @@ type method struct {
 }
 
 var methods = map[string]method{
-	registrySvc + "UploadModule":    {permPublish, leader},
-	registrySvc + "GetUploadOffset": {permPublish, leader},
-	registrySvc + "GetModule":       {permRead, linearizable},
-	registrySvc + "FetchModule":     {permFollow, local},
-	registrySvc + "ListModules":     {permRead, linearizable},
-	registrySvc + "SetRoute":        {permPublish, leader},
-	registrySvc + "DeleteRoute":     {permPublish, leader},
-	registrySvc + "RollbackRoute":   {permPublish, leader},
-	registrySvc + "ListRoutes":      {permRead, linearizable},
-	registrySvc + "Watch":           {permFollow, local},
-	registrySvc + "CollectGarbage":  {permAdmin, leader}, // a dry run too: the leader's state
-	registrySvc + "SetFlag":         {permPublish, leader},
-	registrySvc + "DeleteFlag":      {permPublish, leader},
-	registrySvc + "ListFlags":       {permRead, linearizable},
-	accessSvc + "AddKey":            {permAdmin, leader},
-	accessSvc + "ListKeys":          {permRead, linearizable},
-	accessSvc + "RevokeKey":         {permAdmin, leader},
-	accessSvc + "CreateToken":       {permAdmin, leader},
-	accessSvc + "ListTokens":        {permAdmin, linearizable},
-	accessSvc + "RevokeToken":       {permAdmin, leader},
-	accessSvc + "ListAudit":         {permRead, linearizable},
-	clusterSvc + "Join":             {permAdmin, leader},
-	clusterSvc + "RemoveMember":     {permAdmin, leader},
-	clusterSvc + "ListMembers":      {permRead, local},
-	telemetrySvc + "Report":         {permFollow, leader},
-	telemetrySvc + "ListWorkers":    {permRead, leader},
-	telemetrySvc + "StartRollout":   {permPublish, leader},
-	telemetrySvc + "ListRollouts":   {permRead, linearizable},
-	telemetrySvc + "AbortRollout":   {permPublish, leader},
-	telemetrySvc + "PauseRollout":   {permPublish, leader},
-	telemetrySvc + "ResumeRollout":  {permPublish, leader},
-	telemetrySvc + "GetTraffic":     {permRead, leader},
+	registryv1.RegistryService_UploadModule_FullMethodName:    {permPublish, leader},
+	registryv1.RegistryService_GetUploadOffset_FullMethodName: {permPublish, leader},
+	registryv1.RegistryService_GetModule_FullMethodName:       {permRead, linearizable},
+	registryv1.RegistryService_FetchModule_FullMethodName:     {permFollow, local},
+	registryv1.RegistryService_ListModules_FullMethodName:     {permRead, linearizable},
+	registryv1.RegistryService_SetRoute_FullMethodName:        {permPublish, leader},
+	registryv1.RegistryService_DeleteRoute_FullMethodName:     {permPublish, leader},
+	registryv1.RegistryService_RollbackRoute_FullMethodName:   {permPublish, leader},
+	registryv1.RegistryService_ListRoutes_FullMethodName:      {permRead, linearizable},
+	registryv1.RegistryService_Watch_FullMethodName:           {permFollow, local},
+	registryv1.RegistryService_CollectGarbage_FullMethodName:  {permAdmin, leader}, // a dry run too: the leader's state
+	registryv1.RegistryService_SetFlag_FullMethodName:         {permPublish, leader},
+	registryv1.RegistryService_DeleteFlag_FullMethodName:      {permPublish, leader},
+	registryv1.RegistryService_ListFlags_FullMethodName:       {permRead, linearizable},
+	registryv1.AccessService_AddKey_FullMethodName:            {permAdmin, leader},
+	registryv1.AccessService_ListKeys_FullMethodName:          {permRead, linearizable},
+	registryv1.AccessService_RevokeKey_FullMethodName:         {permAdmin, leader},
+	registryv1.AccessService_CreateToken_FullMethodName:       {permAdmin, leader},
+	registryv1.AccessService_ListTokens_FullMethodName:        {permAdmin, linearizable},
+	registryv1.AccessService_RevokeToken_FullMethodName:       {permAdmin, leader},
+	registryv1.AccessService_ListAudit_FullMethodName:         {permRead, linearizable},
+	registryv1.ClusterService_Join_FullMethodName:             {permAdmin, leader},
+	registryv1.ClusterService_RemoveMember_FullMethodName:     {permAdmin, leader},
+	registryv1.ClusterService_ListMembers_FullMethodName:      {permRead, local},
+	registryv1.TelemetryService_Report_FullMethodName:         {permFollow, leader},
+	registryv1.TelemetryService_ListWorkers_FullMethodName:    {permRead, leader},
+	registryv1.TelemetryService_StartRollout_FullMethodName:   {permPublish, leader},
+	registryv1.TelemetryService_ListRollouts_FullMethodName:   {permRead, linearizable},
+	registryv1.TelemetryService_AbortRollout_FullMethodName:   {permPublish, leader},
+	registryv1.TelemetryService_PauseRollout_FullMethodName:   {permPublish, leader},
+	registryv1.TelemetryService_ResumeRollout_FullMethodName:  {permPublish, leader},
+	registryv1.TelemetryService_GetTraffic_FullMethodName:     {permRead, leader},
 }

@@ -10,7 +10,7 @@ import (
 
 // Ready reports whether this node can serve the API: it knows a leader.
 func (s *Server) Ready() error {
-	if id, _ := s.store.Leader(); id == "" {
+	if id, _ := s.cluster.Leader(); id == "" {
 		return errors.New("controlplane: no leader known")
 	}
 	return nil
@@ -29,10 +29,10 @@ func (s *Server) MetricsHandler() http.Handler {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "nanoedge_registry_revision", Help: "Newest revision this node has applied.",
-		}, func() float64 { return float64(s.store.Revision()) }),
+		}, func() float64 { return float64(s.cluster.Revision()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "nanoedge_raft_leader", Help: "1 if this node is the Raft leader.",
-		}, func() float64 { return b2f(s.store.IsLeader()) }),
+		}, func() float64 { return b2f(s.cluster.IsLeader()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "nanoedge_fleet_workers", Help: "Workers that reported to this node recently (the leader hears from all).",
 		}, func() float64 { return float64(s.fleet.size()) }),

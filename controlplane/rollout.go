@@ -24,7 +24,7 @@ func (t *telemetryServer) StartRollout(ctx context.Context, req *registryv1.Star
 	if err := validateSteps(req); err != nil {
 		return nil, err
 	}
-	st := t.s.store
+	st := t.s.rollouts
 	route, err := st.Route(req.Host, req.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
@@ -77,7 +77,7 @@ func validateSteps(req *registryv1.StartRolloutRequest) error {
 }
 
 func (t *telemetryServer) ListRollouts(ctx context.Context, _ *registryv1.ListRolloutsRequest) (*registryv1.ListRolloutsResponse, error) {
-	ros, err := t.s.store.ListRollouts(ctx)
+	ros, err := t.s.rollouts.ListRollouts()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -85,7 +85,7 @@ func (t *telemetryServer) ListRollouts(ctx context.Context, _ *registryv1.ListRo
 }
 
 func (t *telemetryServer) AbortRollout(ctx context.Context, req *registryv1.AbortRolloutRequest) (*registryv1.AbortRolloutResponse, error) {
-	ro, err := t.s.store.Rollout(req.Host, req.PathPrefix)
+	ro, err := t.s.rollouts.Rollout(req.Host, req.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -123,7 +123,7 @@ func stepRoute(cur *registryv1.Route, ro *registryv1.Rollout) *registryv1.Route 
 // endRollout restores the baseline (unless the rollout succeeded) and
 // records the final state, in one write.
 func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state registryv1.RolloutState, reason string) (*registryv1.Rollout, error) {
-	cur, err := s.store.Route(ro.Host, ro.PathPrefix)
+	cur, err := s.rollouts.Route(ro.Host, ro.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -132,7 +132,7 @@ func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state r
 	r := proto.Clone(cur).(*registryv1.Route)
 	base := ro.Baseline[0]
 	r.ModuleName, r.ModuleDigest, r.Versions = base.ModuleName, base.ModuleDigest, nil
-	if _, err := s.store.PutRollout(ctx, ro, r); err != nil {
+	if _, err := s.rollouts.PutRollout(ctx, ro, r); err != nil {
 		return nil, toStatus(err)
 	}
 	s.cfg.Logger.Warn("rollout ended", "route", ro.Host+ro.PathPrefix, "state", state, "reason", reason)
@@ -151,7 +151,7 @@ func (s *Server) RunRollouts(ctx context.Context, tick time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if s.store.IsLeader() {
+			if s.rollouts.IsLeader() {
 				c.tick(ctx)
 			}
 		}
@@ -168,7 +168,7 @@ type controller struct {
 
 func (c *controller) tick(ctx context.Context) {
 	c.s.expireWorkers()
-	ros, err := c.s.store.ListRollouts(ctx)
+	ros, err := c.s.rollouts.ListRollouts()
 	if err != nil {
 		return
 	}
@@ -272,7 +272,7 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	case time.Since(ro.StepStarted.AsTime()) < time.Duration(ro.IntervalMs)*time.Millisecond:
 		return nil
 	}
-	cur, err := c.s.store.Route(ro.Host, ro.PathPrefix)
+	cur, err := c.s.rollouts.Route(ro.Host, ro.PathPrefix)
 	if err != nil {
 		return err
 	}
@@ -281,11 +281,11 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	if int(ro.Step) == len(ro.Steps)-1 {
 		// The last step already routes everything to the new module.
 		next.State, next.Reason = registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED, "all steps passed"
-		_, err = c.s.store.PutRollout(ctx, next, nil)
+		_, err = c.s.rollouts.PutRollout(ctx, next, nil)
 		return err
 	}
 	next.Step++
-	_, err = c.s.store.PutRollout(ctx, next, stepRoute(cur, next))
+	_, err = c.s.rollouts.PutRollout(ctx, next, stepRoute(cur, next))
 	return err
 }
 
@@ -316,7 +316,7 @@ func (t *telemetryServer) ResumeRollout(ctx context.Context, req *registryv1.Res
 // setRolloutState moves a rollout from one state to another; a resumed
 // step starts its interval over.
 func (s *Server) setRolloutState(ctx context.Context, host, pathPrefix string, from, to registryv1.RolloutState) (*registryv1.Rollout, error) {
-	ro, err := s.store.Rollout(host, pathPrefix)
+	ro, err := s.rollouts.Rollout(host, pathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -324,7 +324,7 @@ func (s *Server) setRolloutState(ctx context.Context, host, pathPrefix string, f
 		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: the rollout of %s%s is %s, not %s", ro.Host, ro.PathPrefix, ro.State, from)
 	}
 	ro.State, ro.StepStarted = to, timestamppb.Now()
-	rev, err := s.store.PutRollout(ctx, ro, nil)
+	rev, err := s.rollouts.PutRollout(ctx, ro, nil)
 	if err != nil {
 		return nil, toStatus(err)
 	}

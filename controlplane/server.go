@@ -22,58 +22,16 @@ import (
 	"github.com/nanoedge/nanoedge/sdk/history"
 )
 
-// Store is what the API needs from the registry.
-type Store interface {
-	PutModule(ctx context.Context, name string, wasm []byte, prov *registryv1.Provenance) (m *registryv1.Module, created bool, rev int64, err error)
-	ResolveModule(ref string) (*registryv1.Module, error)
-	ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
-	ListModules(ctx context.Context) ([]*registryv1.Module, int64, error)
-	ModulesPage(ctx context.Context, p registry.Page) ([]*registryv1.Module, int64, string, error)
-	RoutesPage(ctx context.Context, p registry.Page) ([]*registryv1.Route, int64, string, error)
-	PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) (*registryv1.Route, int64, error)
-	DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error)
-	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
-	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
-	Revision() int64
-	HasModule(digest string) bool
-	Module(digest string) (*registryv1.Module, error)
-
-	AddKey(ctx context.Context, key *registryv1.PublisherKey) (*registryv1.PublisherKey, int64, error)
-	RevokeKey(ctx context.Context, id string, force bool) (*registryv1.PublisherKey, int64, error)
-	Key(id string) (*registryv1.PublisherKey, error)
-	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error)
-	PutToken(ctx context.Context, t *registryv1.Token) (int64, error)
-	RevokeToken(ctx context.Context, id string) (int64, error)
-	Token(id string) (*registryv1.Token, error)
-	ListTokens(ctx context.Context) ([]*registryv1.Token, int64, error)
-	ListAudit(ctx context.Context, start int64, limit int) ([]*registryv1.AuditEntry, error)
-
-	IsLeader() bool
-	// Leader returns the leader's ID and API address.
-	Leader() (id, grpcAddr string)
-	LinearizableRead(ctx context.Context) error
-	Members() ([]registry.Member, error)
-	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
-	RemoveMember(ctx context.Context, id string) error
-	CollectGarbage(ctx context.Context, dryRun bool) ([]*registryv1.Module, int64, error)
-
-	Route(host, pathPrefix string) (*registryv1.Route, error)
-	RollbackRoute(ctx context.Context, host, pathPrefix string) (*registryv1.Route, int64, error)
-	Rollout(host, pathPrefix string) (*registryv1.Rollout, error)
-	ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error)
-	PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error)
-
-	SetFlag(ctx context.Context, name string, enabled bool, description string) (*registryv1.Flag, int64, error)
-	DeleteFlag(ctx context.Context, name string) (int64, error)
-	ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error)
-}
-
 // Server implements the gRPC services over a Store.
 type Server struct {
 	registryv1.UnsafeRegistryServiceServer
 
-	cfg   Config
-	store Store
+	cfg Config
+	// One store, seen by each part as the interface it declares.
+	modules  ModuleStore
+	access   AccessStore
+	cluster  ClusterStore
+	rollouts RolloutStore
 	// validating bounds concurrent validations, including ones whose upload
 	// already timed out and whose compile is still finishing.
 	validating chan struct{}
@@ -91,7 +49,7 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, store: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
+	return &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
 		partials: partials{budget: 4 * cfg.MaxModuleSize},
 		telemetryRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nanoedge_telemetry_refused_total", Help: "Worker reports refused, and versions dropped from reports, by reason.",
@@ -196,7 +154,7 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 	if err := s.validate(stream.Context(), wasm); err != nil {
 		return toStatus(err)
 	}
-	m, created, rev, err := s.store.PutModule(stream.Context(), md.Name, wasm, prov)
+	m, created, rev, err := s.modules.PutModule(stream.Context(), md.Name, wasm, prov)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -241,8 +199,8 @@ func (s *Server) validate(ctx context.Context, wasm []byte) error {
 
 // GetModule implements RegistryServiceServer.
 func (s *Server) GetModule(ctx context.Context, req *registryv1.GetModuleRequest) (*registryv1.GetModuleResponse, error) {
-	rev := s.store.Revision()
-	m, err := s.store.ResolveModule(req.Ref)
+	rev := s.modules.Revision()
+	m, err := s.modules.ResolveModule(req.Ref)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -256,7 +214,7 @@ func (s *Server) FetchModule(req *registryv1.FetchModuleRequest, stream grpc.Ser
 	// Workers fetch what a watch or a list told them of, perhaps from a
 	// node ahead of this one.
 	err := s.awaitReplication(stream.Context(), func() (err error) {
-		m, wasm, err = s.store.ModuleBytes(stream.Context(), req.Digest)
+		m, wasm, err = s.modules.ModuleBytes(req.Digest)
 		return err
 	})
 	if err != nil {
@@ -277,7 +235,7 @@ func (s *Server) FetchModule(req *registryv1.FetchModuleRequest, stream grpc.Ser
 
 // ListModules implements RegistryServiceServer.
 func (s *Server) ListModules(ctx context.Context, req *registryv1.ListModulesRequest) (*registryv1.ListModulesResponse, error) {
-	mods, rev, next, err := s.store.ModulesPage(ctx, registry.Page{Token: req.PageToken, Size: int(req.PageSize)})
+	mods, rev, next, err := s.modules.ModulesPage(registry.Page{Token: req.PageToken, Size: int(req.PageSize)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -286,7 +244,7 @@ func (s *Server) ListModules(ctx context.Context, req *registryv1.ListModulesReq
 
 // SetRoute implements RegistryServiceServer.
 func (s *Server) SetRoute(ctx context.Context, req *registryv1.SetRouteRequest) (*registryv1.SetRouteResponse, error) {
-	r, rev, err := s.store.PutRoute(ctx, req)
+	r, rev, err := s.modules.PutRoute(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -296,7 +254,7 @@ func (s *Server) SetRoute(ctx context.Context, req *registryv1.SetRouteRequest) 
 
 // DeleteRoute implements RegistryServiceServer.
 func (s *Server) DeleteRoute(ctx context.Context, req *registryv1.DeleteRouteRequest) (*registryv1.DeleteRouteResponse, error) {
-	rev, err := s.store.DeleteRoute(ctx, req.Host, req.PathPrefix)
+	rev, err := s.modules.DeleteRoute(ctx, req.Host, req.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -305,7 +263,7 @@ func (s *Server) DeleteRoute(ctx context.Context, req *registryv1.DeleteRouteReq
 
 // ListRoutes implements RegistryServiceServer.
 func (s *Server) ListRoutes(ctx context.Context, req *registryv1.ListRoutesRequest) (*registryv1.ListRoutesResponse, error) {
-	routes, rev, next, err := s.store.RoutesPage(ctx, registry.Page{Token: req.PageToken, Size: int(req.PageSize)})
+	routes, rev, next, err := s.modules.RoutesPage(registry.Page{Token: req.PageToken, Size: int(req.PageSize)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -319,7 +277,7 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 	if req.StartRevision < 0 {
 		return status.Errorf(codes.InvalidArgument, "controlplane: start_revision %d is negative", req.StartRevision)
 	}
-	rev := s.store.Revision()
+	rev := s.modules.Revision()
 	start := req.StartRevision
 	if start == 0 {
 		start = rev + 1
@@ -327,12 +285,12 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 	if err := stream.Send(&registryv1.WatchResponse{Revision: rev}); err != nil {
 		return err
 	}
-	err := s.store.Watch(stream.Context(), start, func(events []*registryv1.Event, revision int64) error {
+	err := s.modules.Watch(stream.Context(), start, func(events []*registryv1.Event, revision int64) error {
 		return sendEvents(stream, events, revision)
 	})
 	var ce *history.CompactedError
 	if errors.As(err, &ce) {
-		if err := stream.Send(&registryv1.WatchResponse{Revision: s.store.Revision(), CompactRevision: ce.CompactRevision}); err != nil {
+		if err := stream.Send(&registryv1.WatchResponse{Revision: s.modules.Revision(), CompactRevision: ce.CompactRevision}); err != nil {
 			return err
 		}
 	}
@@ -368,7 +326,7 @@ func sendEvents(stream grpc.ServerStreamingServer[registryv1.WatchResponse], eve
 
 // CollectGarbage implements RegistryServiceServer.
 func (s *Server) CollectGarbage(ctx context.Context, req *registryv1.CollectGarbageRequest) (*registryv1.CollectGarbageResponse, error) {
-	mods, rev, err := s.store.CollectGarbage(ctx, req.DryRun)
+	mods, rev, err := s.modules.CollectGarbage(ctx, req.DryRun)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -381,7 +339,7 @@ func (s *Server) CollectGarbage(ctx context.Context, req *registryv1.CollectGarb
 
 // RollbackRoute implements RegistryServiceServer.
 func (s *Server) RollbackRoute(ctx context.Context, req *registryv1.RollbackRouteRequest) (*registryv1.RollbackRouteResponse, error) {
-	r, rev, err := s.store.RollbackRoute(ctx, req.Host, req.PathPrefix)
+	r, rev, err := s.modules.RollbackRoute(ctx, req.Host, req.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -242,7 +242,7 @@ func (t *telemetryServer) Report(ctx context.Context, req *registryv1.ReportRequ
 	r = proto.Clone(r).(*registryv1.WorkerReport)
 	kept := r.Versions[:0]
 	for _, v := range r.Versions {
-		if _, err := t.s.store.Route(v.Host, v.PathPrefix); err == nil && t.s.store.HasModule(v.ModuleDigest) {
+		if _, err := t.s.rollouts.Route(v.Host, v.PathPrefix); err == nil && t.s.rollouts.HasModule(v.ModuleDigest) {
 			kept = append(kept, v)
 		}
 	}
@@ -346,6 +346,6 @@ func (s *Server) tokenValid(id string) bool {
 	if id == "" {
 		return !s.cfg.Auth
 	}
-	_, err := s.store.Token(id)
+	_, err := s.access.Token(id)
 	return err == nil
 }

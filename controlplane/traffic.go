@@ -147,7 +147,7 @@ func (t *telemetryServer) GetTraffic(ctx context.Context, req *registryv1.GetTra
 		if d.requests > 0 {
 			vt.ErrorRate = float64(d.errors) / float64(d.requests)
 		}
-		if m, err := t.s.store.Module(k.digest); err == nil {
+		if m, err := t.s.rollouts.Module(k.digest); err == nil {
 			vt.ModuleName = m.Name
 		}
 		resp.Versions = append(resp.Versions, vt)

@@ -61,7 +61,7 @@ func (s *Store) Key(id string) (*registryv1.PublisherKey, error) {
 }
 
 // ListKeys returns every publisher key, revoked ones included.
-func (s *Store) ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error) {
+func (s *Store) ListKeys() ([]*registryv1.PublisherKey, int64, error) {
 	return listProto[*registryv1.PublisherKey](s, bucketKeys, func() *registryv1.PublisherKey { return &registryv1.PublisherKey{} })
 }
 
@@ -97,12 +97,12 @@ func (s *Store) Token(id string) (*registryv1.Token, error) {
 }
 
 // ListTokens returns every token.
-func (s *Store) ListTokens(ctx context.Context) ([]*registryv1.Token, int64, error) {
+func (s *Store) ListTokens() ([]*registryv1.Token, int64, error) {
 	return listProto[*registryv1.Token](s, bucketTokens, func() *registryv1.Token { return &registryv1.Token{} })
 }
 
 // ListAudit returns up to limit audit entries from revision start on.
-func (s *Store) ListAudit(ctx context.Context, start int64, limit int) ([]*registryv1.AuditEntry, error) {
+func (s *Store) ListAudit(start int64, limit int) ([]*registryv1.AuditEntry, error) {
 	var out []*registryv1.AuditEntry
 	err := s.fsm.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()

@@ -225,7 +225,7 @@ func TestPartition(t *testing.T) {
 
 	fn.heal()
 	waitConverged(t, stores)
-	routes, _, _ := old.ListRoutes(context.Background())
+	routes, _, _ := old.ListRoutes()
 	for _, r := range routes {
 		if r.PathPrefix == "/minority" {
 			t.Fatal("a write refused by the minority appeared after healing")
@@ -302,7 +302,7 @@ func TestCatchUpBySnapshot(t *testing.T) {
 	})
 	fn.heal()
 	waitConverged(t, stores)
-	if routes, _, _ := lagging.ListRoutes(context.Background()); len(routes) != 60 {
+	if routes, _, _ := lagging.ListRoutes(); len(routes) != 60 {
 		t.Fatalf("lagging node has %d routes, want 60", len(routes))
 	}
 	// Raft records the installed snapshot just after the FSM restore that

@@ -45,7 +45,7 @@ func (s *Store) DeleteFlag(ctx context.Context, name string) (int64, error) {
 }
 
 // ListFlags returns every flag, by name, and the revision the list reflects.
-func (s *Store) ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error) {
+func (s *Store) ListFlags() ([]*registryv1.Flag, int64, error) {
 	return listProto[*registryv1.Flag](s, bucketFlags, func() *registryv1.Flag { return &registryv1.Flag{} })
 }
 

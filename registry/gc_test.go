@@ -31,7 +31,7 @@ func TestCollectGarbage(t *testing.T) {
 		t.Fatalf("exp the old module gone, got %v", err)
 	}
 	for _, m := range []string{routed.Digest, newest.Digest, lone.Digest} {
-		if _, _, err := s.ModuleBytes(ctx, m); err != nil {
+		if _, _, err := s.ModuleBytes(m); err != nil {
 			t.Fatalf("exp %s kept: %v", m, err)
 		}
 	}

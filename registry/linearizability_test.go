@@ -156,7 +156,7 @@ func checkLinearizable(t *testing.T, seed int64) {
 					record(porcupine.Operation{ClientId: c, Input: kvInput{put: true, key: key, value: v}, Call: call, Output: "", Return: ret})
 				} else if err := s.LinearizableRead(opCtx); err == nil {
 					v := ""
-					routes, _, err := s.ListRoutes(opCtx)
+					routes, _, err := s.ListRoutes()
 					for _, rt := range routes {
 						if rt.PathPrefix == key {
 							v = rt.ModuleDigest

@@ -40,7 +40,7 @@ func (s *Store) Route(host, pathPrefix string) (*registryv1.Route, error) {
 }
 
 // ListRollouts returns every rollout, finished ones included.
-func (s *Store) ListRollouts(ctx context.Context) ([]*registryv1.Rollout, error) {
+func (s *Store) ListRollouts() ([]*registryv1.Rollout, error) {
 	ros, _, err := listProto[*registryv1.Rollout](s, bucketRollout, func() *registryv1.Rollout { return &registryv1.Rollout{} })
 	return ros, err
 }

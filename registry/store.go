@@ -308,11 +308,6 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 	return &raftlogv1.PutModuleCommand{Module: m, UploadId: uploadID, Chunks: uint32(len(futures))}, nil
 }
 
-// SetRoute points host+pathPrefix at the module moduleRef resolves to.
-func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string, opts *registryv1.RouteOptions) (*registryv1.Route, int64, error) {
-	return s.PutRoute(ctx, &registryv1.SetRouteRequest{Host: host, PathPrefix: pathPrefix, Module: moduleRef, Options: opts})
-}
-
 // PutRoute creates or replaces a route: one module, or a weighted split
 // between versions, with optional rules evaluated first. Module references
 // are resolved here, on the leader, so the log carries digests.
@@ -454,7 +449,7 @@ func (s *Store) Revision() int64 {
 
 // ListRoutes returns every route, sorted by host then path, and the revision
 // they reflect.
-func (s *Store) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error) {
+func (s *Store) ListRoutes() ([]*registryv1.Route, int64, error) {
 	var routes []*registryv1.Route
 	var rev int64
 	err := s.fsm.view(func(tx *bolt.Tx) error {
@@ -476,18 +471,18 @@ func (s *Store) ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, err
 
 // RoutesPage returns one page of routes, by host then path prefix, and
 // the revision it reflects.
-func (s *Store) RoutesPage(ctx context.Context, p Page) (routes []*registryv1.Route, rev int64, next string, err error) {
+func (s *Store) RoutesPage(p Page) (routes []*registryv1.Route, rev int64, next string, err error) {
 	return listPage(s, bucketRoutes, p, func() *registryv1.Route { return &registryv1.Route{} })
 }
 
 // ModulesPage returns one page of modules, by digest, and the revision it
 // reflects.
-func (s *Store) ModulesPage(ctx context.Context, p Page) (mods []*registryv1.Module, rev int64, next string, err error) {
+func (s *Store) ModulesPage(p Page) (mods []*registryv1.Module, rev int64, next string, err error) {
 	return listPage(s, bucketModules, p, func() *registryv1.Module { return &registryv1.Module{} })
 }
 
 // ListModules returns every module, oldest first, and the current revision.
-func (s *Store) ListModules(ctx context.Context) ([]*registryv1.Module, int64, error) {
+func (s *Store) ListModules() ([]*registryv1.Module, int64, error) {
 	var mods []*registryv1.Module
 	var rev int64
 	err := s.fsm.view(func(tx *bolt.Tx) error {
@@ -503,7 +498,7 @@ func (s *Store) ListModules(ctx context.Context) ([]*registryv1.Module, int64, e
 }
 
 // ModuleBytes returns a module's metadata and Wasm bytes.
-func (s *Store) ModuleBytes(ctx context.Context, digest string) (*registryv1.Module, []byte, error) {
+func (s *Store) ModuleBytes(digest string) (*registryv1.Module, []byte, error) {
 	var m *registryv1.Module
 	var wasm []byte
 	err := s.fsm.view(func(tx *bolt.Tx) error {

@@ -74,7 +74,7 @@ func TestPutModuleIsContentAddressed(t *testing.T) {
 	if got := s.Revision(); got != rev1 {
 		t.Fatalf("exp revision unchanged at %d, got %d", rev1, got)
 	}
-	_, wasm, err := s.ModuleBytes(ctx, m1.Digest)
+	_, wasm, err := s.ModuleBytes(m1.Digest)
 	if err != nil || string(wasm) != string(fakeWasm("a")) {
 		t.Fatalf("module bytes: %q %v", wasm, err)
 	}
@@ -163,11 +163,11 @@ func TestBadWritesChangeNothing(t *testing.T) {
 // snapshotState renders modules, routes and revision as a comparable string.
 func snapshotState(t *testing.T, s *Store) string {
 	t.Helper()
-	mods, rev, err := s.ListModules(context.Background())
+	mods, rev, err := s.ListModules()
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, _, err := s.ListRoutes(context.Background())
+	routes, _, err := s.ListRoutes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 
 	s2 := mustOpenStore(t, cfg)
-	routes, rev2, err := s2.ListRoutes(ctx)
+	routes, rev2, err := s2.ListRoutes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestLargeModuleIsChunked(t *testing.T) {
 	if err != nil || !created || m.Size != int64(len(wasm)) {
 		t.Fatalf("put: %v created=%v %v", m, created, err)
 	}
-	_, got, err := s.ModuleBytes(context.Background(), m.Digest)
+	_, got, err := s.ModuleBytes(m.Digest)
 	if err != nil || !bytes.Equal(got, wasm) {
 		t.Fatalf("exp the module back intact: %v", err)
 	}
@@ -322,4 +322,10 @@ func TestWriteWaitsNoLongerThanItsContext(t *testing.T) {
 	if err := s.PutNode(context.Background(), "n10", "10.0.0.10:7000"); err != nil {
 		t.Fatalf("write after the held one: %v", err)
 	}
+}
+
+// SetRoute points host+pathPrefix at the module moduleRef resolves to:
+// PutRoute with one module, as most tests want it.
+func (s *Store) SetRoute(ctx context.Context, host, pathPrefix, moduleRef string, opts *registryv1.RouteOptions) (*registryv1.Route, int64, error) {
+	return s.PutRoute(ctx, &registryv1.SetRouteRequest{Host: host, PathPrefix: pathPrefix, Module: moduleRef, Options: opts})
 }

@@ -194,7 +194,7 @@ func (cp *ControlPlane) join(ctx context.Context, cfg ControlPlaneConfig) error 
 func AdminTokenFile(dataDir string) string { return filepath.Join(dataDir, "admin.token") }
 
 func (cp *ControlPlane) bootstrapAdmin(ctx context.Context, dataDir, secret string) error {
-	toks, _, err := cp.Store.ListTokens(ctx)
+	toks, _, err := cp.Store.ListTokens()
 	if err != nil || len(toks) > 0 {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/dataplane/engine/internal/enginetest"
+	"github.com/nanoedge/nanoedge/internal/testing/enginetest"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"

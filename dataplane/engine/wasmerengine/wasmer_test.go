@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/dataplane/engine/internal/enginetest"
+	"github.com/nanoedge/nanoedge/internal/testing/enginetest"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nanoedge/nanoedge/dataplane/engine/internal/enginetest"
+	"github.com/nanoedge/nanoedge/internal/testing/enginetest"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 )
 

@@ -1,0 +1,84 @@
+package controlplane
+
+import (
+	"context"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/registry"
+)
+
+// The registry as each part of the API sees it: small interfaces, each
+// declared by its consumer. *registry.Store implements all of them. Reads
+// are local and take no context; writes and calls that wait take one.
+
+// ModuleStore is what RegistryService needs: modules, routes, flags and
+// the history of their changes.
+type ModuleStore interface {
+	PutModule(ctx context.Context, name string, wasm []byte, prov *registryv1.Provenance) (m *registryv1.Module, created bool, rev int64, err error)
+	ResolveModule(ref string) (*registryv1.Module, error)
+	ModuleBytes(digest string) (*registryv1.Module, []byte, error)
+	ModulesPage(p registry.Page) ([]*registryv1.Module, int64, string, error)
+	CollectGarbage(ctx context.Context, dryRun bool) ([]*registryv1.Module, int64, error)
+	PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) (*registryv1.Route, int64, error)
+	DeleteRoute(ctx context.Context, host, pathPrefix string) (int64, error)
+	RollbackRoute(ctx context.Context, host, pathPrefix string) (*registryv1.Route, int64, error)
+	RoutesPage(p registry.Page) ([]*registryv1.Route, int64, string, error)
+	SetFlag(ctx context.Context, name string, enabled bool, description string) (*registryv1.Flag, int64, error)
+	DeleteFlag(ctx context.Context, name string) (int64, error)
+	ListFlags() ([]*registryv1.Flag, int64, error)
+	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
+	Revision() int64
+}
+
+// AccessStore is what AccessService and authentication need: keys,
+// tokens and the audit trail.
+type AccessStore interface {
+	AddKey(ctx context.Context, key *registryv1.PublisherKey) (*registryv1.PublisherKey, int64, error)
+	RevokeKey(ctx context.Context, id string, force bool) (*registryv1.PublisherKey, int64, error)
+	Key(id string) (*registryv1.PublisherKey, error)
+	ListKeys() ([]*registryv1.PublisherKey, int64, error)
+	PutToken(ctx context.Context, t *registryv1.Token) (int64, error)
+	RevokeToken(ctx context.Context, id string) (int64, error)
+	Token(id string) (*registryv1.Token, error)
+	ListTokens() ([]*registryv1.Token, int64, error)
+	ListAudit(start int64, limit int) ([]*registryv1.AuditEntry, error)
+	ListRoutes() ([]*registryv1.Route, int64, error)
+	Module(digest string) (*registryv1.Module, error)
+}
+
+// ClusterStore is what ClusterService, forwarding and health need: who
+// leads and who the members are.
+type ClusterStore interface {
+	IsLeader() bool
+	// Leader returns the leader's ID and API address.
+	Leader() (id, grpcAddr string)
+	LinearizableRead(ctx context.Context) error
+	Members() ([]registry.Member, error)
+	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
+	RemoveMember(ctx context.Context, id string) error
+	Revision() int64
+}
+
+// RolloutStore is what the telemetry service and the rollout controller
+// need: routes, rollouts, and what reports may name.
+type RolloutStore interface {
+	IsLeader() bool
+	Route(host, pathPrefix string) (*registryv1.Route, error)
+	ResolveModule(ref string) (*registryv1.Module, error)
+	Rollout(host, pathPrefix string) (*registryv1.Rollout, error)
+	ListRollouts() ([]*registryv1.Rollout, error)
+	PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error)
+	HasModule(digest string) bool
+	Module(digest string) (*registryv1.Module, error)
+	Token(id string) (*registryv1.Token, error)
+}
+
+// Store is every part the API needs.
+type Store interface {
+	ModuleStore
+	AccessStore
+	ClusterStore
+	RolloutStore
+}
+
+var _ Store = (*registry.Store)(nil)

@@ -28,23 +28,39 @@ type flaky struct {
 	compacted atomic.Int32
 }
 
-func (f *flaky) Watch(ctx context.Context, start int64, fn func([]*registryv1.Event, int64) error) error {
-	if f.down.Load() {
-		return errors.New("flaky: network down")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { // cut an open stream when the network goes down
-		for !f.down.Load() && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
+func (f *flaky) Watch(ctx context.Context, start int64) <-chan client.WatchResponse {
+	out := make(chan client.WatchResponse)
+	go func() {
+		defer close(out)
+		send := func(r client.WatchResponse) {
+			select {
+			case out <- r:
+			case <-ctx.Done():
+			}
 		}
-		cancel()
+		if f.down.Load() {
+			send(client.WatchResponse{Err: errors.New("flaky: network down")})
+			return
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { // cut an open stream when the network goes down
+			for !f.down.Load() && wctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+		}()
+		for r := range f.Client.Watch(wctx, start) {
+			if errors.Is(r.Err, client.ErrCompacted) {
+				f.compacted.Add(1)
+			}
+			send(r)
+		}
+		if ctx.Err() == nil {
+			send(client.WatchResponse{Err: errors.New("flaky: network down")})
+		}
 	}()
-	err := f.Client.Watch(ctx, start, fn)
-	if errors.Is(err, client.ErrCompacted) {
-		f.compacted.Add(1)
-	}
-	return err
+	return out
 }
 
 // TestWorkerResyncsAfterCompaction: while a worker is cut off, more changes

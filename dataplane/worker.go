@@ -13,13 +13,10 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/history"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
-
-// errRetryUnbound ends a watch so that routes whose modules could not be
-// loaded are tried again.
-var errRetryUnbound = errors.New("dataplane: retrying routes whose modules did not load")
 
 // retryUnboundAfter is how long a route whose module could not be loaded
 // first waits before the next try.
@@ -34,10 +31,10 @@ type Registry interface {
 	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
 	// ListFlags returns the feature flags route rules follow.
 	ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error)
-	// Watch calls fn with the events from revision start on, in order. It
-	// returns an error matching history.ErrCompacted when that history is
-	// gone.
-	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
+	// Watch streams the events from revision start on, in order, until
+	// ctx ends; its last response's Err, if the watch fails, matches
+	// history.ErrCompacted when that history is gone.
+	Watch(ctx context.Context, start int64) <-chan client.WatchResponse
 	// FetchModule returns a module's bytes, verified against its digest.
 	FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
 	// ListKeys returns the publisher keys modules are verified with.
@@ -126,9 +123,6 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.unloadAll()
 			return nil
 		}
-		if errors.Is(err, errRetryUnbound) {
-			continue
-		}
 		if errors.Is(err, history.ErrCompacted) {
 			w.cfg.Logger.Info("watch history compacted; listing routes again", "err", err)
 			w.revision.Store(0)
@@ -146,113 +140,140 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// follow lists the registry's state if the worker has none, then applies
+// watched changes until the watch fails or ctx ends. Routes whose modules
+// could not be loaded (a fetch from a node that had not caught up, say)
+// are tried again on a timer, with the watch left running.
 func (w *Worker) follow(ctx context.Context) error {
-	listed := w.revision.Load() == 0
-	if listed {
-		routes, rev, err := w.reg.ListRoutes(ctx)
-		if err != nil {
-			return fmt.Errorf("list routes: %w", err)
-		}
-		// Flags are listed after routes, so they are at least as new; the
-		// watch from the routes' revision replays flag changes in between.
-		flags, _, err := w.reg.ListFlags(ctx)
-		if err != nil {
-			return fmt.Errorf("list flags: %w", err)
-		}
-		clear(w.routes)
-		for _, r := range routes {
-			w.routes[routeKey(r.Host, r.PathPrefix)] = r
-		}
-		clear(w.flags)
-		for _, f := range flags {
-			w.flags[f.Name] = f.Enabled
-		}
-		keys, err := w.reg.ListKeys(ctx)
-		if err != nil {
-			return fmt.Errorf("list publisher keys: %w", err)
-		}
-		clear(w.revoked)
-		for _, k := range keys {
-			if k.Revoked {
-				w.revoked[k.Id] = true
-			}
-		}
-		w.apply(ctx, rev)
-		if !w.synced.Swap(true) {
-			w.cfg.Logger.Info("worker synced with registry", "revision", rev, "routes", len(routes))
+	if w.revision.Load() == 0 {
+		if err := w.list(ctx); err != nil {
+			return err
 		}
 	}
-	// Routes whose modules could not be loaded (a fetch from a node that
-	// had not caught up, say) are tried again after a pause, even if
-	// nothing else changes.
-	if w.unbound > 0 && !listed {
-		w.apply(ctx, w.revision.Load())
-	}
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := w.reg.Watch(wctx, w.revision.Load()+1)
 	var retry *time.Timer
-	armRetry := func() {
-		if w.unbound == 0 {
-			w.retryDelay = 0
-			return
-		}
-		if retry == nil {
-			// From 2 s, doubling to a minute while they keep failing:
-			// a module that will never load is not fetched in a loop.
-			w.retryDelay = min(max(2*w.retryDelay, retryUnboundAfter), time.Minute)
-			retry = time.AfterFunc(w.retryDelay, func() { cancel(errRetryUnbound) })
-		}
-	}
-	armRetry()
 	defer func() {
 		if retry != nil {
 			retry.Stop()
 		}
 	}()
-	err := w.reg.Watch(wctx, w.revision.Load()+1, func(events []*registryv1.Event, rev int64) error {
-		w.syncErr.Store(nil)
-		changed := false
-		for _, e := range events {
-			if m := e.GetModule(); m != nil && e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
-				w.prewarm(ctx, m.Digest)
+	for {
+		var retryC <-chan time.Time
+		retry, retryC = w.armRetry(retry)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-retryC:
+			retry = nil
+			w.apply(ctx, w.revision.Load())
+		case resp, ok := <-events:
+			if !ok {
+				return ctx.Err()
 			}
-			if k := e.GetKey(); k != nil {
-				changed = true
-				w.revoked[k.Id] = k.Revoked
-				continue
+			if resp.Err != nil {
+				return resp.Err
 			}
-			if f := e.GetFlag(); f != nil {
-				changed = true
-				if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
-					delete(w.flags, f.Name)
-				} else {
-					w.flags[f.Name] = f.Enabled
-				}
-				continue
+			w.syncErr.Store(nil)
+			w.applyEvents(ctx, resp.Events, resp.Revision)
+		}
+	}
+}
+
+// armRetry keeps the timer that retries routes whose modules did not
+// load: from 2 s, doubling to a minute while they keep failing, so a
+// module that will never load is not fetched in a loop; none while every
+// route is bound.
+func (w *Worker) armRetry(t *time.Timer) (*time.Timer, <-chan time.Time) {
+	if w.unbound == 0 {
+		w.retryDelay = 0
+		if t != nil {
+			t.Stop()
+		}
+		return nil, nil
+	}
+	if t == nil {
+		w.retryDelay = min(max(2*w.retryDelay, retryUnboundAfter), time.Minute)
+		t = time.NewTimer(w.retryDelay)
+	}
+	return t, t.C
+}
+
+// list replaces the worker's state with the registry's: routes, flags and
+// revoked keys, at the routes' revision.
+func (w *Worker) list(ctx context.Context) error {
+	routes, rev, err := w.reg.ListRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	// Flags and keys are listed after routes, so they are at least as
+	// new; the watch from the routes' revision replays changes between.
+	flags, _, err := w.reg.ListFlags(ctx)
+	if err != nil {
+		return fmt.Errorf("list flags: %w", err)
+	}
+	keys, err := w.reg.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list publisher keys: %w", err)
+	}
+	clear(w.routes)
+	for _, r := range routes {
+		w.routes[routeKey(r.Host, r.PathPrefix)] = r
+	}
+	clear(w.flags)
+	for _, f := range flags {
+		w.flags[f.Name] = f.Enabled
+	}
+	clear(w.revoked)
+	for _, k := range keys {
+		if k.Revoked {
+			w.revoked[k.Id] = true
+		}
+	}
+	w.apply(ctx, rev)
+	w.syncErr.Store(nil)
+	if !w.synced.Swap(true) {
+		w.cfg.Logger.Info("worker synced with registry", "revision", rev, "routes", len(routes))
+	}
+	return nil
+}
+
+// applyEvents applies one watched batch: routes, flags and revoked keys
+// change the table; uploads are pre-warmed.
+func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, rev int64) {
+	changed := false
+	for _, e := range events {
+		switch {
+		case e.GetModule() != nil:
+			if e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
+				w.prewarm(ctx, e.GetModule().Digest)
 			}
-			r := e.GetRoute()
-			if r == nil {
-				continue
-			}
+		case e.GetKey() != nil:
 			changed = true
+			w.revoked[e.GetKey().Id] = e.GetKey().Revoked
+		case e.GetFlag() != nil:
+			changed = true
+			if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
+				delete(w.flags, e.GetFlag().Name)
+			} else {
+				w.flags[e.GetFlag().Name] = e.GetFlag().Enabled
+			}
+		case e.GetRoute() != nil:
+			changed = true
+			r := e.GetRoute()
 			if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
 				delete(w.routes, routeKey(r.Host, r.PathPrefix))
 			} else {
 				w.routes[routeKey(r.Host, r.PathPrefix)] = r
 			}
 		}
-		if changed {
-			w.apply(ctx, max(rev, lastRevision(events)))
-		} else if n := lastRevision(events); n > w.revision.Load() {
-			w.revision.Store(n)
-		}
-		armRetry()
-		return nil
-	})
-	if ctx.Err() == nil && errors.Is(context.Cause(wctx), errRetryUnbound) {
-		return errRetryUnbound
 	}
-	return err
+	if changed {
+		w.apply(ctx, max(rev, lastRevision(events)))
+	} else if n := lastRevision(events); n > w.revision.Load() {
+		w.revision.Store(n)
+	}
 }
 
 // syncFailure is why a worker fails to follow the registry.

@@ -370,10 +370,50 @@ type CompactedError = history.CompactedError
 // maxFragmentEvents bounds the events of one revision a watch gathers.
 const maxFragmentEvents = 1 << 20
 
-// Watch calls fn with every batch of events from revision start on (0: from
-// now), in order, until ctx ends, fn fails or the stream breaks. The first
-// call may carry no events: it reports the revision the watch starts after.
-func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error {
+// WatchResponse is one step of a watch: the events of whole revisions,
+// in order, with the registry's revision when they were sent; or, last
+// before the channel closes, the error that ended the watch.
+type WatchResponse struct {
+	Events   []*registryv1.Event
+	Revision int64
+	// Err ended the watch: the stream broke, or the history asked for is
+	// gone (a *CompactedError, matching ErrCompacted: list, then watch
+	// from the listed revision + 1).
+	Err error
+}
+
+// Watch streams the changes from revision start on (0: from now) on the
+// channel it returns, as etcd's WatchChan does, so a caller can select on
+// it beside its own timers. The first response may carry no events: it
+// reports the revision the watch starts after. The channel closes when
+// ctx ends (without an error value) or the watch fails (after a response
+// carrying Err). Cancel ctx to stop watching; until then the watch waits
+// for its responses to be received.
+func (c *Client) Watch(ctx context.Context, start int64) <-chan WatchResponse {
+	out := make(chan WatchResponse)
+	go func() {
+		defer close(out)
+		err := c.watch(ctx, start, func(resp WatchResponse) bool {
+			select {
+			case out <- resp:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			select {
+			case out <- WatchResponse{Err: err}:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out
+}
+
+// watch runs one watch stream, handing each whole batch to send until
+// send refuses (ctx ended) or the stream fails.
+func (c *Client) watch(ctx context.Context, start int64, send func(WatchResponse) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.rs.Watch(ctx, &registryv1.WatchRequest{StartRevision: start})
@@ -399,7 +439,7 @@ func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*regis
 		}
 		if resp.Fragment || len(partial) > 0 {
 			// A revision too large for one response arrives in pieces;
-			// fn sees it whole.
+			// the caller sees it whole.
 			if partial = append(partial, resp.Events...); resp.Fragment {
 				if len(partial) > maxFragmentEvents {
 					return fmt.Errorf("client: a watched revision holds over %d events", maxFragmentEvents)
@@ -408,8 +448,8 @@ func (c *Client) Watch(ctx context.Context, start int64, fn func(events []*regis
 			}
 			resp.Events, partial = partial, nil
 		}
-		if err := fn(resp.Events, resp.Revision); err != nil {
-			return err
+		if !send(WatchResponse{Events: resp.Events, Revision: resp.Revision}) {
+			return nil
 		}
 	}
 }

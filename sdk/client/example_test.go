@@ -112,22 +112,26 @@ func ExampleClient_Watch() {
 		c.SetRoute(ctx, client.Route{PathPrefix: "/a", Module: "hello"})
 		c.DeleteRoute(ctx, "", "/a")
 	}()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
 	seen := 0
-	errDone := fmt.Errorf("done")
-	err := c.Watch(ctx, rev+1, func(events []*registryv1.Event, _ int64) error {
-		for _, e := range events {
-			fmt.Println(e.Type, e.GetRoute().GetPathPrefix())
-			if seen++; seen == 2 {
-				return errDone
-			}
+	for resp := range c.Watch(wctx, rev+1) {
+		if resp.Err != nil {
+			panic(resp.Err)
 		}
-		return nil
-	})
-	fmt.Println(err == errDone)
+		for _, e := range resp.Events {
+			fmt.Println(e.Type, e.GetRoute().GetPathPrefix())
+			seen++
+		}
+		if seen == 2 {
+			stop() // the channel closes
+		}
+	}
+	fmt.Println(seen)
 	// Output:
 	// EVENT_TYPE_PUT /a
 	// EVENT_TYPE_DELETE /a
-	// true
+	// 2
 }
 
 // An operator's gray release: a feature flag, a weighted split with a rule

@@ -12,9 +12,9 @@ import (
 
 // engines builds the engines this binary has, by name. wazero is always
 // there; others register themselves from files behind build tags.
-var engines = map[string]func(ctx context.Context, cfg wazeroengine.Config) (engine.Engine, error){
-	"wazero": func(ctx context.Context, cfg wazeroengine.Config) (engine.Engine, error) {
-		return wazeroengine.New(ctx, cfg)
+var engines = map[string]func(ctx context.Context, o engine.Options) (engine.Engine, error){
+	"wazero": func(ctx context.Context, o engine.Options) (engine.Engine, error) {
+		return wazeroengine.New(ctx, wazeroengine.Config{MemoryLimit: o.MemoryLimit, CacheDir: o.CacheDir, PreInitialize: o.PreInitialize})
 	},
 }
 
@@ -28,7 +28,7 @@ func Engines() []string {
 	return names
 }
 
-func newEngine(ctx context.Context, name string, cfg wazeroengine.Config) (engine.Engine, error) {
+func newEngine(ctx context.Context, name string, o engine.Options) (engine.Engine, error) {
 	if name == "" {
 		name = "wazero"
 	}
@@ -36,5 +36,9 @@ func newEngine(ctx context.Context, name string, cfg wazeroengine.Config) (engin
 	if !ok {
 		return nil, fmt.Errorf("server: engine %q is not in this binary (it has %s; wasmer and wasmtime need -tags wasmer or -tags wasmtime)", name, strings.Join(Engines(), ", "))
 	}
-	return build(ctx, cfg)
+	eng, err := build(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("server: engine %s: %w", name, err)
+	}
+	return eng, nil
 }

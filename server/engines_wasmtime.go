@@ -8,14 +8,13 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wasmtimeengine"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 )
 
 func init() {
-	engines["wasmtime"] = func(ctx context.Context, cfg wazeroengine.Config) (engine.Engine, error) {
-		wc := wasmtimeengine.Config{MemoryLimit: cfg.MemoryLimit, PreInitialize: cfg.PreInitialize}
-		if cfg.CacheDir != "" {
-			wc.CacheDir = filepath.Join(cfg.CacheDir, "wasmtime")
+	engines["wasmtime"] = func(ctx context.Context, o engine.Options) (engine.Engine, error) {
+		wc := wasmtimeengine.Config{MemoryLimit: o.MemoryLimit, PreInitialize: o.PreInitialize}
+		if o.CacheDir != "" {
+			wc.CacheDir = filepath.Join(o.CacheDir, "wasmtime")
 		}
 		return wasmtimeengine.New(ctx, wc)
 	}

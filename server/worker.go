@@ -11,7 +11,6 @@ import (
 
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -33,10 +32,11 @@ type WorkerConfig struct {
 	// Tracing, if it names an endpoint, exports spans of routes with
 	// tracing on.
 	Tracing TracingConfig
-	Engine  wazeroengine.Config
-	// EngineName picks the engine ("wazero", the default; "wasmer" in
-	// binaries built with -tags wasmer). Engine's memory limit applies to
-	// either; its cache and interpreter settings to wazero only.
+	// Engine is what the worker asks of its engine, whichever it is; an
+	// engine refuses an option it cannot honour.
+	Engine engine.Options
+	// EngineName picks the engine ("wazero", the default; "wasmer" or
+	// "wasmtime" in binaries built with -tags wasmer or -tags wasmtime).
 	EngineName string
 	Worker     dataplane.Config
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane"
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
 	"github.com/nanoedge/nanoedge/examples/hello/greet"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
@@ -184,7 +185,7 @@ func startStack(ctx context.Context, dir string, wasm []byte, o options) (string
 	if err != nil {
 		return "", nil, err
 	}
-	ec := wazeroengine.DefaultConfig()
+	ec := engine.DefaultOptions()
 	if !o.noCache {
 		ec.CacheDir = filepath.Join(dir, "cache")
 	}

@@ -83,3 +83,25 @@ func CheckMemoryLimit(limit uint64) error {
 	}
 	return nil
 }
+
+// Options is what a worker asks of whichever engine it runs. An engine
+// that cannot honour an option refuses it (ErrUnsupported) rather than
+// running without it.
+type Options struct {
+	// MemoryLimit caps each instance's linear memory, in bytes.
+	MemoryLimit uint64
+	// CacheDir, if set, keeps compiled code on disk across restarts; each
+	// engine uses a directory of its own below it. Engines without a disk
+	// cache compile at every start.
+	CacheDir string
+	// PreInitialize starts every instance from a snapshot taken after the
+	// module's initialization, instead of running it per instance.
+	PreInitialize bool
+}
+
+// DefaultOptions returns a 128 MiB memory cap, no disk cache, instances
+// that initialize themselves.
+func DefaultOptions() Options { return Options{MemoryLimit: 128 << 20} }
+
+// ErrUnsupported: the engine cannot honour an option.
+var ErrUnsupported = errors.New("engine: option not supported")

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -147,7 +147,7 @@ func (f workerFlags) config(e *env, cpAddr string) (server.WorkerConfig, error) 
 	if err != nil {
 		return server.WorkerConfig{}, err
 	}
-	ec := wazeroengine.DefaultConfig()
+	ec := engine.DefaultOptions()
 	ec.MemoryLimit = uint64(*f.memoryMB) << 20
 	ec.CacheDir = *f.cacheDir
 	ec.PreInitialize = *f.preInit

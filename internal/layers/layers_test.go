@@ -45,11 +45,11 @@ var allowed = map[string][]string{
 	"dataplane/engine/wasmerengine":   {"dataplane/engine", "dataplane/engine/internal/...", "internal/abi"},
 	"dataplane/engine/wasmtimeengine": {"dataplane/engine", "dataplane/engine/internal/...", "internal/abi"},
 	"dataplane": {"dataplane/engine", "internal/abi", "internal/latency", "proto/nanoedge/registry/v1",
-		"sdk/browser", "sdk/history", "sdk/signing"},
+		"sdk/browser", "sdk/client", "sdk/history", "sdk/signing"},
 
 	// Process wiring, the command line, the binary.
 	"server": {"registry", "controlplane/...", "dataplane/...", "proto/nanoedge/registry/v1", "sdk/client"},
-	"internal/cli": {"server", "registry", "controlplane", "dataplane", "dataplane/engine/wazeroengine", "proto/nanoedge/registry/v1",
+	"internal/cli": {"server", "registry", "controlplane", "dataplane", "dataplane/engine", "dataplane/engine/wazeroengine", "proto/nanoedge/registry/v1",
 		"sdk/...", "internal/pki", "internal/tlsconfig", "internal/wasmbuild"},
 	"cmd/nanoedge": {"internal/cli"},
 

@@ -1,10 +1,13 @@
 package systemtest
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -41,5 +44,34 @@ func TestWorkerOnEveryEngine(t *testing.T) {
 				t.Fatalf("after the runaway guests: %d", r.status)
 			}
 		})
+	}
+}
+
+// TestEnginesRefuseWhatTheyCannotDo: an engine that cannot honour an
+// option refuses to start with it, naming it, instead of ignoring it.
+func TestEnginesRefuseWhatTheyCannotDo(t *testing.T) {
+	env := startEnv(t)
+	for _, name := range server.Engines() {
+		t.Run(name, func(t *testing.T) {
+			cfg := env.WorkerConfig()
+			cfg.EngineName = name
+			cfg.Engine.PreInitialize = true
+			w, err := server.StartWorker(context.Background(), cfg)
+			if name == "wasmer" {
+				if !errors.Is(err, engine.ErrUnsupported) || !strings.Contains(err.Error(), "pre-initialize") {
+					t.Fatalf("wasmer with PreInitialize: exp ErrUnsupported, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s with PreInitialize: %v", name, err)
+			}
+			w.Close()
+		})
+	}
+	cfg := env.WorkerConfig()
+	cfg.EngineName = "v8"
+	if _, err := server.StartWorker(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "not in this binary") {
+		t.Fatalf("an unknown engine: %v", err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane"
-	"github.com/nanoedge/nanoedge/dataplane/engine/wazeroengine"
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
@@ -155,7 +155,7 @@ func (e *Env) Upload(tb testing.TB, name, rel string) *client.UploadResult {
 
 // WorkerConfig returns a worker configuration for this env.
 func (e *Env) WorkerConfig() server.WorkerConfig {
-	ec := wazeroengine.DefaultConfig()
+	ec := engine.DefaultOptions()
 	ec.CacheDir = guests.CacheDir()
 	wc := dataplane.DefaultConfig()
 	wc.Logger = Logger()

@@ -3,19 +3,24 @@
 # lld, wasi-libc) and npm (playwright-core, pinned in
 # internal/testing/chromium/package-lock.json); scripts/test-deps.sh installs them.
 BUF := go tool -modfile=tools/go.mod buf
+STATICCHECK := go tool -modfile=tools/go.mod staticcheck
 
 .PHONY: test check unit test-deps generate lint build bench fuzz soak clean
 
 ## test: the whole CI suite (what .ci/run runs)
 test: check unit
 
-## check: formatting, vet, tidy modules, proto lint, generated code up to date
+## check: formatting, vet, staticcheck, tidy modules, proto lint, generated code up to date
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go vet -tags wasmer ./dataplane/... ./server/...
 	go vet -tags wasmtime ./dataplane/... ./server/...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags wasmer ./dataplane/... ./server/...
+	$(STATICCHECK) -tags wasmtime ./dataplane/... ./server/...
 	go mod tidy -diff
+	cd tools && go mod tidy -diff
 	$(BUF) lint
 	$(BUF) generate
 	@git diff --exit-code -- proto || (echo "generated code is stale: run make generate and commit"; exit 1)

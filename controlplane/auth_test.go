@@ -139,7 +139,6 @@ func TestRoleMatrix(t *testing.T) {
 	}
 }
 
-
 func contains(rs []registryv1.Role, r registryv1.Role) bool {
 	for _, x := range rs {
 		if x == r {

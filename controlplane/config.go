@@ -54,7 +54,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first problem with c.
+// Validate reports every problem with c.
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxModuleSize <= 0 {
@@ -73,7 +73,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("ValidateTimeout must be positive"))
 	}
 	if c.Logger == nil {
-		errs = append(errs, errors.New("Logger is nil"))
+		errs = append(errs, errors.New("no Logger"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("controlplane: config: %w", err)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -37,8 +38,8 @@ func (s *Server) MetricsHandler() http.Handler {
 			Name: "nanoedge_fleet_workers", Help: "Workers that reported to this node recently (the leader hears from all).",
 		}, func() float64 { return float64(s.fleet.size()) }),
 		s.telemetryRefused,
-		prometheus.NewGoCollector(),
-		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

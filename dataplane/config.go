@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first problem with c.
+// Validate reports every problem with c.
 func (c Config) Validate() error {
 	var errs []error
 	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 || c.ReportInterval <= 0 || c.StaleAfter <= 0 {
@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("MaxInstances and RecycleMemory must be positive; MaxRequestsPerInstance, MaxRetained and RetainUnused not negative"))
 	}
 	if c.Logger == nil {
-		errs = append(errs, errors.New("Logger is nil"))
+		errs = append(errs, errors.New("no Logger"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("dataplane: config: %w", err)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nanoedge/nanoedge/internal/latency"
@@ -55,7 +56,7 @@ func newMetrics(w *Worker) *metrics {
 		return 0
 	})
 	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances, ready, m.outputDropped,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -116,7 +116,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("HistoryLimit must be positive"))
 	}
 	if c.Logger == nil {
-		errs = append(errs, errors.New("Logger is nil"))
+		errs = append(errs, errors.New("no Logger"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("registry: config: %w", err)

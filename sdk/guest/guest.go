@@ -13,6 +13,7 @@ import (
 	"github.com/nanoedge/nanoedge/internal/abi"
 )
 
+//lint:ignore U1000 served by the exports of export_wasip1.go
 var handler http.Handler = http.NotFoundHandler()
 
 // Handle registers h as the module's handler. Call it from an init function:

@@ -52,7 +52,7 @@ type Config struct {
 // DefaultConfig returns a 128 MiB memory cap, no disk cache.
 func DefaultConfig() Config { return Config{MemoryLimit: 128 << 20} }
 
-// Validate reports the first problem with c.
+// Validate reports every problem with c.
 func (c Config) Validate() error {
 	if err := engine.CheckMemoryLimit(c.MemoryLimit); err != nil {
 		return fmt.Errorf("wasmtimeengine: %w", err)

@@ -50,7 +50,7 @@ func DefaultConfig() Config {
 	return Config{MemoryLimit: 128 << 20}
 }
 
-// Validate reports the first problem with c.
+// Validate reports every problem with c.
 func (c Config) Validate() error {
 	if err := engine.CheckMemoryLimit(c.MemoryLimit); err != nil {
 		return fmt.Errorf("wazeroengine: %w", err)
@@ -59,7 +59,7 @@ func (c Config) Validate() error {
 }
 
 // Engine is an engine.Engine backed by wazero. Modules are instrumented
-// (internal/interrupt) so that a deadline stops them through a flag their
+// (dataplane/engine/internal/rewrite) so that a deadline stops them through a flag their
 // loops check; the few the instrumenter cannot walk run on a second
 // runtime whose compiled code checks for a closed module instead, which
 // costs more per call.

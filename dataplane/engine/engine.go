@@ -49,7 +49,7 @@ type Renewer interface {
 // RenewSnapshotsAfter is the advice of engines whose instances start from
 // a copy-on-write snapshot; instances that run their own initialization
 // are not worth replacing so often. A fresh instance faults in every page
-// it writes, at a cost that 2,000 requests make small (docs/benchmarks.md
+// it writes, at a cost that 2,000 requests make small (docs/benchmarks-history.md
 // weighs 1,000, 2,000 and 10,000).
 const RenewSnapshotsAfter = 2000
 

@@ -54,7 +54,7 @@ func handle(ptr unsafe.Pointer, size int32) uint64 {
 // smallest heap goal is 4 MB scaled by the target, a handler's live heap is
 // tens of kilobytes, and every page the heap cycles through stays resident.
 // At 25 a warm hello instance settles near 5 MB where 100 reaches 8 MB and
-// 400 keeps growing past 20 MB (docs/benchmarks.md); a collection of such a
+// 400 keeps growing past 20 MB (docs/benchmarks-history.md); a collection of such a
 // small heap takes about 0.35 ms. A module that allocates heavily per
 // request sets its own with debug.SetGCPercent from its init, which runs
 // after this one.

@@ -3,8 +3,8 @@ package controlplane
 import (
 	"testing"
 
-	"github.com/nanoedge/nanoedge/internal/latency"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/latency"
 )
 
 func totals(requests, errors int64) versionTotals {

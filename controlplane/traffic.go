@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nanoedge/nanoedge/internal/latency"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/latency"
 )
 
 // maxTrafficWindow is the longest window GetTraffic looks back over.

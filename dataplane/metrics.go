@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/nanoedge/nanoedge/internal/latency"
+	"github.com/nanoedge/nanoedge/sdk/latency"
 )
 
 // metrics are the worker's Prometheus series, on a registry of its own so

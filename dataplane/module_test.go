@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 func TestGuestOutputIsTiedToRequest(t *testing.T) {

@@ -23,28 +23,28 @@ var allowed = map[string][]string{
 	"sdk/history":                nil,
 	"sdk/signing":                nil,
 	"sdk/browser":                nil,
-	"internal/abi":               nil,
-	"internal/latency":           nil,
+	"sdk/abi":                    nil,
+	"sdk/latency":                nil,
 	"internal/pki":               nil,
 	"internal/tlsconfig":         nil,
 	"internal/wasmbuild":         nil,
 
 	// The SDKs: what programs outside the server link.
 	"sdk/client": {"proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing"},
-	"sdk/guest":  {"internal/abi"},
+	"sdk/guest":  {"sdk/abi"},
 
 	// The control plane: registry <- controlplane.
 	"registry":               {"proto/...", "sdk/digest", "sdk/history"},
-	"controlplane":           {"registry", "proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing", "internal/latency"},
+	"controlplane":           {"registry", "proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing", "sdk/latency"},
 	"controlplane/dashboard": {"proto/nanoedge/registry/v1", "sdk/client"},
 
 	// The data plane: engine (the contract) <- engines <- dataplane.
 	"dataplane/engine":                nil,
-	"dataplane/engine/internal/...":   {"dataplane/engine", "dataplane/engine/internal/...", "internal/abi", "internal/testing/..."},
-	"dataplane/engine/wazeroengine":   {"dataplane/engine", "dataplane/engine/internal/...", "internal/abi"},
-	"dataplane/engine/wasmerengine":   {"dataplane/engine", "dataplane/engine/internal/...", "internal/abi"},
-	"dataplane/engine/wasmtimeengine": {"dataplane/engine", "dataplane/engine/internal/...", "internal/abi"},
-	"dataplane": {"dataplane/engine", "internal/abi", "internal/latency", "proto/nanoedge/registry/v1",
+	"dataplane/engine/internal/...":   {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi", "internal/testing/..."},
+	"dataplane/engine/wazeroengine":   {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
+	"dataplane/engine/wasmerengine":   {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
+	"dataplane/engine/wasmtimeengine": {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
+	"dataplane": {"dataplane/engine", "sdk/abi", "sdk/latency", "proto/nanoedge/registry/v1",
 		"sdk/browser", "sdk/client", "sdk/history", "sdk/signing"},
 
 	// Process wiring, the command line, the binary.

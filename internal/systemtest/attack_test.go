@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nanoedge/nanoedge/controlplane/dashboard"
-	"github.com/nanoedge/nanoedge/internal/latency"
 	"github.com/nanoedge/nanoedge/internal/pki"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
@@ -27,6 +26,7 @@ import (
 	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/sdk/latency"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 	"github.com/nanoedge/nanoedge/server"
 )

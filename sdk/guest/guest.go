@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 //lint:ignore U1000 served by the exports of export_wasip1.go

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // BenchmarkServe measures the guest side of one request natively: decode,

@@ -23,7 +23,7 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/rewrite"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // Version names the wasmtime release compiled code belongs to; the disk

@@ -21,7 +21,7 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/rewrite"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/watchdog"
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // Config configures an Engine.

@@ -14,9 +14,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/testing/enginetest"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 func newEngine(t testing.TB, cfg Config) *Engine {

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
-	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // MemoryLimit is the per-instance memory cap the suite asks engines for.

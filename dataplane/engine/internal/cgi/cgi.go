@@ -10,7 +10,7 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wagi"
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // Run runs a WASI command once, from start to exit, with env as its

@@ -9,8 +9,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/nanoedge/nanoedge/internal/abi"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // TestSnapshotSkipsInitialization: a Go handler initialized once and

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nanoedge/nanoedge/internal/abi"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 func TestEnv(t *testing.T) {

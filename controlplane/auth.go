@@ -40,8 +40,12 @@ var rolePerms = map[registryv1.Role]permission{
 var openPrefixes = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
 
 // authenticate checks the bearer token of a call against method's needs and
-// returns ctx naming the caller for the audit trail.
+// returns ctx naming the caller for the audit trail, and carrying the
+// call's request id for the writes it makes.
 func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(RequestIDHeader)) > 0 {
+		ctx = registry.WithRequestID(ctx, md.Get(RequestIDHeader)[0])
+	}
 	for _, p := range openPrefixes {
 		if strings.HasPrefix(method, p) {
 			return ctx, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -28,6 +29,8 @@ var codeTable = []struct {
 	{registry.ErrClosed, codes.Unavailable},
 	{registry.ErrInUse, codes.FailedPrecondition},
 	{registry.ErrRevoked, codes.FailedPrecondition},
+	{registry.ErrConflict, codes.Aborted},
+	{registry.ErrAlreadyApplied, codes.FailedPrecondition},
 	{ErrInvalidModule, codes.InvalidArgument},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
@@ -44,6 +47,9 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if errors.Is(err, registry.ErrUncertain) {
+		return outcomeUnknown(err.Error() + "; retry it with the same request id")
+	}
 	for _, e := range codeTable {
 		if errors.Is(err, e.err) {
 			return status.Error(e.code, err.Error())
@@ -53,3 +59,19 @@ func toStatus(err error) error {
 }
 
 func statusInvalid(msg string) error { return status.Error(codes.InvalidArgument, msg) }
+
+// OutcomeUnknown is the ErrorInfo reason of an error after which a write
+// may or may not have been applied (the leader changed, the commit timed
+// out). Retrying with the same request id is safe: the registry applies
+// a request id once.
+const OutcomeUnknown = "OUTCOME_UNKNOWN"
+
+// outcomeUnknown is an Unavailable status saying a write may have been
+// applied.
+func outcomeUnknown(msg string) error {
+	st, err := status.New(codes.Unavailable, msg).WithDetails(&errdetails.ErrorInfo{Reason: OutcomeUnknown, Domain: "nanoedge"})
+	if err != nil {
+		return status.Error(codes.Unavailable, msg)
+	}
+	return st.Err()
+}

@@ -7,11 +7,13 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -25,35 +27,87 @@ const (
 	// forwardedHeader marks a call a follower passed on: it is never passed
 	// on twice.
 	forwardedHeader = "nanoedge-forwarded"
+	// RequestIDHeader carries a client's id for one write, the same on
+	// every retry: the registry applies a write with a given id once.
+	RequestIDHeader = "nanoedge-request-id"
 )
 
-// route decides where a call runs: here (nil conn) or on the leader.
-func (s *Server) route(ctx context.Context, method string) (*grpc.ClientConn, error) {
+// forwardTimeout bounds a forwarded call whose caller set no deadline.
+const forwardTimeout = 30 * time.Second
+
+// errLeaderChanged cancels a forwarded call when the node it went to is
+// no longer the leader this node knows.
+var errLeaderChanged = errors.New("controlplane: the leader changed while the call was forwarded")
+
+// route decides where a call runs: here (nil conn) or on the leader, whose
+// id it returns.
+func (s *Server) route(ctx context.Context, method string) (*grpc.ClientConn, string, error) {
 	runs := methods[method].runs
 	if runs == local {
-		return nil, nil
+		return nil, "", nil
 	}
 	read := runs == linearizable
 	md, _ := metadata.FromIncomingContext(ctx)
 	if read && first(md, StaleHeader) == "stale" {
-		return nil, nil
+		return nil, "", nil
 	}
 	if s.cluster.IsLeader() {
 		if read {
 			if err := s.cluster.LinearizableRead(ctx); err != nil {
-				return nil, toStatus(err)
+				return nil, "", toStatus(err)
 			}
 		}
-		return nil, nil
+		return nil, "", nil
 	}
 	if first(md, forwardedHeader) != "" {
-		return nil, status.Error(codes.Unavailable, "controlplane: not the leader (forwarded call); retry")
+		return nil, "", status.Error(codes.Unavailable, "controlplane: not the leader (forwarded call); retry")
 	}
 	id, addr := s.cluster.Leader()
 	if addr == "" {
-		return nil, status.Errorf(codes.Unavailable, "controlplane: no leader known (leader id %q); retry", id)
+		return nil, "", status.Errorf(codes.Unavailable, "controlplane: no leader known (leader id %q); retry", id)
 	}
-	return s.peers.conn(addr)
+	conn, err := s.peers.conn(addr)
+	return conn, id, err
+}
+
+// forwardContext bounds a call forwarded to leader: by the caller's
+// deadline (else forwardTimeout), and by leader staying the leader this
+// node knows. A leader paused or cut off is replaced in seconds; the
+// call then ends instead of waiting on it.
+func (s *Server) forwardContext(ctx context.Context, leader string) (context.Context, func()) {
+	cancelTimeout := func() {}
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancelTimeout = context.WithTimeout(ctx, forwardTimeout)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if id, _ := s.cluster.Leader(); id != leader {
+					cancel(errLeaderChanged)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil); cancelTimeout() }
+}
+
+// forwardError says what became of a forwarded call that failed: when
+// this node saw the leader change, a write's outcome is unknown.
+func forwardError(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), errLeaderChanged) {
+		return outcomeUnknown(errLeaderChanged.Error() + "; a write may have been applied: retry it with the same request id")
+	}
+	return err
 }
 
 func first(md metadata.MD, key string) string {
@@ -67,7 +121,7 @@ func first(md metadata.MD, key string) string {
 func outgoing(ctx context.Context) context.Context {
 	in, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.Pairs(forwardedHeader, "1")
-	for _, k := range []string{"authorization", StaleHeader} {
+	for _, k := range []string{"authorization", StaleHeader, RequestIDHeader} {
 		if v := in.Get(k); len(v) > 0 {
 			out.Set(k, v...)
 		}
@@ -76,7 +130,7 @@ func outgoing(ctx context.Context) context.Context {
 }
 
 func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	conn, err := s.route(ctx, info.FullMethod)
+	conn, leader, err := s.route(ctx, info.FullMethod)
 	if err != nil || conn == nil {
 		if err != nil {
 			return nil, err
@@ -87,15 +141,17 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	if err != nil {
 		return nil, err
 	}
+	fctx, stop := s.forwardContext(ctx, leader)
+	defer stop()
 	reply := out.New().Interface()
-	if err := conn.Invoke(outgoing(ctx), info.FullMethod, req, reply); err != nil {
-		return nil, err
+	if err := conn.Invoke(outgoing(fctx), info.FullMethod, req, reply); err != nil {
+		return nil, forwardError(fctx, err)
 	}
 	return reply, nil
 }
 
 func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	conn, err := s.route(ss.Context(), info.FullMethod)
+	conn, leader, err := s.route(ss.Context(), info.FullMethod)
 	if err != nil || conn == nil {
 		if err != nil {
 			return err
@@ -107,9 +163,11 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		return err
 	}
 	// Only client-streaming writes (uploads) are forwarded.
-	cs, err := conn.NewStream(outgoing(ss.Context()), &grpc.StreamDesc{ClientStreams: true}, info.FullMethod)
+	fctx, stop := s.forwardContext(ss.Context(), leader)
+	defer stop()
+	cs, err := conn.NewStream(outgoing(fctx), &grpc.StreamDesc{ClientStreams: true}, info.FullMethod)
 	if err != nil {
-		return err
+		return forwardError(fctx, err)
 	}
 	for {
 		m := in.New().Interface()
@@ -129,7 +187,7 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	}
 	reply := out.New().Interface()
 	if err := cs.RecvMsg(reply); err != nil {
-		return err
+		return forwardError(fctx, err)
 	}
 	return ss.SendMsg(reply)
 }
@@ -175,7 +233,8 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	if p.tls != nil {
 		creds = credentials.NewTLS(p.tls)
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}))
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "controlplane: dial leader %s: %v", addr, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -93,5 +94,12 @@ func TestKeyRotation(t *testing.T) {
 	}
 	if !forced {
 		t.Fatalf("exp the forced revocation audited with its routes, got %v", after[len(audit):])
+	}
+}
+
+// TestRequestIDHeaderAgrees: the SDK sends the header the server reads.
+func TestRequestIDHeaderAgrees(t *testing.T) {
+	if controlplane.RequestIDHeader != client.RequestIDHeader {
+		t.Fatalf("server reads %q, SDK sends %q", controlplane.RequestIDHeader, client.RequestIDHeader)
 	}
 }

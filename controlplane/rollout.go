@@ -25,6 +25,10 @@ func (t *telemetryServer) StartRollout(ctx context.Context, req *registryv1.Star
 		return nil, err
 	}
 	st := t.s.rollouts
+	if rev, ok := st.AppliedRequest(ctx); ok { // a retry: what the first try started
+		ro, err := st.Rollout(req.Host, req.PathPrefix)
+		return &registryv1.StartRolloutResponse{Rollout: ro, Revision: rev}, toStatus(err)
+	}
 	route, err := st.Route(req.Host, req.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
@@ -88,6 +92,9 @@ func (t *telemetryServer) AbortRollout(ctx context.Context, req *registryv1.Abor
 	ro, err := t.s.rollouts.Rollout(req.Host, req.PathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if _, ok := t.s.rollouts.AppliedRequest(ctx); ok {
+		return &registryv1.AbortRolloutResponse{Rollout: ro}, nil // a retry of an abort that applied
 	}
 	if !inFlight(ro) {
 		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: the rollout of %s%s is %s", ro.Host, ro.PathPrefix, ro.State)
@@ -168,6 +175,11 @@ type controller struct {
 
 func (c *controller) tick(ctx context.Context) {
 	c.s.expireWorkers()
+	// Judge the leader's current state: a new leader may not have applied
+	// its predecessor's last steps yet.
+	if err := c.s.cluster.LinearizableRead(ctx); err != nil {
+		return
+	}
 	ros, err := c.s.rollouts.ListRollouts()
 	if err != nil {
 		return
@@ -319,6 +331,9 @@ func (s *Server) setRolloutState(ctx context.Context, host, pathPrefix string, f
 	ro, err := s.rollouts.Rollout(host, pathPrefix)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if _, ok := s.rollouts.AppliedRequest(ctx); ok {
+		return ro, nil // a retry of a change that applied
 	}
 	if ro.State != from {
 		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: the rollout of %s%s is %s, not %s", ro.Host, ro.PathPrefix, ro.State, from)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -72,6 +73,11 @@ func (s *Server) interceptors() []grpc.ServerOption {
 // GRPCServer returns a gRPC server with the registry and access services,
 // authentication, gRPC health (SERVING) and server reflection registered.
 func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append(opts,
+		// Clients and peers ping every 5 s when quiet (a paused node is
+		// noticed in seconds); the server pings its clients too.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 4 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}))
 	gs := grpc.NewServer(append(opts, s.interceptors()...)...)
 	registryv1.RegisterRegistryServiceServer(gs, s)
 	registryv1.RegisterAccessServiceServer(gs, &accessServer{s: s})

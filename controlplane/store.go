@@ -71,6 +71,9 @@ type RolloutStore interface {
 	HasModule(digest string) bool
 	Module(digest string) (*registryv1.Module, error)
 	Token(id string) (*registryv1.Token, error)
+	// AppliedRequest reports whether ctx's request id applied before:
+	// a retried read-then-write answers from the state it left.
+	AppliedRequest(ctx context.Context) (int64, bool)
 }
 
 // Store is every part the API needs.

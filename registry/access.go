@@ -77,6 +77,9 @@ func (s *Store) PutToken(ctx context.Context, t *registryv1.Token) (int64, error
 	if err != nil {
 		return 0, err
 	}
+	if res.duplicate {
+		return res.revision, fmt.Errorf("%w: an earlier try of this request created the token at revision %d, and its secret cannot be shown again: revoke it and create another", ErrAlreadyApplied, res.revision)
+	}
 	return res.revision, nil
 }
 

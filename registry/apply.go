@@ -178,6 +178,15 @@ func (w *writer) putRoute(c *raftlogv1.PutRouteCommand) error {
 	r = proto.Clone(r).(*registryv1.Route)
 	routes := w.tx.Bucket(bucketRoutes)
 	key := routeKey(r.Host, r.PathPrefix)
+	if c.ExpectModRevision != 0 {
+		cur := &registryv1.Route{}
+		if err := getProto(routes, string(key), "route", cur); err != nil {
+			return err
+		}
+		if cur.ModRevision != c.ExpectModRevision {
+			return fmt.Errorf("%w: route %s%s changed at revision %d, after the revision %d it was read at", ErrConflict, r.Host, r.PathPrefix, cur.ModRevision, c.ExpectModRevision)
+		}
+	}
 	r.CreateRevision = w.rev
 	if routes.Get(key) == nil {
 		if err := w.checkCapacity(bucketRoutes, LimitRoutes); err != nil {

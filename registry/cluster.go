@@ -140,7 +140,7 @@ func (s *Store) await(ctx context.Context, f raft.Future, what string) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %s: %w", ErrTimeout, what, ctx.Err())
+		return fmt.Errorf("%w: %w: %s: %w", ErrUncertain, ErrTimeout, what, ctx.Err())
 	case <-s.closed:
 		return ErrClosed
 	}
@@ -172,7 +172,11 @@ func (s *Store) timeout(ctx context.Context) time.Duration {
 
 func (s *Store) raftErr(err error) error {
 	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// Appended, then leadership went: it commits if the next leader
+		// has the entry.
+		return fmt.Errorf("%w: %v", ErrUncertain, err)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return fmt.Errorf("%w (leader: %s): %v", ErrNotLeader, s.leaderAddr(), err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrClosed

@@ -25,6 +25,17 @@ var (
 	ErrInUse = errors.New("registry: in use")
 	// ErrRevoked: a module's publisher key was revoked; it cannot be routed.
 	ErrRevoked = errors.New("registry: signing key revoked")
+	// ErrUncertain: the write was proposed but its outcome is unknown (the
+	// leader lost leadership, or the caller's deadline passed, before it
+	// committed): it may or may not apply. Retrying with the same request
+	// id is safe.
+	ErrUncertain = errors.New("registry: outcome unknown: the write may have been applied")
+	// ErrAlreadyApplied: a write whose request id applied before, whose
+	// answer cannot be given again (a token's secret is never stored).
+	ErrAlreadyApplied = errors.New("registry: already applied")
+	// ErrConflict: a compare-and-set write found the object changed since
+	// its caller read it.
+	ErrConflict = errors.New("registry: conflict")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("registry: closed")
 )

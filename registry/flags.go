@@ -32,6 +32,11 @@ func (s *Store) SetFlag(ctx context.Context, name string, enabled bool, descript
 	if err != nil {
 		return nil, 0, err
 	}
+	if res.duplicate {
+		f := &registryv1.Flag{}
+		err := s.fsm.view(func(tx *bolt.Tx) error { return getProto(tx.Bucket(bucketFlags), name, "flag", f) })
+		return f, res.revision, err
+	}
 	return res.events[0].GetFlag(), res.revision, nil
 }
 

@@ -35,6 +35,9 @@ type applyResult struct {
 	revision int64
 	events   []*registryv1.Event
 	err      error
+	// duplicate: the command's request id had applied already, at
+	// revision; nothing changed now.
+	duplicate bool
 }
 
 func openFSM(path string, historyLimit int) (*fsm, error) {
@@ -151,9 +154,16 @@ func (f *fsm) applyTx(tx *bolt.Tx, l *raft.Log) (*applyResult, error) {
 		res.err = err
 		return res, nil
 	}
+	if rev, ok := appliedRequest(tx, cmd); ok {
+		res.revision, res.duplicate = rev, true
+		return res, nil
+	}
 	w := &writer{tx: tx, rev: int64(l.Index), cmd: cmd}
 	if res.err = w.apply(cmd); res.err != nil {
 		return res, nil
+	}
+	if err := recordRequest(tx, cmd, w.rev); err != nil {
+		return nil, err
 	}
 	if len(w.events) == 0 && len(w.audits) == 0 {
 		res.revision = int64(u64(tx.Bucket(bucketMeta).Get(keyRevision)))

@@ -12,9 +12,11 @@ import (
 )
 
 // PutRollout records a rollout and, if route is set, changes the route in
-// the same write: a step and the traffic it sends never disagree.
+// the same write: a step and the traffic it sends never disagree. A
+// rollout read from the store (ModRevision set) is written only if the
+// stored one has not changed since (else ErrConflict).
 func (s *Store) PutRollout(ctx context.Context, ro *registryv1.Rollout, route *registryv1.Route) (int64, error) {
-	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRollout{PutRollout: &raftlogv1.PutRolloutCommand{Rollout: ro, Route: route}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRollout{PutRollout: &raftlogv1.PutRolloutCommand{Rollout: ro, Route: route, ExpectModRevision: ro.ModRevision}}})
 	if err != nil {
 		return 0, err
 	}
@@ -59,6 +61,15 @@ func (w *writer) putRollout(c *raftlogv1.PutRolloutCommand) error {
 	if err := validateRoute(ro.Host, ro.PathPrefix); err != nil {
 		return err
 	}
+	if c.ExpectModRevision != 0 {
+		cur := &registryv1.Rollout{}
+		if err := getProto(w.tx.Bucket(bucketRollout), string(routeKey(ro.Host, ro.PathPrefix)), "rollout", cur); err != nil {
+			return err
+		}
+		if cur.ModRevision != c.ExpectModRevision {
+			return fmt.Errorf("%w: the rollout of %s%s changed at revision %d, after the revision %d it was judged at", ErrConflict, ro.Host, ro.PathPrefix, cur.ModRevision, c.ExpectModRevision)
+		}
+	}
 	if c.Route != nil {
 		if c.Route.Host != ro.Host || c.Route.PathPrefix != ro.PathPrefix {
 			return fmt.Errorf("%w: rollout and route disagree on the route", ErrInvalid)
@@ -79,18 +90,31 @@ func (w *writer) putRollout(c *raftlogv1.PutRolloutCommand) error {
 
 // RollbackRoute restores a route as it was before its last change (its
 // module, split, rules and options). Rolling back twice returns to where
-// it started.
+// it started. It reads the route behind a barrier (the leader's current
+// state) and writes only if the route is still what it read (else
+// ErrConflict); a retry with the same request id returns the route the
+// first try left.
 func (s *Store) RollbackRoute(ctx context.Context, host, pathPrefix string) (*registryv1.Route, int64, error) {
+	if err := s.LinearizableRead(ctx); err != nil {
+		return nil, 0, err
+	}
 	cur, err := s.Route(host, pathPrefix)
 	if err != nil {
 		return nil, 0, err
 	}
+	if rev, ok := s.AppliedRequest(ctx); ok {
+		return cur, rev, nil // this rollback applied before its answer was lost
+	}
 	if cur.Previous == nil {
 		return nil, 0, fmt.Errorf("%w: route %s%s has no previous version", ErrNotFound, host, pathPrefix)
 	}
-	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRoute{PutRoute: &raftlogv1.PutRouteCommand{Route: cur.Previous}}})
+	res, err := s.apply(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutRoute{PutRoute: &raftlogv1.PutRouteCommand{Route: cur.Previous, ExpectModRevision: cur.ModRevision}}})
 	if err != nil {
 		return nil, 0, err
+	}
+	if res.duplicate {
+		r, err := s.Route(host, pathPrefix)
+		return r, res.revision, err
 	}
 	return res.events[0].GetRoute(), res.revision, nil
 }

@@ -16,8 +16,12 @@ var (
 	bucketStaging = []byte("staging")  // upload id + 0 + index (uint32 BE) -> chunk of a large module
 	bucketRollout = []byte("rollouts") // routeKey -> Rollout (proto)
 	bucketFlags   = []byte("flags")    // flag name -> Flag (proto)
+	// Writes applied by request id, to apply a retried write once.
+	bucketRequests     = []byte("requests")      // actor + 0 + request id -> revision (uint64 BE) + time (uint64 BE, unix ns)
+	bucketRequestTimes = []byte("request_times") // time (uint64 BE, unix ns) + actor + 0 + request id -> nothing
 
-	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes, bucketStaging, bucketRollout, bucketFlags}
+	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes,
+		bucketStaging, bucketRollout, bucketFlags, bucketRequests, bucketRequestTimes}
 )
 
 // Keys of bucketMeta. appliedIndex is written in the same transaction as the
@@ -27,6 +31,7 @@ var (
 	keyRevision        = []byte("revision")
 	keyCompactRevision = []byte("compact_revision")
 	keyEventCount      = []byte("event_count")
+	keyRequestCount    = []byte("request_count")
 )
 
 func routeKey(host, pathPrefix string) []byte {

@@ -290,7 +290,9 @@ func (s *Store) stageChunks(ctx context.Context, m *registryv1.Module, wasm []by
 	var futures []raft.ApplyFuture
 	for off := 0; off < len(wasm); off += maxEntryData {
 		chunk := &raftlogv1.PutModuleChunkCommand{UploadId: uploadID, Index: uint32(len(futures)), Data: wasm[off:min(off+maxEntryData, len(wasm))]}
-		f, err := s.propose(ctx, &raftlogv1.Command{Op: &raftlogv1.Command_PutModuleChunk{PutModuleChunk: chunk}})
+		// The chunks are not the request: only the PutModule that
+		// assembles them carries its id.
+		f, err := s.propose(WithRequestID(ctx, ""), &raftlogv1.Command{Op: &raftlogv1.Command_PutModuleChunk{PutModuleChunk: chunk}})
 		if err != nil {
 			return nil, err
 		}
@@ -354,6 +356,10 @@ func (s *Store) PutRoute(ctx context.Context, spec *registryv1.SetRouteRequest) 
 	if err != nil {
 		return nil, 0, err
 	}
+	if res.duplicate { // a retry of a write that applied: what it left
+		r, err := s.Route(host, spec.PathPrefix)
+		return r, res.revision, err
+	}
 	return res.events[0].GetRoute(), res.revision, nil
 }
 
@@ -408,7 +414,7 @@ func (s *Store) apply(ctx context.Context, cmd *raftlogv1.Command) (*applyResult
 
 // propose hands cmd to Raft without waiting for it to commit.
 func (s *Store) propose(ctx context.Context, cmd *raftlogv1.Command) (raft.ApplyFuture, error) {
-	cmd.Actor, cmd.Time = ActorFrom(ctx), timestamppb.Now()
+	cmd.Actor, cmd.Time, cmd.RequestId = ActorFrom(ctx), timestamppb.Now(), requestIDFrom(ctx)
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("registry: encode command: %w", err)

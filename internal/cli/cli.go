@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -84,6 +85,9 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 2
 		}
 		fmt.Fprintf(stderr, "nanoedge %s: %v\n", args[0], err)
+		if client.OutcomeUnknown(err) {
+			fmt.Fprintf(stderr, "nanoedge %s: the change may have been applied: check with 'nanoedge status' or 'nanoedge audit' before repeating it\n", args[0])
+		}
 		return 1
 	}
 	return 0
@@ -170,14 +174,16 @@ type clientFlags struct {
 	addr, output *string
 	token        secretFlag
 	tls          clientTLSFlags
+	timeout      *time.Duration
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
-		addr:   controlPlaneFlag(fs),
-		token:  addSecretFlag(fs, "token", "bearer token (default: "+devTokenFile+" if present)"),
-		tls:    addClientTLSFlags(fs, ""),
-		output: fs.String("output", "text", "text for people, json for scripts (one JSON document on stdout)"),
+		addr:    controlPlaneFlag(fs),
+		token:   addSecretFlag(fs, "token", "bearer token (default: "+devTokenFile+" if present)"),
+		tls:     addClientTLSFlags(fs, ""),
+		output:  fs.String("output", "text", "text for people, json for scripts (one JSON document on stdout)"),
+		timeout: fs.Duration("timeout", 30*time.Second, "bound each call to the control plane, retries through an election included"),
 	}
 }
 
@@ -254,7 +260,7 @@ func (f clientFlags) dial() (*client.Client, error) {
 			token = strings.TrimSpace(string(b))
 		}
 	}
-	var opts []client.Option
+	opts := []client.Option{client.WithCallTimeout(*f.timeout)}
 	if token != "" {
 		opts = append(opts, client.WithToken(token))
 	}

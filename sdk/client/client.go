@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -73,6 +74,36 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 
 func (bearer) RequireTransportSecurity() bool { return false }
+
+// WithCallTimeout bounds every unary call whose context has no deadline,
+// retries included: a node that stops answering cannot hang a caller that
+// did not think of a deadline.
+func WithCallTimeout(d time.Duration) Option {
+	return func(o *[]grpc.DialOption) {
+		*o = append([]grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if _, ok := ctx.Deadline(); !ok && d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		})}, *o...)
+	}
+}
+
+// OutcomeUnknown reports whether err says a write may or may not have
+// been applied (the leader changed, or the commit timed out, after it was
+// proposed). The client retries such calls with the same request id,
+// which the registry applies once; this error is what is left when the
+// retries ran out.
+func OutcomeUnknown(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Reason == "OUTCOME_UNKNOWN" {
+			return true
+		}
+	}
+	return false
+}
 
 // WithStaleReads lets the called node answer reads from its own state,
 // which may lag the leader by a few writes, instead of forwarding them to

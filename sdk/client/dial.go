@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
@@ -19,23 +21,41 @@ import (
 // serviceConfig spreads calls over every address a client was given.
 const serviceConfig = `{"loadBalancingConfig": [{"round_robin": {}}]}`
 
-// Retries of calls answered Unavailable: a leader election in progress, a
-// node shutting down or unreachable. Writes are safe to retry: modules are
-// content-addressed and the other writes put whole objects.
+// Calls answered Unavailable (a leader election in progress, a node
+// shutting down, paused or unreachable) are retried with backoff for up
+// to retryBudget, enough to ride through an election at the default Raft
+// timeouts (1 s) several times over, and never past the call's deadline.
+// Every try of one call carries the same request id (RequestIDHeader),
+// and the registry applies a write with a given id once: a retry after an
+// answer that was lost, or after "the outcome is unknown", never applies
+// it twice.
 const (
-	maxAttempts    = 5
-	initialBackoff = 200 * time.Millisecond
+	retryBudget    = 20 * time.Second
+	initialBackoff = 100 * time.Millisecond
 	maxBackoff     = 2 * time.Second
 )
 
-// retryUnary retries a unary call answered Unavailable, with backoff,
-// within the call's deadline. A failed TLS handshake is Unavailable too,
-// but no retry mends a wrong certificate: it is returned at once.
+// RequestIDHeader carries a call's request id, the same on each retry.
+const RequestIDHeader = "nanoedge-request-id"
+
+// keepalive pings a connection that has been quiet, so a node that
+// stopped answering (paused, cut off) is noticed in seconds, not after
+// the kernel's TCP timeouts.
+var keepaliveParams = keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}
+
+// retryUnary gives a unary call a request id and retries it while it is
+// answered Unavailable, with backoff, within retryBudget and the call's
+// deadline. A failed TLS handshake is Unavailable too, but no retry
+// mends a wrong certificate: it is returned at once.
 func retryUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(RequestIDHeader)) == 0 {
+		ctx = metadata.AppendToOutgoingContext(ctx, RequestIDHeader, newRequestID())
+	}
 	backoff := initialBackoff
-	for attempt := 1; ; attempt++ {
+	start := time.Now()
+	for {
 		err := invoker(ctx, method, req, reply, cc, opts...)
-		if err == nil || attempt == maxAttempts || !transient(err) {
+		if err == nil || !transient(err) || time.Since(start)+backoff > retryBudget {
 			return err
 		}
 		select {
@@ -45,6 +65,12 @@ func retryUnary(ctx context.Context, method string, req, reply any, cc *grpc.Cli
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func transient(err error) bool {
@@ -60,7 +86,8 @@ func transient(err error) bool {
 // target and the dial options it needs: several addresses become a
 // resolver of their own, so that calls go on when a node is down.
 func target(addr string) (string, []grpc.DialOption, error) {
-	opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithChainUnaryInterceptor(retryUnary)}
+	opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithChainUnaryInterceptor(retryUnary),
+		grpc.WithKeepaliveParams(keepaliveParams)}
 	addrs := strings.Split(addr, ",")
 	if len(addrs) == 1 {
 		return addr, opts, nil

@@ -51,8 +51,12 @@ type Command struct {
 	//	*Command_DeleteFlag
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
-	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=time,proto3" json:"time,omitempty"`
+	Actor string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=time,proto3" json:"time,omitempty"`
+	// The client's id for this write, the same on every retry: a command
+	// whose actor and request id already applied (within an hour) is not
+	// applied again.
+	RequestId     string `protobuf:"bytes,17,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -232,6 +236,13 @@ func (x *Command) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *Command) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type isCommand_Op interface {
@@ -640,10 +651,13 @@ func (x *PutModuleChunkCommand) GetData() []byte {
 }
 
 type PutRouteCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Route         *v1.Route              `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Route *v1.Route              `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	// If set, the route must still be at this mod revision (a compare and
+	// set: a rollback restores what its caller read).
+	ExpectModRevision int64 `protobuf:"varint,2,opt,name=expect_mod_revision,json=expectModRevision,proto3" json:"expect_mod_revision,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PutRouteCommand) Reset() {
@@ -681,6 +695,13 @@ func (x *PutRouteCommand) GetRoute() *v1.Route {
 		return x.Route
 	}
 	return nil
+}
+
+func (x *PutRouteCommand) GetExpectModRevision() int64 {
+	if x != nil {
+		return x.ExpectModRevision
+	}
+	return 0
 }
 
 type DeleteRouteCommand struct {
@@ -873,11 +894,14 @@ func (*CollectGarbageCommand) Descriptor() ([]byte, []int) {
 // PutRolloutCommand records a rollout and, if set, the route change that
 // goes with it, in one entry.
 type PutRolloutCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rollout       *v1.Rollout            `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
-	Route         *v1.Route              `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Rollout *v1.Rollout            `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Route   *v1.Route              `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
+	// If set, the stored rollout must still be at this mod revision: a step
+	// is taken from the state it was judged on.
+	ExpectModRevision int64 `protobuf:"varint,3,opt,name=expect_mod_revision,json=expectModRevision,proto3" json:"expect_mod_revision,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PutRolloutCommand) Reset() {
@@ -922,6 +946,13 @@ func (x *PutRolloutCommand) GetRoute() *v1.Route {
 		return x.Route
 	}
 	return nil
+}
+
+func (x *PutRolloutCommand) GetExpectModRevision() int64 {
+	if x != nil {
+		return x.ExpectModRevision
+	}
+	return 0
 }
 
 type PutFlagCommand struct {
@@ -1016,7 +1047,7 @@ var File_nanoedge_raftlog_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xde\b\n" +
+	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xfd\b\n" +
 	"\aCommand\x12F\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2%.nanoedge.raftlog.v1.PutModuleCommandH\x00R\tputModule\x12C\n" +
@@ -1039,7 +1070,9 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"deleteFlag\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
-	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\x04\n" +
+	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x11 \x01(\tR\trequestIdB\x04\n" +
 	"\x02op\"E\n" +
 	"\rPutKeyCommand\x124\n" +
 	"\x03key\x18\x01 \x01(\v2\".nanoedge.registry.v1.PublisherKeyR\x03key\"8\n" +
@@ -1058,9 +1091,10 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\x15PutModuleChunkCommand\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"D\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"t\n" +
 	"\x0fPutRouteCommand\x121\n" +
-	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\"I\n" +
+	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12.\n" +
+	"\x13expect_mod_revision\x18\x02 \x01(\x03R\x11expectModRevision\"I\n" +
 	"\x12DeleteRouteCommand\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1070,10 +1104,11 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"#\n" +
 	"\x11DeleteNodeCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15CollectGarbageCommand\"\x7f\n" +
+	"\x15CollectGarbageCommand\"\xaf\x01\n" +
 	"\x11PutRolloutCommand\x127\n" +
 	"\arollout\x18\x01 \x01(\v2\x1d.nanoedge.registry.v1.RolloutR\arollout\x121\n" +
-	"\x05route\x18\x02 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\"@\n" +
+	"\x05route\x18\x02 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12.\n" +
+	"\x13expect_mod_revision\x18\x03 \x01(\x03R\x11expectModRevision\"@\n" +
 	"\x0ePutFlagCommand\x12.\n" +
 	"\x04flag\x18\x01 \x01(\v2\x1a.nanoedge.registry.v1.FlagR\x04flag\"'\n" +
 	"\x11DeleteFlagCommand\x12\x12\n" +

@@ -70,7 +70,7 @@ func TestRoleMatrix(t *testing.T) {
 			_, err := c.AddKey(ctx, "k", k.Public().(ed25519.PublicKey))
 			return err
 		}, nil},
-		{"ListKeys", func(c *client.Client) error { _, err := c.ListKeys(ctx); return err },
+		{"ListKeys", func(c *client.Client) error { _, _, err := c.ListKeys(ctx); return err },
 			[]registryv1.Role{registryv1.Role_ROLE_PUBLISHER, registryv1.Role_ROLE_WORKER, registryv1.Role_ROLE_READER}},
 		{"RevokeKey", func(c *client.Client) error {
 			k, _ := signing.GenerateKey()

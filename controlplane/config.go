@@ -29,6 +29,13 @@ type Config struct {
 	// RequireSignatures refuses uploads not signed by a trusted, unrevoked
 	// publisher key.
 	RequireSignatures bool
+	// WatchProgress is how often a quiet watch gets a progress response
+	// (no events, the node's revision), by which workers tell a quiet
+	// node from one that stopped answering. A node out of touch with its
+	// leader for OutOfTouch ends its watches (Unavailable), so that
+	// workers follow another node.
+	WatchProgress time.Duration
+	OutOfTouch    time.Duration
 	// MaxWorkersPerToken bounds the workers one token reports for, and
 	// MaxWorkers the fleet the leader keeps telemetry of.
 	MaxWorkersPerToken int
@@ -48,6 +55,8 @@ func DefaultConfig() Config {
 		ValidateTimeout:    30 * time.Second,
 		Auth:               true,
 		RequireSignatures:  true,
+		WatchProgress:      2 * time.Second,
+		OutOfTouch:         5 * time.Second,
 		MaxWorkersPerToken: 1000,
 		MaxWorkers:         10000,
 		Logger:             slog.Default(),
@@ -62,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < 1<<10 || c.ChunkSize > 2<<20 {
 		errs = append(errs, errors.New("ChunkSize must be between 1 KiB and 2 MiB"))
+	}
+	if c.WatchProgress <= 0 || c.OutOfTouch <= 0 {
+		errs = append(errs, errors.New("WatchProgress and OutOfTouch must be positive"))
 	}
 	if c.MaxWorkersPerToken <= 0 || c.MaxWorkers <= 0 {
 		errs = append(errs, errors.New("MaxWorkersPerToken and MaxWorkers must be positive"))

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -45,7 +46,7 @@ func TestKeyRotation(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "/hello") {
 		t.Fatalf("revoking a key that signs a routed module: exp FailedPrecondition naming /hello, got %v", err)
 	}
-	if keys, _ := env.Admin.ListKeys(ctx); keys[0].Revoked || keys[1].Revoked {
+	if keys, _, _ := env.Admin.ListKeys(ctx); keys[0].Revoked || keys[1].Revoked {
 		t.Fatalf("a refused revocation revoked: %v", keys)
 	}
 	audit, _ := env.Admin.ListAudit(ctx, 0, 1000)
@@ -101,5 +102,31 @@ func TestKeyRotation(t *testing.T) {
 func TestRequestIDHeaderAgrees(t *testing.T) {
 	if controlplane.RequestIDHeader != client.RequestIDHeader {
 		t.Fatalf("server reads %q, SDK sends %q", controlplane.RequestIDHeader, client.RequestIDHeader)
+	}
+}
+
+// TestQuietWatchGetsProgress: a watch on which nothing changes gets a
+// response with no events, at the node's revision, every WatchProgress.
+func TestQuietWatchGetsProgress(t *testing.T) {
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.API.WatchProgress = 100 * time.Millisecond
+	env := testenv.Start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	n := 0
+	for resp := range env.Admin.Watch(ctx, 0) {
+		if resp.Err != nil {
+			t.Fatal(resp.Err)
+		}
+		if len(resp.Events) != 0 || resp.Revision == 0 {
+			t.Fatalf("exp progress at the current revision, got %+v", resp)
+		}
+		if n++; n == 6 {
+			cancel()
+		}
+	}
+	if n < 6 || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("%d progress responses in %v", n, time.Since(start))
 	}
 }

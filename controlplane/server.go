@@ -291,7 +291,13 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 	if err := stream.Send(&registryv1.WatchResponse{Revision: rev}); err != nil {
 		return err
 	}
-	err := s.modules.Watch(stream.Context(), start, func(events []*registryv1.Event, revision int64) error {
+	err := s.modules.WatchProgress(stream.Context(), start, s.cfg.WatchProgress, func(events []*registryv1.Event, revision int64) error {
+		if len(events) == 0 { // progress: this node is quiet, and says whether it is behind
+			if !s.cluster.InTouch(s.cfg.OutOfTouch) {
+				return status.Errorf(codes.Unavailable, "controlplane: this node has not heard from a leader for %v: watch another node", s.cfg.OutOfTouch)
+			}
+			return stream.Send(&registryv1.WatchResponse{Revision: revision})
+		}
 		return sendEvents(stream, events, revision)
 	})
 	var ce *history.CompactedError

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"time"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
@@ -26,7 +27,7 @@ type ModuleStore interface {
 	SetFlag(ctx context.Context, name string, enabled bool, description string) (*registryv1.Flag, int64, error)
 	DeleteFlag(ctx context.Context, name string) (int64, error)
 	ListFlags() ([]*registryv1.Flag, int64, error)
-	Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error
+	WatchProgress(ctx context.Context, start int64, every time.Duration, fn func(events []*registryv1.Event, revision int64) error) error
 	Revision() int64
 }
 
@@ -50,6 +51,9 @@ type AccessStore interface {
 // leads and who the members are.
 type ClusterStore interface {
 	IsLeader() bool
+	// InTouch reports whether this node leads or heard from a leader
+	// within bound.
+	InTouch(bound time.Duration) bool
 	// Leader returns the leader's ID and API address.
 	Leader() (id, grpcAddr string)
 	LinearizableRead(ctx context.Context) error

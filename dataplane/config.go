@@ -45,6 +45,14 @@ type Config struct {
 	// (a broken stream, state it cannot list or apply) before its
 	// readiness says so: /healthz answers 503 with the cause.
 	StaleAfter time.Duration
+	// StateDir, if set, is where the worker keeps the registry state it
+	// serves and the modules it runs, to serve them again after a restart
+	// while no control plane answers.
+	StateDir string
+	// StallAfter is how long a watch may bring nothing, not even the
+	// progress a quiet node sends every few seconds, before the worker
+	// takes the node for gone and follows another.
+	StallAfter time.Duration
 	// WorkerID names the worker in telemetry; ReportInterval is how often
 	// it reports.
 	WorkerID       string
@@ -85,6 +93,7 @@ func DefaultConfig() Config {
 		MaxRetained:       8,
 		LoadTimeout:       5 * time.Minute,
 		StaleAfter:        30 * time.Second,
+		StallAfter:        8 * time.Second,
 		RequireSignatures: true,
 		Prewarm:           true,
 		ReportInterval:    time.Second,
@@ -95,7 +104,7 @@ func DefaultConfig() Config {
 // Validate reports every problem with c.
 func (c Config) Validate() error {
 	var errs []error
-	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 || c.ReportInterval <= 0 || c.StaleAfter <= 0 {
+	if c.RequestTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.LoadTimeout <= 0 || c.IdleTimeout <= 0 || c.ReportInterval <= 0 || c.StaleAfter <= 0 || c.StallAfter <= 0 {
 		errs = append(errs, errors.New("timeouts must be positive"))
 	}
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {

@@ -28,6 +28,7 @@ var (
 	errBodyTimeout      = errors.New("dataplane: request body too slow")
 	errResponseTooLarge = errors.New("dataplane: response body too large")
 	errOverloaded       = errors.New("dataplane: no instance free before the deadline")
+	errNoState          = errors.New("nanoedge: this worker has no routes yet: it has not reached the registry")
 	errRevoked          = errors.New("nanoedge: this version is no longer trusted: the key that signed it was revoked")
 )
 
@@ -41,6 +42,7 @@ var statusTable = []struct {
 	{errBodyTimeout, http.StatusRequestTimeout},
 	{errOverloaded, http.StatusServiceUnavailable},
 	{errRevoked, http.StatusServiceUnavailable},
+	{errNoState, http.StatusServiceUnavailable},
 	{errModuleClosed, http.StatusServiceUnavailable},
 	{engine.ErrDeadline, http.StatusGatewayTimeout},
 	{engine.ErrBadResponse, http.StatusBadGateway},
@@ -122,6 +124,10 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	e := w.table.Load().lookup(r.Host, r.URL.Path)
+	if e == nil && !w.Synced() {
+		fail(rw, errNoState)
+		return
+	}
 	if e == nil {
 		fail(rw, fmt.Errorf("%w for host %q and path %q", errNoRoute, normalizeHost(r.Host), r.URL.Path))
 		return
@@ -299,6 +305,12 @@ func (w *Worker) serveInternal(rw http.ResponseWriter, r *http.Request) {
 func (w *Worker) serveHealth(rw http.ResponseWriter, _ *http.Request) {
 	if err := w.Ready(); err != nil {
 		http.Error(rw, "nanoedge: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if since, why, stale := w.Stale(); stale {
+		// Still serving: in an outage of the control plane every worker is
+		// stale, and the fleet must keep answering.
+		fmt.Fprintf(rw, "ok, stale since %s (revision %d): %v\n", since.UTC().Format(time.RFC3339), w.Revision(), why)
 		return
 	}
 	fmt.Fprintln(rw, "ok")

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,7 +56,15 @@ func newMetrics(w *Worker) *metrics {
 		}
 		return 0
 	})
-	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances, ready, m.outputDropped,
+	stale := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nanoedge_worker_stale_seconds", Help: "How long the worker has served a state the registry may have moved past (0 while it follows the registry).",
+	}, func() float64 {
+		if since, _, stale := w.Stale(); stale {
+			return time.Since(since).Seconds()
+		}
+		return 0
+	})
+	m.reg.MustRegister(m.requests, m.duration, m.failures, m.revision, m.instances, ready, stale, m.outputDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -199,4 +201,107 @@ func TestWorkerNotReadyWhileItCannotFollow(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// silent hands a worker watches that never say anything, as a paused
+// node's would, and counts them.
+type silent struct {
+	*client.Client
+	watches atomic.Int32
+}
+
+func (s *silent) Watch(ctx context.Context, start int64) <-chan client.WatchResponse {
+	s.watches.Add(1)
+	out := make(chan client.WatchResponse)
+	go func() { <-ctx.Done(); close(out) }()
+	return out
+}
+
+// TestWorkerLeavesAStalledWatch: a watch on which nothing arrives for
+// StallAfter (not even a quiet node's progress) is given up and opened
+// again, as on another node; meanwhile the worker keeps serving.
+func TestWorkerLeavesAStalledWatch(t *testing.T) {
+	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
+	env.Upload(t, "hello", guests.Hello)
+	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := &silent{Client: testenv.NewClient(t, env.CP.Addr(), env.WorkerToken)}
+	w, url := startWorkerWith(t, reg, func(c *dataplane.Config) { c.StallAfter = 200 * time.Millisecond })
+	waitBody(t, url+"/hello", "Hello")
+	poll.Eventually(t, 10*time.Second, func() error {
+		if n := reg.watches.Load(); n < 3 {
+			return fmt.Errorf("%d watches opened", n)
+		}
+		return nil
+	})
+	if _, why, stale := w.Stale(); !stale || !strings.Contains(why.Error(), "stalled") {
+		t.Fatalf("exp the worker to say its watch stalled, got %v %v", why, stale)
+	}
+	if err := w.Ready(); err != nil {
+		t.Fatalf("a stalled registry is unreachable, not a failure: the worker should keep taking traffic: %v", err)
+	}
+	waitBody(t, url+"/hello", "Hello")
+}
+
+// TestWorkerServesSavedStateInAnOutage: a worker restarted while no
+// control plane answers serves the routes and modules it saved, verified
+// again, and says it is stale; one with nothing saved answers 503, not
+// 404. When the registry answers, the saved state is replaced.
+func TestWorkerServesSavedStateInAnOutage(t *testing.T) {
+	dataDir := t.TempDir()
+	cfg := testenv.ControlPlaneConfig(dataDir, "127.0.0.1:0")
+	env := testenv.Start(t, cfg)
+	addr := env.CP.Addr()
+	env.Upload(t, "hello", guests.Hello)
+	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/hello", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	withState := func(c *dataplane.Config) { c.StateDir, c.StallAfter = stateDir, time.Second }
+	first, url := startWorkerWith(t, testenv.NewClient(t, addr, env.WorkerToken), withState)
+	waitBody(t, url+"/hello", "Hello")
+	poll.Eventually(t, 5*time.Second, func() error { // saved within a second of applying
+		_, err := os.Stat(filepath.Join(stateDir, "state.json"))
+		return err
+	})
+	_ = first
+	env.CP.Close() // the control plane goes away
+
+	w, url := startWorkerWith(t, testenv.NewClient(t, addr, env.WorkerToken), withState)
+	waitBody(t, url+"/hello", "Hello")
+	resp, err := http.Get(url + "/.nanoedge/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "stale since") {
+		t.Fatalf("healthz of a worker serving its saved state: %d %q", resp.StatusCode, body)
+	}
+	if st := w.Status(); st.StaleSince == nil {
+		t.Fatalf("status does not say the worker is stale: %+v", st)
+	}
+
+	_, empty := startWorkerWith(t, testenv.NewClient(t, addr, env.WorkerToken), func(c *dataplane.Config) { c.StateDir = t.TempDir() })
+	if r, err := http.Get(empty + "/hello"); err != nil || r.StatusCode != 503 {
+		t.Fatalf("a worker with nothing to serve: exp 503, got %v %v", r.StatusCode, err)
+	}
+
+	// A saved module whose bytes were changed on disk is not run.
+	var tampered int
+	filepath.WalkDir(filepath.Join(stateDir, "modules"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.WriteFile(p, []byte("\x00asm\x01\x00\x00\x00"), 0o600)
+			tampered++
+		}
+		return nil
+	})
+	if tampered == 0 {
+		t.Fatal("no module was saved")
+	}
+	_, url3 := startWorkerWith(t, testenv.NewClient(t, addr, env.WorkerToken), withState)
+	if r, err := http.Get(url3 + "/hello"); err == nil && r.StatusCode == 200 {
+		t.Fatal("a worker ran a module whose saved bytes were tampered with")
+	}
 }

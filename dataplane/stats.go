@@ -186,9 +186,14 @@ func (w *Worker) reportLoop(ctx context.Context) {
 
 // Status is a snapshot of what a worker serves.
 type Status struct {
-	Revision int64         `json:"revision"`
-	Synced   bool          `json:"synced"`
-	Routes   []RouteStatus `json:"routes"`
+	Revision int64 `json:"revision"`
+	Synced   bool  `json:"synced"`
+	// StaleSince, when set, is since when the worker may serve a state
+	// the registry moved past (it cannot follow it, or serves the state
+	// saved on disk), and StaleReason why.
+	StaleSince  *time.Time    `json:"stale_since,omitempty"`
+	StaleReason string        `json:"stale_reason,omitempty"`
+	Routes      []RouteStatus `json:"routes"`
 	// LoadErrors maps module digests to why they could not be loaded.
 	LoadErrors map[string]string `json:"load_errors,omitempty"`
 }
@@ -208,6 +213,9 @@ type RouteStatus struct {
 // Status returns what the worker serves now.
 func (w *Worker) Status() Status {
 	st := Status{Revision: w.Revision(), Synced: w.Synced(), LoadErrors: map[string]string{}}
+	if since, why, stale := w.Stale(); stale {
+		st.StaleSince, st.StaleReason = &since, why.Error()
+	}
 	w.statsMu.Lock()
 	defer w.statsMu.Unlock()
 	for _, es := range w.table.Load().byHost {

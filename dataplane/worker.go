@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -37,8 +40,9 @@ type Registry interface {
 	Watch(ctx context.Context, start int64) <-chan client.WatchResponse
 	// FetchModule returns a module's bytes, verified against its digest.
 	FetchModule(ctx context.Context, digest string) (*registryv1.Module, []byte, error)
-	// ListKeys returns the publisher keys modules are verified with.
-	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, error)
+	// ListKeys returns the publisher keys modules are verified with, and
+	// the revision the list reflects.
+	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error)
 	// Report sends the worker's telemetry.
 	Report(ctx context.Context, r *registryv1.WorkerReport) error
 }
@@ -59,10 +63,19 @@ type Worker struct {
 	requestSeq atomic.Uint64
 	// keyOf maps a fetched module's digest to the key that signed it.
 	keyOf sync.Map
+	// moduleMeta maps digests to the metadata of modules fetched (or read
+	// from the state directory); lastKeys are the keys last verified with.
+	moduleMeta sync.Map
+	lastKeys   atomic.Pointer[[]*registryv1.PublisherKey]
+	// savedSince is when the state the worker serves was saved, while it
+	// serves one read from disk and the registry has not answered yet.
+	savedSince atomic.Pointer[time.Time]
 
 	// Touched only by the sync goroutine.
 	routes     map[string]*registryv1.Route
 	unbound    int                // routes whose modules could not be loaded
+	needList   bool               // the state came from disk: list at first contact
+	dirty      bool               // applied since the state was last saved
 	retryDelay time.Duration      // before they are tried again
 	flags      map[string]bool    // feature flag -> enabled
 	revoked    map[string]bool    // publisher keys revoked, by id
@@ -116,12 +129,18 @@ func (w *Worker) Synced() bool { return w.synced.Load() }
 func (w *Worker) Run(ctx context.Context) error {
 	go w.reapIdle(ctx)
 	go w.reportLoop(ctx)
-	backoff := 100 * time.Millisecond
+	w.serveSaved(ctx)
+	const initialBackoff = 100 * time.Millisecond
+	backoff := initialBackoff
 	for {
+		started := time.Now()
 		err := w.follow(ctx)
 		if ctx.Err() != nil {
 			w.unloadAll()
 			return nil
+		}
+		if time.Since(started) > healthyFollow {
+			backoff = initialBackoff // it followed for a while: a new failure starts over
 		}
 		if errors.Is(err, history.ErrCompacted) {
 			w.cfg.Logger.Info("watch history compacted; listing routes again", "err", err)
@@ -145,7 +164,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // could not be loaded (a fetch from a node that had not caught up, say)
 // are tried again on a timer, with the watch left running.
 func (w *Worker) follow(ctx context.Context) error {
-	if w.revision.Load() == 0 {
+	if w.revision.Load() == 0 || w.needList {
 		if err := w.list(ctx); err != nil {
 			return err
 		}
@@ -153,6 +172,13 @@ func (w *Worker) follow(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := w.reg.Watch(wctx, w.revision.Load()+1)
+	// A node sends progress every few seconds when quiet; silence longer
+	// than StallAfter means it stopped answering (paused, cut off), and
+	// the worker follows another.
+	stall := time.NewTimer(w.cfg.StallAfter)
+	defer stall.Stop()
+	save := time.NewTicker(time.Second)
+	defer save.Stop()
 	var retry *time.Timer
 	defer func() {
 		if retry != nil {
@@ -165,6 +191,10 @@ func (w *Worker) follow(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-stall.C:
+			return fmt.Errorf("%w: no word from the registry for %v", errWatchStalled, w.cfg.StallAfter)
+		case <-save.C:
+			w.saveIfDirty()
 		case <-retryC:
 			retry = nil
 			w.apply(ctx, w.revision.Load())
@@ -175,6 +205,7 @@ func (w *Worker) follow(ctx context.Context) error {
 			if resp.Err != nil {
 				return resp.Err
 			}
+			stall.Reset(w.cfg.StallAfter)
 			w.syncErr.Store(nil)
 			w.applyEvents(ctx, resp.Events, resp.Revision)
 		}
@@ -207,16 +238,22 @@ func (w *Worker) list(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
-	// Flags and keys are listed after routes, so they are at least as
-	// new; the watch from the routes' revision replays changes between.
-	flags, _, err := w.reg.ListFlags(ctx)
+	// Flags and keys are listed after routes, and must be at least as
+	// new (with stale reads, calls may reach different nodes): the watch
+	// from the routes' revision replays what changed in between.
+	flags, flagsRev, err := w.reg.ListFlags(ctx)
 	if err != nil {
 		return fmt.Errorf("list flags: %w", err)
 	}
-	keys, err := w.reg.ListKeys(ctx)
+	keys, keysRev, err := w.reg.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("list publisher keys: %w", err)
 	}
+	if flagsRev < rev || keysRev < rev {
+		return fmt.Errorf("%w: listed routes at revision %d but flags at %d and keys at %d (nodes at different revisions); listing again",
+			errInconsistentList, rev, flagsRev, keysRev)
+	}
+	w.lastKeys.Store(&keys)
 	clear(w.routes)
 	for _, r := range routes {
 		w.routes[routeKey(r.Host, r.PathPrefix)] = r
@@ -233,6 +270,12 @@ func (w *Worker) list(ctx context.Context) error {
 	}
 	w.apply(ctx, rev)
 	w.syncErr.Store(nil)
+	if w.needList {
+		w.needList = false
+		w.savedSince.Store(nil)
+		w.cfg.Logger.Info("registry answers: the saved state is replaced", "revision", rev)
+	}
+	w.saveIfDirty()
 	if !w.synced.Swap(true) {
 		w.cfg.Logger.Info("worker synced with registry", "revision", rev, "routes", len(routes))
 	}
@@ -276,34 +319,108 @@ func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, re
 	}
 }
 
-// syncFailure is why a worker fails to follow the registry.
+// errInconsistentList: the lists a sync reads came from nodes at
+// different revisions.
+var errInconsistentList = errors.New("dataplane: inconsistent list")
+
+// serveSaved serves the state saved in StateDir, if any, until the
+// registry answers: a worker restarted during an outage of the control
+// plane answers as it did before, not 404 to everything.
+func (w *Worker) serveSaved(ctx context.Context) {
+	if w.cfg.StateDir == "" {
+		return
+	}
+	rev, saved, err := w.loadState()
+	if errors.Is(err, errNoSavedState) {
+		return
+	}
+	if err != nil {
+		w.cfg.Logger.Warn("saved state unusable; starting without it", "err", err)
+		return
+	}
+	w.savedSince.Store(&saved)
+	w.apply(ctx, rev)
+	w.needList, w.dirty = true, false
+	w.synced.Store(true)
+	w.cfg.Logger.Warn("serving the state saved on disk until the registry answers", "revision", rev, "saved", saved.Format(time.RFC3339),
+		"routes", len(w.routes), "unloaded", w.unbound)
+}
+
+// saveIfDirty saves the state if it changed since it was last saved.
+func (w *Worker) saveIfDirty() {
+	if !w.dirty || w.cfg.StateDir == "" {
+		return
+	}
+	if err := w.saveState(); err != nil {
+		w.cfg.Logger.Warn("cannot save the state to disk", "err", err)
+		return
+	}
+	w.dirty = false
+}
+
+// healthyFollow is how long following must last for the reconnect
+// backoff to start over.
+const healthyFollow = 10 * time.Second
+
+// errWatchStalled ends a watch on which nothing, not even progress,
+// arrived for StallAfter.
+var errWatchStalled = errors.New("dataplane: watch stalled")
+
+// syncFailure is why a worker fails to follow the registry, and whether
+// that is because no node answers (unreachable) rather than because the
+// worker cannot apply what one says.
 type syncFailure struct {
-	err   error
-	since time.Time
+	err         error
+	since       time.Time
+	unreachable bool
 }
 
 func (w *Worker) syncFailed(err error) {
+	f := &syncFailure{err: err, since: time.Now(), unreachable: unreachable(err)}
 	if prev := w.syncErr.Load(); prev != nil {
-		w.syncErr.Store(&syncFailure{err: err, since: prev.since})
-		return
+		f.since = prev.since
 	}
-	w.syncErr.Store(&syncFailure{err: err, since: time.Now()})
+	w.syncErr.Store(f)
 }
 
-// Ready reports whether the worker serves the registry's current state:
-// it has synced once and has not failed to follow the registry for longer
-// than StaleAfter. Otherwise the error says why.
+// unreachable reports whether err says no node answered: the connection
+// failed, timed out or stalled, or the node said to try another.
+func unreachable(err error) bool {
+	if errors.Is(err, errWatchStalled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	code := status.Code(err)
+	return code == codes.Unavailable || code == codes.DeadlineExceeded
+}
+
+// Ready reports whether the worker should take traffic: it has a
+// registry state to serve, and it has not failed to apply what the
+// registry says for longer than StaleAfter. A worker that cannot reach
+// any node keeps serving its last state (see Stale): in an outage of the
+// control plane the fleet keeps answering. Otherwise the error says why.
 func (w *Worker) Ready() error {
 	if !w.Synced() {
 		if f := w.syncErr.Load(); f != nil {
-			return fmt.Errorf("not synced with the registry yet: %v", f.err)
+			return fmt.Errorf("no registry state to serve yet: %v", f.err)
 		}
-		return errors.New("not synced with the registry yet")
+		return errors.New("no registry state to serve yet")
 	}
-	if f := w.syncErr.Load(); f != nil && time.Since(f.since) > w.cfg.StaleAfter {
+	if f := w.syncErr.Load(); f != nil && !f.unreachable && time.Since(f.since) > w.cfg.StaleAfter {
 		return fmt.Errorf("cannot follow the registry since %s (serving revision %d): %v", f.since.UTC().Format(time.RFC3339), w.Revision(), f.err)
 	}
 	return nil
+}
+
+// Stale reports whether the worker serves a state the registry may have
+// moved past: since when, and why.
+func (w *Worker) Stale() (since time.Time, why error, stale bool) {
+	if f := w.syncErr.Load(); f != nil {
+		return f.since, f.err, true
+	}
+	if s := w.savedSince.Load(); s != nil {
+		return *s, errors.New("serving the state saved on disk; the registry has not answered yet"), true
+	}
+	return time.Time{}, nil, false
 }
 
 // reapIdle closes instances idle past IdleTimeout, until ctx ends.
@@ -358,6 +475,7 @@ func (w *Worker) apply(ctx context.Context, rev int64) {
 	}
 	w.table.Store(newTable(entries))
 	w.revision.Store(rev)
+	w.dirty = true
 	w.statsMu.Lock()
 	w.retireVersions(entries, time.Now())
 	w.statsMu.Unlock()
@@ -477,10 +595,15 @@ func (w *Worker) verify(ctx context.Context, m *registryv1.Module) error {
 	if prov.GetKeyId() == "" {
 		return fmt.Errorf("%w: module %s@%s is unsigned", ErrUntrusted, m.Name, m.Digest)
 	}
-	keys, err := w.reg.ListKeys(ctx)
-	if err != nil {
+	var keys []*registryv1.PublisherKey
+	if w.savedSince.Load() != nil {
+		keys = w.keys() // serving the saved state: verify with the keys saved with it
+	} else if live, _, err := w.reg.ListKeys(ctx); err == nil {
+		keys = live
+		w.lastKeys.Store(&keys)
+	} else if keys = w.keys(); keys == nil || !unreachable(err) {
 		return fmt.Errorf("list publisher keys: %w", err)
-	}
+	} // no node answers: verify with the keys last seen
 	for _, k := range keys {
 		if k.Id == prov.KeyId {
 			// A revoked key stops new uploads; modules it signed before keep
@@ -497,9 +620,11 @@ func (w *Worker) verify(ctx context.Context, m *registryv1.Module) error {
 // compile fetches, verifies and compiles a module.
 func (w *Worker) compile(ctx context.Context, digest string) (compiled engine.Module, size int, fetched time.Duration, err error) {
 	start := time.Now()
-	meta, wasm, err := w.reg.FetchModule(ctx, digest)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("fetch: %w", err)
+	meta, wasm, ok := w.savedModule(digest) // kept on disk, checked against its digest
+	if !ok {
+		if meta, wasm, err = w.reg.FetchModule(ctx, digest); err != nil {
+			return nil, 0, 0, fmt.Errorf("fetch: %w", err)
+		}
 	}
 	w.keyOf.Store(digest, meta.GetProvenance().GetKeyId())
 	if w.cfg.RequireSignatures {
@@ -508,7 +633,9 @@ func (w *Worker) compile(ctx context.Context, digest string) (compiled engine.Mo
 		}
 	}
 	fetched = time.Since(start)
-	compiled, err = w.eng.Compile(ctx, wasm)
+	if compiled, err = w.eng.Compile(ctx, wasm); err == nil {
+		w.saveModule(meta, wasm)
+	}
 	return compiled, len(wasm), fetched, err
 }
 

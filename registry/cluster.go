@@ -65,6 +65,18 @@ func (s *Store) Leader() (id, grpcAddr string) {
 	return string(lid), addr
 }
 
+// InTouch reports whether this node follows the cluster: it leads, or it
+// heard from a leader within bound.
+func (s *Store) InTouch(bound time.Duration) bool {
+	if s.IsLeader() {
+		return true
+	}
+	if addr, _ := s.raft.LeaderWithID(); addr == "" {
+		return false
+	}
+	return time.Since(s.raft.LastContact()) < bound
+}
+
 // NodeID is this node's Raft ID.
 func (s *Store) NodeID() string { return s.cfg.NodeID }
 

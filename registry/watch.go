@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -24,6 +25,20 @@ const watchBatch = 256
 // slow watcher can never hold up a write. If start is older than the
 // retained history, Watch returns a *history.CompactedError.
 func (s *Store) Watch(ctx context.Context, start int64, fn func(events []*registryv1.Event, revision int64) error) error {
+	return s.WatchProgress(ctx, start, 0, fn)
+}
+
+// WatchProgress is Watch that also calls fn with no events every interval
+// without a change (0: never): a progress notification carrying the
+// store's revision, by which a watcher tells a quiet node from one that
+// stopped answering.
+func (s *Store) WatchProgress(ctx context.Context, start int64, every time.Duration, fn func(events []*registryv1.Event, revision int64) error) error {
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
 	next := start
 	if next <= 0 {
 		next = s.Revision() + 1
@@ -51,6 +66,10 @@ func (s *Store) Watch(ctx context.Context, start int64, fn func(events []*regist
 		}
 		select {
 		case <-changed:
+		case <-tick:
+			if err := fn(nil, s.Revision()); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.closed:

@@ -69,7 +69,10 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 			}
 		}
 	}()
-	var opts []client.Option
+	// Workers read from whichever node they reach (a follower, during an
+	// election, without quorum): their lists are checked to agree, and the
+	// watch replays what a stale node had not yet applied.
+	opts := []client.Option{client.WithStaleReads()}
 	if cfg.Token != "" {
 		opts = append(opts, client.WithToken(cfg.Token))
 	}

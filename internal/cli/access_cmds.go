@@ -125,7 +125,7 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer c.Close()
-		keys, err := c.ListKeys(ctx)
+		keys, _, err := c.ListKeys(ctx)
 		if err != nil {
 			return err
 		}

@@ -183,7 +183,7 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 		token:   addSecretFlag(fs, "token", "bearer token (default: "+devTokenFile+" if present)"),
 		tls:     addClientTLSFlags(fs, ""),
 		output:  fs.String("output", "text", "text for people, json for scripts (one JSON document on stdout)"),
-		timeout: fs.Duration("timeout", 30*time.Second, "bound each call to the control plane, retries through an election included"),
+		timeout: fs.Duration("call-timeout", 30*time.Second, "bound each call to the control plane, retries through an election included"),
 	}
 }
 

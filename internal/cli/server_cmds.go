@@ -91,6 +91,7 @@ func (f controlPlaneFlags) config(e *env) (server.ControlPlaneConfig, error) {
 
 type workerFlags struct {
 	httpAddr, cacheDir, metricsAddr *string
+	stateDir                        *string
 	pinSecret                       secretFlag
 	admin                           adminTLSFlags
 	otlpEndpoint, engine            *string
@@ -104,6 +105,7 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 	return workerFlags{
 		httpAddr:     fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
 		cacheDir:     fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
+		stateDir:     fs.String("state-dir", "", "directory where the worker keeps the state and modules it serves, to serve them after a restart while no control plane answers (default: <cache-dir>/state; \"none\": off)"),
 		memoryMB:     fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
 		maxBody:      fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
 		timeout:      fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
@@ -161,6 +163,13 @@ func (f workerFlags) config(e *env, cpAddr string) (server.WorkerConfig, error) 
 	wc.MaxRequestsPerInstance = *f.maxRequests
 	wc.RecycleMemory = uint64(*f.recycleMB) << 20
 	wc.PinSecret = pin
+	switch {
+	case *f.stateDir == "none":
+	case *f.stateDir != "":
+		wc.StateDir = *f.stateDir
+	case *f.cacheDir != "":
+		wc.StateDir = filepath.Join(*f.cacheDir, "state")
+	}
 	return server.WorkerConfig{ControlPlane: cpAddr, HTTPAddr: *f.httpAddr, MetricsAddr: *f.metricsAddr, AdminTLS: adminTLS, Engine: ec, EngineName: *f.engine, Worker: wc,
 		Tracing: server.TracingConfig{Endpoint: *f.otlpEndpoint, Insecure: *f.otlpInsecure}}, nil
 }

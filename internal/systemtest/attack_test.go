@@ -101,7 +101,7 @@ func (a *attackEnv) state(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := a.Admin.ListKeys(ctx)
+	keys, _, err := a.Admin.ListKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,13 +16,14 @@ func (c *Client) AddKey(ctx context.Context, name string, pub ed25519.PublicKey)
 	return resp.Key, nil
 }
 
-// ListKeys returns every publisher key, revoked ones included.
-func (c *Client) ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, error) {
+// ListKeys returns every publisher key, revoked ones included, and the
+// revision the list reflects.
+func (c *Client) ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error) {
 	resp, err := c.as.ListKeys(ctx, &registryv1.ListKeysRequest{})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return resp.Keys, nil
+	return resp.Keys, resp.Revision, nil
 }
 
 // RevokeKey stops trusting a key. While routes use modules it signed the

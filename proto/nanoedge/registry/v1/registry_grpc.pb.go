@@ -64,7 +64,11 @@ type RegistryServiceClient interface {
 	// in order. start_revision 0 means "after the current revision". If the
 	// history before start_revision was compacted, the stream ends with
 	// OUT_OF_RANGE after a response that carries compact_revision: list, then
-	// watch from the listed revision + 1.
+	// watch from the listed revision + 1. While nothing changes the node
+	// sends a response without events (progress, at its revision) every few
+	// seconds, so a watcher can tell a quiet node from one that stopped
+	// answering; a node that has lost touch with the leader ends the watch
+	// with UNAVAILABLE, to be watched elsewhere.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	// CollectGarbage deletes modules no route uses, keeping the newest module
 	// of each name, and staged chunks of uploads abandoned over an hour ago.
@@ -274,7 +278,11 @@ type RegistryServiceServer interface {
 	// in order. start_revision 0 means "after the current revision". If the
 	// history before start_revision was compacted, the stream ends with
 	// OUT_OF_RANGE after a response that carries compact_revision: list, then
-	// watch from the listed revision + 1.
+	// watch from the listed revision + 1. While nothing changes the node
+	// sends a response without events (progress, at its revision) every few
+	// seconds, so a watcher can tell a quiet node from one that stopped
+	// answering; a node that has lost touch with the leader ends the watch
+	// with UNAVAILABLE, to be watched elsewhere.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	// CollectGarbage deletes modules no route uses, keeping the newest module
 	// of each name, and staged chunks of uploads abandoned over an hour ago.

@@ -234,7 +234,7 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 		creds = credentials.NewTLS(p.tls)
 	}
 	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}))
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "controlplane: dial leader %s: %v", addr, err)
 	}

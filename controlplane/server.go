@@ -74,9 +74,9 @@ func (s *Server) interceptors() []grpc.ServerOption {
 // authentication, gRPC health (SERVING) and server reflection registered.
 func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
-		// Clients and peers ping every 5 s when quiet (a paused node is
+		// Clients and peers ping every 2 s when quiet (a paused node is
 		// noticed in seconds); the server pings its clients too.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 4 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}))
 	gs := grpc.NewServer(append(opts, s.interceptors()...)...)
 	registryv1.RegisterRegistryServiceServer(gs, s)

@@ -93,7 +93,7 @@ func DefaultConfig() Config {
 		MaxRetained:       8,
 		LoadTimeout:       5 * time.Minute,
 		StaleAfter:        30 * time.Second,
-		StallAfter:        8 * time.Second,
+		StallAfter:        5 * time.Second,
 		RequireSignatures: true,
 		Prewarm:           true,
 		ReportInterval:    time.Second,

@@ -109,26 +109,7 @@ func TestLocalClusterSurvivesKilledProcesses(t *testing.T) {
 	served(1, "/hello/a")
 	served(2, "/hello/b")
 
-	leader := func() string {
-		out, err := c.nanoedge("cluster", "members", "--output", "json")
-		if err != nil {
-			return ""
-		}
-		var v struct {
-			Members []struct {
-				ID     string `json:"id"`
-				Leader bool   `json:"leader"`
-			} `json:"members"`
-		}
-		json.Unmarshal([]byte(out), &v)
-		for _, m := range v.Members {
-			if m.Leader {
-				return m.ID
-			}
-		}
-		return ""
-	}
-	old := leader()
+	old := c.leader()
 	if old == "" {
 		t.Fatal("no leader")
 	}
@@ -140,7 +121,7 @@ func TestLocalClusterSurvivesKilledProcesses(t *testing.T) {
 	served(1, "/after/x")
 	served(2, "/after/y")
 	t.Logf("leader %s killed: route change served by both workers %v later", old, time.Since(killed).Round(time.Millisecond))
-	if now := leader(); now == "" || now == old {
+	if now := c.leader(); now == "" || now == old {
 		t.Fatalf("leader after the kill: %q", now)
 	}
 
@@ -161,4 +142,25 @@ func TestLocalClusterSurvivesKilledProcesses(t *testing.T) {
 	}
 	c.script(nil, "start", "w1")
 	served(1, "/after/again")
+}
+
+// leader returns the ID of the node the cluster says leads, or "".
+func (c *localCluster) leader() string {
+	out, err := c.nanoedge("cluster", "members", "--output", "json")
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		Members []struct {
+			ID     string `json:"id"`
+			Leader bool   `json:"leader"`
+		} `json:"members"`
+	}
+	json.Unmarshal([]byte(out), &v)
+	for _, m := range v.Members {
+		if m.Leader {
+			return m.ID
+		}
+	}
+	return ""
 }

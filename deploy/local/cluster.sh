@@ -6,6 +6,8 @@
 #   cluster.sh down  [DIR]          stop all
 #   cluster.sh start NAME [DIR]     start or restart one process (n1 n2 n3 w1 w2)
 #   cluster.sh stop  NAME [DIR]     stop one process; KILL=1 sends SIGKILL
+#   cluster.sh pause NAME [DIR]     freeze one process (SIGSTOP), as a hung host
+#   cluster.sh resume NAME [DIR]    let a paused process go on (SIGCONT)
 #   cluster.sh env   [DIR]          print the exports client commands need
 #
 # DIR defaults to ./.nanoedge-local and holds the binary, data dirs, logs,
@@ -16,9 +18,9 @@ set -euo pipefail
 
 cmd="${1:-}"
 case "$cmd" in
-	start | stop) name="${2:?NAME}"; dir="${3:-.nanoedge-local}" ;;
+	start | stop | pause | resume) name="${2:?NAME}"; dir="${3:-.nanoedge-local}" ;;
 	up | down | env) dir="${2:-.nanoedge-local}" ;;
-	*) sed -n '2,15p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac
 mkdir -p "$dir/logs" "$dir/pids"
 dir="$(cd "$dir" && pwd)"
@@ -62,7 +64,7 @@ start() {
 			;;
 		w1 | w2)
 			args=(worker --controlplane "$(all_grpc)" --token-file "$dir/worker.token"
-				--http-addr "$(http_addr "$name")" --cache-dir "$dir/cache")
+				--http-addr "$(http_addr "$name")" --cache-dir "$dir/cache" --state-dir "$dir/$name-state")
 			;;
 		*) echo "cluster.sh: unknown process $name (want n1 n2 n3 w1 w2)" >&2; exit 2 ;;
 	esac
@@ -116,6 +118,8 @@ case "$cmd" in
 		;;
 	start) start "$name" ;;
 	stop) stop "$name" ;;
+	pause) running "$name" && kill -STOP "$(cat "$dir/pids/$name.pid")" && echo "$name paused" ;;
+	resume) running "$name" && kill -CONT "$(cat "$dir/pids/$name.pid")" && echo "$name resumed" ;;
 	env)
 		echo "export NANOEDGE_CONTROLPLANE=$(all_grpc)"
 		echo "export NANOEDGE_TOKEN=$(admin)"

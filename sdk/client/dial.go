@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
@@ -38,10 +39,10 @@ const (
 // RequestIDHeader carries a call's request id, the same on each retry.
 const RequestIDHeader = "nanoedge-request-id"
 
-// keepalive pings a connection that has been quiet, so a node that
+// keepalive pings a connection that has been quiet for 2 s, so a node that
 // stopped answering (paused, cut off) is noticed in seconds, not after
 // the kernel's TCP timeouts.
-var keepaliveParams = keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}
+var keepaliveParams = keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}
 
 // retryUnary gives a unary call a request id and retries it while it is
 // answered Unavailable, with backoff, within retryBudget and the call's
@@ -53,18 +54,33 @@ func retryUnary(ctx context.Context, method string, req, reply any, cc *grpc.Cli
 	}
 	backoff := initialBackoff
 	start := time.Now()
+	var unknown error // a try whose outcome is unknown: the call's answer, if no later try settles it
 	for {
 		err := invoker(ctx, method, req, reply, cc, opts...)
+		if OutcomeUnknown(err) {
+			unknown = err
+		}
 		if err == nil || !transient(err) || time.Since(start)+backoff > retryBudget {
-			return err
+			return settled(err, unknown)
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return settled(err, unknown)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// settled is the error a call ends with: err, unless an earlier try's
+// outcome was unknown and no later try settled it, since the write may
+// have been applied whatever the last try said.
+func settled(err, unknown error) error {
+	if err == nil || unknown == nil || OutcomeUnknown(err) || !transient(err) {
+		return err
+	}
+	st, _ := status.FromError(unknown)
+	return status.ErrorProto(&spb.Status{Code: st.Proto().Code, Message: st.Message() + "; the last try said: " + status.Convert(err).Message(), Details: st.Proto().Details})
 }
 
 func newRequestID() string {

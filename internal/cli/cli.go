@@ -247,7 +247,10 @@ func (f clientTLSFlags) config() (*tls.Config, error) {
 	return tlsconfig.Client(*f.ca, *f.cert, *f.key)
 }
 
-func (f clientFlags) dial() (*client.Client, error) {
+func (f clientFlags) dial() (*client.Client, error) { return f.dialAddr(*f.addr) }
+
+// dialAddr is dial to another address, with the same credentials.
+func (f clientFlags) dialAddr(addr string) (*client.Client, error) {
 	if *f.output != "text" && *f.output != "json" {
 		return nil, fmt.Errorf("%w: --output %q: want text or json", errUsage, *f.output)
 	}
@@ -271,7 +274,7 @@ func (f clientFlags) dial() (*client.Client, error) {
 	if tlsCfg != nil {
 		opts = append(opts, client.WithTLS(tlsCfg))
 	}
-	return client.New(*f.addr, opts...)
+	return client.New(addr, opts...)
 }
 
 // parse reads flags from a config file (--config or NANOEDGE_CONFIG),

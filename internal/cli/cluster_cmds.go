@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
@@ -52,12 +55,19 @@ func runCluster(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	v := map[string]any{"members": members}
+	// Each node's own applied revision, asked of it: one that lags or
+	// does not answer shows, whichever node this command reached.
+	applied := map[string]any{}
 	if sub == "members" {
 		v["applied_revision"] = rev
+		for _, m := range members {
+			applied[m.Id] = nodeRevision(ctx, cf, m.GrpcAddr)
+		}
+		v["applied_by_node"] = applied
 	}
 	return cf.emit(e, v, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tRAFT\tAPI\tROLE")
+		fmt.Fprintln(tw, "ID\tRAFT\tAPI\tROLE\tAPPLIED")
 		for _, m := range members {
 			role := "follower"
 			switch {
@@ -66,11 +76,35 @@ func runCluster(ctx context.Context, e *env, args []string) error {
 			case !m.Voter:
 				role = "nonvoter"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Id, m.RaftAddr, dash(m.GrpcAddr), role)
+			a := "-"
+			if r, ok := applied[m.Id]; ok {
+				a = fmt.Sprint(r)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Id, m.RaftAddr, dash(m.GrpcAddr), role, a)
 		}
 		tw.Flush()
 		if sub == "members" {
 			fmt.Fprintf(w, "(%s has applied revision %d)\n", *cf.addr, rev)
 		}
 	})
+}
+
+// nodeRevision asks the node at addr for its own applied revision: a
+// number, or why it did not answer within 2 s.
+func nodeRevision(ctx context.Context, cf clientFlags, addr string) any {
+	if addr == "" {
+		return "no API address"
+	}
+	c, err := cf.dialAddr(addr)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, rev, err := c.Members(ctx)
+	if err != nil {
+		return "no answer: " + status.Convert(err).Message()
+	}
+	return rev
 }

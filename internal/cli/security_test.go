@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -155,4 +156,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestClusterMembersShowEachNodesRevision: members lists the revision
+// each node itself has applied, asked of that node.
+func TestClusterMembersShowEachNodesRevision(t *testing.T) {
+	env := startEnv(t)
+	code, out, errOut := run("cluster", "members", "--controlplane", env.CP.Addr(), "--token", env.AdminToken, "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var v struct {
+		Applied map[string]any `json:"applied_by_node"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := v.Applied[env.CP.Store.NodeID()].(float64); !ok || r < 1 {
+		t.Fatalf("exp the node's applied revision, got %v", v.Applied)
+	}
+	code, out, _ = run("cluster", "members", "--controlplane", env.CP.Addr(), "--token", env.AdminToken)
+	if code != 0 || !strings.Contains(out, "APPLIED") {
+		t.Fatalf("text: %d %q", code, out)
+	}
 }

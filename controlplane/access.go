@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
-	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
@@ -51,7 +50,7 @@ func (a *accessServer) RevokeKey(ctx context.Context, req *registryv1.RevokeKeyR
 		return nil, toStatus(err)
 	}
 	for _, r := range routes {
-		for _, d := range registry.RouteDigests(r) {
+		for _, d := range r.Digests() {
 			if m, err := a.s.access.Module(d); err == nil && m.GetProvenance().GetKeyId() == k.Id {
 				resp.AffectedRoutes = append(resp.AffectedRoutes, r)
 				break

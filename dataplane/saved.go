@@ -105,7 +105,7 @@ func (w *Worker) saveState() error {
 		st.Keys = append(st.Keys, b)
 	}
 	for _, r := range w.routes {
-		for _, d := range routeDigests(r) {
+		for _, d := range r.Digests() {
 			if m, ok := w.moduleMeta.Load(d); ok {
 				b, _ := protojson.Marshal(m.(*registryv1.Module))
 				st.Modules = append(st.Modules, b)
@@ -190,16 +190,6 @@ func (w *Worker) keys() []*registryv1.PublisherKey {
 	return nil
 }
 
-func routeDigests(r *registryv1.Route) []string {
-	ds := []string{r.ModuleDigest}
-	for _, v := range r.Versions {
-		ds = append(ds, v.ModuleDigest)
-	}
-	for _, rl := range r.Rules {
-		ds = append(ds, rl.ModuleDigest)
-	}
-	return ds
-}
 
 // writeAtomic writes data to path through a synced temporary file and a
 // rename, so a crash leaves the old file or the new one, never half of

@@ -194,7 +194,7 @@ func routesSignedBy(tx *bolt.Tx, id string) ([]string, error) {
 		if err := proto.Unmarshal(v, r); err != nil {
 			return err
 		}
-		for _, d := range RouteDigests(r) {
+		for _, d := range r.Digests() {
 			if m, err := getModule(tx, d); err == nil && m.GetProvenance().GetKeyId() == id {
 				out = append(out, r.Host+r.PathPrefix)
 				break

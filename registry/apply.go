@@ -160,7 +160,7 @@ func (w *writer) putRoute(c *raftlogv1.PutRouteCommand) error {
 	if err := validateStoredRoute(r); err != nil {
 		return err
 	}
-	for _, d := range RouteDigests(r) {
+	for _, d := range r.Digests() {
 		m, err := getModule(w.tx, d)
 		if err != nil {
 			return err
@@ -286,14 +286,3 @@ func putProto(b *bolt.Bucket, key []byte, m proto.Message) error {
 	return b.Put(key, v)
 }
 
-// RouteDigests lists every module a route can send a request to.
-func RouteDigests(r *registryv1.Route) []string {
-	ds := []string{r.ModuleDigest}
-	for _, v := range r.Versions {
-		ds = append(ds, v.ModuleDigest)
-	}
-	for _, rl := range r.Rules {
-		ds = append(ds, rl.ModuleDigest)
-	}
-	return ds
-}

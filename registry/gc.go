@@ -51,7 +51,7 @@ func unreferenced(tx *bolt.Tx) ([]*registryv1.Module, error) {
 		if err := proto.Unmarshal(v, r); err != nil {
 			return err
 		}
-		for _, d := range RouteDigests(r) {
+		for _, d := range r.Digests() {
 			used[d] = true
 		}
 		return nil

@@ -27,15 +27,11 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // configuration of that node.
 func nodeTLS(t testing.TB, ca *pki.CA, id string) *tls.Config {
 	t.Helper()
-	pair, err := ca.Issue(id, []string{"127.0.0.1"}, pki.Node, time.Hour)
+	cfg, err := ca.NodeTLS(id, []string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := pair.TLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13}
+	return cfg
 }
 
 func newCA(t testing.TB) *pki.CA {

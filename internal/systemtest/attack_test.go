@@ -73,15 +73,11 @@ func startAttackEnv(t *testing.T) *attackEnv {
 
 func raftTLS(t *testing.T, ca *pki.CA, id string) *tls.Config {
 	t.Helper()
-	pair, err := ca.Issue(id, []string{"127.0.0.1"}, pki.Node, time.Hour)
+	cfg, err := ca.NodeTLS(id, []string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := pair.TLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13}
+	return cfg
 }
 
 // state is everything a write could change, to show an attack changed

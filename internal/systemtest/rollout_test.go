@@ -17,33 +17,17 @@ import (
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/latency"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // TestRolloutRollsBackABadCanary: a canary failing one request in five is
 // rolled back by the controller on its own within two intervals; a healthy
 // one reaches 100%. Workers' telemetry is what the controller judges.
 func TestRolloutRollsBackABadCanary(t *testing.T) {
-	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
-	cfg.RolloutTick = 100 * time.Millisecond
-	env := testenv.Start(t, cfg)
-	wcfg := env.WorkerConfig()
-	wcfg.Worker.ReportInterval = 200 * time.Millisecond
-	w := testenv.StartWorker(t, wcfg)
+	env, w, mods := rolloutEnv(t)
 	ctx := ctxT(t)
-	hello := env.Upload(t, "hello", guests.Hello).Module
-	env.Upload(t, "flaky", guests.Flaky)
-	echo := env.Upload(t, "echo", guests.Echo).Module
+	hello, echo := mods["hello"], mods["echo"]
 	pub := env.Publisher
-	// The canaries are routed elsewhere first, so the worker has compiled
-	// them before the rollout starts the clock.
-	for path, mod := range map[string]string{"/app/": "hello", "/warm/flaky/": "flaky", "/warm/echo/": "echo"} {
-		if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, p := range []string{"/app/x", "/warm/flaky/x", "/warm/echo/x"} {
-		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
-	}
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -240,24 +224,9 @@ func TestRolloutSurvivesLeaderChange(t *testing.T) {
 // forger's token is revoked the real traffic decides, healthy to 100%
 // and failing back to the baseline.
 func TestForgedTelemetryCannotDecideARollout(t *testing.T) {
-	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
-	cfg.RolloutTick = 100 * time.Millisecond
-	env := testenv.Start(t, cfg)
-	wcfg := env.WorkerConfig()
-	wcfg.Worker.ReportInterval = 200 * time.Millisecond
-	w := testenv.StartWorker(t, wcfg)
+	env, w, mods := rolloutEnv(t)
 	ctx := ctxT(t)
-	env.Upload(t, "hello", guests.Hello)
-	echo := env.Upload(t, "echo", guests.Echo).Module
-	flaky := env.Upload(t, "flaky", guests.Flaky).Module
-	for path, mod := range map[string]string{"/app/": "hello", "/warm/flaky/": "flaky", "/warm/echo/": "echo"} {
-		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, p := range []string{"/app/x", "/warm/flaky/x", "/warm/echo/x"} {
-		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
-	}
+	echo, flaky := mods["echo"], mods["flaky"]
 	testenv.Traffic(t, w.URL()+"/app/x", 2*time.Millisecond)
 
 	rollout := func() *registryv1.Rollout {
@@ -340,4 +309,31 @@ func TestForgedTelemetryCannotDecideARollout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rolloutEnv is a control plane judging rollouts every 100 ms and a
+// worker reporting every 200 ms, serving hello on /app/; flaky and echo,
+// the canaries, are routed elsewhere first, so the worker has compiled
+// them before a rollout starts the clock.
+func rolloutEnv(t *testing.T) (*testenv.Env, *server.Worker, map[string]*registryv1.Module) {
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.RolloutTick = 100 * time.Millisecond
+	env := testenv.Start(t, cfg)
+	wcfg := env.WorkerConfig()
+	wcfg.Worker.ReportInterval = 200 * time.Millisecond
+	w := testenv.StartWorker(t, wcfg)
+	ctx := ctxT(t)
+	mods := map[string]*registryv1.Module{}
+	for name, src := range map[string]string{"hello": guests.Hello, "flaky": guests.Flaky, "echo": guests.Echo} {
+		mods[name] = env.Upload(t, name, src).Module
+	}
+	for path, mod := range map[string]string{"/app/": "hello", "/warm/flaky/": "flaky", "/warm/echo/": "echo"} {
+		if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: path, Module: mod}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/app/x", "/warm/flaky/x", "/warm/echo/x"} {
+		waitServed(t, w.URL()+p, func(r response) bool { return r.status == 200 })
+	}
+	return env, w, mods
 }

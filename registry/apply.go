@@ -285,4 +285,3 @@ func putProto(b *bolt.Bucket, key []byte, m proto.Message) error {
 	}
 	return b.Put(key, v)
 }
-

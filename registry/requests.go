@@ -93,7 +93,7 @@ func recordRequest(tx *bolt.Tx, cmd *raftlogv1.Command, rev int64) error {
 	n := u64(meta.Get(keyRequestCount)) + 1
 	cutoff := now - uint64(requestTTL)
 	c := times.Cursor()
-	for tk, _ := c.First(); tk != nil && len(tk) > 8; tk, _ = c.First() {
+	for tk, _ := c.First(); len(tk) > 8; tk, _ = c.First() {
 		if binary.BigEndian.Uint64(tk[:8]) >= cutoff && n <= maxRequests {
 			break
 		}

@@ -45,7 +45,7 @@ var allowed = map[string][]string{
 	"dataplane/engine/wasmerengine":   {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
 	"dataplane/engine/wasmtimeengine": {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
 	"dataplane": {"dataplane/engine", "sdk/abi", "sdk/latency", "proto/nanoedge/registry/v1",
-		"sdk/browser", "sdk/client", "sdk/history", "sdk/signing"},
+		"sdk/browser", "sdk/client", "sdk/digest", "sdk/history", "sdk/signing"},
 
 	// Process wiring, the command line, the binary.
 	"server": {"registry", "controlplane/...", "dataplane/...", "proto/nanoedge/registry/v1", "sdk/client"},

@@ -190,7 +190,6 @@ func (w *Worker) keys() []*registryv1.PublisherKey {
 	return nil
 }
 
-
 // writeAtomic writes data to path through a synced temporary file and a
 // rename, so a crash leaves the old file or the new one, never half of
 // one.

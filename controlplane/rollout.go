@@ -275,8 +275,12 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 	}
 	v, reason, held := decide(ro, step)
 	c.noteHeld(key, ro, held)
+	if held != "" {
+		c.s.metrics.rolloutDecisions.WithLabelValues("held").Inc()
+	}
 	switch {
 	case v == failing:
+		c.s.metrics.rolloutDecisions.WithLabelValues("rolled_back").Inc()
 		_, err := c.s.endRollout(ctx, ro, registryv1.RolloutState_ROLLOUT_STATE_ROLLED_BACK, fmt.Sprintf("%s at %d%%", reason, ro.Steps[ro.Step]))
 		return err
 	case held != "":
@@ -294,8 +298,12 @@ func (c *controller) judge(ctx context.Context, ro *registryv1.Rollout) error {
 		// The last step already routes everything to the new module.
 		next.State, next.Reason = registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED, "all steps passed"
 		_, err = c.s.rollouts.PutRollout(ctx, next, nil)
+		if err == nil {
+			c.s.metrics.rolloutDecisions.WithLabelValues("succeeded").Inc()
+		}
 		return err
 	}
+	c.s.metrics.rolloutDecisions.WithLabelValues("advanced").Inc()
 	next.Step++
 	_, err = c.s.rollouts.PutRollout(ctx, next, stepRoute(cur, next))
 	return err

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -39,10 +38,9 @@ type Server struct {
 	peers      peers
 	fleet      fleet
 	// partials holds interrupted uploads for a resume.
-	partials partials
-	// telemetryRefused counts reports refused, and versions dropped from
-	// reports, by reason.
-	telemetryRefused *prometheus.CounterVec
+	partials   partials
+	metrics    *serverMetrics
+	stopHealth chan struct{}
 }
 
 // New returns a server over store.
@@ -50,28 +48,34 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
-		partials: partials{budget: 4 * cfg.MaxModuleSize},
-		telemetryRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nanoedge_telemetry_refused_total", Help: "Worker reports refused, and versions dropped from reports, by reason.",
-		}, []string{"reason"}),
-	}, nil
+	s := &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
+		partials: partials{budget: 4 * cfg.MaxModuleSize}, stopHealth: make(chan struct{})}
+	s.metrics = newServerMetrics(s)
+	return s, nil
 }
 
 // Close releases connections to peers.
-func (s *Server) Close() { s.peers.close() }
+func (s *Server) Close() {
+	select {
+	case <-s.stopHealth:
+	default:
+		close(s.stopHealth)
+	}
+	s.peers.close()
+}
 
 func (s *Server) interceptors() []grpc.ServerOption {
 	// Authenticate first, on the node the client called, then run the call
 	// here or on the leader.
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unaryAuth, s.forwardUnary),
-		grpc.ChainStreamInterceptor(s.streamAuth, s.forwardStream),
+		grpc.ChainUnaryInterceptor(s.metrics.grpc.UnaryServerInterceptor(), s.unaryAuth, s.forwardUnary),
+		grpc.ChainStreamInterceptor(s.metrics.grpc.StreamServerInterceptor(), s.streamAuth, s.forwardStream),
 	}
 }
 
 // GRPCServer returns a gRPC server with the registry and access services,
-// authentication, gRPC health (SERVING) and server reflection registered.
+// authentication, gRPC health (SERVING while the node knows a leader it
+// hears from) and server reflection registered.
 func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
 		// Clients and peers ping every 2 s when quiet (a paused node is
@@ -84,15 +88,22 @@ func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	registryv1.RegisterClusterServiceServer(gs, &clusterServer{s: s})
 	registryv1.RegisterTelemetryServiceServer(gs, &telemetryServer{s: s})
 	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
+	go s.watchHealth(hs, s.stopHealth)
+	s.metrics.grpc.InitializeMetrics(gs)
 	reflection.Register(gs)
 	return gs
 }
 
 // UploadModule implements RegistryServiceServer.
-func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.UploadModuleRequest, registryv1.UploadModuleResponse]) error {
+func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.UploadModuleRequest, registryv1.UploadModuleResponse]) (err error) {
+	start := time.Now()
+	defer func() {
+		s.metrics.uploadSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.metrics.uploadsRefused.WithLabelValues(status.Code(err).String()).Inc()
+		}
+	}()
 	first, err := stream.Recv()
 	if err != nil {
 		return toStatus(err)
@@ -145,6 +156,7 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 			return status.Errorf(codes.InvalidArgument, "controlplane: received more than the %d bytes announced", md.Size)
 		}
 		wasm = append(wasm, chunk...)
+		s.metrics.uploadBytes.Add(float64(len(chunk)))
 	}
 	if int64(len(wasm)) != md.Size {
 		return status.Errorf(codes.InvalidArgument, "controlplane: received %d bytes, metadata announced %d", len(wasm), md.Size)
@@ -291,6 +303,8 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 	if err := stream.Send(&registryv1.WatchResponse{Revision: rev}); err != nil {
 		return err
 	}
+	s.metrics.watches.Inc()
+	defer s.metrics.watches.Dec()
 	err := s.modules.WatchProgress(stream.Context(), start, s.cfg.WatchProgress, func(events []*registryv1.Event, revision int64) error {
 		if len(events) == 0 { // progress: this node is quiet, and says whether it is behind
 			if !s.cluster.InTouch(s.cfg.OutOfTouch) {

@@ -57,6 +57,8 @@ type ClusterStore interface {
 	// Leader returns the leader's ID and API address.
 	Leader() (id, grpcAddr string)
 	LinearizableRead(ctx context.Context) error
+	// Stats reads Raft and state figures, for metrics.
+	Stats() registry.Stats
 	Members() ([]registry.Member, error)
 	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
 	RemoveMember(ctx context.Context, id string) error

@@ -234,7 +234,7 @@ type telemetryServer struct {
 func (t *telemetryServer) Report(ctx context.Context, req *registryv1.ReportRequest) (*registryv1.ReportResponse, error) {
 	r := req.GetReport()
 	if err := validateReport(r); err != nil {
-		t.s.telemetryRefused.WithLabelValues("invalid").Inc()
+		t.s.metrics.telemetryRefused.WithLabelValues("invalid").Inc()
 		return nil, statusInvalid("controlplane: report: " + err.Error())
 	}
 	// Only versions of stored modules on existing routes are kept: no
@@ -247,13 +247,13 @@ func (t *telemetryServer) Report(ctx context.Context, req *registryv1.ReportRequ
 		}
 	}
 	if dropped := len(r.Versions) - len(kept); dropped > 0 {
-		t.s.telemetryRefused.WithLabelValues("unknown_version").Add(float64(dropped))
+		t.s.metrics.telemetryRefused.WithLabelValues("unknown_version").Add(float64(dropped))
 	}
 	r.Versions = kept
 	c := callerFrom(ctx)
 	r.WorkerId = c.name + "/" + r.WorkerId
 	if err := t.s.fleet.report(r.WorkerId, c.id, r, time.Now(), t.s.cfg.MaxWorkersPerToken, t.s.cfg.MaxWorkers); err != nil {
-		t.s.telemetryRefused.WithLabelValues(strings.ToLower(status.Code(err).String())).Inc()
+		t.s.metrics.telemetryRefused.WithLabelValues(strings.ToLower(status.Code(err).String())).Inc()
 		return nil, err
 	}
 	return &registryv1.ReportResponse{}, nil

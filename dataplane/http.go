@@ -129,6 +129,7 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e == nil {
+		w.metrics.unrouted.Inc()
 		fail(rw, fmt.Errorf("%w for host %q and path %q", errNoRoute, normalizeHost(r.Host), r.URL.Path))
 		return
 	}
@@ -160,7 +161,12 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if opts.GetTrace() && w.cfg.Tracer != nil {
 		tc, span = startSpan(w.cfg.Tracer, r, e, mod, tc)
 	}
+	w.metrics.inFlight.Inc()
 	status, err := w.serveRoute(rw, r, e, mod, reqID, tc)
+	w.metrics.inFlight.Dec()
+	if kind := limitKind(err); kind != "" {
+		w.metrics.limits.WithLabelValues(kind).Inc()
+	}
 	elapsed := time.Since(start)
 	w.record(e, mod, status, err, elapsed)
 	if span != nil {

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
@@ -104,5 +106,46 @@ func TestGuestOutputBudget(t *testing.T) {
 	inst.stdout.Write([]byte("next request\n"))
 	if !strings.Contains(buf.String(), `request=r2 trace_id="" span_id="" line="next request"`) {
 		t.Fatalf("the next request's budget did not start afresh:\n%s", buf.String()[max(0, buf.Len()-300):])
+	}
+}
+
+// TestRetiredVersionsLeaveTheScrape: a version no route serves is left
+// out of reports at once and its series are deleted once it is
+// forgotten; until then, coming back keeps its counters.
+func TestRetiredVersionsLeaveTheScrape(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	w, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := &module{name: "m", digest: "sha256:00", version: "m@sha256:00"}
+	e := &entry{route: &registryv1.Route{PathPrefix: "/r/"}, mod: mod}
+	w.record(e, mod, 200, nil, time.Millisecond)
+	series := func() int {
+		mfs, _ := w.metrics.reg.Gather()
+		count := 0
+		for _, mf := range mfs {
+			if n := mf.GetName(); n == "nanoedge_worker_requests_total" || n == "nanoedge_worker_request_duration_seconds" {
+				count += len(mf.GetMetric())
+			}
+		}
+		return count
+	}
+	if series() == 0 || len(w.report().Versions) != 1 {
+		t.Fatal("the served version is not counted")
+	}
+	now := time.Now()
+	w.statsMu.Lock()
+	w.retireVersions(nil, now) // no entry serves it any more
+	w.statsMu.Unlock()
+	if len(w.report().Versions) != 0 || series() == 0 {
+		t.Fatalf("a just-retired version: %d reported (want 0), %d series (want kept)", len(w.report().Versions), series())
+	}
+	w.statsMu.Lock()
+	w.retireVersions(nil, now.Add(forgetRetired+time.Second))
+	w.statsMu.Unlock()
+	if n := series(); n != 0 {
+		t.Fatalf("a forgotten version left %d series", n)
 	}
 }

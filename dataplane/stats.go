@@ -33,8 +33,11 @@ type versionStats struct {
 	buckets []int64
 	// retired is when the version stopped being routed; zero while it is.
 	// Retired versions are left out of reports, and forgotten after
-	// forgetRetired, so reports stay as small as what is routed.
+	// forgetRetired (their Prometheus series deleted), so reports and
+	// scrapes stay as small as what is routed.
 	retired time.Time
+	// The labels of its series.
+	routeLabel, versionLabel string
 }
 
 // forgetRetired is how long a version no route serves keeps its counters:
@@ -61,6 +64,12 @@ func (w *Worker) retireVersions(entries []*entry, now time.Time) {
 			v.retired = now
 		case now.Sub(v.retired) > forgetRetired:
 			delete(w.versions, k)
+			if v.routeLabel != "" {
+				labels := prometheus.Labels{"route": v.routeLabel, "version": v.versionLabel}
+				w.metrics.requests.DeletePartialMatch(labels)
+				w.metrics.duration.DeletePartialMatch(labels)
+				w.metrics.failures.DeletePartialMatch(labels)
+			}
 		}
 	}
 }
@@ -134,6 +143,7 @@ func (w *Worker) countersFor(e *entry, mod *module) *counters {
 		w.stats[rkey] = s
 	}
 	label := e.route.Host + e.route.PathPrefix
+	v.routeLabel, v.versionLabel = label, mod.version
 	c := &counters{route: s, version: v, routeLabel: label,
 		duration: w.metrics.duration.WithLabelValues(label, mod.version), requests: map[int]prometheus.Counter{}}
 	if e.counters == nil {

@@ -207,6 +207,7 @@ func (w *Worker) follow(ctx context.Context) error {
 			}
 			stall.Reset(w.cfg.StallAfter)
 			w.syncErr.Store(nil)
+			w.metrics.registryRevision.Store(max(w.metrics.registryRevision.Load(), resp.Revision))
 			w.applyEvents(ctx, resp.Events, resp.Revision)
 		}
 	}
@@ -568,6 +569,7 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 		return nil, w.loadFailed(digest, err)
 	}
 	compiledIn := time.Since(start) - fetched
+	w.metrics.compile.Observe(compiledIn.Seconds())
 	m := newModule(name, digest, compiled, w.cfg.MaxInstances, w.cfg.MaxRequestsPerInstance, w.cfg.RecycleMemory, w.cfg.Logger)
 	if id, ok := w.keyOf.Load(digest); ok {
 		m.keyID = id.(string)
@@ -640,6 +642,7 @@ func (w *Worker) compile(ctx context.Context, digest string) (compiled engine.Mo
 }
 
 func (w *Worker) loadFailed(digest string, err error) error {
+	w.metrics.loadFailures.Inc()
 	w.statsMu.Lock()
 	w.loadErr[digest] = err.Error()
 	w.statsMu.Unlock()

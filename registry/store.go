@@ -33,6 +33,7 @@ type Store struct {
 
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
+	snaps     *raft.FileSnapshotStore
 
 	barriers termBarriers
 	// running is raft once it runs, for the transport's goroutines.
@@ -71,6 +72,7 @@ func (s *Store) open(raftDir string) error {
 		return fmt.Errorf("registry: open raft log: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, logger)
+	s.snaps = snaps
 	if err != nil {
 		return fmt.Errorf("registry: open snapshots: %w", err)
 	}

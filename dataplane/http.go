@@ -178,7 +178,7 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if opts.GetAccessLog() {
 		mod.logger.Info("request", "method", r.Method, "host", normalizeHost(r.Host), "path", r.URL.Path, "status", status,
-			"duration_ms", float64(elapsed.Microseconds())/1000, "remote", r.RemoteAddr, "user_agent", r.UserAgent(),
+			"duration_ms", ms(elapsed), "remote", r.RemoteAddr, "user_agent", r.UserAgent(),
 			"request", reqID, "trace_id", tc.traceID, "span_id", tc.spanID)
 	}
 }
@@ -328,6 +328,9 @@ func (w *Worker) serveStatus(rw http.ResponseWriter, _ *http.Request) {
 	enc.SetIndent("", "  ")
 	enc.Encode(w.Status())
 }
+
+// ms is a duration in milliseconds, the one unit the worker's logs use.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // requestID formats a worker-assigned request id: 16 hex digits.
 func requestID(seq uint64) string {

@@ -81,7 +81,7 @@ func (w *Worker) prewarm(ctx context.Context, digest string) {
 				delete(p.byDig, old)
 			}
 		}
-		w.cfg.Logger.Info("module pre-warmed", "digest", shortDigest(digest), "bytes", size, "took", time.Since(start).Round(time.Millisecond))
+		w.cfg.Logger.Info("module pre-warmed", "digest", shortDigest(digest), "bytes", size, "took_ms", ms(time.Since(start)))
 	}()
 }
 

@@ -148,7 +148,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		w.syncFailed(err)
-		w.cfg.Logger.Warn("registry stream broken; retrying", "err", err, "backoff", backoff)
+		w.cfg.Logger.Warn("registry stream broken; retrying", "err", err, "backoff_ms", ms(backoff))
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -584,8 +584,7 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 	delete(w.loadErr, digest)
 	w.statsMu.Unlock()
 	w.cfg.Logger.Info("module loaded", "module", name, "digest", shortDigest(digest), "bytes", size,
-		"fetch", fetched.Round(time.Millisecond), "compile", compiledIn.Round(time.Millisecond),
-		"warm", (time.Since(start) - fetched - compiledIn).Round(time.Millisecond))
+		"fetch_ms", ms(fetched), "compile_ms", ms(compiledIn), "warm_ms", ms(time.Since(start)-fetched-compiledIn))
 	return m, nil
 }
 

@@ -344,7 +344,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		if err := waitOK(ctx, url); err != nil {
 			return err
 		}
-		log.Info("ready: try  curl "+url, "startup", time.Since(start).Round(time.Millisecond))
+		log.Info("ready: try  curl "+url, "startup_ms", time.Since(start).Milliseconds())
 	}
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -35,9 +35,9 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
-// find returns the JSON log records whose msg is msg and path or line
-// matches.
-func (l *logLines) find(msg, key, value string) []map[string]any {
+// find returns the JSON log records whose msg is msg and whose key has
+// value (every one, without a key).
+func (l *logLines) find(msg string, keyValue ...string) []map[string]any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []map[string]any
@@ -46,7 +46,7 @@ func (l *logLines) find(msg, key, value string) []map[string]any {
 		if json.Unmarshal([]byte(line), &rec) != nil {
 			continue
 		}
-		if rec["msg"] == msg && fmt.Sprint(rec[key]) == value {
+		if rec["msg"] == msg && (len(keyValue) < 2 || fmt.Sprint(rec[keyValue[0]]) == keyValue[1]) {
 			out = append(out, rec)
 		}
 	}
@@ -181,6 +181,26 @@ func TestRouteMiddleware(t *testing.T) {
 		}
 		if n := len(logs.find("request", "path", "/plain/untraced")); n != 0 {
 			t.Fatalf("a route without access logs logged %d lines", n)
+		}
+		// Durations are milliseconds everywhere, with the unit in the name.
+		loaded := logs.find("module loaded")
+		if len(loaded) == 0 {
+			t.Fatal("no module loaded line")
+		}
+		for _, l := range loaded {
+			for _, k := range []string{"fetch_ms", "compile_ms", "warm_ms"} {
+				if v, ok := l[k].(float64); !ok || v < 0 || v > 600000 {
+					t.Fatalf("module loaded: %s = %v, want milliseconds", k, l[k])
+				}
+			}
+			for _, k := range []string{"fetch", "compile", "warm"} {
+				if _, ok := l[k]; ok {
+					t.Fatalf("module loaded still logs %q without its unit: %v", k, l)
+				}
+			}
+		}
+		if v, ok := lines[0]["duration_ms"].(float64); !ok || v <= 0 || v > 60000 {
+			t.Fatalf("access log duration_ms = %v", lines[0]["duration_ms"])
 		}
 	})
 

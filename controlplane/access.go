@@ -57,7 +57,7 @@ func (a *accessServer) RevokeKey(ctx context.Context, req *registryv1.RevokeKeyR
 			}
 		}
 	}
-	a.s.cfg.Logger.Warn("publisher key revoked", "key", k.Id, "name", k.Name, "forced", req.Force, "routes_answering_503", len(resp.AffectedRoutes))
+	a.s.cfg.Logger.WarnContext(ctx, "publisher key revoked", "key", k.Id, "name", k.Name, "forced", req.Force, "routes_answering_503", len(resp.AffectedRoutes))
 	return resp, nil
 }
 

@@ -22,7 +22,7 @@ func (c *clusterServer) Join(ctx context.Context, req *registryv1.JoinRequest) (
 	if err := c.s.cluster.AddVoter(ctx, req.Id, req.RaftAddr, req.GrpcAddr); err != nil {
 		return nil, toStatus(err)
 	}
-	c.s.cfg.Logger.Info("member joined", "id", req.Id, "raft", req.RaftAddr, "grpc", req.GrpcAddr)
+	c.s.cfg.Logger.InfoContext(ctx, "member joined", "id", req.Id, "raft", req.RaftAddr, "grpc", req.GrpcAddr)
 	members, err := c.members()
 	return &registryv1.JoinResponse{Members: members}, err
 }
@@ -31,7 +31,7 @@ func (c *clusterServer) RemoveMember(ctx context.Context, req *registryv1.Remove
 	if err := c.s.cluster.RemoveMember(ctx, req.Id); err != nil {
 		return nil, toStatus(err)
 	}
-	c.s.cfg.Logger.Info("member removed", "id", req.Id)
+	c.s.cfg.Logger.InfoContext(ctx, "member removed", "id", req.Id)
 	members, err := c.members()
 	return &registryv1.RemoveMemberResponse{Members: members}, err
 }

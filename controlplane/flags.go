@@ -12,7 +12,7 @@ func (s *Server) SetFlag(ctx context.Context, req *registryv1.SetFlagRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.cfg.Logger.Info("flag set", "flag", f.Name, "enabled", f.Enabled, "revision", rev)
+	s.cfg.Logger.InfoContext(ctx, "flag set", "flag", f.Name, "enabled", f.Enabled, "revision", rev)
 	return &registryv1.SetFlagResponse{Flag: f, Revision: rev}, nil
 }
 

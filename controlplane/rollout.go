@@ -55,7 +55,7 @@ func (t *telemetryServer) StartRollout(ctx context.Context, req *registryv1.Star
 		return nil, toStatus(err)
 	}
 	ro.ModRevision = rev
-	t.s.cfg.Logger.Info("rollout started", "route", ro.Host+ro.PathPrefix, "module", m.Name+"@"+m.Digest, "steps", ro.Steps)
+	t.s.cfg.Logger.InfoContext(ctx, "rollout started", "route", ro.Host+ro.PathPrefix, "module", m.Name+"@"+m.Digest, "steps", ro.Steps)
 	return &registryv1.StartRolloutResponse{Rollout: ro, Revision: rev}, nil
 }
 
@@ -142,7 +142,7 @@ func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state r
 	if _, err := s.rollouts.PutRollout(ctx, ro, r); err != nil {
 		return nil, toStatus(err)
 	}
-	s.cfg.Logger.Warn("rollout ended", "route", ro.Host+ro.PathPrefix, "state", state, "reason", reason)
+	s.cfg.Logger.WarnContext(ctx, "rollout ended", "route", ro.Host+ro.PathPrefix, "state", state, "reason", reason)
 	return ro, nil
 }
 

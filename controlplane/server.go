@@ -177,7 +177,7 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[registryv1.Uploa
 		return toStatus(err)
 	}
 	if created {
-		s.cfg.Logger.Info("module stored", "name", m.Name, "digest", m.Digest, "size", m.Size, "revision", rev)
+		s.cfg.Logger.InfoContext(stream.Context(), "module stored", "name", m.Name, "digest", m.Digest, "size", m.Size, "revision", rev)
 	}
 	return stream.SendAndClose(&registryv1.UploadModuleResponse{Module: m, Created: created, Revision: rev})
 }
@@ -266,7 +266,7 @@ func (s *Server) SetRoute(ctx context.Context, req *registryv1.SetRouteRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.cfg.Logger.Info("route set", "host", r.Host, "path", r.PathPrefix, "module", r.ModuleName+"@"+r.ModuleDigest, "revision", rev)
+	s.cfg.Logger.InfoContext(ctx, "route set", "host", r.Host, "path", r.PathPrefix, "module", r.ModuleName+"@"+r.ModuleDigest, "revision", rev)
 	return &registryv1.SetRouteResponse{Route: r, Revision: rev}, nil
 }
 
@@ -369,6 +369,6 @@ func (s *Server) RollbackRoute(ctx context.Context, req *registryv1.RollbackRout
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.cfg.Logger.Info("route rolled back", "host", r.Host, "path", r.PathPrefix, "module", r.ModuleName+"@"+r.ModuleDigest, "revision", rev)
+	s.cfg.Logger.InfoContext(ctx, "route rolled back", "host", r.Host, "path", r.PathPrefix, "module", r.ModuleName+"@"+r.ModuleDigest, "revision", rev)
 	return &registryv1.RollbackRouteResponse{Route: r, Revision: rev}, nil
 }

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -213,6 +216,26 @@ func (w *Worker) follow(ctx context.Context) error {
 	}
 }
 
+// traceApply records, for each call whose change this batch applied, a
+// span in that call's trace: a route change is one trace from the client
+// to every worker that applied it.
+func (w *Worker) traceApply(events []*registryv1.Event, start time.Time) {
+	if w.cfg.Tracer == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, e := range events {
+		if e.Traceparent == "" || seen[e.Traceparent] {
+			continue
+		}
+		seen[e.Traceparent] = true
+		ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": e.Traceparent})
+		_, span := w.cfg.Tracer.Start(ctx, "nanoedge.worker.apply", trace.WithTimestamp(start),
+			trace.WithAttributes(attribute.Int64("nanoedge.revision", e.Revision), attribute.String("nanoedge.worker", w.cfg.WorkerID)))
+		span.End()
+	}
+}
+
 // armRetry keeps the timer that retries routes whose modules did not
 // load: from 2 s, doubling to a minute while they keep failing, so a
 // module that will never load is not fetched in a loop; none while every
@@ -286,6 +309,7 @@ func (w *Worker) list(ctx context.Context) error {
 // applyEvents applies one watched batch: routes, flags and revoked keys
 // change the table; uploads are pre-warmed.
 func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, rev int64) {
+	defer w.traceApply(events, time.Now())
 	changed := false
 	for _, e := range events {
 		switch {

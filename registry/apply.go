@@ -226,7 +226,7 @@ func (w *writer) deleteRoute(c *raftlogv1.DeleteRouteCommand) error {
 }
 
 func (w *writer) emit(t registryv1.EventType, obj any) {
-	e := &registryv1.Event{Type: t, Revision: w.rev}
+	e := &registryv1.Event{Type: t, Revision: w.rev, Traceparent: w.cmd.GetTraceparent()}
 	switch o := obj.(type) {
 	case *registryv1.Event_Module:
 		e.Object = o

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bolt "go.etcd.io/bbolt"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -417,6 +419,11 @@ func (s *Store) apply(ctx context.Context, cmd *raftlogv1.Command) (*applyResult
 // propose hands cmd to Raft without waiting for it to commit.
 func (s *Store) propose(ctx context.Context, cmd *raftlogv1.Command) (raft.ApplyFuture, error) {
 	cmd.Actor, cmd.Time, cmd.RequestId = ActorFrom(ctx), timestamppb.Now(), requestIDFrom(ctx)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		carrier := propagation.MapCarrier{}
+		propagation.TraceContext{}.Inject(ctx, carrier)
+		cmd.Traceparent = carrier["traceparent"]
+	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("registry: encode command: %w", err)

@@ -12,6 +12,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -56,6 +60,11 @@ type ControlPlaneConfig struct {
 	MetricsAddr string
 	// DashboardAddr, if set, serves the fleet dashboard there.
 	DashboardAddr string
+	// Tracing, if enabled (by its endpoint or the OTEL_* environment),
+	// exports a span for every call; either way, the trace context of a
+	// call is carried into the writes it makes and to the workers that
+	// apply them.
+	Tracing TracingConfig
 }
 
 // ControlPlane is a running control plane node.
@@ -67,6 +76,7 @@ type ControlPlane struct {
 	svc       *controlplane.Server
 
 	stopRollouts context.CancelFunc
+	stopTracing  func(context.Context) error
 	metrics      *sideServer
 	dashboard    *sideServer
 	self         *client.Client // the dashboard's way into this node's API
@@ -108,10 +118,18 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	}
 	api := cfg.API
 	api.ValidateModule = cp.validator.Validate
+	api.Logger = withTraceIDs(api.Logger)
 	if cp.svc, err = controlplane.New(api, cp.Store); err != nil {
 		return err
 	}
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20)}
+	var tp trace.TracerProvider = noop.NewTracerProvider()
+	if cfg.Tracing.Enabled() {
+		if tp, cp.stopTracing, err = StartTracing(ctx, cfg.Tracing, "nanoedge-controlplane", cfg.Registry.NodeID); err != nil {
+			return err
+		}
+	}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{})))}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
@@ -259,6 +277,9 @@ func (cp *ControlPlane) close() error {
 		cp.svc.Close()
 	}
 	var errs []error
+	if cp.stopTracing != nil {
+		errs = append(errs, cp.stopTracing(context.Background()))
+	}
 	if cp.validator != nil {
 		errs = append(errs, cp.validator.Close(context.Background()))
 	}

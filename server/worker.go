@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -102,10 +104,12 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		cfg.Worker.WorkerID = host + "/" + ln.Addr().String()
 	}
 	stopTracing := func(context.Context) error { return nil }
-	if cfg.Tracing.Endpoint != "" {
-		if cfg.Worker.Tracer, stopTracing, err = startTracing(ctx, cfg.Tracing, "nanoedge-worker", cfg.Worker.WorkerID); err != nil {
+	if cfg.Tracing.Enabled() {
+		var tp trace.TracerProvider
+		if tp, stopTracing, err = StartTracing(ctx, cfg.Tracing, "nanoedge-worker", cfg.Worker.WorkerID); err != nil {
 			return nil, err
 		}
+		cfg.Worker.Tracer = tp.Tracer("github.com/nanoedge/nanoedge/dataplane")
 		undo = append(undo, func() error { return stopTracing(context.Background()) })
 	}
 	dw, err := dataplane.New(cfg.Worker, c, eng)

@@ -16,8 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/sdk/client"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // errUsage marks errors that come with usage already printed.
@@ -49,6 +53,9 @@ var commands = map[string]command{
 	"version":      {"print this binary's version and engines", runVersion},
 }
 
+// serverCommands run servers, which set up their own tracing.
+var serverCommands = map[string]bool{"dev": true, "controlplane": true, "worker": true}
+
 // env carries what every command writes to.
 type env struct {
 	stdout, stderr io.Writer
@@ -76,6 +83,18 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "nanoedge: unknown command %q\n\n", args[0])
 		e.usage()
 		return 2
+	}
+	if tc := (server.TracingConfig{}); tc.Enabled() && !serverCommands[args[0]] {
+		// With OTEL_EXPORTER_OTLP_ENDPOINT set, a client command is a trace
+		// of its own: its calls, the writes they make and the workers that
+		// apply them join it.
+		if tp, stop, err := server.StartTracing(ctx, tc, "nanoedge-cli", args[0]); err == nil {
+			otel.SetTracerProvider(tp)
+			defer stop(context.Background())
+			var span trace.Span
+			ctx, span = tp.Tracer("github.com/nanoedge/nanoedge/cli").Start(ctx, "nanoedge "+args[0])
+			defer span.End()
+		}
 	}
 	if err := cmd.run(ctx, e, args[1:]); err != nil {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {

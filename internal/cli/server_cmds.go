@@ -113,7 +113,7 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		maxRequests:  fs.Int("max-requests-per-instance", 0, "replace an instance after this many requests (0: as the engine advises for the module, else 10000); fewer hold less memory, more save instantiation"),
 		recycleMB:    fs.Int64("recycle-memory-mb", 64, "replace an instance whose memory grew past this many MiB"),
 		metricsAddr:  fs.String("worker-metrics-addr", "", "admin listener: Prometheus metrics at /metrics, the worker's status at /status (empty: off)"),
-		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans of routes with tracing on to this OpenTelemetry collector (OTLP/gRPC host:port; empty: off)"),
+		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off); the worker exports routes with tracing on"),
 		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
 		preInit:      fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero: ~0.5 ms instead of ~8 ms per instance; wasmtime: ~0.1 ms; on Linux instances share the snapshot's memory copy-on-write); every instance starts with the same guest random state"),
 		engine:       fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer and wasmtime need a build with -tags wasmer or -tags wasmtime)"),
@@ -189,6 +189,8 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
 	tlsKey := fs.String("tls-key", "", "key of --tls-cert")
 	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by this CA (mutual TLS)")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "export a span per call to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off)")
+	otlpInsecure := fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -206,6 +208,7 @@ func runControlPlane(ctx context.Context, e *env, args []string) error {
 	}
 	cfg.Registry.Bootstrap = *bootstrap && *join == "" && !*recover
 	cfg.Registry.Recover = *recover
+	cfg.Tracing = server.TracingConfig{Endpoint: *otlpEndpoint, Insecure: *otlpInsecure}
 	cfg.Registry.RaftAdvertise = *raftAdvertise
 	cfg.GRPCAdvertise = *grpcAdvertise
 	if cfg.BootstrapToken, err = bootstrapToken.get(); err != nil {
@@ -309,6 +312,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if *wf.cacheDir == "" {
 		*wf.cacheDir = filepath.Join(*cpf.dataDir, "cache")
 	}
+	cfg.Tracing = server.TracingConfig{Endpoint: *wf.otlpEndpoint, Insecure: *wf.otlpInsecure}
 	cp, err := server.StartControlPlane(ctx, cfg)
 	if err != nil {
 		return err

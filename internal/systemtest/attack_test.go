@@ -226,7 +226,9 @@ func TestAttacks(t *testing.T) {
 			}
 			byID := map[string]int64{}
 			for _, w := range ws {
-				byID[w.Report.WorkerId] = w.Report.Versions[0].GetRequests()
+				for _, v := range w.Report.Versions {
+					byID[w.Report.WorkerId] += v.GetRequests()
+				}
 			}
 			if byID["edge-a/w1"] != 10 || byID["edge-b/w1"] != 1_000_000 {
 				t.Fatalf("exp each token's report under its own name, got %v", byID)

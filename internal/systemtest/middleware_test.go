@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
@@ -224,5 +229,54 @@ func TestRouteMiddleware(t *testing.T) {
 				t.Fatalf("%s lines %v; span %x/%x", stream, lines, span.TraceId, span.SpanId)
 			}
 		}
+	})
+}
+
+// TestOneTraceFromClientToWorkers: a route change made under a client's
+// span is one trace: the client's span, the control plane's span for the
+// call, and a span on each worker that applied the change. The control
+// plane's name comes from OTEL_SERVICE_NAME, as operators set it.
+func TestOneTraceFromClientToWorkers(t *testing.T) {
+	col := testenv.StartCollector(t)
+	t.Setenv("OTEL_SERVICE_NAME", "edge-control")
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.Tracing = server.TracingConfig{Endpoint: col.Addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
+	env := testenv.Start(t, cfg)
+	t.Setenv("OTEL_SERVICE_NAME", "")
+	var workers []*server.Worker
+	for i := 0; i < 2; i++ {
+		wcfg := env.WorkerConfig()
+		wcfg.Tracing = server.TracingConfig{Endpoint: col.Addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
+		workers = append(workers, testenv.StartWorker(t, wcfg))
+	}
+	env.Upload(t, "hello", guests.Hello)
+	for _, w := range workers {
+		poll.Eventually(t, 10*time.Second, func() error { return w.Ready() })
+	}
+
+	exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(col.Addr), otlptracegrpc.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "ci"))))
+	defer tp.Shutdown(context.Background())
+	ctx, span := tp.Tracer("test").Start(ctxT(t), "deploy")
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/traced-change/", Module: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	span.End()
+	traceID := span.SpanContext().TraceID()
+	poll.Eventually(t, 20*time.Second, func() error {
+		got := col.Trace(traceID[:])
+		if len(got["ci"]) != 1 || len(got["edge-control"]) == 0 || len(got["nanoedge-worker"]) != 2 {
+			return fmt.Errorf("spans of the trace by service: %v", got)
+		}
+		for _, name := range got["nanoedge-worker"] {
+			if name != "nanoedge.worker.apply" {
+				return fmt.Errorf("worker span %q", name)
+			}
+		}
+		return nil
 	})
 }

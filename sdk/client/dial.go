@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -103,7 +105,11 @@ func transient(err error) bool {
 // resolver of their own, so that calls go on when a node is down.
 func target(addr string) (string, []grpc.DialOption, error) {
 	opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithChainUnaryInterceptor(retryUnary),
-		grpc.WithKeepaliveParams(keepaliveParams)}
+		grpc.WithKeepaliveParams(keepaliveParams),
+		// A call carries its caller's trace (W3C traceparent): the writes
+		// it makes, and the workers that apply them, join that trace. Spans
+		// of its own go to the global TracerProvider, if a program set one.
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithPropagators(propagation.TraceContext{})))}
 	addrs := strings.Split(addr, ",")
 	if len(addrs) == 1 {
 		return addr, opts, nil

@@ -17,6 +17,8 @@ type Collector struct {
 	collectortrace.UnimplementedTraceServiceServer
 	mu    sync.Mutex
 	spans []*tracev1.Span
+	// service names the service.name of each span's resource.
+	service map[*tracev1.Span]string
 	// Addr is the collector's host:port.
 	Addr string
 }
@@ -39,9 +41,21 @@ func StartCollector(tb testing.TB) *Collector {
 func (c *Collector) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.service == nil {
+		c.service = map[*tracev1.Span]string{}
+	}
 	for _, rs := range req.ResourceSpans {
+		name := ""
+		for _, a := range rs.GetResource().GetAttributes() {
+			if a.Key == "service.name" {
+				name = a.Value.GetStringValue()
+			}
+		}
 		for _, ss := range rs.ScopeSpans {
 			c.spans = append(c.spans, ss.Spans...)
+			for _, s := range ss.Spans {
+				c.service[s] = name
+			}
 		}
 	}
 	return &collectortrace.ExportTraceServiceResponse{}, nil
@@ -57,6 +71,20 @@ func (c *Collector) Find(path string) []*tracev1.Span {
 			if a.Key == "url.path" && a.Value.GetStringValue() == path {
 				out = append(out, s)
 			}
+		}
+	}
+	return out
+}
+
+// Trace returns the names of the spans of one trace, by the service that
+// exported them.
+func (c *Collector) Trace(traceID []byte) map[string][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]string{}
+	for _, s := range c.spans {
+		if string(s.TraceId) == string(traceID) {
+			out[c.service[s]] = append(out[c.service[s]], s.Name)
 		}
 	}
 	return out

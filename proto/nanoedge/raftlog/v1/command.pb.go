@@ -56,7 +56,10 @@ type Command struct {
 	// The client's id for this write, the same on every retry: a command
 	// whose actor and request id already applied (within an hour) is not
 	// applied again.
-	RequestId     string `protobuf:"bytes,17,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,17,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The W3C traceparent of the call that made the write, carried into
+	// its events.
+	Traceparent   string `protobuf:"bytes,18,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,6 +244,13 @@ func (x *Command) GetTime() *timestamppb.Timestamp {
 func (x *Command) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Command) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
 	}
 	return ""
 }
@@ -1047,7 +1057,7 @@ var File_nanoedge_raftlog_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xfd\b\n" +
+	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\x9f\t\n" +
 	"\aCommand\x12F\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2%.nanoedge.raftlog.v1.PutModuleCommandH\x00R\tputModule\x12C\n" +
@@ -1072,7 +1082,8 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x11 \x01(\tR\trequestIdB\x04\n" +
+	"request_id\x18\x11 \x01(\tR\trequestId\x12 \n" +
+	"\vtraceparent\x18\x12 \x01(\tR\vtraceparentB\x04\n" +
 	"\x02op\"E\n" +
 	"\rPutKeyCommand\x124\n" +
 	"\x03key\x18\x01 \x01(\v2\".nanoedge.registry.v1.PublisherKeyR\x03key\"8\n" +

@@ -1141,6 +1141,9 @@ type Event struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Type     EventType              `protobuf:"varint,1,opt,name=type,proto3,enum=nanoedge.registry.v1.EventType" json:"type,omitempty"`
 	Revision int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The W3C traceparent of the call that made the change, if it carried
+	// one: a watcher ties what it does about the event to that trace.
+	Traceparent string `protobuf:"bytes,7,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	// Types that are valid to be assigned to Object:
 	//
 	//	*Event_Module
@@ -1194,6 +1197,13 @@ func (x *Event) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Event) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 func (x *Event) GetObject() isEvent_Object {
@@ -1590,10 +1600,11 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\rallow_headers\x18\x03 \x03(\tR\fallowHeaders\x12%\n" +
 	"\x0eexpose_headers\x18\x04 \x03(\tR\rexposeHeaders\x12+\n" +
 	"\x11allow_credentials\x18\x05 \x01(\bR\x10allowCredentials\x12&\n" +
-	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\xb9\x02\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\xdb\x02\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\x126\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12 \n" +
+	"\vtraceparent\x18\a \x01(\tR\vtraceparent\x126\n" +
 	"\x06module\x18\x03 \x01(\v2\x1c.nanoedge.registry.v1.ModuleH\x00R\x06module\x123\n" +
 	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05route\x120\n" +
 	"\x04flag\x18\x05 \x01(\v2\x1a.nanoedge.registry.v1.FlagH\x00R\x04flag\x126\n" +

@@ -22,5 +22,7 @@ func (h traceLogs) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
-func (h traceLogs) WithAttrs(attrs []slog.Attr) slog.Handler { return traceLogs{h.Handler.WithAttrs(attrs)} }
-func (h traceLogs) WithGroup(name string) slog.Handler       { return traceLogs{h.Handler.WithGroup(name)} }
+func (h traceLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceLogs{h.Handler.WithAttrs(attrs)}
+}
+func (h traceLogs) WithGroup(name string) slog.Handler { return traceLogs{h.Handler.WithGroup(name)} }

@@ -24,6 +24,8 @@ type Config struct {
 	// ValidateTimeout bounds ValidateModule, so a module crafted to be slow
 	// to compile is refused instead of holding the server.
 	ValidateTimeout time.Duration
+	// MaxSnapshotSize bounds a backup RestoreSnapshot accepts.
+	MaxSnapshotSize int64
 	// Auth requires a bearer token on every call but health and reflection.
 	Auth bool
 	// RequireSignatures refuses uploads not signed by a trusted, unrevoked
@@ -53,6 +55,7 @@ func DefaultConfig() Config {
 		ChunkSize:          256 << 10,
 		MaxUploadChunks:    4096,
 		ValidateTimeout:    30 * time.Second,
+		MaxSnapshotSize:    16 << 30,
 		Auth:               true,
 		RequireSignatures:  true,
 		WatchProgress:      2 * time.Second,
@@ -66,8 +69,8 @@ func DefaultConfig() Config {
 // Validate reports every problem with c.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxModuleSize <= 0 {
-		errs = append(errs, errors.New("MaxModuleSize must be positive"))
+	if c.MaxModuleSize <= 0 || c.MaxSnapshotSize <= 0 {
+		errs = append(errs, errors.New("MaxModuleSize and MaxSnapshotSize must be positive"))
 	}
 	if c.ChunkSize < 1<<10 || c.ChunkSize > 2<<20 {
 		errs = append(errs, errors.New("ChunkSize must be between 1 KiB and 2 MiB"))

@@ -27,6 +27,7 @@ var codeTable = []struct {
 	{history.ErrCompacted, codes.OutOfRange},
 	{registry.ErrNotLeader, codes.Unavailable},
 	{registry.ErrClosed, codes.Unavailable},
+	{registry.ErrRestoring, codes.Unavailable},
 	{registry.ErrInUse, codes.FailedPrecondition},
 	{registry.ErrRevoked, codes.FailedPrecondition},
 	{registry.ErrConflict, codes.Aborted},

@@ -71,12 +71,14 @@ func (s *Server) route(ctx context.Context, method string) (*grpc.ClientConn, st
 }
 
 // forwardContext bounds a call forwarded to leader: by the caller's
-// deadline (else forwardTimeout), and by leader staying the leader this
-// node knows. A leader paused or cut off is replaced in seconds; the
+// deadline (else, for a unary call, forwardTimeout), and by leader
+// staying the leader this node knows. A stream's length depends on what
+// it carries (a backup can take minutes); keepalives end it if either
+// side goes silent. A leader paused or cut off is replaced in seconds; the
 // call then ends instead of waiting on it.
-func (s *Server) forwardContext(ctx context.Context, leader string) (context.Context, func()) {
+func (s *Server) forwardContext(ctx context.Context, leader string, unary bool) (context.Context, func()) {
 	cancelTimeout := func() {}
-	if _, ok := ctx.Deadline(); !ok {
+	if _, ok := ctx.Deadline(); !ok && unary {
 		ctx, cancelTimeout = context.WithTimeout(ctx, forwardTimeout)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -141,7 +143,7 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	if err != nil {
 		return nil, err
 	}
-	fctx, stop := s.forwardContext(ctx, leader)
+	fctx, stop := s.forwardContext(ctx, leader, true)
 	defer stop()
 	reply := out.New().Interface()
 	if err := conn.Invoke(outgoing(fctx), info.FullMethod, req, reply); err != nil {
@@ -162,8 +164,8 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	if err != nil {
 		return err
 	}
-	// Only client-streaming writes (uploads) are forwarded.
-	fctx, stop := s.forwardContext(ss.Context(), leader)
+	// Only client-streaming writes (uploads, restores) are forwarded.
+	fctx, stop := s.forwardContext(ss.Context(), leader, false)
 	defer stop()
 	cs, err := conn.NewStream(outgoing(fctx), &grpc.StreamDesc{ClientStreams: true}, info.FullMethod)
 	if err != nil {

@@ -48,6 +48,8 @@ var methods = map[string]method{
 	registryv1.ClusterService_Join_FullMethodName:             {permAdmin, leader},
 	registryv1.ClusterService_RemoveMember_FullMethodName:     {permAdmin, leader},
 	registryv1.ClusterService_ListMembers_FullMethodName:      {permRead, local},
+	registryv1.ClusterService_SaveSnapshot_FullMethodName:     {permAdmin, local}, // the called node's state, like etcd's
+	registryv1.ClusterService_RestoreSnapshot_FullMethodName:  {permAdmin, leader},
 	registryv1.TelemetryService_Report_FullMethodName:         {permFollow, leader},
 	registryv1.TelemetryService_ListWorkers_FullMethodName:    {permRead, leader},
 	registryv1.TelemetryService_StartRollout_FullMethodName:   {permPublish, leader},

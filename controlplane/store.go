@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"io"
+	"os"
 	"time"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
@@ -60,6 +62,11 @@ type ClusterStore interface {
 	// Stats reads Raft and state figures, for metrics.
 	Stats() registry.Stats
 	Members() ([]registry.Member, error)
+	// SaveSnapshot returns a backup file (unlinked: closing frees it);
+	// RestoreSnapshot replaces the cluster's state with one.
+	SaveSnapshot(ctx context.Context) (*os.File, registry.SnapshotInfo, error)
+	RestoreSnapshot(ctx context.Context, r io.Reader) (registry.SnapshotInfo, error)
+	NodeID() string
 	AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) error
 	RemoveMember(ctx context.Context, id string) error
 	Revision() int64

@@ -216,6 +216,15 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("registry: restore: %w", err)
 	}
+	// Never swap a damaged file in for the working database.
+	st, err := os.Stat(tmp)
+	if err == nil {
+		_, err = inspectState(tmp, st.Size())
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.db.Close(); err != nil {

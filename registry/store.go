@@ -38,6 +38,9 @@ type Store struct {
 	snaps     *raft.FileSnapshotStore
 
 	barriers termBarriers
+	// writes: proposals hold it shared; a restore sets restoring under it.
+	writes    sync.RWMutex
+	restoring bool
 	// running is raft once it runs, for the transport's goroutines.
 	running atomic.Pointer[raft.Raft]
 
@@ -427,6 +430,11 @@ func (s *Store) propose(ctx context.Context, cmd *raftlogv1.Command) (raft.Apply
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("registry: encode command: %w", err)
+	}
+	s.writes.RLock()
+	defer s.writes.RUnlock()
+	if s.restoring {
+		return nil, ErrRestoring
 	}
 	return s.raft.Apply(data, s.timeout(ctx)), nil
 }

@@ -45,7 +45,7 @@ var commands = map[string]command{
 	"sign":         {"sign a module with a publisher key (writes <module>.sig)", runSign},
 	"tokens":       {"create, list or revoke API tokens", runTokens},
 	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
-	"cluster":      {"list, add or remove control plane members", runCluster},
+	"cluster":      {"list, add or remove control plane members; save and restore snapshots", runCluster},
 	"certs":        {"make a cluster CA, node certificates (Raft, API) and client certificates", runCerts},
 	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
 	"flags":        {"set, list or delete feature flags that route rules follow", runFlags},

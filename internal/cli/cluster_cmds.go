@@ -14,10 +14,13 @@ import (
 
 func runCluster(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: nanoedge cluster members|add|remove [flags]")
+		fmt.Fprintln(e.stderr, "Usage: nanoedge cluster members|add|remove|snapshot [flags]")
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
+	if sub == "snapshot" {
+		return runSnapshot(ctx, e, args)
+	}
 	fs := e.flags("cluster "+sub, "[flags]")
 	cf := addClientFlags(fs)
 	var id, raftAddr, grpcAddr *string
@@ -30,7 +33,7 @@ func runCluster(ctx context.Context, e *env, args []string) error {
 	case "remove":
 		id = fs.String("id", "", "node id")
 	default:
-		fmt.Fprintf(e.stderr, "nanoedge cluster: unknown subcommand %q; want members, add or remove\n", sub)
+		fmt.Fprintf(e.stderr, "nanoedge cluster: unknown subcommand %q; want members, add, remove or snapshot\n", sub)
 		return errUsage
 	}
 	if err := parse(fs, args, 0); err != nil {

@@ -380,6 +380,416 @@ func (x *ListMembersResponse) GetAppliedRevision() int64 {
 	return 0
 }
 
+// SnapshotInfo describes a backup file.
+type SnapshotInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revision of the newest write it holds (after a restore: the
+	// revision the restore took).
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Size and SHA-256 (hex) of the whole file.
+	Size    int64  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256  string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Modules int32  `protobuf:"varint,4,opt,name=modules,proto3" json:"modules,omitempty"`
+	Routes  int32  `protobuf:"varint,5,opt,name=routes,proto3" json:"routes,omitempty"`
+	Keys    int32  `protobuf:"varint,6,opt,name=keys,proto3" json:"keys,omitempty"`
+	Tokens  int32  `protobuf:"varint,7,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	Flags   int32  `protobuf:"varint,8,opt,name=flags,proto3" json:"flags,omitempty"`
+	// The node that saved it.
+	NodeId        string `protobuf:"bytes,9,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotInfo) Reset() {
+	*x = SnapshotInfo{}
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotInfo) ProtoMessage() {}
+
+func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
+func (*SnapshotInfo) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SnapshotInfo) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *SnapshotInfo) GetModules() int32 {
+	if x != nil {
+		return x.Modules
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetRoutes() int32 {
+	if x != nil {
+		return x.Routes
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetKeys() int32 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetTokens() int32 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetFlags() int32 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type SaveSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveSnapshotRequest) Reset() {
+	*x = SaveSnapshotRequest{}
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveSnapshotRequest) ProtoMessage() {}
+
+func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+type SaveSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*SaveSnapshotResponse_Info
+	//	*SaveSnapshotResponse_Chunk
+	Part          isSaveSnapshotResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveSnapshotResponse) Reset() {
+	*x = SaveSnapshotResponse{}
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveSnapshotResponse) ProtoMessage() {}
+
+func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SaveSnapshotResponse) GetPart() isSaveSnapshotResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *SaveSnapshotResponse) GetInfo() *SnapshotInfo {
+	if x != nil {
+		if x, ok := x.Part.(*SaveSnapshotResponse_Info); ok {
+			return x.Info
+		}
+	}
+	return nil
+}
+
+func (x *SaveSnapshotResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*SaveSnapshotResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isSaveSnapshotResponse_Part interface {
+	isSaveSnapshotResponse_Part()
+}
+
+type SaveSnapshotResponse_Info struct {
+	Info *SnapshotInfo `protobuf:"bytes,1,opt,name=info,proto3,oneof"`
+}
+
+type SaveSnapshotResponse_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*SaveSnapshotResponse_Info) isSaveSnapshotResponse_Part() {}
+
+func (*SaveSnapshotResponse_Chunk) isSaveSnapshotResponse_Part() {}
+
+type RestoreSnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*RestoreSnapshotRequest_Header
+	//	*RestoreSnapshotRequest_Chunk
+	Part          isRestoreSnapshotRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreSnapshotRequest) Reset() {
+	*x = RestoreSnapshotRequest{}
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreSnapshotRequest) ProtoMessage() {}
+
+func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RestoreSnapshotRequest) GetPart() isRestoreSnapshotRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *RestoreSnapshotRequest) GetHeader() *RestoreSnapshotHeader {
+	if x != nil {
+		if x, ok := x.Part.(*RestoreSnapshotRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *RestoreSnapshotRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*RestoreSnapshotRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isRestoreSnapshotRequest_Part interface {
+	isRestoreSnapshotRequest_Part()
+}
+
+type RestoreSnapshotRequest_Header struct {
+	// First: the size and SHA-256 of the whole file that follows.
+	Header *RestoreSnapshotHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type RestoreSnapshotRequest_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*RestoreSnapshotRequest_Header) isRestoreSnapshotRequest_Part() {}
+
+func (*RestoreSnapshotRequest_Chunk) isRestoreSnapshotRequest_Part() {}
+
+type RestoreSnapshotHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        string                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreSnapshotHeader) Reset() {
+	*x = RestoreSnapshotHeader{}
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreSnapshotHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreSnapshotHeader) ProtoMessage() {}
+
+func (x *RestoreSnapshotHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreSnapshotHeader.ProtoReflect.Descriptor instead.
+func (*RestoreSnapshotHeader) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_cluster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RestoreSnapshotHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *RestoreSnapshotHeader) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+type RestoreSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *SnapshotInfo          `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreSnapshotResponse) Reset() {
+	*x = RestoreSnapshotResponse{}
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreSnapshotResponse) ProtoMessage() {}
+
+func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RestoreSnapshotResponse) GetInfo() *SnapshotInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
 var File_nanoedge_registry_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_cluster_proto_rawDesc = "" +
@@ -404,11 +814,37 @@ const file_nanoedge_registry_v1_cluster_proto_rawDesc = "" +
 	"\x12ListMembersRequest\"x\n" +
 	"\x13ListMembersResponse\x126\n" +
 	"\amembers\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.MemberR\amembers\x12)\n" +
-	"\x10applied_revision\x18\x02 \x01(\x03R\x0fappliedRevision2\xaa\x02\n" +
+	"\x10applied_revision\x18\x02 \x01(\x03R\x0fappliedRevision\"\xe3\x01\n" +
+	"\fSnapshotInfo\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x18\n" +
+	"\amodules\x18\x04 \x01(\x05R\amodules\x12\x16\n" +
+	"\x06routes\x18\x05 \x01(\x05R\x06routes\x12\x12\n" +
+	"\x04keys\x18\x06 \x01(\x05R\x04keys\x12\x16\n" +
+	"\x06tokens\x18\a \x01(\x05R\x06tokens\x12\x14\n" +
+	"\x05flags\x18\b \x01(\x05R\x05flags\x12\x17\n" +
+	"\anode_id\x18\t \x01(\tR\x06nodeId\"\x15\n" +
+	"\x13SaveSnapshotRequest\"p\n" +
+	"\x14SaveSnapshotResponse\x128\n" +
+	"\x04info\x18\x01 \x01(\v2\".nanoedge.registry.v1.SnapshotInfoH\x00R\x04info\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
+	"\x04part\"\x7f\n" +
+	"\x16RestoreSnapshotRequest\x12E\n" +
+	"\x06header\x18\x01 \x01(\v2+.nanoedge.registry.v1.RestoreSnapshotHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
+	"\x04part\"C\n" +
+	"\x15RestoreSnapshotHeader\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"Q\n" +
+	"\x17RestoreSnapshotResponse\x126\n" +
+	"\x04info\x18\x01 \x01(\v2\".nanoedge.registry.v1.SnapshotInfoR\x04info2\x85\x04\n" +
 	"\x0eClusterService\x12M\n" +
 	"\x04Join\x12!.nanoedge.registry.v1.JoinRequest\x1a\".nanoedge.registry.v1.JoinResponse\x12e\n" +
 	"\fRemoveMember\x12).nanoedge.registry.v1.RemoveMemberRequest\x1a*.nanoedge.registry.v1.RemoveMemberResponse\x12b\n" +
-	"\vListMembers\x12(.nanoedge.registry.v1.ListMembersRequest\x1a).nanoedge.registry.v1.ListMembersResponseBDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
+	"\vListMembers\x12(.nanoedge.registry.v1.ListMembersRequest\x1a).nanoedge.registry.v1.ListMembersResponse\x12g\n" +
+	"\fSaveSnapshot\x12).nanoedge.registry.v1.SaveSnapshotRequest\x1a*.nanoedge.registry.v1.SaveSnapshotResponse0\x01\x12p\n" +
+	"\x0fRestoreSnapshot\x12,.nanoedge.registry.v1.RestoreSnapshotRequest\x1a-.nanoedge.registry.v1.RestoreSnapshotResponse(\x01BDZBgithub.com/nanoedge/nanoedge/proto/nanoedge/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_nanoedge_registry_v1_cluster_proto_rawDescOnce sync.Once
@@ -422,31 +858,44 @@ func file_nanoedge_registry_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_cluster_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_nanoedge_registry_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_nanoedge_registry_v1_cluster_proto_goTypes = []any{
-	(*Member)(nil),               // 0: nanoedge.registry.v1.Member
-	(*JoinRequest)(nil),          // 1: nanoedge.registry.v1.JoinRequest
-	(*JoinResponse)(nil),         // 2: nanoedge.registry.v1.JoinResponse
-	(*RemoveMemberRequest)(nil),  // 3: nanoedge.registry.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil), // 4: nanoedge.registry.v1.RemoveMemberResponse
-	(*ListMembersRequest)(nil),   // 5: nanoedge.registry.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),  // 6: nanoedge.registry.v1.ListMembersResponse
+	(*Member)(nil),                  // 0: nanoedge.registry.v1.Member
+	(*JoinRequest)(nil),             // 1: nanoedge.registry.v1.JoinRequest
+	(*JoinResponse)(nil),            // 2: nanoedge.registry.v1.JoinResponse
+	(*RemoveMemberRequest)(nil),     // 3: nanoedge.registry.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),    // 4: nanoedge.registry.v1.RemoveMemberResponse
+	(*ListMembersRequest)(nil),      // 5: nanoedge.registry.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),     // 6: nanoedge.registry.v1.ListMembersResponse
+	(*SnapshotInfo)(nil),            // 7: nanoedge.registry.v1.SnapshotInfo
+	(*SaveSnapshotRequest)(nil),     // 8: nanoedge.registry.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),    // 9: nanoedge.registry.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),  // 10: nanoedge.registry.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotHeader)(nil),   // 11: nanoedge.registry.v1.RestoreSnapshotHeader
+	(*RestoreSnapshotResponse)(nil), // 12: nanoedge.registry.v1.RestoreSnapshotResponse
 }
 var file_nanoedge_registry_v1_cluster_proto_depIdxs = []int32{
-	0, // 0: nanoedge.registry.v1.JoinResponse.members:type_name -> nanoedge.registry.v1.Member
-	0, // 1: nanoedge.registry.v1.RemoveMemberResponse.members:type_name -> nanoedge.registry.v1.Member
-	0, // 2: nanoedge.registry.v1.ListMembersResponse.members:type_name -> nanoedge.registry.v1.Member
-	1, // 3: nanoedge.registry.v1.ClusterService.Join:input_type -> nanoedge.registry.v1.JoinRequest
-	3, // 4: nanoedge.registry.v1.ClusterService.RemoveMember:input_type -> nanoedge.registry.v1.RemoveMemberRequest
-	5, // 5: nanoedge.registry.v1.ClusterService.ListMembers:input_type -> nanoedge.registry.v1.ListMembersRequest
-	2, // 6: nanoedge.registry.v1.ClusterService.Join:output_type -> nanoedge.registry.v1.JoinResponse
-	4, // 7: nanoedge.registry.v1.ClusterService.RemoveMember:output_type -> nanoedge.registry.v1.RemoveMemberResponse
-	6, // 8: nanoedge.registry.v1.ClusterService.ListMembers:output_type -> nanoedge.registry.v1.ListMembersResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: nanoedge.registry.v1.JoinResponse.members:type_name -> nanoedge.registry.v1.Member
+	0,  // 1: nanoedge.registry.v1.RemoveMemberResponse.members:type_name -> nanoedge.registry.v1.Member
+	0,  // 2: nanoedge.registry.v1.ListMembersResponse.members:type_name -> nanoedge.registry.v1.Member
+	7,  // 3: nanoedge.registry.v1.SaveSnapshotResponse.info:type_name -> nanoedge.registry.v1.SnapshotInfo
+	11, // 4: nanoedge.registry.v1.RestoreSnapshotRequest.header:type_name -> nanoedge.registry.v1.RestoreSnapshotHeader
+	7,  // 5: nanoedge.registry.v1.RestoreSnapshotResponse.info:type_name -> nanoedge.registry.v1.SnapshotInfo
+	1,  // 6: nanoedge.registry.v1.ClusterService.Join:input_type -> nanoedge.registry.v1.JoinRequest
+	3,  // 7: nanoedge.registry.v1.ClusterService.RemoveMember:input_type -> nanoedge.registry.v1.RemoveMemberRequest
+	5,  // 8: nanoedge.registry.v1.ClusterService.ListMembers:input_type -> nanoedge.registry.v1.ListMembersRequest
+	8,  // 9: nanoedge.registry.v1.ClusterService.SaveSnapshot:input_type -> nanoedge.registry.v1.SaveSnapshotRequest
+	10, // 10: nanoedge.registry.v1.ClusterService.RestoreSnapshot:input_type -> nanoedge.registry.v1.RestoreSnapshotRequest
+	2,  // 11: nanoedge.registry.v1.ClusterService.Join:output_type -> nanoedge.registry.v1.JoinResponse
+	4,  // 12: nanoedge.registry.v1.ClusterService.RemoveMember:output_type -> nanoedge.registry.v1.RemoveMemberResponse
+	6,  // 13: nanoedge.registry.v1.ClusterService.ListMembers:output_type -> nanoedge.registry.v1.ListMembersResponse
+	9,  // 14: nanoedge.registry.v1.ClusterService.SaveSnapshot:output_type -> nanoedge.registry.v1.SaveSnapshotResponse
+	12, // 15: nanoedge.registry.v1.ClusterService.RestoreSnapshot:output_type -> nanoedge.registry.v1.RestoreSnapshotResponse
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_cluster_proto_init() }
@@ -454,13 +903,21 @@ func file_nanoedge_registry_v1_cluster_proto_init() {
 	if File_nanoedge_registry_v1_cluster_proto != nil {
 		return
 	}
+	file_nanoedge_registry_v1_cluster_proto_msgTypes[9].OneofWrappers = []any{
+		(*SaveSnapshotResponse_Info)(nil),
+		(*SaveSnapshotResponse_Chunk)(nil),
+	}
+	file_nanoedge_registry_v1_cluster_proto_msgTypes[10].OneofWrappers = []any{
+		(*RestoreSnapshotRequest_Header)(nil),
+		(*RestoreSnapshotRequest_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_cluster_proto_rawDesc), len(file_nanoedge_registry_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -280,19 +280,6 @@ func describe(tx *bolt.Tx) SnapshotInfo {
 	}
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("registry: snapshot: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("registry: snapshot: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // RestoreSnapshot replaces the whole cluster's state with the backup r
 // reads (see InspectSnapshot; a file that fails it changes nothing). It
 // runs on the leader and returns once every write before it has applied

@@ -71,6 +71,9 @@ func newServerMetrics(s *Server) *serverMetrics {
 	return m
 }
 
+// RegisterCollector adds c to the node's metrics.
+func (s *Server) RegisterCollector(c prometheus.Collector) error { return s.metrics.reg.Register(c) }
+
 // MetricsHandler serves the node's metrics in the Prometheus format: gRPC
 // calls, Raft, the registry's state, uploads, watches, rollouts and the
 // fleet.

@@ -110,6 +110,9 @@ func newMetrics(w *Worker) *metrics {
 	return m
 }
 
+// RegisterCollector adds c to the worker's metrics.
+func (w *Worker) RegisterCollector(c prometheus.Collector) error { return w.metrics.reg.Register(c) }
+
 // MetricsHandler serves the worker's metrics in the Prometheus format.
 func (w *Worker) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{})

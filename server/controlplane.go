@@ -122,6 +122,9 @@ func (cp *ControlPlane) start(ctx context.Context, cfg ControlPlaneConfig) error
 	if cp.svc, err = controlplane.New(api, cp.Store); err != nil {
 		return err
 	}
+	if err := cp.svc.RegisterCollector(certExpiry{"api": cfg.TLS, "raft": cfg.Registry.TLS, "admin": cfg.AdminTLS}); err != nil {
+		return err
+	}
 	var tp trace.TracerProvider = noop.NewTracerProvider()
 	if cfg.Tracing.Enabled() {
 		if tp, cp.stopTracing, err = StartTracing(ctx, cfg.Tracing, "nanoedge-controlplane", cfg.Registry.NodeID); err != nil {

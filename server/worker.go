@@ -116,6 +116,9 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := dw.RegisterCollector(certExpiry{"client": cfg.TLS, "admin": cfg.AdminTLS}); err != nil {
+		return nil, err
+	}
 	ms, err := startSide("admin", cfg.MetricsAddr, cfg.AdminTLS, dw.AdminHandler())
 	if err != nil {
 		return nil, err

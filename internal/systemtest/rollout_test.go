@@ -83,6 +83,16 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 	if !strings.Contains(ro.Reason, "error rate") || ro.Step != 0 {
 		t.Fatalf("exp a rollback on the error rate at the first step, got %v", ro)
 	}
+	// What NanoedgeRolloutRolledBack and the dashboard's rollout row read.
+	cpMetrics := get(t, env.CP.MetricsURL()).body
+	for _, want := range []string{
+		`nanoedge_rollout_decisions_total{decision="rolled_back"} 1`,
+		`nanoedge_rollout_state{module="flaky@` + mods["flaky"].Digest[:len("sha256:")+12] + `",route="/app/",state="rolled_back"} 1`,
+	} {
+		if !strings.Contains(cpMetrics, want) {
+			t.Fatalf("control plane metrics lack %q", want)
+		}
+	}
 	appRoute := func() *registryv1.Route {
 		routes, _, err := pub.ListRoutes(ctx)
 		if err != nil {
@@ -121,6 +131,10 @@ func TestRolloutRollsBackABadCanary(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // two intervals: long enough to have advanced
 	if ro := waitRollout(registryv1.RolloutState_ROLLOUT_STATE_PAUSED, time.Second); ro.Step != 0 {
 		t.Fatalf("a paused rollout advanced to step %d", ro.Step)
+	}
+	want := `nanoedge_rollout_step_percent{module="echo@` + echo.Digest[:len("sha256:")+12] + `",route="/app/"} 25`
+	if m := get(t, env.CP.MetricsURL()).body; !strings.Contains(m, want) {
+		t.Fatalf("control plane metrics lack %q", want)
 	}
 	if _, err := pub.ResumeRollout(ctx, "", "/app/"); err != nil {
 		t.Fatal(err)
@@ -318,6 +332,7 @@ func TestForgedTelemetryCannotDecideARollout(t *testing.T) {
 func rolloutEnv(t *testing.T) (*testenv.Env, *server.Worker, map[string]*registryv1.Module) {
 	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
 	cfg.RolloutTick = 100 * time.Millisecond
+	cfg.MetricsAddr = "127.0.0.1:0"
 	env := testenv.Start(t, cfg)
 	wcfg := env.WorkerConfig()
 	wcfg.Worker.ReportInterval = 200 * time.Millisecond

@@ -3,6 +3,9 @@ package systemtest
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,13 +40,32 @@ func TestTLSAndMutualTLS(t *testing.T) {
 			}
 			cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
 			cfg.TLS = serverTLS
+			cfg.MetricsAddr = "127.0.0.1:0"
 			env := testenv.StartTLS(t, cfg, clientTLS)
-			w := testenv.StartWorker(t, env.WorkerConfig())
+			wcfg := env.WorkerConfig()
+			wcfg.MetricsAddr = "127.0.0.1:0"
+			w := testenv.StartWorker(t, wcfg)
 			env.Upload(t, "hello", guests.Hello)
 			if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "hello"}); err != nil {
 				t.Fatal(err)
 			}
 			waitServed(t, w.URL()+"/tls", func(r response) bool { return r.status == 200 && strings.HasPrefix(r.body, "Hello") })
+
+			// Each certificate's expiry is a metric, for the alert that
+			// fires weeks before it lapses.
+			for _, c := range []struct {
+				url, use string
+				cfg      *tls.Config
+			}{{env.CP.MetricsURL(), "api", serverTLS}, {w.MetricsURL(), "client", clientTLS}} {
+				leaf, err := x509.ParseCertificate(c.cfg.Certificates[0].Certificate[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := fmt.Sprintf(`nanoedge_tls_certificate_expiry_timestamp_seconds{use=%q} %s`, c.use, strconv.FormatFloat(float64(leaf.NotAfter.Unix()), 'g', -1, 64))
+				if body := get(t, c.url).body; !strings.Contains(body, want) {
+					t.Fatalf("%s lacks %q", c.url, want)
+				}
+			}
 
 			// Each call gets its own deadline: the client retries
 			// Unavailable answers (a few seconds in all) before giving up.

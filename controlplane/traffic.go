@@ -10,8 +10,13 @@ import (
 	"github.com/nanoedge/nanoedge/sdk/latency"
 )
 
-// maxTrafficWindow is the longest window GetTraffic looks back over.
-const maxTrafficWindow = 60 * time.Second
+// maxTrafficWindow is the longest window GetTraffic looks back over, and
+// maxTrafficHistory the longest history it charts.
+const (
+	maxTrafficWindow  = 60 * time.Second
+	maxTrafficHistory = 15 * time.Minute
+	maxTrafficSamples = 300
+)
 
 type versionKey struct{ host, pathPrefix, digest string }
 
@@ -92,9 +97,14 @@ func (t *traffic) observe(workerID string, r *registryv1.WorkerReport, now time.
 		t.seconds[sec][k].add(d)
 	}
 	t.last[workerID] = cur
-	for s := range t.seconds {
-		if s <= sec-int64(maxTrafficWindow/time.Second) {
+	for s, vs := range t.seconds {
+		switch {
+		case s <= sec-int64(maxTrafficHistory/time.Second):
 			delete(t.seconds, s)
+		case s <= sec-int64(maxTrafficWindow/time.Second):
+			for _, d := range vs {
+				d.workers = nil // history charts rates, not who served them
+			}
 		}
 	}
 }
@@ -104,6 +114,33 @@ func (t *traffic) forget(workerID string) {
 	t.mu.Lock()
 	delete(t.last, workerID)
 	t.mu.Unlock()
+}
+
+// history sums each version's seconds in (now-span, now] by step, oldest
+// first: span/step samples per version that served in the span.
+func (t *traffic) history(span, step time.Duration, now time.Time) map[versionKey][]*delta {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := int64(span / step)
+	stepS := int64(step / time.Second)
+	from := now.Unix() - n*stepS
+	out := make(map[versionKey][]*delta)
+	for s, vs := range t.seconds {
+		if s <= from || s > now.Unix() {
+			continue
+		}
+		i := (s - from - 1) / stepS
+		for k, v := range vs {
+			if out[k] == nil {
+				out[k] = make([]*delta, n)
+				for j := range out[k] {
+					out[k][j] = &delta{}
+				}
+			}
+			out[k][i].add(v)
+		}
+	}
+	return out
 }
 
 // window sums the seconds in (now-d, now].
@@ -135,10 +172,21 @@ func (t *telemetryServer) GetTraffic(ctx context.Context, req *registryv1.GetTra
 	case w < time.Second || w > maxTrafficWindow:
 		return nil, statusInvalid("controlplane: window_seconds must be between 1 and 60")
 	}
+	span, step := time.Duration(req.HistorySeconds)*time.Second, time.Duration(req.StepSeconds)*time.Second
+	if step == 0 {
+		step = 10 * time.Second
+	}
+	switch {
+	case span < 0 || span > maxTrafficHistory:
+		return nil, statusInvalid("controlplane: history_seconds must be between 0 and 900")
+	case span > 0 && (step < time.Second || step > span || span/step > maxTrafficSamples):
+		return nil, statusInvalid("controlplane: step_seconds must be at least 1, at most history_seconds, and give at most 300 samples")
+	}
+	now := time.Now()
 	resp := &registryv1.GetTrafficResponse{WindowSeconds: int64(w / time.Second)}
-	for k, d := range t.s.fleet.traffic.window(w, time.Now()) {
+	versions := make(map[versionKey]*registryv1.VersionTraffic)
+	for k, d := range t.s.fleet.traffic.window(w, now) {
 		vt := &registryv1.VersionTraffic{
-			Host: k.host, PathPrefix: k.pathPrefix, ModuleDigest: k.digest,
 			Requests: d.requests, ServerErrors: d.errors, Traps: d.traps, Timeouts: d.timeouts,
 			RequestsPerSecond: float64(d.requests) / w.Seconds(),
 			P99Ms:             versionTotals{requests: d.requests, buckets: d.buckets}.p99(),
@@ -147,6 +195,31 @@ func (t *telemetryServer) GetTraffic(ctx context.Context, req *registryv1.GetTra
 		if d.requests > 0 {
 			vt.ErrorRate = float64(d.errors) / float64(d.requests)
 		}
+		versions[k] = vt
+	}
+	if span > 0 {
+		end := now.Unix()
+		for k, steps := range t.s.fleet.traffic.history(span, step, now) {
+			vt := versions[k]
+			if vt == nil {
+				vt = &registryv1.VersionTraffic{}
+				versions[k] = vt
+			}
+			for i, d := range steps {
+				sm := &registryv1.TrafficSample{
+					TimeUnix:          end - int64(len(steps)-1-i)*int64(step/time.Second),
+					RequestsPerSecond: float64(d.requests) / step.Seconds(),
+				}
+				if d.requests > 0 {
+					sm.ErrorRate = float64(d.errors) / float64(d.requests)
+					sm.P99Ms = versionTotals{requests: d.requests, buckets: d.buckets}.p99()
+				}
+				vt.History = append(vt.History, sm)
+			}
+		}
+	}
+	for k, vt := range versions {
+		vt.Host, vt.PathPrefix, vt.ModuleDigest = k.host, k.pathPrefix, k.digest
 		if m, err := t.s.rollouts.Module(k.digest); err == nil {
 			vt.ModuleName = m.Name
 		}

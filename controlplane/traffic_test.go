@@ -73,3 +73,46 @@ func TestTrafficWindow(t *testing.T) {
 }
 
 func observe(tr *traffic, r *registryv1.WorkerReport, at time.Time) { tr.observe(r.WorkerId, r, at) }
+
+// TestTrafficHistory: seconds land in the step that holds them, oldest
+// first; seconds past the history are dropped; worker sets are kept only
+// for the window.
+func TestTrafficHistory(t *testing.T) {
+	t0 := time.Unix(2_000_000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	var tr traffic
+	observe(&tr, report("w1", 0, 0), at(0))
+	observe(&tr, report("w1", 100, 10), at(5))   // step (0,10]
+	observe(&tr, report("w1", 150, 10), at(10))  // step (0,10]
+	observe(&tr, report("w1", 450, 40), at(25))  // step (20,30]
+	observe(&tr, report("w1", 1450, 40), at(90)) // step (80,90]
+	k := versionKey{"", "/api/", "sha256:aa"}
+	steps := tr.history(90*time.Second, 10*time.Second, at(90))[k]
+	if len(steps) != 9 {
+		t.Fatalf("%d steps, want 9", len(steps))
+	}
+	want := []int64{150, 0, 300, 0, 0, 0, 0, 0, 1000}
+	for i, d := range steps {
+		if d.requests != want[i] {
+			t.Fatalf("step %d: %d requests, want %d (all: %v)", i, d.requests, want[i], want)
+		}
+	}
+	if steps[2].errors != 30 {
+		t.Fatalf("step 2: %d errors, want 30", steps[2].errors)
+	}
+	// Past the window, a second keeps its counts but not who served them.
+	tr.mu.Lock()
+	old := tr.seconds[at(5).Unix()][k]
+	tr.mu.Unlock()
+	if old == nil || old.requests != 100 || old.workers != nil {
+		t.Fatalf("a second past the window: %+v", old)
+	}
+	// Past the history, it is gone.
+	observe(&tr, report("w1", 1500, 40), at(5+int(maxTrafficHistory/time.Second)))
+	tr.mu.Lock()
+	_, kept := tr.seconds[at(5).Unix()]
+	tr.mu.Unlock()
+	if kept {
+		t.Fatal("a second older than the history is still kept")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -22,8 +23,13 @@ import (
 //go:embed static
 var static embed.FS
 
-// trafficWindow is how far back the page's rates look.
-const trafficWindow = 10 * time.Second
+// trafficWindow is how far back the page's rates look; its charts show
+// historySpan in samples historyStep apart.
+const (
+	trafficWindow = 10 * time.Second
+	historySpan   = 10 * time.Minute
+	historyStep   = 10 * time.Second
+)
 
 // maxWorkers bounds the workers the page lists.
 const maxWorkers = 200
@@ -33,8 +39,9 @@ type API interface {
 	Members(ctx context.Context) ([]*registryv1.Member, int64, error)
 	Workers(ctx context.Context) ([]*registryv1.WorkerStatus, error)
 	ListRoutes(ctx context.Context) ([]*registryv1.Route, int64, error)
-	Traffic(ctx context.Context, window time.Duration) ([]*registryv1.VersionTraffic, error)
+	TrafficHistory(ctx context.Context, window, span, step time.Duration) ([]*registryv1.VersionTraffic, error)
 	Rollouts(ctx context.Context) ([]*registryv1.Rollout, error)
+	ListFlags(ctx context.Context) ([]*registryv1.Flag, int64, error)
 }
 
 var _ API = (*client.Client)(nil)
@@ -115,6 +122,17 @@ type Overview struct {
 	WorkersTotal int       `json:"workers_total"`
 	Routes       []Route   `json:"routes"`
 	Rollouts     []Rollout `json:"rollouts"`
+	Flags        []Flag    `json:"flags"`
+	// HistoryStepS is the seconds between a version's history samples.
+	HistoryStepS int `json:"history_step_s"`
+}
+
+// Flag is a feature flag and the routes whose rules follow it.
+type Flag struct {
+	Name        string   `json:"name"`
+	Enabled     bool     `json:"enabled"`
+	Description string   `json:"description"`
+	Routes      []string `json:"routes"`
 }
 
 // Member is a control plane node.
@@ -137,10 +155,29 @@ type Worker struct {
 	LastSeenS   float64 `json:"last_seen_s"`
 }
 
-// Route is a route with its versions.
+// Route is a route with its versions: the weighted split, then the
+// modules its rules send matching requests to.
 type Route struct {
 	Route    string    `json:"route"`
 	Versions []Version `json:"versions"`
+	Rules    []Rule    `json:"rules"`
+	Sticky   string    `json:"sticky"`
+	// Options are the route's limits and switches, in words.
+	Options []string `json:"options"`
+}
+
+// Rule sends requests that match it to a module, before the split.
+type Rule struct {
+	Match  string `json:"match"`
+	Module string `json:"module"`
+}
+
+// Point is one step of a version's history.
+type Point struct {
+	T         int64   `json:"t"`
+	RPS       float64 `json:"rps"`
+	ErrorRate float64 `json:"error_rate"`
+	P99Ms     int64   `json:"p99_ms"`
 }
 
 // Version is one module behind a route, with its share and live traffic.
@@ -154,6 +191,12 @@ type Version struct {
 	Traps      int64   `json:"traps"`
 	Timeouts   int64   `json:"timeouts"`
 	WorkerSeen int32   `json:"workers"`
+	// Source says how requests reach it: "split", or "rule" for a rule's
+	// target outside the split.
+	Source string `json:"source"`
+	// Role is "canary" or "baseline" while a rollout moves the route.
+	Role    string  `json:"role"`
+	History []Point `json:"history"`
 }
 
 // Rollout is a rollout, running or finished.
@@ -198,37 +241,35 @@ func overview(ctx context.Context, api API) (*Overview, error) {
 		return nil, err
 	}
 	ov.Revision = rev
-	traffic, err := api.Traffic(ctx, trafficWindow)
+	traffic, err := api.TrafficHistory(ctx, trafficWindow, historySpan, historyStep)
 	if err != nil {
 		return nil, err
 	}
+	ov.HistoryStepS = int(historyStep / time.Second)
 	live := make(map[string]*registryv1.VersionTraffic)
 	for _, t := range traffic {
 		live[t.Host+t.PathPrefix+"\x00"+t.ModuleDigest] = t
 	}
-	for _, r := range routes {
-		name := r.Host + r.PathPrefix
-		if r.Host == "" {
-			name = "*" + r.PathPrefix
-		}
-		rt := Route{Route: name}
-		versions := r.Versions
-		if len(versions) == 0 {
-			versions = []*registryv1.RouteVersion{{ModuleName: r.ModuleName, ModuleDigest: r.ModuleDigest, Weight: 100}}
-		}
-		for _, v := range versions {
-			ver := Version{Module: v.ModuleName, Digest: v.ModuleDigest, Weight: v.Weight}
-			if t := live[r.Host+r.PathPrefix+"\x00"+v.ModuleDigest]; t != nil {
-				ver.RPS, ver.ErrorRate, ver.P99Ms = t.RequestsPerSecond, t.ErrorRate, t.P99Ms
-				ver.Traps, ver.Timeouts, ver.WorkerSeen = t.Traps, t.Timeouts, t.Workers
-			}
-			rt.Versions = append(rt.Versions, ver)
-		}
-		ov.Routes = append(ov.Routes, rt)
-	}
 	rollouts, err := api.Rollouts(ctx)
 	if err != nil {
 		return nil, err
+	}
+	canary := make(map[string]string) // route key -> digest of a rollout in flight
+	for _, ro := range rollouts {
+		if ro.State == registryv1.RolloutState_ROLLOUT_STATE_RUNNING || ro.State == registryv1.RolloutState_ROLLOUT_STATE_PAUSED {
+			canary[ro.Host+"\x00"+ro.PathPrefix] = ro.ModuleDigest
+		}
+	}
+	followers := make(map[string][]string) // flag -> routes
+	for _, r := range routes {
+		ov.Routes = append(ov.Routes, routeView(r, live, canary[r.Host+"\x00"+r.PathPrefix], followers))
+	}
+	flags, _, err := api.ListFlags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range flags {
+		ov.Flags = append(ov.Flags, Flag{Name: f.Name, Enabled: f.Enabled, Description: f.Description, Routes: followers[f.Name]})
 	}
 	for _, ro := range rollouts {
 		ov.Rollouts = append(ov.Rollouts, Rollout{Route: ro.Host + ro.PathPrefix, Module: ro.ModuleName + "@" + ro.ModuleDigest,
@@ -236,4 +277,78 @@ func overview(ctx context.Context, api API) (*Overview, error) {
 	}
 	sort.SliceStable(ov.Rollouts, func(i, j int) bool { return ov.Rollouts[i].Route < ov.Rollouts[j].Route })
 	return ov, nil
+}
+
+// routeView is a route as the page shows it; it notes in followers the
+// flags its rules follow.
+func routeView(r *registryv1.Route, live map[string]*registryv1.VersionTraffic, canary string, followers map[string][]string) Route {
+	name := r.Host + r.PathPrefix
+	if r.Host == "" {
+		name = "*" + r.PathPrefix
+	}
+	rt := Route{Route: name, Sticky: r.StickyKey, Options: options(r.GetOptions())}
+	version := func(module, digest string, weight uint32, source string) Version {
+		v := Version{Module: module, Digest: digest, Weight: weight, Source: source}
+		if canary != "" && source == "split" {
+			v.Role = "baseline"
+			if digest == canary {
+				v.Role = "canary"
+			}
+		}
+		if t := live[r.Host+r.PathPrefix+"\x00"+digest]; t != nil {
+			v.RPS, v.ErrorRate, v.P99Ms = t.RequestsPerSecond, t.ErrorRate, t.P99Ms
+			v.Traps, v.Timeouts, v.WorkerSeen = t.Traps, t.Timeouts, t.Workers
+			for _, h := range t.History {
+				v.History = append(v.History, Point{T: h.TimeUnix, RPS: h.RequestsPerSecond, ErrorRate: h.ErrorRate, P99Ms: h.P99Ms})
+			}
+		}
+		return v
+	}
+	seen := make(map[string]bool)
+	if len(r.Versions) == 0 {
+		rt.Versions = append(rt.Versions, version(r.ModuleName, r.ModuleDigest, 100, "split"))
+		seen[r.ModuleDigest] = true
+	}
+	for _, v := range r.Versions {
+		rt.Versions = append(rt.Versions, version(v.ModuleName, v.ModuleDigest, v.Weight, "split"))
+		seen[v.ModuleDigest] = true
+	}
+	for _, rl := range r.Rules {
+		kind := strings.ToLower(strings.TrimPrefix(rl.Kind.String(), "MATCH_KIND_"))
+		match := fmt.Sprintf("%s %s ~ %s", kind, rl.Name, rl.Pattern)
+		switch rl.Kind {
+		case registryv1.MatchKind_MATCH_KIND_FLAG:
+			match = "flag " + rl.Name + " on"
+			followers[rl.Name] = append(followers[rl.Name], name)
+		case registryv1.MatchKind_MATCH_KIND_USER_AGENT:
+			match = "user agent ~ " + rl.Pattern
+		}
+		rt.Rules = append(rt.Rules, Rule{Match: match, Module: rl.ModuleName + "@" + rl.ModuleDigest})
+		if !seen[rl.ModuleDigest] {
+			rt.Versions = append(rt.Versions, version(rl.ModuleName, rl.ModuleDigest, 0, "rule"))
+			seen[rl.ModuleDigest] = true
+		}
+	}
+	return rt
+}
+
+// options says a route's options in words.
+func options(o *registryv1.RouteOptions) []string {
+	var out []string
+	if o.GetTimeoutMs() > 0 {
+		out = append(out, fmt.Sprintf("timeout %d ms", o.GetTimeoutMs()))
+	}
+	if o.GetMaxRequestBody() > 0 {
+		out = append(out, fmt.Sprintf("body ≤ %d bytes", o.GetMaxRequestBody()))
+	}
+	if o.GetStrictIsolation() {
+		out = append(out, "strict isolation")
+	}
+	if o.GetCors() != nil {
+		out = append(out, "CORS")
+	}
+	if o.GetAccessLog() {
+		out = append(out, "access log")
+	}
+	return out
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +35,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	}
 	waitServed(t, w.URL()+"/m/ok", func(r response) bool { return r.status == 200 })
 	get(t, w.URL()+"/m/exit")
-	get(t, w.URL()+"/m/loop")  // the route's deadline
+	get(t, w.URL()+"/m/loop") // the route's deadline
 	// Polls before the route applied were unrouted too.
 	unrouted := metricValue(t, w.MetricsURL(), "nanoedge_worker_unrouted_requests_total")
 	get(t, w.URL()+"/nowhere") // no route
@@ -88,9 +88,9 @@ func TestPrometheusMetrics(t *testing.T) {
 	// What operators import names only metrics the processes serve. Those
 	// that appear only after an event are checked where it happens.
 	afterEvents := map[string]string{
-		"nanoedge_rollout_step_percent":                    "TestRolloutRollsBackABadCanary",
-		"nanoedge_rollout_state":                           "TestRolloutRollsBackABadCanary",
-		"nanoedge_rollout_decisions_total":                 "TestRolloutRollsBackABadCanary",
+		"nanoedge_rollout_step_percent":                     "TestRolloutRollsBackABadCanary",
+		"nanoedge_rollout_state":                            "TestRolloutRollsBackABadCanary",
+		"nanoedge_rollout_decisions_total":                  "TestRolloutRollsBackABadCanary",
 		"nanoedge_tls_certificate_expiry_timestamp_seconds": "TestTLSAndMutualTLS",
 	}
 	for _, name := range importedMetrics(t) {

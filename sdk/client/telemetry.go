@@ -86,7 +86,16 @@ func (c *Client) RollbackRoute(ctx context.Context, host, pathPrefix string) (*r
 // Traffic returns what each route version served across the fleet over the
 // last window (1s to 60s; 0 means 10s): rates, error rate and p99.
 func (c *Client) Traffic(ctx context.Context, window time.Duration) ([]*registryv1.VersionTraffic, error) {
-	resp, err := c.ts.GetTraffic(ctx, &registryv1.GetTrafficRequest{WindowSeconds: int64(window / time.Second)})
+	return c.TrafficHistory(ctx, window, 0, 0)
+}
+
+// TrafficHistory is Traffic with each version's history over span (at
+// most 15 minutes), as samples step apart (at most 300), oldest first:
+// what charts draw. The leader keeps what it heard since it led.
+func (c *Client) TrafficHistory(ctx context.Context, window, span, step time.Duration) ([]*registryv1.VersionTraffic, error) {
+	resp, err := c.ts.GetTraffic(ctx, &registryv1.GetTrafficRequest{
+		WindowSeconds: int64(window / time.Second), HistorySeconds: int64(span / time.Second), StepSeconds: int64(step / time.Second),
+	})
 	if err != nil {
 		return nil, err
 	}

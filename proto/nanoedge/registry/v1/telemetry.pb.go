@@ -26,8 +26,13 @@ type GetTrafficRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How far back to look, 1 to 60 seconds; 0 means 10.
 	WindowSeconds int64 `protobuf:"varint,1,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// If set, each version also carries its history over this many seconds
+	// (at most 900), as samples step_seconds apart (0 means 10; at most 300
+	// samples). The leader keeps what it heard since it became the leader.
+	HistorySeconds int64 `protobuf:"varint,2,opt,name=history_seconds,json=historySeconds,proto3" json:"history_seconds,omitempty"`
+	StepSeconds    int64 `protobuf:"varint,3,opt,name=step_seconds,json=stepSeconds,proto3" json:"step_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetTrafficRequest) Reset() {
@@ -67,6 +72,91 @@ func (x *GetTrafficRequest) GetWindowSeconds() int64 {
 	return 0
 }
 
+func (x *GetTrafficRequest) GetHistorySeconds() int64 {
+	if x != nil {
+		return x.HistorySeconds
+	}
+	return 0
+}
+
+func (x *GetTrafficRequest) GetStepSeconds() int64 {
+	if x != nil {
+		return x.StepSeconds
+	}
+	return 0
+}
+
+// TrafficSample is one version's traffic over one step of its history.
+type TrafficSample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The end of the step.
+	TimeUnix          int64   `protobuf:"varint,1,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"`
+	RequestsPerSecond float64 `protobuf:"fixed64,2,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
+	ErrorRate         float64 `protobuf:"fixed64,3,opt,name=error_rate,json=errorRate,proto3" json:"error_rate,omitempty"`
+	// As in VersionTraffic; 0 when there were no requests.
+	P99Ms         int64 `protobuf:"varint,4,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrafficSample) Reset() {
+	*x = TrafficSample{}
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrafficSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrafficSample) ProtoMessage() {}
+
+func (x *TrafficSample) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrafficSample.ProtoReflect.Descriptor instead.
+func (*TrafficSample) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TrafficSample) GetTimeUnix() int64 {
+	if x != nil {
+		return x.TimeUnix
+	}
+	return 0
+}
+
+func (x *TrafficSample) GetRequestsPerSecond() float64 {
+	if x != nil {
+		return x.RequestsPerSecond
+	}
+	return 0
+}
+
+func (x *TrafficSample) GetErrorRate() float64 {
+	if x != nil {
+		return x.ErrorRate
+	}
+	return 0
+}
+
+func (x *TrafficSample) GetP99Ms() int64 {
+	if x != nil {
+		return x.P99Ms
+	}
+	return 0
+}
+
 // VersionTraffic is one route version's traffic over the window, summed
 // over the workers that reported it.
 type VersionTraffic struct {
@@ -86,14 +176,16 @@ type VersionTraffic struct {
 	// milliseconds; -1 when past the last bound.
 	P99Ms int64 `protobuf:"varint,11,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
 	// Workers that served this version in the window.
-	Workers       int32 `protobuf:"varint,12,opt,name=workers,proto3" json:"workers,omitempty"`
+	Workers int32 `protobuf:"varint,12,opt,name=workers,proto3" json:"workers,omitempty"`
+	// Oldest first, when the request asked for history.
+	History       []*TrafficSample `protobuf:"bytes,13,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VersionTraffic) Reset() {
 	*x = VersionTraffic{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -105,7 +197,7 @@ func (x *VersionTraffic) String() string {
 func (*VersionTraffic) ProtoMessage() {}
 
 func (x *VersionTraffic) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[1]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -118,7 +210,7 @@ func (x *VersionTraffic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionTraffic.ProtoReflect.Descriptor instead.
 func (*VersionTraffic) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{1}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *VersionTraffic) GetHost() string {
@@ -205,6 +297,13 @@ func (x *VersionTraffic) GetWorkers() int32 {
 	return 0
 }
 
+func (x *VersionTraffic) GetHistory() []*TrafficSample {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
 type GetTrafficResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Versions      []*VersionTraffic      `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
@@ -215,7 +314,7 @@ type GetTrafficResponse struct {
 
 func (x *GetTrafficResponse) Reset() {
 	*x = GetTrafficResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +326,7 @@ func (x *GetTrafficResponse) String() string {
 func (*GetTrafficResponse) ProtoMessage() {}
 
 func (x *GetTrafficResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[2]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +339,7 @@ func (x *GetTrafficResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrafficResponse.ProtoReflect.Descriptor instead.
 func (*GetTrafficResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{2}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetTrafficResponse) GetVersions() []*VersionTraffic {
@@ -281,7 +380,7 @@ type VersionStats struct {
 
 func (x *VersionStats) Reset() {
 	*x = VersionStats{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +392,7 @@ func (x *VersionStats) String() string {
 func (*VersionStats) ProtoMessage() {}
 
 func (x *VersionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[3]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +405,7 @@ func (x *VersionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionStats.ProtoReflect.Descriptor instead.
 func (*VersionStats) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{3}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *VersionStats) GetHost() string {
@@ -402,7 +501,7 @@ type ModuleUsage struct {
 
 func (x *ModuleUsage) Reset() {
 	*x = ModuleUsage{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +513,7 @@ func (x *ModuleUsage) String() string {
 func (*ModuleUsage) ProtoMessage() {}
 
 func (x *ModuleUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[4]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +526,7 @@ func (x *ModuleUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleUsage.ProtoReflect.Descriptor instead.
 func (*ModuleUsage) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{4}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ModuleUsage) GetModuleName() string {
@@ -484,7 +583,7 @@ type WorkerReport struct {
 
 func (x *WorkerReport) Reset() {
 	*x = WorkerReport{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +595,7 @@ func (x *WorkerReport) String() string {
 func (*WorkerReport) ProtoMessage() {}
 
 func (x *WorkerReport) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[5]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +608,7 @@ func (x *WorkerReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReport.ProtoReflect.Descriptor instead.
 func (*WorkerReport) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{5}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WorkerReport) GetWorkerId() string {
@@ -577,7 +676,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +688,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[6]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +701,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{6}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReportRequest) GetReport() *WorkerReport {
@@ -620,7 +719,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +731,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[7]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +744,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{7}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
 }
 
 type ListWorkersRequest struct {
@@ -661,7 +760,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +772,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[8]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +785,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{8}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkersRequest) GetPageSize() int32 {
@@ -713,7 +812,7 @@ type WorkerStatus struct {
 
 func (x *WorkerStatus) Reset() {
 	*x = WorkerStatus{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +824,7 @@ func (x *WorkerStatus) String() string {
 func (*WorkerStatus) ProtoMessage() {}
 
 func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +837,7 @@ func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerStatus.ProtoReflect.Descriptor instead.
 func (*WorkerStatus) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WorkerStatus) GetReport() *WorkerReport {
@@ -766,7 +865,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +877,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +890,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*WorkerStatus {
@@ -827,7 +926,7 @@ type StartRolloutRequest struct {
 
 func (x *StartRolloutRequest) Reset() {
 	*x = StartRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +938,7 @@ func (x *StartRolloutRequest) String() string {
 func (*StartRolloutRequest) ProtoMessage() {}
 
 func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +951,7 @@ func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRolloutRequest.ProtoReflect.Descriptor instead.
 func (*StartRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartRolloutRequest) GetHost() string {
@@ -914,7 +1013,7 @@ type StartRolloutResponse struct {
 
 func (x *StartRolloutResponse) Reset() {
 	*x = StartRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1025,7 @@ func (x *StartRolloutResponse) String() string {
 func (*StartRolloutResponse) ProtoMessage() {}
 
 func (x *StartRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1038,7 @@ func (x *StartRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRolloutResponse.ProtoReflect.Descriptor instead.
 func (*StartRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartRolloutResponse) GetRollout() *Rollout {
@@ -964,7 +1063,7 @@ type ListRolloutsRequest struct {
 
 func (x *ListRolloutsRequest) Reset() {
 	*x = ListRolloutsRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1075,7 @@ func (x *ListRolloutsRequest) String() string {
 func (*ListRolloutsRequest) ProtoMessage() {}
 
 func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1088,7 @@ func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolloutsRequest.ProtoReflect.Descriptor instead.
 func (*ListRolloutsRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
 }
 
 type ListRolloutsResponse struct {
@@ -1001,7 +1100,7 @@ type ListRolloutsResponse struct {
 
 func (x *ListRolloutsResponse) Reset() {
 	*x = ListRolloutsResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1112,7 @@ func (x *ListRolloutsResponse) String() string {
 func (*ListRolloutsResponse) ProtoMessage() {}
 
 func (x *ListRolloutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1125,7 @@ func (x *ListRolloutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolloutsResponse.ProtoReflect.Descriptor instead.
 func (*ListRolloutsResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRolloutsResponse) GetRollouts() []*Rollout {
@@ -1046,7 +1145,7 @@ type AbortRolloutRequest struct {
 
 func (x *AbortRolloutRequest) Reset() {
 	*x = AbortRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1157,7 @@ func (x *AbortRolloutRequest) String() string {
 func (*AbortRolloutRequest) ProtoMessage() {}
 
 func (x *AbortRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1170,7 @@ func (x *AbortRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRolloutRequest.ProtoReflect.Descriptor instead.
 func (*AbortRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AbortRolloutRequest) GetHost() string {
@@ -1097,7 +1196,7 @@ type AbortRolloutResponse struct {
 
 func (x *AbortRolloutResponse) Reset() {
 	*x = AbortRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1208,7 @@ func (x *AbortRolloutResponse) String() string {
 func (*AbortRolloutResponse) ProtoMessage() {}
 
 func (x *AbortRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1221,7 @@ func (x *AbortRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRolloutResponse.ProtoReflect.Descriptor instead.
 func (*AbortRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AbortRolloutResponse) GetRollout() *Rollout {
@@ -1142,7 +1241,7 @@ type PauseRolloutRequest struct {
 
 func (x *PauseRolloutRequest) Reset() {
 	*x = PauseRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1253,7 @@ func (x *PauseRolloutRequest) String() string {
 func (*PauseRolloutRequest) ProtoMessage() {}
 
 func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1266,7 @@ func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRolloutRequest.ProtoReflect.Descriptor instead.
 func (*PauseRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PauseRolloutRequest) GetHost() string {
@@ -1193,7 +1292,7 @@ type PauseRolloutResponse struct {
 
 func (x *PauseRolloutResponse) Reset() {
 	*x = PauseRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1304,7 @@ func (x *PauseRolloutResponse) String() string {
 func (*PauseRolloutResponse) ProtoMessage() {}
 
 func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[18]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1317,7 @@ func (x *PauseRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRolloutResponse.ProtoReflect.Descriptor instead.
 func (*PauseRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{18}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PauseRolloutResponse) GetRollout() *Rollout {
@@ -1238,7 +1337,7 @@ type ResumeRolloutRequest struct {
 
 func (x *ResumeRolloutRequest) Reset() {
 	*x = ResumeRolloutRequest{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1349,7 @@ func (x *ResumeRolloutRequest) String() string {
 func (*ResumeRolloutRequest) ProtoMessage() {}
 
 func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[19]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1362,7 @@ func (x *ResumeRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRolloutRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{19}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResumeRolloutRequest) GetHost() string {
@@ -1289,7 +1388,7 @@ type ResumeRolloutResponse struct {
 
 func (x *ResumeRolloutResponse) Reset() {
 	*x = ResumeRolloutResponse{}
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1400,7 @@ func (x *ResumeRolloutResponse) String() string {
 func (*ResumeRolloutResponse) ProtoMessage() {}
 
 func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[20]
+	mi := &file_nanoedge_registry_v1_telemetry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1413,7 @@ func (x *ResumeRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRolloutResponse.ProtoReflect.Descriptor instead.
 func (*ResumeRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{20}
+	return file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResumeRolloutResponse) GetRollout() *Rollout {
@@ -1328,9 +1427,17 @@ var File_nanoedge_registry_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\n" +
-	"$nanoedge/registry/v1/telemetry.proto\x12\x14nanoedge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\":\n" +
+	"$nanoedge/registry/v1/telemetry.proto\x12\x14nanoedge.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\x86\x01\n" +
 	"\x11GetTrafficRequest\x12%\n" +
-	"\x0ewindow_seconds\x18\x01 \x01(\x03R\rwindowSeconds\"\xfe\x02\n" +
+	"\x0ewindow_seconds\x18\x01 \x01(\x03R\rwindowSeconds\x12'\n" +
+	"\x0fhistory_seconds\x18\x02 \x01(\x03R\x0ehistorySeconds\x12!\n" +
+	"\fstep_seconds\x18\x03 \x01(\x03R\vstepSeconds\"\x92\x01\n" +
+	"\rTrafficSample\x12\x1b\n" +
+	"\ttime_unix\x18\x01 \x01(\x03R\btimeUnix\x12.\n" +
+	"\x13requests_per_second\x18\x02 \x01(\x01R\x11requestsPerSecond\x12\x1d\n" +
+	"\n" +
+	"error_rate\x18\x03 \x01(\x01R\terrorRate\x12\x15\n" +
+	"\x06p99_ms\x18\x04 \x01(\x03R\x05p99Ms\"\xbd\x03\n" +
 	"\x0eVersionTraffic\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1347,7 +1454,8 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"error_rate\x18\n" +
 	" \x01(\x01R\terrorRate\x12\x15\n" +
 	"\x06p99_ms\x18\v \x01(\x03R\x05p99Ms\x12\x18\n" +
-	"\aworkers\x18\f \x01(\x05R\aworkers\"}\n" +
+	"\aworkers\x18\f \x01(\x05R\aworkers\x12=\n" +
+	"\ahistory\x18\r \x03(\v2#.nanoedge.registry.v1.TrafficSampleR\ahistory\"}\n" +
 	"\x12GetTrafficResponse\x12@\n" +
 	"\bversions\x18\x01 \x03(\v2$.nanoedge.registry.v1.VersionTrafficR\bversions\x12%\n" +
 	"\x0ewindow_seconds\x18\x02 \x01(\x03R\rwindowSeconds\"\xe5\x02\n" +
@@ -1452,67 +1560,69 @@ func file_nanoedge_registry_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_nanoedge_registry_v1_telemetry_proto_rawDescData
 }
 
-var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_nanoedge_registry_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_nanoedge_registry_v1_telemetry_proto_goTypes = []any{
 	(*GetTrafficRequest)(nil),     // 0: nanoedge.registry.v1.GetTrafficRequest
-	(*VersionTraffic)(nil),        // 1: nanoedge.registry.v1.VersionTraffic
-	(*GetTrafficResponse)(nil),    // 2: nanoedge.registry.v1.GetTrafficResponse
-	(*VersionStats)(nil),          // 3: nanoedge.registry.v1.VersionStats
-	(*ModuleUsage)(nil),           // 4: nanoedge.registry.v1.ModuleUsage
-	(*WorkerReport)(nil),          // 5: nanoedge.registry.v1.WorkerReport
-	(*ReportRequest)(nil),         // 6: nanoedge.registry.v1.ReportRequest
-	(*ReportResponse)(nil),        // 7: nanoedge.registry.v1.ReportResponse
-	(*ListWorkersRequest)(nil),    // 8: nanoedge.registry.v1.ListWorkersRequest
-	(*WorkerStatus)(nil),          // 9: nanoedge.registry.v1.WorkerStatus
-	(*ListWorkersResponse)(nil),   // 10: nanoedge.registry.v1.ListWorkersResponse
-	(*StartRolloutRequest)(nil),   // 11: nanoedge.registry.v1.StartRolloutRequest
-	(*StartRolloutResponse)(nil),  // 12: nanoedge.registry.v1.StartRolloutResponse
-	(*ListRolloutsRequest)(nil),   // 13: nanoedge.registry.v1.ListRolloutsRequest
-	(*ListRolloutsResponse)(nil),  // 14: nanoedge.registry.v1.ListRolloutsResponse
-	(*AbortRolloutRequest)(nil),   // 15: nanoedge.registry.v1.AbortRolloutRequest
-	(*AbortRolloutResponse)(nil),  // 16: nanoedge.registry.v1.AbortRolloutResponse
-	(*PauseRolloutRequest)(nil),   // 17: nanoedge.registry.v1.PauseRolloutRequest
-	(*PauseRolloutResponse)(nil),  // 18: nanoedge.registry.v1.PauseRolloutResponse
-	(*ResumeRolloutRequest)(nil),  // 19: nanoedge.registry.v1.ResumeRolloutRequest
-	(*ResumeRolloutResponse)(nil), // 20: nanoedge.registry.v1.ResumeRolloutResponse
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*Rollout)(nil),               // 22: nanoedge.registry.v1.Rollout
+	(*TrafficSample)(nil),         // 1: nanoedge.registry.v1.TrafficSample
+	(*VersionTraffic)(nil),        // 2: nanoedge.registry.v1.VersionTraffic
+	(*GetTrafficResponse)(nil),    // 3: nanoedge.registry.v1.GetTrafficResponse
+	(*VersionStats)(nil),          // 4: nanoedge.registry.v1.VersionStats
+	(*ModuleUsage)(nil),           // 5: nanoedge.registry.v1.ModuleUsage
+	(*WorkerReport)(nil),          // 6: nanoedge.registry.v1.WorkerReport
+	(*ReportRequest)(nil),         // 7: nanoedge.registry.v1.ReportRequest
+	(*ReportResponse)(nil),        // 8: nanoedge.registry.v1.ReportResponse
+	(*ListWorkersRequest)(nil),    // 9: nanoedge.registry.v1.ListWorkersRequest
+	(*WorkerStatus)(nil),          // 10: nanoedge.registry.v1.WorkerStatus
+	(*ListWorkersResponse)(nil),   // 11: nanoedge.registry.v1.ListWorkersResponse
+	(*StartRolloutRequest)(nil),   // 12: nanoedge.registry.v1.StartRolloutRequest
+	(*StartRolloutResponse)(nil),  // 13: nanoedge.registry.v1.StartRolloutResponse
+	(*ListRolloutsRequest)(nil),   // 14: nanoedge.registry.v1.ListRolloutsRequest
+	(*ListRolloutsResponse)(nil),  // 15: nanoedge.registry.v1.ListRolloutsResponse
+	(*AbortRolloutRequest)(nil),   // 16: nanoedge.registry.v1.AbortRolloutRequest
+	(*AbortRolloutResponse)(nil),  // 17: nanoedge.registry.v1.AbortRolloutResponse
+	(*PauseRolloutRequest)(nil),   // 18: nanoedge.registry.v1.PauseRolloutRequest
+	(*PauseRolloutResponse)(nil),  // 19: nanoedge.registry.v1.PauseRolloutResponse
+	(*ResumeRolloutRequest)(nil),  // 20: nanoedge.registry.v1.ResumeRolloutRequest
+	(*ResumeRolloutResponse)(nil), // 21: nanoedge.registry.v1.ResumeRolloutResponse
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*Rollout)(nil),               // 23: nanoedge.registry.v1.Rollout
 }
 var file_nanoedge_registry_v1_telemetry_proto_depIdxs = []int32{
-	1,  // 0: nanoedge.registry.v1.GetTrafficResponse.versions:type_name -> nanoedge.registry.v1.VersionTraffic
-	21, // 1: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
-	3,  // 2: nanoedge.registry.v1.WorkerReport.versions:type_name -> nanoedge.registry.v1.VersionStats
-	4,  // 3: nanoedge.registry.v1.WorkerReport.modules:type_name -> nanoedge.registry.v1.ModuleUsage
-	5,  // 4: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
-	5,  // 5: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
-	21, // 6: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
-	9,  // 7: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
-	22, // 8: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	22, // 9: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
-	22, // 10: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	22, // 11: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	22, // 12: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
-	6,  // 13: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
-	8,  // 14: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
-	11, // 15: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
-	13, // 16: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
-	15, // 17: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
-	17, // 18: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
-	19, // 19: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
-	0,  // 20: nanoedge.registry.v1.TelemetryService.GetTraffic:input_type -> nanoedge.registry.v1.GetTrafficRequest
-	7,  // 21: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
-	10, // 22: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
-	12, // 23: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
-	14, // 24: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
-	16, // 25: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
-	18, // 26: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
-	20, // 27: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
-	2,  // 28: nanoedge.registry.v1.TelemetryService.GetTraffic:output_type -> nanoedge.registry.v1.GetTrafficResponse
-	21, // [21:29] is the sub-list for method output_type
-	13, // [13:21] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 0: nanoedge.registry.v1.VersionTraffic.history:type_name -> nanoedge.registry.v1.TrafficSample
+	2,  // 1: nanoedge.registry.v1.GetTrafficResponse.versions:type_name -> nanoedge.registry.v1.VersionTraffic
+	22, // 2: nanoedge.registry.v1.WorkerReport.started:type_name -> google.protobuf.Timestamp
+	4,  // 3: nanoedge.registry.v1.WorkerReport.versions:type_name -> nanoedge.registry.v1.VersionStats
+	5,  // 4: nanoedge.registry.v1.WorkerReport.modules:type_name -> nanoedge.registry.v1.ModuleUsage
+	6,  // 5: nanoedge.registry.v1.ReportRequest.report:type_name -> nanoedge.registry.v1.WorkerReport
+	6,  // 6: nanoedge.registry.v1.WorkerStatus.report:type_name -> nanoedge.registry.v1.WorkerReport
+	22, // 7: nanoedge.registry.v1.WorkerStatus.last_seen:type_name -> google.protobuf.Timestamp
+	10, // 8: nanoedge.registry.v1.ListWorkersResponse.workers:type_name -> nanoedge.registry.v1.WorkerStatus
+	23, // 9: nanoedge.registry.v1.StartRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	23, // 10: nanoedge.registry.v1.ListRolloutsResponse.rollouts:type_name -> nanoedge.registry.v1.Rollout
+	23, // 11: nanoedge.registry.v1.AbortRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	23, // 12: nanoedge.registry.v1.PauseRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	23, // 13: nanoedge.registry.v1.ResumeRolloutResponse.rollout:type_name -> nanoedge.registry.v1.Rollout
+	7,  // 14: nanoedge.registry.v1.TelemetryService.Report:input_type -> nanoedge.registry.v1.ReportRequest
+	9,  // 15: nanoedge.registry.v1.TelemetryService.ListWorkers:input_type -> nanoedge.registry.v1.ListWorkersRequest
+	12, // 16: nanoedge.registry.v1.TelemetryService.StartRollout:input_type -> nanoedge.registry.v1.StartRolloutRequest
+	14, // 17: nanoedge.registry.v1.TelemetryService.ListRollouts:input_type -> nanoedge.registry.v1.ListRolloutsRequest
+	16, // 18: nanoedge.registry.v1.TelemetryService.AbortRollout:input_type -> nanoedge.registry.v1.AbortRolloutRequest
+	18, // 19: nanoedge.registry.v1.TelemetryService.PauseRollout:input_type -> nanoedge.registry.v1.PauseRolloutRequest
+	20, // 20: nanoedge.registry.v1.TelemetryService.ResumeRollout:input_type -> nanoedge.registry.v1.ResumeRolloutRequest
+	0,  // 21: nanoedge.registry.v1.TelemetryService.GetTraffic:input_type -> nanoedge.registry.v1.GetTrafficRequest
+	8,  // 22: nanoedge.registry.v1.TelemetryService.Report:output_type -> nanoedge.registry.v1.ReportResponse
+	11, // 23: nanoedge.registry.v1.TelemetryService.ListWorkers:output_type -> nanoedge.registry.v1.ListWorkersResponse
+	13, // 24: nanoedge.registry.v1.TelemetryService.StartRollout:output_type -> nanoedge.registry.v1.StartRolloutResponse
+	15, // 25: nanoedge.registry.v1.TelemetryService.ListRollouts:output_type -> nanoedge.registry.v1.ListRolloutsResponse
+	17, // 26: nanoedge.registry.v1.TelemetryService.AbortRollout:output_type -> nanoedge.registry.v1.AbortRolloutResponse
+	19, // 27: nanoedge.registry.v1.TelemetryService.PauseRollout:output_type -> nanoedge.registry.v1.PauseRolloutResponse
+	21, // 28: nanoedge.registry.v1.TelemetryService.ResumeRollout:output_type -> nanoedge.registry.v1.ResumeRolloutResponse
+	3,  // 29: nanoedge.registry.v1.TelemetryService.GetTraffic:output_type -> nanoedge.registry.v1.GetTrafficResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_telemetry_proto_init() }
@@ -1527,7 +1637,7 @@ func file_nanoedge_registry_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_telemetry_proto_rawDesc), len(file_nanoedge_registry_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,69 +14,119 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/nanoedge/nanoedge/internal/cli"
 )
 
-// manifests decodes every document of every file in kubernetes/ strictly
-// into its Kubernetes API type.
+// manifests decodes every document of a kustomize build strictly into its
+// Kubernetes API type, and the example Secrets beside them.
 type manifests struct {
-	services     []corev1.Service
-	secrets      []corev1.Secret
-	statefulSets []appsv1.StatefulSet
-	deployments  []appsv1.Deployment
-	hpas         []autoscalingv2.HorizontalPodAutoscaler
+	dir            string
+	namespaces     []corev1.Namespace
+	services       []corev1.Service
+	secrets        []corev1.Secret
+	statefulSets   []appsv1.StatefulSet
+	deployments    []appsv1.Deployment
+	hpas           []autoscalingv2.HorizontalPodAutoscaler
+	pdbs           []policyv1.PodDisruptionBudget
+	serviceMonitor []serviceMonitor
+	// namespaced: every object's namespace but the Namespace's.
+	namespaced map[string]string
 }
 
-func load(t *testing.T) *manifests {
+// serviceMonitor is the part of the Prometheus operator's type we use.
+type serviceMonitor struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// overlays are what operators apply.
+var overlays = []string{"kubernetes/overlays/dev", "kubernetes/overlays/prod"}
+
+// build runs kustomize on dir, as kubectl apply -k does.
+func build(t *testing.T, dir string) *manifests {
 	t.Helper()
-	files, _ := filepath.Glob("kubernetes/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no manifests")
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	m := &manifests{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
-			if strings.TrimSpace(doc) == "" {
-				continue
-			}
-			var meta struct{ Kind string }
-			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-				t.Fatalf("%s doc %d: %v", f, i, err)
-			}
-			var target any
-			switch meta.Kind {
-			case "Service":
-				m.services = append(m.services, corev1.Service{})
-				target = &m.services[len(m.services)-1]
-			case "Secret":
-				m.secrets = append(m.secrets, corev1.Secret{})
-				target = &m.secrets[len(m.secrets)-1]
-			case "StatefulSet":
-				m.statefulSets = append(m.statefulSets, appsv1.StatefulSet{})
-				target = &m.statefulSets[len(m.statefulSets)-1]
-			case "Deployment":
-				m.deployments = append(m.deployments, appsv1.Deployment{})
-				target = &m.deployments[len(m.deployments)-1]
-			case "HorizontalPodAutoscaler":
-				m.hpas = append(m.hpas, autoscalingv2.HorizontalPodAutoscaler{})
-				target = &m.hpas[len(m.hpas)-1]
-			case "Namespace":
-				target = &corev1.Namespace{}
-			default:
-				t.Fatalf("%s doc %d: unexpected kind %q", f, i, meta.Kind)
-			}
-			if err := yaml.UnmarshalStrict([]byte(doc), target); err != nil {
-				t.Fatalf("%s doc %d (%s): %v", f, i, meta.Kind, err)
-			}
-		}
+	out, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
 	}
+	m := &manifests{dir: dir, namespaced: map[string]string{}}
+	m.decode(t, dir, string(out))
+	b, err := os.ReadFile("kubernetes/secrets.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.decode(t, "secrets.example.yaml", string(b))
 	return m
+}
+
+func (m *manifests) decode(t *testing.T, from, text string) {
+	t.Helper()
+	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(text, -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var meta struct {
+			Kind     string
+			Metadata struct{ Name, Namespace string }
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatalf("%s doc %d: %v", from, i, err)
+		}
+		if meta.Kind != "Namespace" {
+			m.namespaced[meta.Kind+"/"+meta.Metadata.Name] = meta.Metadata.Namespace
+		}
+		var target any
+		switch meta.Kind {
+		case "Service":
+			m.services = append(m.services, corev1.Service{})
+			target = &m.services[len(m.services)-1]
+		case "Secret":
+			m.secrets = append(m.secrets, corev1.Secret{})
+			target = &m.secrets[len(m.secrets)-1]
+		case "StatefulSet":
+			m.statefulSets = append(m.statefulSets, appsv1.StatefulSet{})
+			target = &m.statefulSets[len(m.statefulSets)-1]
+		case "Deployment":
+			m.deployments = append(m.deployments, appsv1.Deployment{})
+			target = &m.deployments[len(m.deployments)-1]
+		case "HorizontalPodAutoscaler":
+			m.hpas = append(m.hpas, autoscalingv2.HorizontalPodAutoscaler{})
+			target = &m.hpas[len(m.hpas)-1]
+		case "PodDisruptionBudget":
+			m.pdbs = append(m.pdbs, policyv1.PodDisruptionBudget{})
+			target = &m.pdbs[len(m.pdbs)-1]
+		case "ServiceMonitor":
+			m.serviceMonitor = append(m.serviceMonitor, serviceMonitor{})
+			target = &m.serviceMonitor[len(m.serviceMonitor)-1]
+		case "Namespace":
+			m.namespaces = append(m.namespaces, corev1.Namespace{})
+			target = &m.namespaces[len(m.namespaces)-1]
+		default:
+			t.Fatalf("%s doc %d: unexpected kind %q", from, i, meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), target); err != nil {
+			t.Fatalf("%s doc %d (%s): %v", from, i, meta.Kind, err)
+		}
+	}
 }
 
 type workload struct {
@@ -106,7 +156,12 @@ func selects(sel, labels map[string]string) bool {
 }
 
 func TestKubernetesWiring(t *testing.T) {
-	m := load(t)
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkWiring(t, build(t, dir)) })
+	}
+}
+
+func checkWiring(t *testing.T, m *manifests) {
 	for _, s := range m.statefulSets {
 		if !selects(s.Spec.Selector.MatchLabels, s.Spec.Template.Labels) {
 			t.Errorf("statefulset %s: selector does not match its pods", s.Name)
@@ -337,7 +392,21 @@ func TestWasmtimeBinary(t *testing.T) {
 // runs Raft over mutual TLS and serves its API over TLS, never with
 // --insecure; every Secret a volume mounts is defined.
 func TestRaftAndAPIUseTLS(t *testing.T) {
-	m := load(t)
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkTLS(t, build(t, dir)) })
+	}
+	env, _ := os.ReadFile("systemd/controlplane.env")
+	for _, k := range []string{"NANOEDGE_RAFT_TLS_CA=", "NANOEDGE_RAFT_TLS_CERT=", "NANOEDGE_RAFT_TLS_KEY=", "NANOEDGE_TLS_CERT="} {
+		if !strings.Contains(string(env), k) {
+			t.Errorf("systemd/controlplane.env: no %s", k)
+		}
+	}
+	if strings.Contains(string(env), "NANOEDGE_INSECURE") {
+		t.Error("systemd/controlplane.env sets NANOEDGE_INSECURE")
+	}
+}
+
+func checkTLS(t *testing.T, m *manifests) {
 	for _, s := range m.statefulSets {
 		for _, c := range s.Spec.Template.Spec.Containers {
 			args := strings.Join(c.Args, " ")
@@ -365,13 +434,122 @@ func TestRaftAndAPIUseTLS(t *testing.T) {
 			}
 		}
 	}
-	env, _ := os.ReadFile("systemd/controlplane.env")
-	for _, k := range []string{"NANOEDGE_RAFT_TLS_CA=", "NANOEDGE_RAFT_TLS_CERT=", "NANOEDGE_RAFT_TLS_KEY=", "NANOEDGE_TLS_CERT="} {
-		if !strings.Contains(string(env), k) {
-			t.Errorf("systemd/controlplane.env: no %s", k)
-		}
+}
+
+// TestKubernetesOperations: what keeps the fleet up through drains and
+// node loss, and what lets Prometheus find it, in every overlay.
+func TestKubernetesOperations(t *testing.T) {
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			m := build(t, dir)
+			for _, s := range m.statefulSets {
+				var pdb *policyv1.PodDisruptionBudget
+				for i := range m.pdbs {
+					if m.pdbs[i].Spec.Selector != nil && selects(m.pdbs[i].Spec.Selector.MatchLabels, s.Spec.Template.Labels) {
+						pdb = &m.pdbs[i]
+					}
+				}
+				replicas := int(*s.Spec.Replicas)
+				if pdb == nil || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || replicas-1 < replicas/2+1 {
+					t.Errorf("statefulset %s (%d replicas): want a PodDisruptionBudget of maxUnavailable 1 that keeps the quorum, got %+v", s.Name, replicas, pdb)
+				}
+				aff := s.Spec.Template.Spec.Affinity
+				if aff == nil || aff.PodAntiAffinity == nil ||
+					len(aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)+len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
+					t.Errorf("statefulset %s: no pod anti-affinity: one node could hold the quorum", s.Name)
+				}
+				if filepath.Base(dir) == "prod" && (len(aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) == 0 || len(s.Spec.Template.Spec.TopologySpreadConstraints) == 0) {
+					t.Errorf("statefulset %s: prod must require one pod per node and spread over zones", s.Name)
+				}
+			}
+			for _, d := range m.deployments {
+				covered := false
+				for _, p := range m.pdbs {
+					covered = covered || (p.Spec.Selector != nil && selects(p.Spec.Selector.MatchLabels, d.Spec.Template.Labels))
+				}
+				if !covered {
+					t.Errorf("deployment %s: no PodDisruptionBudget", d.Name)
+				}
+			}
+			// The ServiceMonitor reaches the metrics port of both kinds of pod.
+			if len(m.serviceMonitor) != 1 {
+				t.Fatalf("%d ServiceMonitors", len(m.serviceMonitor))
+			}
+			sm := m.serviceMonitor[0]
+			scraped := map[string]bool{}
+			for _, svc := range m.services {
+				if !selects(sm.Spec.Selector.MatchLabels, svc.Labels) {
+					continue
+				}
+				for _, ep := range sm.Spec.Endpoints {
+					for _, p := range svc.Spec.Ports {
+						if p.Name == ep.Port {
+							for _, w := range m.workloads() {
+								if selects(svc.Spec.Selector, w.labels) && hasPort(w.spec, p.TargetPort.StrVal) {
+									scraped[w.name] = true
+								}
+							}
+						}
+					}
+				}
+			}
+			for _, w := range m.workloads() {
+				if !scraped[w.name] {
+					t.Errorf("the ServiceMonitor does not reach %s's metrics", w.name)
+				}
+			}
+		})
 	}
-	if strings.Contains(string(env), "NANOEDGE_INSECURE") {
-		t.Error("systemd/controlplane.env sets NANOEDGE_INSECURE")
+}
+
+// TestKubernetesHardening: every pod runs as the restricted Pod Security
+// Standard demands, on the image release pinned in VERSION.
+func TestKubernetesHardening(t *testing.T) {
+	version, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := "ghcr.io/nanoedge/nanoedge:" + strings.TrimSpace(string(version))
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			m := build(t, dir)
+			if len(m.namespaces) != 1 || m.namespaces[0].Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+				t.Errorf("namespaces %v: want one, enforcing the restricted standard", m.namespaces)
+			}
+			for obj, ns := range m.namespaced {
+				if ns != "nanoedge" {
+					t.Errorf("%s is in namespace %q", obj, ns)
+				}
+			}
+			for _, w := range m.workloads() {
+				psc := w.spec.SecurityContext
+				if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 ||
+					psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+					t.Errorf("%s: pod security context %+v: want non-root and seccomp RuntimeDefault", w.name, psc)
+				}
+				if w.spec.AutomountServiceAccountToken == nil || *w.spec.AutomountServiceAccountToken {
+					t.Errorf("%s: mounts a service account token it never uses", w.name)
+				}
+				for _, c := range w.spec.Containers {
+					sc := c.SecurityContext
+					if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+						sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+						sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) > 0 {
+						t.Errorf("%s/%s: container security context %+v: want a read-only root, no privilege escalation, all capabilities dropped", w.name, c.Name, sc)
+					}
+					if c.Image != image {
+						t.Errorf("%s/%s: image %q, want the pinned release %q", w.name, c.Name, c.Image, image)
+					}
+					if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+						t.Errorf("%s/%s: want cpu and memory requests and a memory limit", w.name, c.Name)
+					}
+				}
+				for _, v := range w.spec.Volumes {
+					if v.EmptyDir != nil && v.EmptyDir.SizeLimit == nil {
+						t.Errorf("%s: emptyDir %s has no size limit", w.name, v.Name)
+					}
+				}
+			}
+		})
 	}
 }

@@ -341,6 +341,52 @@ func TestSystemdUnits(t *testing.T) {
 		for _, k := range env {
 			os.Unsetenv(k)
 		}
+		checkSandbox(t, u, string(b), string(eb))
+	}
+}
+
+// checkSandbox: the unit makes its own user, hands secrets over as
+// credentials (each one the environment file names is loaded, and the
+// other way round), and systemd-analyze rates its sandbox OK or better.
+func checkSandbox(t *testing.T, unit, text, env string) {
+	t.Helper()
+	if !strings.Contains(text, "\nDynamicUser=yes\n") || strings.Contains(text, "\nUser=") {
+		t.Errorf("%s: want DynamicUser=yes and no fixed User=", unit)
+	}
+	loaded := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^LoadCredential=([a-z-]+):(/\S+)$`).FindAllStringSubmatch(text, -1) {
+		loaded[m[1]] = true
+	}
+	named := map[string]bool{}
+	prefix := "/run/credentials/" + filepath.Base(unit) + "/"
+	for _, m := range regexp.MustCompile(regexp.QuoteMeta(prefix)+`([a-z-]+)`).FindAllStringSubmatch(env, -1) {
+		named[m[1]] = true
+		if !loaded[m[1]] {
+			t.Errorf("%s: its environment reads credential %q, which the unit does not load", unit, m[1])
+		}
+	}
+	for id := range loaded {
+		if !named[id] {
+			t.Errorf("%s: loads credential %q, which nothing reads", unit, id)
+		}
+	}
+	if regexp.MustCompile(`(?m)^NANOEDGE_\w*(TOKEN|KEY)\w*=/etc/`).MatchString(env) {
+		t.Errorf("%s: a secret is read from /etc directly instead of as a credential", unit)
+	}
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("systemd-analyze missing")
+		}
+		t.Fatal("systemd-analyze missing: run make test-deps (Debian package systemd)")
+	}
+	out, err := exec.Command(sa, "security", "--offline=yes", "--no-pager", unit).CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\w+)`).FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("systemd-analyze security %s: %v\n%s", unit, err, out)
+	}
+	if level := string(m[2]); level != "OK" && level != "SAFE" && level != "PERFECT" {
+		t.Errorf("%s: systemd-analyze rates it %s %s; want OK or better", unit, m[1], level)
 	}
 }
 

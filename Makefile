@@ -5,7 +5,7 @@
 BUF := go tool -modfile=tools/go.mod buf
 STATICCHECK := go tool -modfile=tools/go.mod staticcheck
 
-.PHONY: test check unit test-deps generate lint build bench fuzz soak clean
+.PHONY: test check unit test-deps generate lint build release bench fuzz soak clean
 
 ## test: the whole CI suite (what .ci/run runs)
 test: check unit
@@ -55,6 +55,11 @@ lint:
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/nanoedge ./cmd/nanoedge
 
+## release: static binaries for linux/amd64 and linux/arm64 in dist/,
+## with SHA256SUMS; reproducible (same commit, same bytes)
+release:
+	scripts/release.sh dist
+
 ## bench: Go benchmarks and the load harness (see docs/benchmarks.md)
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./dataplane/...
@@ -71,7 +76,7 @@ soak:
 	NANOEDGE_LINEARIZABILITY_SEEDS=25 go test -race -count=1 -timeout 60m -run TestLinearizableUnderFaults -v ./registry
 
 clean:
-	rm -rf bin .nanoedge
+	rm -rf bin dist .nanoedge
 
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora run in make test)
 FUZZTIME ?= 30s

@@ -392,17 +392,54 @@ func checkSandbox(t *testing.T, unit, text, env string) {
 
 // TestStaticBinary builds the binary as the Dockerfile does and checks it
 // needs no dynamic loader, so it runs on a distroless static base.
-func TestStaticBinary(t *testing.T) {
+// TestReleaseBuild: make release's build, from the files an image build
+// sees (.dockerignore applied), is static, says its version, and is the
+// same bytes when built again from another path; arm64 cross-builds.
+func TestReleaseBuild(t *testing.T) {
 	df, _ := os.ReadFile("docker/Dockerfile")
-	if !strings.Contains(string(df), "CGO_ENABLED=0 go build") || !strings.Contains(string(df), "./cmd/nanoedge") {
-		t.Fatal("the Dockerfile no longer builds ./cmd/nanoedge without cgo")
+	if !strings.Contains(string(df), "scripts/release.sh") {
+		t.Fatal("the Dockerfile no longer builds as make release does")
 	}
-	bin := filepath.Join(t.TempDir(), "nanoedge")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/nanoedge")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	version, _ := os.ReadFile("../VERSION")
+	var sums []string
+	for i, arches := range []string{"amd64 arm64", "amd64"} {
+		tree := dockerContext(t)
+		out := t.TempDir()
+		cmd := exec.Command("scripts/release.sh", out)
+		cmd.Dir = tree
+		cmd.Env = append(os.Environ(), "ARCHES="+arches)
+		if i == 1 {
+			// Compile everything again, so the bytes come from the
+			// compiler, not from the first build's cache.
+			cmd.Env = append(cmd.Env, "GOCACHE="+t.TempDir())
+		}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("release.sh in %s: %v\n%s", tree, err, b)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) != len(strings.Fields(arches)) {
+			t.Fatalf("SHA256SUMS %q for %s", b, arches)
+		}
+		sums = append(sums, lines[0]) // amd64
+		bin := filepath.Join(out, "nanoedge-"+strings.TrimSpace(string(version))+"-linux-amd64")
+		if i == 0 {
+			checkStatic(t, bin)
+			if v, err := exec.Command(bin, "version").Output(); err != nil || !strings.HasPrefix(string(v), "nanoedge v"+strings.TrimSpace(string(version))+" ") {
+				t.Fatalf("version: %q, %v", v, err)
+			}
+		}
 	}
+	if sums[0] != sums[1] {
+		t.Fatalf("two builds of the same tree from different paths differ:\n%s\n%s", sums[0], sums[1])
+	}
+}
+
+func checkStatic(t *testing.T, bin string) {
+	t.Helper()
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -412,6 +449,77 @@ func TestStaticBinary(t *testing.T) {
 		if p.Type == elf.PT_INTERP {
 			t.Fatal("the binary needs a dynamic loader")
 		}
+	}
+}
+
+// dockerContext copies the repository's files (tracked and new, as git
+// lists them) that .dockerignore lets through into a new directory.
+func dockerContext(t *testing.T) string {
+	t.Helper()
+	b, err := exec.Command("git", "-C", "..", "ls-files", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := dockerignore(t)
+	dst := t.TempDir()
+	for _, f := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if ignore(f) {
+			continue
+		}
+		src := filepath.Join("..", f)
+		st, err := os.Lstat(src)
+		if err != nil || !st.Mode().IsRegular() {
+			continue // deleted in the work tree, or a link
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dst, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), data, st.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// dockerignore reads ../.dockerignore: "name" leaves out that top-level
+// file or directory, "**/pattern" any path element matching pattern.
+func dockerignore(t *testing.T) func(path string) bool {
+	t.Helper()
+	b, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top, anywhere []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "**/"):
+			anywhere = append(anywhere, strings.TrimPrefix(line, "**/"))
+		case strings.ContainsAny(line, "*?[!"):
+			t.Fatalf(".dockerignore: %q: this test reads only names and **/patterns", line)
+		default:
+			top = append(top, line)
+		}
+	}
+	return func(path string) bool {
+		for _, p := range top {
+			if path == p || strings.HasPrefix(path, p+"/") {
+				return true
+			}
+		}
+		for _, el := range strings.Split(path, "/") {
+			for _, p := range anywhere {
+				if ok, _ := filepath.Match(p, el); ok {
+					return true
+				}
+			}
+		}
+		return false
 	}
 }
 

@@ -5,9 +5,16 @@ import (
 	"sync"
 )
 
-// Version is this binary's build version: the module version when built
-// from a tagged module, else the VCS revision, else "devel".
+// release is set when a release is linked (scripts/release.sh).
+var release string
+
+// Version is this binary's build version: the release it was linked as,
+// else the module version when built from a tagged module, else the VCS
+// revision, else "devel".
 var Version = sync.OnceValue(func() string {
+	if release != "" {
+		return release
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "devel"

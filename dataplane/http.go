@@ -168,7 +168,11 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.metrics.limits.WithLabelValues(kind).Inc()
 	}
 	elapsed := time.Since(start)
-	w.record(e, mod, status, err, elapsed)
+	var traceID string
+	if span != nil {
+		traceID = span.SpanContext().TraceID().String()
+	}
+	w.record(e, mod, status, err, elapsed, traceID)
 	if span != nil {
 		endSpan(span, status, err)
 	}

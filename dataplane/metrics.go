@@ -115,7 +115,9 @@ func (w *Worker) RegisterCollector(c prometheus.Collector) error { return w.metr
 
 // MetricsHandler serves the worker's metrics in the Prometheus format.
 func (w *Worker) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{})
+	// OpenMetrics, when asked for, carries the exemplars: a latency
+	// bucket's link to a trace.
+	return promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
 }
 
 // AdminHandler serves what operators read, on a listener apart from user

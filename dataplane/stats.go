@@ -74,7 +74,9 @@ func (w *Worker) retireVersions(entries []*entry, now time.Time) {
 	}
 }
 
-func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration) {
+// record counts one request; traceID, if the request was traced, marks
+// its latency as an exemplar: the histogram bucket links to the trace.
+func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration, traceID string) {
 	ms := float64(d) / float64(time.Millisecond)
 	trap, timeout := errors.Is(err, engine.ErrTrap), errors.Is(err, engine.ErrDeadline)
 	w.statsMu.Lock()
@@ -102,7 +104,11 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 	}
 	w.statsMu.Unlock()
 	requests.Inc()
-	c.duration.Observe(d.Seconds())
+	if eo, ok := c.duration.(prometheus.ExemplarObserver); ok && traceID != "" {
+		eo.ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": traceID})
+	} else {
+		c.duration.Observe(d.Seconds())
+	}
 	if trap {
 		w.metrics.failures.WithLabelValues(c.routeLabel, mod.version, "trap").Inc()
 	}

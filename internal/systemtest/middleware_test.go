@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,7 @@ func TestRouteMiddleware(t *testing.T) {
 	wcfg := env.WorkerConfig()
 	wcfg.Worker.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	wcfg.Tracing = server.TracingConfig{Endpoint: col.Addr, Insecure: true, BatchTimeout: 50 * time.Millisecond}
+	wcfg.MetricsAddr = "127.0.0.1:0"
 	w := testenv.StartWorker(t, wcfg)
 	env.Upload(t, "echo", guests.Echo)
 	env.Upload(t, "misbehave", guests.Misbehave)
@@ -178,6 +180,21 @@ func TestRouteMiddleware(t *testing.T) {
 		}
 		if n := len(col.Find("/plain/untraced")); n != 0 {
 			t.Fatalf("a route without tracing exported %d spans", n)
+		}
+		// From the metric to the trace: the latency histogram carries the
+		// trace id as an exemplar, in OpenMetrics.
+		mreq, _ := http.NewRequest("GET", w.MetricsURL(), nil)
+		mreq.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+		m, err := do(mreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exemplar := regexp.MustCompile(`nanoedge_worker_request_duration_seconds_bucket\{route="/traced/",version="echo@[^"]+",le="[^"]+"\} \d+ # \{trace_id="` + traceID + `"\}`)
+		if !exemplar.MatchString(m.body) {
+			t.Fatalf("no exemplar with trace %s on /traced/'s latency:\n%s", traceID, m.body)
+		}
+		if strings.Contains(m.body, `route="/plain/"`) && regexp.MustCompile(`route="/plain/"[^\n]*# \{trace_id`).MatchString(m.body) {
+			t.Fatal("an untraced route's latency carries an exemplar")
 		}
 		// One access log line, carrying the same trace and span ids.
 		lines := logs.find("request", "path", "/traced/x")

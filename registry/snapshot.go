@@ -3,15 +3,15 @@ package registry
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"hash/fnv"
-	"runtime/debug"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/raft"

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -41,7 +42,18 @@ func (c *clusterServer) ListMembers(ctx context.Context, _ *registryv1.ListMembe
 	if err != nil {
 		return nil, err
 	}
-	return &registryv1.ListMembersResponse{Members: members, AppliedRevision: c.s.cluster.Revision()}, nil
+	resp := &registryv1.ListMembersResponse{Members: members, AppliedRevision: c.s.cluster.Revision()}
+	switch st := c.s.cluster.Stats(); {
+	case st.Leader:
+	case st.LastContact.IsZero():
+		resp.LastContactMs = -1
+	default:
+		resp.LastContactMs = time.Since(st.LastContact).Milliseconds()
+	}
+	if id, _ := c.s.cluster.Leader(); id == "" && !c.s.cluster.IsLeader() {
+		resp.LastContactMs = -1
+	}
+	return resp, nil
 }
 
 func (c *clusterServer) members() ([]*registryv1.Member, error) {

@@ -281,16 +281,17 @@ func expand(args []string) []string {
 	return out
 }
 
-// checkArgs parses a nanoedge command line with the binary's own flag sets
-// (asking for help at the end, so nothing runs) and checks that every
-// NANOEDGE_ variable given to it names one of the command's flags.
+// checkArgs parses a nanoedge command line with the binary's own flags
+// (asking for help at the end, so nothing runs: a bad flag or value fails
+// before) and checks that every NANOEDGE_ variable given to it names one
+// of the command's flags.
 func checkArgs(t *testing.T, where string, args, env []string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := cli.Main(append(append([]string(nil), args...), "-h"), &out, &errb)
-	usage := errb.String()
-	if code != 2 || !strings.Contains(usage, "Usage: nanoedge "+args[0]) || strings.Contains(usage, "provided but not defined") || strings.Contains(usage, "invalid value") {
-		t.Errorf("%s: nanoedge %s: %s", where, strings.Join(args, " "), usage)
+	usage := out.String()
+	if code != 0 || !strings.Contains(usage, "nanoedge "+args[0]) || errb.Len() > 0 {
+		t.Errorf("%s: nanoedge %s: exit %d: %s%s", where, strings.Join(args, " "), code, usage, errb.String())
 		return
 	}
 	for _, name := range env {
@@ -298,8 +299,8 @@ func checkArgs(t *testing.T, where string, args, env []string) {
 		if !ok {
 			continue
 		}
-		flag = "-" + strings.ReplaceAll(strings.ToLower(flag), "_", "-") + " "
-		if !strings.Contains(usage, flag) && !strings.Contains(usage, strings.TrimSpace(flag)+"\n") {
+		flag = "--" + strings.ReplaceAll(strings.ToLower(flag), "_", "-") + " "
+		if !strings.Contains(usage, flag) {
 			t.Errorf("%s: %s names no flag of nanoedge %s", where, name, args[0])
 		}
 	}

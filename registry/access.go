@@ -260,6 +260,12 @@ func (w *writer) revokeToken(c *raftlogv1.RevokeTokenCommand) error {
 func getProto(b *bolt.Bucket, id, what string, m proto.Message) error {
 	v := b.Get([]byte(id))
 	if v == nil {
+		if host, path, ok := strings.Cut(id, "\x00"); ok { // a route key
+			if host == "" {
+				host = "*"
+			}
+			return fmt.Errorf("%w: %s %s", ErrNotFound, what, host+path)
+		}
 		return fmt.Errorf("%w: %s %q", ErrNotFound, what, id)
 	}
 	return proto.Unmarshal(v, m)

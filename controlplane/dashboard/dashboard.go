@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -286,7 +285,7 @@ func routeView(r *registryv1.Route, live map[string]*registryv1.VersionTraffic, 
 	if r.Host == "" {
 		name = "*" + r.PathPrefix
 	}
-	rt := Route{Route: name, Sticky: r.StickyKey, Options: options(r.GetOptions())}
+	rt := Route{Route: name, Sticky: r.StickyKey, Options: r.GetOptions().Describe()}
 	version := func(module, digest string, weight uint32, source string) Version {
 		v := Version{Module: module, Digest: digest, Weight: weight, Source: source}
 		if canary != "" && source == "split" {
@@ -314,15 +313,10 @@ func routeView(r *registryv1.Route, live map[string]*registryv1.VersionTraffic, 
 		seen[v.ModuleDigest] = true
 	}
 	for _, rl := range r.Rules {
-		kind := strings.ToLower(strings.TrimPrefix(rl.Kind.String(), "MATCH_KIND_"))
-		match := fmt.Sprintf("%s %s ~ %s", kind, rl.Name, rl.Pattern)
-		switch rl.Kind {
-		case registryv1.MatchKind_MATCH_KIND_FLAG:
-			match = "flag " + rl.Name + " on"
+		if rl.Kind == registryv1.MatchKind_MATCH_KIND_FLAG {
 			followers[rl.Name] = append(followers[rl.Name], name)
-		case registryv1.MatchKind_MATCH_KIND_USER_AGENT:
-			match = "user agent ~ " + rl.Pattern
 		}
+		match := rl.Match()
 		rt.Rules = append(rt.Rules, Rule{Match: match, Module: rl.ModuleName + "@" + rl.ModuleDigest})
 		if !seen[rl.ModuleDigest] {
 			rt.Versions = append(rt.Versions, version(rl.ModuleName, rl.ModuleDigest, 0, "rule"))
@@ -330,25 +324,4 @@ func routeView(r *registryv1.Route, live map[string]*registryv1.VersionTraffic, 
 		}
 	}
 	return rt
-}
-
-// options says a route's options in words.
-func options(o *registryv1.RouteOptions) []string {
-	var out []string
-	if o.GetTimeoutMs() > 0 {
-		out = append(out, fmt.Sprintf("timeout %d ms", o.GetTimeoutMs()))
-	}
-	if o.GetMaxRequestBody() > 0 {
-		out = append(out, fmt.Sprintf("body ≤ %d bytes", o.GetMaxRequestBody()))
-	}
-	if o.GetStrictIsolation() {
-		out = append(out, "strict isolation")
-	}
-	if o.GetCors() != nil {
-		out = append(out, "CORS")
-	}
-	if o.GetAccessLog() {
-		out = append(out, "access log")
-	}
-	return out
 }

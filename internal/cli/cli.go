@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,47 +9,28 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
-	"github.com/nanoedge/nanoedge/internal/tlsconfig"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/server"
 )
 
-// errUsage marks errors that come with usage already printed.
+// errUsage marks errors in how a command was called: exit status 2.
 var errUsage = errors.New("usage")
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, env *env, args []string) error
-}
-
-var commands = map[string]command{
-	"dev":          {"run a single-node control plane and a worker serving the bundled example", runDev},
-	"controlplane": {"run a control plane node (registry + gRPC API)", runControlPlane},
-	"worker":       {"run a worker that serves HTTP through routed modules", runWorker},
-	"push":         {"upload a handler module (a Go package directory or a .wasm file)", runPush},
-	"deploy":       {"build, sign, upload and route a handler, or roll it out step by step", runDeploy},
-	"route":        {"set, delete or list routes", runRoute},
-	"modules":      {"list stored modules; 'modules gc' deletes unrouted old ones", runModules},
-	"status":       {"show the registry's revision, modules and routes", runStatus},
-	"keys":         {"generate, add, list or revoke publisher keys", runKeys},
-	"sign":         {"sign a module with a publisher key (writes <module>.sig)", runSign},
-	"tokens":       {"create, list or revoke API tokens", runTokens},
-	"audit":        {"list accepted writes: who, what, when, revision", runAudit},
-	"cluster":      {"list, add or remove control plane members; save and restore snapshots", runCluster},
-	"certs":        {"make a cluster CA, node certificates (Raft, API) and client certificates", runCerts},
-	"rollout":      {"start, watch or abort a stepwise rollout with automatic rollback", runRollout},
-	"flags":        {"set, list or delete feature flags that route rules follow", runFlags},
-	"top":          {"live request rate, error rate and p99 of every route version across the fleet", runTop},
-	"version":      {"print this binary's version and engines", runVersion},
+// usageErr is a usage error with its message.
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
 // serverCommands run servers, which set up their own tracing.
@@ -63,8 +43,9 @@ type env struct {
 	logFormat, logLevel string
 }
 
-// Main runs the command line args and returns the exit code. Servers run
-// until SIGINT or SIGTERM.
+// Main runs the command line args and returns the exit code: 0, 1 when
+// the command failed, 2 when it was called wrongly. Servers run until
+// SIGINT or SIGTERM.
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -74,66 +55,320 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // MainContext is Main with servers running until ctx ends.
 func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		e.usage()
-		return 2
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "nanoedge: unknown command %q\n\n", args[0])
-		e.usage()
-		return 2
-	}
-	if tc := (server.TracingConfig{}); tc.Enabled() && !serverCommands[args[0]] {
-		// With OTEL_EXPORTER_OTLP_ENDPOINT set, a client command is a trace
-		// of its own: its calls, the writes they make and the workers that
-		// apply them join it.
-		if tp, stop, err := server.StartTracing(ctx, tc, "nanoedge-cli", args[0]); err == nil {
-			otel.SetTracerProvider(tp)
-			defer stop(context.Background())
-			var span trace.Span
-			ctx, span = tp.Tracer("github.com/nanoedge/nanoedge/cli").Start(ctx, "nanoedge "+args[0])
-			defer span.End()
-		}
-	}
-	if err := cmd.run(ctx, e, args[1:]); err != nil {
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
-			if err != errUsage && err != flag.ErrHelp {
-				fmt.Fprintf(stderr, "nanoedge %s: %v\n", args[0], err)
+	root := e.root()
+	root.SetArgs(args)
+	if name := firstCommand(root, args); name != "" && !serverCommands[name] {
+		if tc := (server.TracingConfig{}); tc.Enabled() {
+			// With OTEL_EXPORTER_OTLP_ENDPOINT set, a client command is a
+			// trace of its own: its calls, the writes they make and the
+			// workers that apply them join it.
+			if tp, stop, err := server.StartTracing(ctx, tc, "nanoedge-cli", name); err == nil {
+				otel.SetTracerProvider(tp)
+				defer stop(context.Background())
+				var span trace.Span
+				ctx, span = tp.Tracer("github.com/nanoedge/nanoedge/cli").Start(ctx, "nanoedge "+name)
+				defer span.End()
 			}
-			return 2
 		}
-		fmt.Fprintf(stderr, "nanoedge %s: %v\n", args[0], err)
-		if client.OutcomeUnknown(err) {
-			fmt.Fprintf(stderr, "nanoedge %s: the change may have been applied: check with 'nanoedge status' or 'nanoedge audit' before repeating it\n", args[0])
-		}
-		return 1
 	}
-	return 0
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
+	}
+	where := "nanoedge"
+	if cmd != nil {
+		where = cmd.CommandPath()
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(stderr, "%s: %s\n", where, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		if cmd != nil {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", where, humanError(err))
+	if hint := errorHint(err); hint != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", where, hint)
+	}
+	return 1
 }
 
-func (e *env) usage() {
-	fmt.Fprintln(e.stderr, "Usage: nanoedge <command> [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// firstCommand names the top-level command args run, "" if none.
+func firstCommand(root *cobra.Command, args []string) string {
+	if c, _, err := root.Find(args); err == nil && c != root {
+		for c.Parent() != root {
+			c = c.Parent()
+		}
+		return c.Name()
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(e.stderr, "  %-13s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(e.stderr, "\nRun 'nanoedge <command> -h' for a command's flags.")
+	return ""
 }
 
-func (e *env) flags(name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("nanoedge "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: nanoedge %s %s\n\nEvery flag can also be set as NANOEDGE_<FLAG> (dashes as underscores) or in --config.\n\nFlags:\n", name, usage)
-		fs.PrintDefaults()
+// root builds the whole command tree.
+func (e *env) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "nanoedge",
+		Short: "Run HTTP handlers compiled to WebAssembly on a fleet of edge workers",
+		Long: `nanoedge runs HTTP handlers compiled to WebAssembly on a fleet of stateless
+edge workers, steered by a Raft-replicated control plane.
+
+Every flag can also be set as NANOEDGE_<FLAG> (dashes as underscores) or
+in a YAML file named by --config; command-line flags win over variables,
+variables over the file.`,
+		Version:       server.Version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          noSubcommand,
+		RunE:          func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.AddGroup(&cobra.Group{ID: "run", Title: "Run servers:"}, &cobra.Group{ID: "ship", Title: "Build and ship handlers:"},
+		&cobra.Group{ID: "operate", Title: "Operate the fleet:"})
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("run", e.devCmd(), e.controlPlaneCmd(), e.workerCmd())
+	add("ship", e.pushCmd(), e.deployCmd(), e.signCmd())
+	add("operate", e.routeCmd(), e.modulesCmd(), e.statusCmd(), e.keysCmd(), e.tokensCmd(), e.auditCmd(), e.clusterCmd(),
+		e.certsCmd(), e.rolloutCmd(), e.flagsCmd(), e.topCmd())
+	root.AddCommand(e.versionCmd())
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Short = "print a shell completion script (bash, zsh, fish, powershell)"
+		}
+	}
+	root.InitDefaultHelpCmd()
+	return root
+}
+
+// runFunc runs a command once its flags are set.
+type runFunc func(ctx context.Context, args []string) error
+
+// leaf makes a command that runs: define registers its flags on fs (a Go
+// flag set, added to the command's) and returns what runs it. Every leaf
+// takes --config, NANOEDGE_<FLAG> variables and a -o shorthand for
+// --output.
+func (e *env) leaf(use, short string, args cobra.PositionalArgs, define func(fs *flag.FlagSet) runFunc) *cobra.Command {
+	fs := flag.NewFlagSet(use, flag.ContinueOnError)
 	fs.String("config", "", configUsage)
-	return fs
+	run := define(fs)
+	c := &cobra.Command{Use: use, Short: short, Args: args}
+	fs.VisitAll(func(f *flag.Flag) {
+		pf := pflag.PFlagFromGoFlag(f)
+		if pf.Name == "output" {
+			pf.Shorthand = "o"
+		}
+		c.Flags().AddFlag(pf)
+	})
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := e.settle(c, fs); err != nil {
+			return err
+		}
+		return run(c.Context(), args)
+	}
+	return c
+}
+
+// group makes a command that only holds others.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Args: noSubcommand,
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
+	c.AddCommand(subs...)
+	return c
+}
+
+// noSubcommand refuses an argument that names no subcommand, suggesting
+// the nearest.
+func noSubcommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	} else if c.HasAvailableSubCommands() {
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		msg += "; want one of " + strings.Join(names, ", ")
+	}
+	return usageErr("%s", msg)
+}
+
+// exactArgs wants n positional arguments, named in what.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		switch {
+		case len(args) < n:
+			return usageErr("missing %s", what)
+		case len(args) > n:
+			return usageErr("unexpected arguments %s", strings.Join(args[n:], " "))
+		}
+		return nil
+	}
+}
+
+// noArgs wants no positional arguments.
+var noArgs = exactArgs(0, "")
+
+var unknownFlag = regexp.MustCompile(`unknown (?:shorthand )?flag: '?-{1,2}([^' ]+)'?`)
+
+// flagError makes a flag parsing error a usage error, suggesting the
+// nearest flag for an unknown one.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
+		name, _, _ := strings.Cut(m[1], "=")
+		if near := nearFlag(c.Flags(), name); near != "" {
+			msg += fmt.Sprintf("; did you mean --%s?", near)
+		}
+	}
+	return usageErr("%s", msg)
+}
+
+// settle sets the flags the command line did not from NANOEDGE_<FLAG>
+// variables and, below them, the --config file; and warns of NANOEDGE_
+// variables that name no flag of any command.
+func (e *env) settle(c *cobra.Command, fs *flag.FlagSet) error {
+	flags := c.Flags()
+	var file map[string][]string
+	if path := configPathOf(flags); path != "" {
+		var err error
+		if file, err = readConfig(path, flags, c.CommandPath()); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	flags.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := os.LookupEnv(name); ok {
+			if err := flags.Set(f.Name, v); err != nil {
+				errs = append(errs, usageErr("$%s: %v", name, err))
+			}
+			return
+		}
+		for _, v := range file[f.Name] {
+			if err := flags.Set(f.Name, v); err != nil {
+				errs = append(errs, usageErr("config: %s: %v", f.Name, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	e.warnStrayEnv(c.Root())
+	return nil
+}
+
+func envName(flagName string) string {
+	return "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// otherVariables are NANOEDGE_ variables that are not flags: the config
+// file, the publisher key, deploy/local/cluster.sh's.
+var otherVariables = map[string]bool{"NANOEDGE_CONFIG": true, "NANOEDGE_KEY": true, "NANOEDGE_BIN": true, "NANOEDGE_PORT_BASE": true}
+
+// warnStrayEnv warns of NANOEDGE_ variables no command reads: a typo
+// there would otherwise be silently ignored.
+func (e *env) warnStrayEnv(root *cobra.Command) {
+	known := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	var stray []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "NANOEDGE_") && !known[name] && !otherVariables[name] && !strings.HasPrefix(name, "NANOEDGE_TEST_") {
+			stray = append(stray, name)
+		}
+	}
+	sort.Strings(stray)
+	for _, name := range stray {
+		msg := fmt.Sprintf("nanoedge: warning: $%s names no flag of any command; ignored", name)
+		best, bestD := "", 3
+		for k := range known {
+			if d := editDistance(k, name); d < bestD {
+				best, bestD = k, d
+			}
+		}
+		if best != "" {
+			msg += fmt.Sprintf(" (did you mean $%s?)", best)
+		}
+		fmt.Fprintln(e.stderr, msg)
+	}
+}
+
+// humanError says err for people: a gRPC status as its code in words and
+// its message, without the packages' prefixes.
+func humanError(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	msg := st.Message()
+	for {
+		trimmed := strings.TrimPrefix(strings.TrimPrefix(msg, "controlplane: "), "registry: ")
+		if trimmed == msg {
+			break
+		}
+		msg = trimmed
+	}
+	words := codeWords(st.Code())
+	return words + ": " + strings.TrimPrefix(msg, words+": ")
+}
+
+// codeWords spells a gRPC code as words: "permission denied".
+func codeWords(c codes.Code) string {
+	var b strings.Builder
+	for i, r := range c.String() {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// errorHint says what to do about some failures.
+func errorHint(err error) string {
+	if client.OutcomeUnknown(err) {
+		return "the change may have been applied: check with 'nanoedge status' or 'nanoedge audit' before repeating it"
+	}
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		return "pass a token: --token-file FILE, --token, NANOEDGE_TOKEN, or run from the directory where 'nanoedge dev' wrote " + devTokenFile
+	case codes.PermissionDenied:
+		if strings.Contains(err.Error(), "may not call") {
+			return "this token's role may not do that; an admin can create one that may ('nanoedge tokens create --role ...')"
+		}
+	case codes.Unavailable:
+		return "is a control plane serving there? (--controlplane, NANOEDGE_CONTROLPLANE; --tls-ca if it speaks TLS)"
+	}
+	return ""
 }
 
 // addLogFlags registers --log-format and --log-level on a server command.
@@ -159,183 +394,11 @@ func (e *env) checkLogFlags() error {
 	var level slog.Level
 	if e.logLevel != "" {
 		if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
-			return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, e.logLevel)
+			return usageErr("--log-level %q: want debug, info, warn or error", e.logLevel)
 		}
 	}
 	if e.logFormat != "" && e.logFormat != "text" && e.logFormat != "json" {
-		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, e.logFormat)
-	}
-	return nil
-}
-
-// controlPlaneFlag registers --controlplane, defaulting to $NANOEDGE_CONTROLPLANE.
-func controlPlaneFlag(fs *flag.FlagSet) *string {
-	return fs.String("controlplane", envOr("NANOEDGE_CONTROLPLANE", "127.0.0.1:7070"), "control plane gRPC address (env NANOEDGE_CONTROLPLANE)")
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// devTokenFile and devKeyFile are where `nanoedge dev` leaves its admin
-// token and publisher key; client commands run from the same directory
-// find them without flags.
-var (
-	devTokenFile = filepath.Join(".nanoedge", "admin.token")
-	devKeyFile   = filepath.Join(".nanoedge", "publisher.key")
-)
-
-// clientFlags are the flags of every command that calls the control plane.
-type clientFlags struct {
-	addr, output *string
-	token        secretFlag
-	tls          clientTLSFlags
-	timeout      *time.Duration
-}
-
-func addClientFlags(fs *flag.FlagSet) clientFlags {
-	return clientFlags{
-		addr:    controlPlaneFlag(fs),
-		token:   addSecretFlag(fs, "token", "bearer token (default: "+devTokenFile+" if present)"),
-		tls:     addClientTLSFlags(fs, ""),
-		output:  fs.String("output", "text", "text for people, json for scripts (one JSON document on stdout)"),
-		timeout: fs.Duration("call-timeout", 30*time.Second, "bound each call to the control plane, retries through an election included"),
-	}
-}
-
-// secretFlag is a secret given as a flag, as NANOEDGE_<NAME>, or read from
-// the file named by --<name>-file. Its default is always empty, so help
-// and usage errors never print a secret taken from the environment.
-type secretFlag struct {
-	name        string
-	value, file *string
-}
-
-func addSecretFlag(fs *flag.FlagSet, name, usage string) secretFlag {
-	env := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	return secretFlag{
-		name:  name,
-		value: fs.String(name, "", usage+" (env "+env+"; prefer --"+name+"-file: flags show in process listings)"),
-		file:  fs.String(name+"-file", "", "read --"+name+" from this file (env "+env+"_FILE)"),
-	}
-}
-
-// get returns the secret, "" when none is given.
-func (f secretFlag) get() (string, error) {
-	if *f.value != "" {
-		return *f.value, nil
-	}
-	if *f.file == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(*f.file)
-	if err != nil {
-		return "", fmt.Errorf("--%s-file: %w", f.name, err)
-	}
-	v := strings.TrimSpace(string(b))
-	if v == "" {
-		return "", fmt.Errorf("--%s-file: %s is empty", f.name, *f.file)
-	}
-	return v, nil
-}
-
-// clientTLSFlags select TLS toward the control plane.
-type clientTLSFlags struct {
-	ca, cert, key *string
-}
-
-// addClientTLSFlags registers <prefix>tls-ca, -cert and -key, defaulting to
-// $NANOEDGE_<PREFIX>TLS_CA and so on.
-func addClientTLSFlags(fs *flag.FlagSet, prefix string) clientTLSFlags {
-	env := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(prefix, "-", "_")) + "TLS_"
-	return clientTLSFlags{
-		ca:   fs.String(prefix+"tls-ca", os.Getenv(env+"CA"), "speak TLS, trusting this CA file (env "+env+"CA)"),
-		cert: fs.String(prefix+"tls-cert", os.Getenv(env+"CERT"), "client certificate for mutual TLS (env "+env+"CERT)"),
-		key:  fs.String(prefix+"tls-key", os.Getenv(env+"KEY"), "client certificate key (env "+env+"KEY)"),
-	}
-}
-
-// config returns nil when no TLS flag is set.
-func (f clientTLSFlags) config() (*tls.Config, error) {
-	if *f.ca == "" && *f.cert == "" {
-		return nil, nil
-	}
-	return tlsconfig.Client(*f.ca, *f.cert, *f.key)
-}
-
-func (f clientFlags) dial() (*client.Client, error) { return f.dialAddr(*f.addr) }
-
-// dialAddr is dial to another address, with the same credentials.
-func (f clientFlags) dialAddr(addr string) (*client.Client, error) {
-	if *f.output != "text" && *f.output != "json" {
-		return nil, fmt.Errorf("%w: --output %q: want text or json", errUsage, *f.output)
-	}
-	token, err := f.token.get()
-	if err != nil {
-		return nil, err
-	}
-	if token == "" {
-		if b, err := os.ReadFile(devTokenFile); err == nil {
-			token = strings.TrimSpace(string(b))
-		}
-	}
-	opts := []client.Option{client.WithCallTimeout(*f.timeout)}
-	if token != "" {
-		opts = append(opts, client.WithToken(token))
-	}
-	tlsCfg, err := f.tls.config()
-	if err != nil {
-		return nil, err
-	}
-	if tlsCfg != nil {
-		opts = append(opts, client.WithTLS(tlsCfg))
-	}
-	return client.New(addr, opts...)
-}
-
-// parse reads flags from a config file (--config or NANOEDGE_CONFIG),
-// then from the environment (NANOEDGE_<FLAG>, dashes as underscores), then
-// from args, each winning over the one before; it refuses stray positional
-// arguments beyond max.
-func parse(fs *flag.FlagSet, args []string, max int) error {
-	if path := configPath(args); path != "" {
-		if err := loadConfig(fs, path); err != nil {
-			return err
-		}
-	}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "NANOEDGE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%w: $%s: %v", errUsage, name, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
-	// Flags may follow positional arguments: "flags set beta on --description x".
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if args = fs.Args(); len(args) == 0 {
-			break
-		}
-		positional, args = append(positional, args[0]), args[1:]
-	}
-	fs.Parse(append([]string{"--"}, positional...))
-	if fs.NArg() > max {
-		fs.Usage()
-		return fmt.Errorf("%w: unexpected arguments %s", errUsage, strings.Join(fs.Args()[max:], " "))
+		return usageErr("--log-format %q: want text or json", e.logFormat)
 	}
 	return nil
 }

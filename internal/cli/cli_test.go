@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
@@ -58,11 +61,11 @@ func TestPushRouteList(t *testing.T) {
 	}
 	t.Setenv("NANOEDGE_CONTROLPLANE", addr)
 	code, out, errOut = run("route", "set", "--path", "/api/", "--module", "hello@"+digest[:len("sha256:")+12])
-	if code != 0 || !strings.HasPrefix(out, "route /api/ -> hello@"+digest) {
+	if code != 0 || !strings.HasPrefix(out, "route */api/ -> hello@"+digest) {
 		t.Fatalf("route set: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = run("route", "list")
-	if code != 0 || !regexp.MustCompile(`\*\s+/api/\s+hello\s+sha256:`).MatchString(out) || !strings.Contains(out, "(1 routes at revision") {
+	if code != 0 || !regexp.MustCompile(`\*/api/\s+hello@sha256:[0-9a-f]{12}\s+-\s+-\s+\d+`).MatchString(out) || !strings.Contains(out, "(1 routes at revision") {
 		t.Fatalf("route list: exit %d, %q", code, out)
 	}
 	code, out, _ = run("status")
@@ -82,7 +85,7 @@ func TestPushRouteList(t *testing.T) {
 		t.Fatalf("route options %v", o)
 	}
 	code, out, _ = run("route", "rollback", "--path", "/api/")
-	if code != 0 || !strings.Contains(out, "route /api/ rolled back to hello@") {
+	if code != 0 || !strings.Contains(out, "route */api/ rolled back to hello@") {
 		t.Fatalf("route rollback: exit %d, %q", code, out)
 	}
 	code, out, errOut = run("flags", "set", "beta", "on", "--description", "the new look")
@@ -90,18 +93,18 @@ func TestPushRouteList(t *testing.T) {
 		t.Fatalf("flags set: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, errOut = run("route", "set", "--path", "/api/", "--module", "hello", "--rule", "flag:beta=>hello")
-	if code != 0 || !strings.Contains(out, "rule  MATCH_KIND_FLAG beta") {
+	if code != 0 || !strings.Contains(out, "rule  flag beta on => hello@sha256:") {
 		t.Fatalf("route set with a flag rule: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = run("flags", "list")
 	if code != 0 || !regexp.MustCompile(`beta\s+on\s+\d+\s+the new look`).MatchString(out) {
 		t.Fatalf("flags list: exit %d, %q", code, out)
 	}
-	if code, _, errOut = run("flags", "delete", "beta"); code != 1 || !strings.Contains(errOut, "FailedPrecondition") {
+	if code, _, errOut = run("flags", "delete", "beta"); code != 1 || !strings.Contains(errOut, "nanoedge flags delete: failed precondition: ") {
 		t.Fatalf("flags delete while a route follows it: exit %d, %q", code, errOut)
 	}
 	code, out, _ = run("route", "delete", "--path", "/api/")
-	if code != 0 || !strings.Contains(out, "route /api/ deleted") {
+	if code != 0 || !strings.Contains(out, "route */api/ deleted") {
 		t.Fatalf("route delete: exit %d, %q", code, out)
 	}
 	if code, out, errOut = run("flags", "delete", "beta"); code != 0 || !strings.HasPrefix(out, "flag beta deleted") {
@@ -127,20 +130,25 @@ func TestErrorsAreClear(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"rute"}, 2, `did you mean "route"?`},
 		{[]string{"version", "extra"}, 2, "unexpected arguments extra"},
-		{[]string{}, 2, "Usage: nanoedge <command>"},
-		{[]string{"push", "--controlplane", addr}, 2, "Usage: nanoedge push"},
-		{[]string{"push", "--controlplane", addr, notWasm}, 1, "PermissionDenied desc = controlplane: module is unsigned"},
+		{[]string{"push", "--controlplane", addr}, 2, "nanoedge push: missing the module: a Go package directory or a .wasm file\nRun 'nanoedge push --help' for usage."},
+		{[]string{"push", "--controlplane", addr, notWasm}, 1, "nanoedge push: permission denied: module is unsigned"},
 		{[]string{"push", "--controlplane", addr, "/no/such/file.wasm"}, 1, "no such file"},
-		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "ghost"}, 1, "NotFound"},
-		{[]string{"route", "frob"}, 2, `unknown subcommand "frob"`},
-		{[]string{"modules", "--controlplane", addr, "extra"}, 2, "unexpected arguments extra"},
+		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "ghost"}, 1, "nanoedge route set: not found: module \"ghost\""},
+		{[]string{"route", "frob"}, 2, `unknown command "frob" for "nanoedge route"; want one of delete, list, rollback, set`},
+		{[]string{"route", "delete", "--controlplane", addr}, 2, "--path is required"},
+		{[]string{"route", "delete", "--controlplane", addr, "--path", "/nope/"}, 1, "nanoedge route delete: not found: route /nope/"},
+		{[]string{"route", "set", "--controlplane", addr, "--pathh", "/x"}, 2, "unknown flag: --pathh; did you mean --path?"},
+		{[]string{"modules", "--controlplane", addr, "extra"}, 2, `unknown command "extra" for "nanoedge modules"`},
 		{[]string{"flags", "set", "--controlplane", addr, "beta", "maybe"}, 2, `flag state "maybe": want on or off`},
 		{[]string{"controlplane", "--log-format", "yaml"}, 2, `--log-format "yaml": want text or json`},
 		{[]string{"worker", "--log-level", "loud"}, 2, `--log-level "loud"`},
 		{[]string{"worker", "--max-requests-per-instance", "-1"}, 2, "--max-requests-per-instance must not be negative"},
 		{[]string{"dev", "--recycle-memory-mb", "0"}, 2, "--recycle-memory-mb must be positive"},
-		{[]string{"flags", "set", "--controlplane", addr, "Bad Name", "on"}, 1, "InvalidArgument"},
+		{[]string{"flags", "set", "--controlplane", addr, "Bad Name", "on"}, 1, "nanoedge flags set: invalid argument: flag name \"Bad Name\""},
+		{[]string{"route", "list", "--controlplane", addr, "--token", "ne_0000000000000000_00000000000000000000000000000000"}, 1, "pass a token: --token-file FILE"},
+		{[]string{"route", "list", "--controlplane", "127.0.0.1:1", "--call-timeout", "1s"}, 1, "is a control plane serving there?"},
 		{[]string{"route", "set", "--controlplane", addr, "--path", "/x", "--module", "m", "--rule", "flag:beta~x=>m"}, 1, "flag:NAME=>MODULE"},
 	}
 	for _, tt := range tests {
@@ -185,7 +193,7 @@ func TestKeysSignTokensAudit(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(secret, "ne_") {
 		t.Fatalf("tokens create: %d %q", code, secret)
 	}
-	if code, _, errOut := run("push", "--token", strings.TrimSpace(secret), wasmFile); code != 1 || !strings.Contains(errOut, "PermissionDenied") {
+	if code, _, errOut := run("push", "--token", strings.TrimSpace(secret), wasmFile); code != 1 || !strings.Contains(errOut, "permission denied") || !strings.Contains(errOut, "tokens create --role") {
 		t.Fatalf("reader push: exp PermissionDenied, got %d %q", code, errOut)
 	}
 	if code, out, _ := run("modules", "--token", strings.TrimSpace(secret)); code != 0 || !strings.Contains(out, "app") {
@@ -229,18 +237,59 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestEveryCommandHasHelp: every command, group or not, prints its help
+// and exits 0 for -h, --help and 'help <command>'; a group alone prints
+// its help too.
 func TestEveryCommandHasHelp(t *testing.T) {
-	for name := range commands {
-		args := []string{name, "-h"}
-		switch name {
-		case "route", "keys", "tokens", "cluster", "rollout", "certs":
-			args = []string{name, map[string]string{"route": "list", "keys": "add", "tokens": "create", "cluster": "add", "rollout": "start", "certs": "node"}[name], "-h"}
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" {
+				continue
+			}
+			p := append(append([]string(nil), path...), sub.Name())
+			paths = append(paths, p)
+			walk(sub, p)
 		}
-		t.Run(name, func(t *testing.T) {
-			if code, _, stderr := run(args...); code != 2 || !strings.Contains(stderr, "Usage: nanoedge "+name) {
-				t.Fatalf("exp usage and exit 2, got %d: %s", code, stderr)
+	}
+	walk((&env{}).root(), nil)
+	if len(paths) < 40 {
+		t.Fatalf("only %d commands found", len(paths))
+	}
+	for _, p := range paths {
+		t.Run(strings.Join(p, " "), func(t *testing.T) {
+			for _, args := range [][]string{append(append([]string(nil), p...), "-h"), append(append([]string(nil), p...), "--help"), append([]string{"help"}, p...)} {
+				code, out, errOut := run(args...)
+				if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "nanoedge "+strings.Join(p, " ")) {
+					t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+				}
 			}
 		})
+	}
+	for _, g := range []string{"route", "keys", "tokens", "cluster", "rollout", "certs"} {
+		if code, out, _ := run(g); code != 0 || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("%s alone: exit %d, %q", g, code, out)
+		}
+	}
+	if code, out, _ := run("--version"); code != 0 || !strings.HasPrefix(out, "nanoedge ") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+}
+
+// TestCompletion: the completion scripts come out for each shell, and
+// completing a command line offers commands and flags.
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{"bash": "__start_nanoedge", "zsh": "#compdef nanoedge", "fish": "complete -c nanoedge"} {
+		if code, out, errOut := run("completion", shell); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("completion %s: exit %d, %d bytes, %q", shell, code, len(out), errOut)
+		}
+	}
+	if code, out, _ := run("__complete", "rou"); code != 0 || !strings.Contains(out, "route") {
+		t.Errorf("completing 'rou': %d %q", code, out)
+	}
+	if code, out, _ := run("__complete", "route", "set", "--mod"); code != 0 || !strings.Contains(out, "--module") {
+		t.Errorf("completing 'route set --mod': %d %q", code, out)
 	}
 }
 
@@ -344,8 +393,24 @@ func TestOutputJSON(t *testing.T) {
 	if s, _ := tok["secret"].(string); !strings.HasPrefix(s, "ne_") || tok["token"].(map[string]any)["role"] != "ROLE_PUBLISHER" {
 		t.Fatalf("tokens create: %v", tok)
 	}
-	if code, _, errOut := run("route", "list", "--output", "yaml"); code != 2 || !strings.Contains(errOut, `--output "yaml": want text or json`) {
+	if code, _, errOut := run("route", "list", "--output", "xml"); code != 2 || !strings.Contains(errOut, `--output "xml": want text, json or yaml`) {
 		t.Fatalf("unknown output: exit %d %q", code, errOut)
+	}
+	// Every number is a number, whatever its width in the API.
+	mods := decode("modules")["modules"].([]any)
+	if _, ok := mods[0].(map[string]any)["size"].(float64); !ok {
+		t.Fatalf("module size is not a number: %v", mods[0])
+	}
+	// YAML says the same, and -o is --output.
+	code, out, _ := run("route", "list", "-o", "yaml")
+	var y map[string]any
+	if code != 0 || yaml.Unmarshal([]byte(out), &y) != nil || len(y["routes"].([]any)) != 1 {
+		t.Fatalf("route list -o yaml: exit %d, %q", code, out)
+	}
+	code, out, _ = run("version", "-o", "json")
+	var v map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v["version"] == "" || len(v["engines"].([]any)) == 0 {
+		t.Fatalf("version -o json: exit %d, %q", code, out)
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,48 +12,46 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/nanoedge/nanoedge/internal/wasmbuild"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
-func runPush(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("push", "[flags] <go-package-dir | module.wasm>")
-	cf := addClientFlags(fs)
-	name := fs.String("name", "", "module name (default: the directory or file name)")
-	keyFile := fs.String("key", os.Getenv("NANOEDGE_KEY"), "publisher private key file to sign with (env NANOEDGE_KEY; default: "+devKeyFile+" if present)")
-	sigFile := fs.String("signature", "", "detached signature from 'nanoedge sign' (default: <file>.sig if present)")
-	source := fs.String("source", "", "source revision or CI run id to record as provenance")
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	path := fs.Arg(0)
-	wasm, err := readModule(ctx, path)
-	if err != nil {
-		return err
-	}
-	if *name == "" {
-		*name = defaultName(path)
-	}
-	c, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	res, err := upload(ctx, e, cf, c, path, *name, wasm, *keyFile, *sigFile, *source)
-	if err != nil {
-		return err
-	}
-	return cf.emit(e, map[string]any{"module": res.Module, "created": res.Created, "revision": res.Revision}, func(w io.Writer) {
-		verb := "pushed"
-		if !res.Created {
-			verb = "already stored"
+func (e *env) pushCmd() *cobra.Command {
+	return e.leaf("push [flags] <go-package-dir | module.wasm>", "upload a handler module (a Go package directory or a .wasm file)", exactArgs(1, "the module: a Go package directory or a .wasm file"), func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		name := fs.String("name", "", "module name (default: the directory or file name)")
+		keyFile := fs.String("key", "", "publisher private key file to sign with (env NANOEDGE_KEY; default: "+devKeyFile+" if present)")
+		sigFile := fs.String("signature", "", "detached signature from 'nanoedge sign' (default: <file>.sig if present)")
+		source := fs.String("source", "", "source revision or CI run id to record as provenance")
+		return func(ctx context.Context, args []string) error {
+			path := args[0]
+			wasm, err := readModule(ctx, path)
+			if err != nil {
+				return err
+			}
+			if *name == "" {
+				*name = defaultName(path)
+			}
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := upload(ctx, e, cf, c, path, *name, wasm, *keyFile, *sigFile, *source)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, map[string]any{"module": res.Module, "created": res.Created, "revision": res.Revision}, func(w io.Writer) {
+				verb := "pushed"
+				if !res.Created {
+					verb = "already stored"
+				}
+				fmt.Fprintf(w, "%s %s@%s (%d bytes, revision %d)\n", verb, res.Module.Name, res.Module.Digest, res.Module.Size, res.Revision)
+			})
 		}
-		fmt.Fprintf(w, "%s %s@%s (%d bytes, revision %d)\n", verb, res.Module.Name, res.Module.Digest, res.Module.Size, res.Revision)
 	})
 }
 
@@ -96,151 +95,235 @@ func defaultName(path string) string {
 	return strings.ToLower(base)
 }
 
-func runRoute(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: nanoedge route set|delete|rollback|list [flags]")
-		return errUsage
+// routeFlags name a route.
+type routeFlags struct{ host, path *string }
+
+func addRouteFlags(fs *flag.FlagSet) routeFlags {
+	return routeFlags{
+		host: fs.String("host", "", "host to match, without port (empty: any host)"),
+		path: fs.String("path", "", "path prefix to match, starting with / (required)"),
 	}
-	sub, args := args[0], args[1:]
-	fs := e.flags("route "+sub, "[flags]")
-	cf := addClientFlags(fs)
-	var host, path, module *string
-	var timeout *time.Duration
-	var maxBody *int64
-	var strict *bool
-	var sticky *string
-	var versions, rules listFlag
-	var mw *middlewareFlags
-	switch sub {
-	case "set", "delete", "rollback":
-		host = fs.String("host", "", "host to match, without port (empty: any host)")
-		path = fs.String("path", "", "path prefix to match, starting with /")
-		if sub == "set" {
-			module = fs.String("module", "", "module reference: name, name@sha256:<hex> or a digest prefix")
-			timeout = fs.Duration("timeout", 0, "request time limit for this route (only lowers the worker's)")
-			maxBody = fs.Int64("max-body-kb", 0, "request body limit for this route, in KiB (only lowers the worker's)")
-			strict = fs.Bool("strict", false, "a fresh instance for every request")
-			fs.Var(&versions, "version", "a weighted version MODULE=WEIGHT (repeat; weights sum to 100)")
-			sticky = fs.String("sticky", "", "keep users on one version by header:<name>, cookie:<name> or ip")
-			mw = addMiddlewareFlags(fs)
-			fs.Var(&rules, "rule", "send matching requests to a module: KIND[:NAME]~REGEXP=>MODULE, KIND one of header, cookie, query, ua; or flag:NAME=>MODULE while a feature flag is on (repeat)")
-		}
-	case "list":
-	default:
-		fmt.Fprintf(e.stderr, "nanoedge route: unknown subcommand %q; want set, delete, rollback or list\n", sub)
-		return errUsage
-	}
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	c, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	switch sub {
-	case "set":
-		opts := &registryv1.RouteOptions{TimeoutMs: timeout.Milliseconds(), MaxRequestBody: *maxBody << 10, StrictIsolation: *strict}
-		mw.apply(opts)
-		route := client.Route{Host: *host, PathPrefix: *path, Module: *module, Options: opts, StickyKey: *sticky}
-		if route.Versions, err = parseVersions(versions); err != nil {
-			return err
-		}
-		if route.Rules, err = parseRules(rules); err != nil {
-			return err
-		}
-		r, rev, err := c.SetRoute(ctx, route)
-		if err != nil {
-			return err
-		}
-		return cf.emit(e, map[string]any{"route": r, "revision": rev}, func(w io.Writer) { printRoute(w, r, rev) })
-	case "rollback":
-		r, rev, err := c.RollbackRoute(ctx, *host, *path)
-		if err != nil {
-			return err
-		}
-		return cf.emit(e, map[string]any{"route": r, "revision": rev}, func(w io.Writer) {
-			fmt.Fprintf(w, "route %s%s rolled back to %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
-		})
-	case "delete":
-		rev, err := c.DeleteRoute(ctx, *host, *path)
-		if err != nil {
-			return err
-		}
-		return cf.emit(e, map[string]any{"revision": rev}, func(w io.Writer) {
-			fmt.Fprintf(w, "route %s%s deleted (revision %d)\n", *host, *path, rev)
-		})
-	case "list":
-		routes, rev, err := c.ListRoutes(ctx)
-		if err != nil {
-			return err
-		}
-		return cf.emit(e, map[string]any{"routes": routes, "revision": rev}, func(w io.Writer) { printRoutes(w, routes, rev) })
+}
+
+// need refuses a missing --path: no route has an empty one.
+func (f routeFlags) need() error {
+	if *f.path == "" {
+		return usageErr("--path is required: the route's path prefix, starting with /")
 	}
 	return nil
 }
 
+func (e *env) routeCmd() *cobra.Command {
+	set := e.leaf("set", "point a host and path prefix at a module, a weighted split, or rules", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		rf := addRouteFlags(fs)
+		module := fs.String("module", "", "module reference: name, name@sha256:<hex> or a digest prefix")
+		timeout := fs.Duration("timeout", 0, "request time limit for this route (only lowers the worker's)")
+		maxBody := fs.Int64("max-body-kb", 0, "request body limit for this route, in KiB (only lowers the worker's)")
+		strict := fs.Bool("strict", false, "a fresh instance for every request")
+		var versions, rules listFlag
+		fs.Var(&versions, "version", "a weighted version MODULE=WEIGHT (repeat; weights sum to 100)")
+		sticky := fs.String("sticky", "", "keep users on one version by header:<name>, cookie:<name> or ip")
+		mw := addMiddlewareFlags(fs)
+		fs.Var(&rules, "rule", "send matching requests to a module: KIND[:NAME]~REGEXP=>MODULE, KIND one of header, cookie, query, ua; or flag:NAME=>MODULE while a feature flag is on (repeat)")
+		return func(ctx context.Context, args []string) error {
+			if err := rf.need(); err != nil {
+				return err
+			}
+			opts := &registryv1.RouteOptions{TimeoutMs: timeout.Milliseconds(), MaxRequestBody: *maxBody << 10, StrictIsolation: *strict}
+			mw.apply(opts)
+			route := client.Route{Host: *rf.host, PathPrefix: *rf.path, Module: *module, Options: opts, StickyKey: *sticky}
+			var err error
+			if route.Versions, err = parseVersions(versions); err != nil {
+				return err
+			}
+			if route.Rules, err = parseRules(rules); err != nil {
+				return err
+			}
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			r, rev, err := c.SetRoute(ctx, route)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, map[string]any{"route": r, "revision": rev}, func(w io.Writer) { printRoute(w, r, rev) })
+		}
+	})
+	rollback := e.leaf("rollback", "restore a route as it was before its last change", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		rf := addRouteFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			if err := rf.need(); err != nil {
+				return err
+			}
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			r, rev, err := c.RollbackRoute(ctx, *rf.host, *rf.path)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, map[string]any{"route": r, "revision": rev}, func(w io.Writer) {
+				fmt.Fprintf(w, "route %s rolled back to %s (revision %d)\n", routeName(r.Host, r.PathPrefix), routeTarget(r), rev)
+				printRouteBody(w, r)
+			})
+		}
+	})
+	del := e.leaf("delete", "delete a route", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		rf := addRouteFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			if err := rf.need(); err != nil {
+				return err
+			}
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rev, err := c.DeleteRoute(ctx, *rf.host, *rf.path)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, map[string]any{"revision": rev}, func(w io.Writer) {
+				fmt.Fprintf(w, "route %s deleted (revision %d)\n", routeName(*rf.host, *rf.path), rev)
+			})
+		}
+	})
+	list := e.leaf("list", "list routes with their splits, rules and options", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			routes, rev, err := c.ListRoutes(ctx)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, map[string]any{"routes": routes, "revision": rev}, func(w io.Writer) { printRoutes(w, routes, rev) })
+		}
+	})
+	return group("route", "set, delete, roll back or list routes", set, del, rollback, list)
+}
+
+// routeName is how messages name a route: host and path, "*" for any host.
+func routeName(host, path string) string {
+	if host == "" {
+		host = "*"
+	}
+	return host + path
+}
+
+func moduleRef(name, digest string) string { return name + "@" + shortDigest(digest) }
+
+// routeTarget says where a route sends requests outside its rules.
+func routeTarget(r *registryv1.Route) string {
+	if len(r.Versions) == 0 {
+		return moduleRef(r.ModuleName, r.ModuleDigest)
+	}
+	parts := make([]string, len(r.Versions))
+	for i, v := range r.Versions {
+		parts[i] = fmt.Sprintf("%d%% %s", v.Weight, moduleRef(v.ModuleName, v.ModuleDigest))
+	}
+	return strings.Join(parts, " + ")
+}
+
 func printRoute(w io.Writer, r *registryv1.Route, rev int64) {
-	fmt.Fprintf(w, "route %s%s -> %s@%s (revision %d)\n", r.Host, r.PathPrefix, r.ModuleName, r.ModuleDigest, rev)
+	if len(r.Versions) == 0 {
+		fmt.Fprintf(w, "route %s -> %s@%s (revision %d)\n", routeName(r.Host, r.PathPrefix), r.ModuleName, r.ModuleDigest, rev)
+	} else {
+		fmt.Fprintf(w, "route %s (revision %d)\n", routeName(r.Host, r.PathPrefix), rev)
+	}
+	printRouteBody(w, r)
+}
+
+// printRouteBody writes a route's split, rules, stickiness and options,
+// one per line.
+func printRouteBody(w io.Writer, r *registryv1.Route) {
 	for _, v := range r.Versions {
 		fmt.Fprintf(w, "  %3d%%  %s@%s\n", v.Weight, v.ModuleName, v.ModuleDigest)
 	}
 	for _, rl := range r.Rules {
-		fmt.Fprintf(w, "  rule  %s %s ~ %s => %s@%s\n", rl.Kind, rl.Name, rl.Pattern, rl.ModuleName, rl.ModuleDigest)
+		fmt.Fprintf(w, "  rule  %s => %s@%s\n", rl.Match(), rl.ModuleName, rl.ModuleDigest)
+	}
+	if r.StickyKey != "" {
+		fmt.Fprintf(w, "  sticky by %s\n", r.StickyKey)
+	}
+	if opts := r.GetOptions().Describe(); len(opts) > 0 {
+		fmt.Fprintf(w, "  options  %s\n", strings.Join(opts, ", "))
 	}
 }
 
 func printRoutes(w io.Writer, routes []*registryv1.Route, rev int64) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "HOST\tPATH\tMODULE\tDIGEST\tREVISION\n")
+	fmt.Fprintf(tw, "ROUTE\tTO\tRULES\tOPTIONS\tREVISION\n")
 	for _, r := range routes {
-		host := r.Host
-		if host == "" {
-			host = "*"
+		var rules []string
+		for _, rl := range r.Rules {
+			rules = append(rules, rl.Match()+" => "+moduleRef(rl.ModuleName, rl.ModuleDigest))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", host, r.PathPrefix, r.ModuleName, shortDigest(r.ModuleDigest), r.ModRevision)
+		if r.StickyKey != "" {
+			rules = append(rules, "sticky by "+r.StickyKey)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", routeName(r.Host, r.PathPrefix), routeTarget(r),
+			dash(strings.Join(rules, "; ")), dash(strings.Join(r.GetOptions().Describe(), ", ")), r.ModRevision)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "(%d routes at revision %d)\n", len(routes), rev)
 }
 
-func runModules(ctx context.Context, e *env, args []string) error {
-	gc := len(args) > 0 && args[0] == "gc"
-	if gc {
-		args = args[1:]
-	}
-	fs := e.flags("modules", "[gc [--dry-run]] [flags]")
-	cf := addClientFlags(fs)
-	dryRun := fs.Bool("dry-run", false, "with gc: only list what would be deleted")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	c, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if !gc {
-		mods, rev, err := c.ListModules(ctx)
-		if err != nil {
-			return err
+func (e *env) modulesCmd() *cobra.Command {
+	list := func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			mods, rev, err := c.ListModules(ctx)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, map[string]any{"modules": mods, "revision": rev}, func(w io.Writer) { printModules(w, mods, rev) })
 		}
-		return cf.emit(e, map[string]any{"modules": mods, "revision": rev}, func(w io.Writer) { printModules(w, mods, rev) })
 	}
-	resp, err := c.CollectGarbage(ctx, *dryRun)
-	if err != nil {
-		return err
-	}
-	return cf.emit(e, resp, func(w io.Writer) {
-		verb := "deleted"
-		if *dryRun {
-			verb = "would delete"
+	gc := e.leaf("gc", "delete modules no route uses (keeps the newest of each name)", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		dryRun := fs.Bool("dry-run", false, "only list what would be deleted")
+		return func(ctx context.Context, args []string) error {
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.CollectGarbage(ctx, *dryRun)
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, resp, func(w io.Writer) {
+				verb := "deleted"
+				if *dryRun {
+					verb = "would delete"
+				}
+				for _, m := range resp.Deleted {
+					fmt.Fprintf(w, "%s %s@%s (%d bytes)\n", verb, m.Name, m.Digest, m.Size)
+				}
+				fmt.Fprintf(w, "%s %d modules, %d bytes (revision %d)\n", verb, len(resp.Deleted), resp.FreedBytes, resp.Revision)
+			})
 		}
-		for _, m := range resp.Deleted {
-			fmt.Fprintf(w, "%s %s@%s (%d bytes)\n", verb, m.Name, m.Digest, m.Size)
-		}
-		fmt.Fprintf(w, "%s %d modules, %d bytes (revision %d)\n", verb, len(resp.Deleted), resp.FreedBytes, resp.Revision)
 	})
+	cmd := e.leaf("modules", "list stored modules; 'modules gc' deletes unrouted old ones", noArgs, list)
+	cmd.Args = noSubcommand
+	cmd.AddCommand(gc)
+	return cmd
 }
 
 func printModules(w io.Writer, mods []*registryv1.Module, rev int64) {
@@ -255,37 +338,37 @@ func printModules(w io.Writer, mods []*registryv1.Module, rev int64) {
 	fmt.Fprintf(w, "(%d modules at revision %d)\n", len(mods), rev)
 }
 
-func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("status", "[flags]")
-	cf := addClientFlags(fs)
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	c, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	mods, _, err := c.ListModules(ctx)
-	if err != nil {
-		return err
-	}
-	routes, rev, err := c.ListRoutes(ctx)
-	if err != nil {
-		return err
-	}
-	workers, err := c.Workers(ctx)
-	if err != nil {
-		return err
-	}
-	v := map[string]any{"modules": mods, "routes": routes, "workers": workers, "revision": rev}
-	return cf.emit(e, v, func(w io.Writer) {
-		fmt.Fprintf(w, "control plane %s\n\n", *cf.addr)
-		printModules(w, mods, rev)
-		fmt.Fprintln(w)
-		printRoutes(w, routes, rev)
-		fmt.Fprintln(w)
-		printWorkers(w, workers)
+func (e *env) statusCmd() *cobra.Command {
+	return e.leaf("status", "show the registry's revision, modules, routes and workers", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			mods, _, err := c.ListModules(ctx)
+			if err != nil {
+				return err
+			}
+			routes, rev, err := c.ListRoutes(ctx)
+			if err != nil {
+				return err
+			}
+			workers, err := c.Workers(ctx)
+			if err != nil {
+				return err
+			}
+			v := map[string]any{"modules": mods, "routes": routes, "workers": workers, "revision": rev}
+			return cf.emit(e, v, func(w io.Writer) {
+				fmt.Fprintf(w, "control plane %s\n\n", *cf.addr)
+				printModules(w, mods, rev)
+				fmt.Fprintln(w)
+				printRoutes(w, routes, rev)
+				fmt.Fprintln(w)
+				printWorkers(w, workers)
+			})
+		}
 	})
 }
 
@@ -322,12 +405,6 @@ func dash(s string) string {
 	}
 	return s
 }
-
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func parseVersions(vals []string) ([]*registryv1.VersionSpec, error) {
 	var out []*registryv1.VersionSpec

@@ -1,60 +1,50 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 )
 
 const configUsage = "read flags from this YAML file, one 'flag-name: value' per flag, lists for repeated flags (env NANOEDGE_CONFIG); command-line flags and NANOEDGE_ variables win over it"
 
-// configPath finds --config in args, before the flags are parsed, or
-// falls back to $NANOEDGE_CONFIG.
-func configPath(args []string) string {
-	for i, a := range args {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "config" {
-			continue
-		}
-		if hasValue {
-			return value
-		}
-		if i+1 < len(args) {
-			return args[i+1]
-		}
+// configPathOf is --config, else $NANOEDGE_CONFIG.
+func configPathOf(flags *pflag.FlagSet) string {
+	if f := flags.Lookup("config"); f != nil && f.Value.String() != "" {
+		return f.Value.String()
 	}
 	return os.Getenv("NANOEDGE_CONFIG")
 }
 
-// loadConfig sets the flags a config file names. One file can serve
-// several commands, so keys a command has no flag for are skipped, unless
-// they look like a typo of one of its flags.
-func loadConfig(fs *flag.FlagSet, path string) error {
+// readConfig reads a config file into the values of each flag it names.
+// One file can serve several commands, so keys a command has no flag for
+// are skipped, unless they look like a typo of one of its flags.
+func readConfig(path string, flags *pflag.FlagSet, command string) (map[string][]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("%w: config: %v", errUsage, err)
+		return nil, usageErr("config: %v", err)
 	}
 	var values map[string]any
 	if err := yaml.Unmarshal(b, &values); err != nil {
-		return fmt.Errorf("%w: config %s: %v", errUsage, path, err)
+		return nil, usageErr("config %s: %v", path, err)
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	out := map[string][]string{}
 	for _, k := range keys {
 		if k == "config" {
-			return fmt.Errorf("%w: config %s: a config file cannot name another", errUsage, path)
+			return nil, usageErr("config %s: a config file cannot name another", path)
 		}
-		if fs.Lookup(k) == nil {
-			if near := nearFlag(fs, k); near != "" {
-				return fmt.Errorf("%w: config %s: %q is not a flag of %s; did you mean %q?", errUsage, path, k, fs.Name(), near)
+		if flags.Lookup(k) == nil {
+			if near := nearFlag(flags, k); near != "" {
+				return nil, usageErr("config %s: %q is not a flag of %s; did you mean %q?", path, k, command, near)
 			}
 			continue
 		}
@@ -63,12 +53,10 @@ func loadConfig(fs *flag.FlagSet, path string) error {
 			list = []any{values[k]}
 		}
 		for _, v := range list {
-			if err := fs.Set(k, configString(v)); err != nil {
-				return fmt.Errorf("%w: config %s: %s: %v", errUsage, path, k, err)
-			}
+			out[k] = append(out[k], configString(v))
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func configString(v any) string {
@@ -82,12 +70,12 @@ func configString(v any) string {
 	}
 }
 
-// nearFlag returns a flag of fs within two edits of name, or "".
-func nearFlag(fs *flag.FlagSet, name string) string {
-	near := ""
-	fs.VisitAll(func(f *flag.Flag) {
-		if near == "" && editDistance(f.Name, name) <= 2 {
-			near = f.Name
+// nearFlag returns a flag of flags within two edits of name, or "".
+func nearFlag(flags *pflag.FlagSet, name string) string {
+	near, best := "", 3
+	flags.VisitAll(func(f *pflag.Flag) {
+		if d := editDistance(f.Name, name); d < best {
+			near, best = f.Name, d
 		}
 	})
 	return near

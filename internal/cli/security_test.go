@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,18 +25,23 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	t.Setenv("NANOEDGE_TOKEN", token)
 	t.Setenv("NANOEDGE_PIN_SECRET", pin)
 	t.Setenv("NANOEDGE_BOOTSTRAP_TOKEN", token)
-	for _, args := range [][]string{
-		{"route", "set", "--pathh", "/x"},
-		{"route", "list", "-h"},
-		{"worker", "--no-such-flag"},
-		{"worker", "-h"},
-		{"controlplane", "--no-such-flag"},
-		{"dev", "-h"},
-		{"tokens", "list", "--typo"},
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"route", "set", "--pathh", "/x"}, 2},
+		{[]string{"route", "list", "-h"}, 0},
+		{[]string{"worker", "--no-such-flag"}, 2},
+		{[]string{"worker", "-h"}, 0},
+		{[]string{"controlplane", "--no-such-flag"}, 2},
+		{[]string{"dev", "-h"}, 0},
+		{[]string{"tokens", "list", "--typo"}, 2},
+		{[]string{"help", "worker"}, 0},
 	} {
+		args := c.args
 		code, out, errOut := run(args...)
-		if code != 2 {
-			t.Errorf("%v: exit %d, want 2 (usage)", args, code)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d", args, code, c.code)
 		}
 		if all := out + errOut; strings.Contains(all, token) || strings.Contains(all, pin) || strings.Contains(all, "0123456789abcdef0123") {
 			t.Errorf("%v printed a secret:\n%s", args, all)
@@ -167,16 +173,30 @@ func TestClusterMembersShowEachNodesRevision(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var v struct {
-		Applied map[string]any `json:"applied_by_node"`
+		Nodes map[string]nodeHealth `json:"nodes"`
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := v.Applied[env.CP.Store.NodeID()].(float64); !ok || r < 1 {
-		t.Fatalf("exp the node's applied revision, got %v", v.Applied)
+	if h := v.Nodes[env.CP.Store.NodeID()]; !h.Answered || h.AppliedRevision < 1 || h.Health != "ok" || h.LastContactMS != 0 {
+		t.Fatalf("exp the node's applied revision and health, got %+v", v.Nodes)
 	}
 	code, out, _ = run("cluster", "members", "--controlplane", env.CP.Addr(), "--token", env.AdminToken)
-	if code != 0 || !strings.Contains(out, "APPLIED") {
+	if code != 0 || !strings.Contains(out, "APPLIED") || !strings.Contains(out, "HEALTH") || !regexp.MustCompile(`leader\s+\d+\s+ok`).MatchString(out) {
 		t.Fatalf("text: %d %q", code, out)
+	}
+}
+
+// TestStrayVariablesWarned: a NANOEDGE_ variable no command reads is
+// named on stderr, with the nearest one meant; the command still runs.
+func TestStrayVariablesWarned(t *testing.T) {
+	t.Setenv("NANOEDGE_TOKNE", "x")
+	t.Setenv("NANOEDGE_HTTP_ADDR", ":8080") // a worker's flag: not stray for route list
+	code, out, errOut := run("version")
+	if code != 0 || !strings.HasPrefix(out, "nanoedge ") {
+		t.Fatalf("version: exit %d %q", code, out)
+	}
+	if !strings.Contains(errOut, "$NANOEDGE_TOKNE names no flag of any command; ignored (did you mean $NANOEDGE_TOKEN?)") || strings.Contains(errOut, "HTTP_ADDR") {
+		t.Fatalf("stderr: %q", errOut)
 	}
 }

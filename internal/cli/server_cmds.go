@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/nanoedge/nanoedge/controlplane"
 	"github.com/nanoedge/nanoedge/dataplane"
 	"github.com/nanoedge/nanoedge/dataplane/engine"
@@ -76,7 +78,7 @@ func (f controlPlaneFlags) config(e *env) (server.ControlPlaneConfig, error) {
 	if *f.raftCA != "" || *f.raftCert != "" || *f.raftKey != "" {
 		var err error
 		if rc.TLS, err = tlsconfig.Node(*f.raftCA, *f.raftCert, *f.raftKey); err != nil {
-			return server.ControlPlaneConfig{}, fmt.Errorf("%w: --raft-tls-ca, --raft-tls-cert, --raft-tls-key: %v", errUsage, err)
+			return server.ControlPlaneConfig{}, usageErr("--raft-tls-ca, --raft-tls-cert, --raft-tls-key: %v", err)
 		}
 	}
 	api := controlplane.DefaultConfig()
@@ -125,17 +127,17 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 func (f workerFlags) check() error {
 	switch {
 	case *f.memoryMB <= 0:
-		return fmt.Errorf("%w: --memory-limit-mb must be positive", errUsage)
+		return usageErr("--memory-limit-mb must be positive")
 	case *f.maxBody < 0:
-		return fmt.Errorf("%w: --max-body-mb must not be negative", errUsage)
+		return usageErr("--max-body-mb must not be negative")
 	case *f.timeout <= 0:
-		return fmt.Errorf("%w: --request-timeout must be positive", errUsage)
+		return usageErr("--request-timeout must be positive")
 	case *f.maxInstances < 0:
-		return fmt.Errorf("%w: --max-instances must not be negative", errUsage)
+		return usageErr("--max-instances must not be negative")
 	case *f.maxRequests < 0:
-		return fmt.Errorf("%w: --max-requests-per-instance must not be negative", errUsage)
+		return usageErr("--max-requests-per-instance must not be negative")
 	case *f.recycleMB <= 0:
-		return fmt.Errorf("%w: --recycle-memory-mb must be positive", errUsage)
+		return usageErr("--recycle-memory-mb must be positive")
 	}
 	return nil
 }
@@ -174,185 +176,185 @@ func (f workerFlags) config(e *env, cpAddr string) (server.WorkerConfig, error) 
 		Tracing: server.TracingConfig{Endpoint: *f.otlpEndpoint, Insecure: *f.otlpInsecure}}, nil
 }
 
-func runControlPlane(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("controlplane", "[flags]")
-	cpf := addControlPlaneFlags(fs, "./.nanoedge", "")
-	e.addLogFlags(fs)
-	join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
-	token := addSecretFlag(fs, "token", "admin token for --join")
-	bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
-	raftAdvertise := fs.String("raft-advertise", "", "Raft address peers dial, if not --raft-addr (for 0.0.0.0 listeners, pods, NAT)")
-	grpcAdvertise := fs.String("grpc-advertise", "", "API address other nodes dial, if not --grpc-addr")
-	bootstrapToken := addSecretFlag(fs, "bootstrap-token", "secret of the first admin token (ne_<16 hex>_<32 hex>), so joining nodes can use it; default: generated into <data-dir>/admin.token")
-	recover := fs.Bool("recover", false, "disaster recovery: make this node, with the state in --data-dir, a cluster of one (others then --join it)")
-	joinTLS := addClientTLSFlags(fs, "peer-")
-	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
-	tlsKey := fs.String("tls-key", "", "key of --tls-cert")
-	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by this CA (mutual TLS)")
-	otlpEndpoint := fs.String("otlp-endpoint", "", "export a span per call to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off)")
-	otlpInsecure := fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := e.checkLogFlags(); err != nil {
-		return err
-	}
-	cfg, err := cpf.config(e)
-	if err != nil {
-		return err
-	}
-	// Every member of a StatefulSet can share one --join: the node it names
-	// bootstraps instead of joining itself.
-	if *join != "" && (*join == *grpcAdvertise || *join == *cpf.grpcAddr) {
-		*join = ""
-	}
-	cfg.Registry.Bootstrap = *bootstrap && *join == "" && !*recover
-	cfg.Registry.Recover = *recover
-	cfg.Tracing = server.TracingConfig{Endpoint: *otlpEndpoint, Insecure: *otlpInsecure}
-	cfg.Registry.RaftAdvertise = *raftAdvertise
-	cfg.GRPCAdvertise = *grpcAdvertise
-	if cfg.BootstrapToken, err = bootstrapToken.get(); err != nil {
-		return err
-	}
-	cfg.Join = *join
-	if cfg.JoinToken, err = token.get(); err != nil {
-		return err
-	}
-	if cfg.JoinTLS, err = joinTLS.config(); err != nil {
-		return err
-	}
-	// Nodes dial each other's APIs as clients do.
-	cfg.API.PeerTLS = cfg.JoinTLS
-	if *tlsCert != "" {
-		if cfg.TLS, err = tlsconfig.Server(*tlsCert, *tlsKey, *clientCA); err != nil {
-			return err
+func (e *env) controlPlaneCmd() *cobra.Command {
+	return e.leaf("controlplane", "run a control plane node (registry + gRPC API)", noArgs, func(fs *flag.FlagSet) runFunc {
+		cpf := addControlPlaneFlags(fs, "./.nanoedge", "")
+		e.addLogFlags(fs)
+		join := fs.String("join", "", "API address of a cluster member to join through (needs --token with the admin role)")
+		token := addSecretFlag(fs, "token", "admin token for --join")
+		bootstrap := fs.Bool("bootstrap", true, "create a new cluster if the data dir is empty and --join is not set")
+		raftAdvertise := fs.String("raft-advertise", "", "Raft address peers dial, if not --raft-addr (for 0.0.0.0 listeners, pods, NAT)")
+		grpcAdvertise := fs.String("grpc-advertise", "", "API address other nodes dial, if not --grpc-addr")
+		bootstrapToken := addSecretFlag(fs, "bootstrap-token", "secret of the first admin token (ne_<16 hex>_<32 hex>), so joining nodes can use it; default: generated into <data-dir>/admin.token")
+		recover := fs.Bool("recover", false, "disaster recovery: make this node, with the state in --data-dir, a cluster of one (others then --join it)")
+		joinTLS := addClientTLSFlags(fs, "peer-")
+		tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
+		tlsKey := fs.String("tls-key", "", "key of --tls-cert")
+		clientCA := fs.String("tls-client-ca", "", "require client certificates signed by this CA (mutual TLS)")
+		otlpEndpoint := fs.String("otlp-endpoint", "", "export a span per call to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off)")
+		otlpInsecure := fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint")
+		return func(ctx context.Context, args []string) error {
+			if err := e.checkLogFlags(); err != nil {
+				return err
+			}
+			cfg, err := cpf.config(e)
+			if err != nil {
+				return err
+			}
+			// Every member of a StatefulSet can share one --join: the node it names
+			// bootstraps instead of joining itself.
+			if *join != "" && (*join == *grpcAdvertise || *join == *cpf.grpcAddr) {
+				*join = ""
+			}
+			cfg.Registry.Bootstrap = *bootstrap && *join == "" && !*recover
+			cfg.Registry.Recover = *recover
+			cfg.Tracing = server.TracingConfig{Endpoint: *otlpEndpoint, Insecure: *otlpInsecure}
+			cfg.Registry.RaftAdvertise = *raftAdvertise
+			cfg.GRPCAdvertise = *grpcAdvertise
+			if cfg.BootstrapToken, err = bootstrapToken.get(); err != nil {
+				return err
+			}
+			cfg.Join = *join
+			if cfg.JoinToken, err = token.get(); err != nil {
+				return err
+			}
+			if cfg.JoinTLS, err = joinTLS.config(); err != nil {
+				return err
+			}
+			// Nodes dial each other's APIs as clients do.
+			cfg.API.PeerTLS = cfg.JoinTLS
+			if *tlsCert != "" {
+				if cfg.TLS, err = tlsconfig.Server(*tlsCert, *tlsKey, *clientCA); err != nil {
+					return err
+				}
+			}
+			cp, err := server.StartControlPlane(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			log := cfg.Registry.Logger.With("grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
+			if f := server.AdminTokenFile(cfg.Registry.DataDir); fileExists(f) {
+				log = log.With("admin_token_file", f)
+			}
+			if u := cp.DashboardURL(); u != "" {
+				log = log.With("dashboard", u)
+			}
+			log.Info("control plane ready")
+			<-ctx.Done()
+			return nil
 		}
-	}
-	cp, err := server.StartControlPlane(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	log := cfg.Registry.Logger.With("grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
-	if f := server.AdminTokenFile(cfg.Registry.DataDir); fileExists(f) {
-		log = log.With("admin_token_file", f)
-	}
-	if u := cp.DashboardURL(); u != "" {
-		log = log.With("dashboard", u)
-	}
-	log.Info("control plane ready")
-	<-ctx.Done()
-	return nil
+	})
 }
 
-func runWorker(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("worker", "[flags]")
-	cp := controlPlaneFlag(fs)
-	token := addSecretFlag(fs, "token", "worker-role bearer token")
-	tf := addClientTLSFlags(fs, "")
-	wf := addWorkerFlags(fs, "")
-	wf.admin = addAdminTLSFlags(fs)
-	e.addLogFlags(fs)
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := e.checkLogFlags(); err != nil {
-		return err
-	}
-	if err := wf.check(); err != nil {
-		return err
-	}
-	cfg, err := wf.config(e, *cp)
-	if err != nil {
-		return err
-	}
-	if cfg.Token, err = token.get(); err != nil {
-		return err
-	}
-	if cfg.TLS, err = tf.config(); err != nil {
-		return err
-	}
-	w, err := server.StartWorker(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	cfg.Worker.Logger.Info("worker serving", "http", w.URL(), "controlplane", *cp)
-	<-ctx.Done()
-	return nil
+func (e *env) workerCmd() *cobra.Command {
+	return e.leaf("worker", "run a worker that serves HTTP through routed modules", noArgs, func(fs *flag.FlagSet) runFunc {
+		cp := controlPlaneFlag(fs)
+		token := addSecretFlag(fs, "token", "worker-role bearer token")
+		tf := addClientTLSFlags(fs, "")
+		wf := addWorkerFlags(fs, "")
+		wf.admin = addAdminTLSFlags(fs)
+		e.addLogFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			if err := e.checkLogFlags(); err != nil {
+				return err
+			}
+			if err := wf.check(); err != nil {
+				return err
+			}
+			cfg, err := wf.config(e, *cp)
+			if err != nil {
+				return err
+			}
+			if cfg.Token, err = token.get(); err != nil {
+				return err
+			}
+			if cfg.TLS, err = tf.config(); err != nil {
+				return err
+			}
+			w, err := server.StartWorker(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			cfg.Worker.Logger.Info("worker serving", "http", w.URL(), "controlplane", *cp)
+			<-ctx.Done()
+			return nil
+		}
+	})
 }
 
-// runDev runs everything in one process and deploys the bundled example.
-func runDev(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("dev", "[flags]")
-	cpf := addControlPlaneFlags(fs, "./.nanoedge", "127.0.0.1:7080")
-	wf := addWorkerFlags(fs, "")
-	wf.admin = cpf.admin
-	e.addLogFlags(fs)
-	example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
-	examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := e.checkLogFlags(); err != nil {
-		return err
-	}
-	if err := wf.check(); err != nil {
-		return err
-	}
-	start := time.Now()
-	cfg, err := cpf.config(e)
-	if err != nil {
-		return err
-	}
-	cfg.Registry.Bootstrap = true
-	// One node: nothing to detect failures of, so elect at once.
-	cfg.Registry.HeartbeatTimeout, cfg.Registry.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
-	log := cfg.Registry.Logger
-	if *wf.cacheDir == "" {
-		*wf.cacheDir = filepath.Join(*cpf.dataDir, "cache")
-	}
-	cfg.Tracing = server.TracingConfig{Endpoint: *wf.otlpEndpoint, Insecure: *wf.otlpInsecure}
-	cp, err := server.StartControlPlane(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	log.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
+// devCmd runs everything in one process and deploys the bundled example.
+func (e *env) devCmd() *cobra.Command {
+	return e.leaf("dev", "run a single-node control plane and a worker serving the bundled example", noArgs, func(fs *flag.FlagSet) runFunc {
+		cpf := addControlPlaneFlags(fs, "./.nanoedge", "127.0.0.1:7080")
+		wf := addWorkerFlags(fs, "")
+		wf.admin = cpf.admin
+		e.addLogFlags(fs)
+		example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
+		examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")
+		return func(ctx context.Context, args []string) error {
+			if err := e.checkLogFlags(); err != nil {
+				return err
+			}
+			if err := wf.check(); err != nil {
+				return err
+			}
+			start := time.Now()
+			cfg, err := cpf.config(e)
+			if err != nil {
+				return err
+			}
+			cfg.Registry.Bootstrap = true
+			// One node: nothing to detect failures of, so elect at once.
+			cfg.Registry.HeartbeatTimeout, cfg.Registry.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
+			log := cfg.Registry.Logger
+			if *wf.cacheDir == "" {
+				*wf.cacheDir = filepath.Join(*cpf.dataDir, "cache")
+			}
+			cfg.Tracing = server.TracingConfig{Endpoint: *wf.otlpEndpoint, Insecure: *wf.otlpInsecure}
+			cp, err := server.StartControlPlane(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			log.Info("control plane ready", "grpc", cp.Addr(), "raft", cp.Store.RaftAddr(), "data_dir", cfg.Registry.DataDir)
 
-	creds, err := devCredentials(ctx, cp, *cpf.dataDir)
-	if err != nil {
-		return err
-	}
-	log.Info("dev credentials", "admin_token_file", server.AdminTokenFile(*cpf.dataDir), "publisher_key_file", creds.keyFile)
-	if u := cp.DashboardURL(); u != "" {
-		log.Info("dashboard: open it with the admin token", "url", u+"#token=<contents of "+server.AdminTokenFile(*cpf.dataDir)+">")
-	}
-	wcfg, err := wf.config(e, cp.Addr())
-	if err != nil {
-		return err
-	}
-	wcfg.Token = creds.workerToken
-	w, err := server.StartWorker(ctx, wcfg)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	log.Info("worker serving", "http", w.URL())
+			creds, err := devCredentials(ctx, cp, *cpf.dataDir)
+			if err != nil {
+				return err
+			}
+			log.Info("dev credentials", "admin_token_file", server.AdminTokenFile(*cpf.dataDir), "publisher_key_file", creds.keyFile)
+			if u := cp.DashboardURL(); u != "" {
+				log.Info("dashboard: open it with the admin token", "url", u+"#token=<contents of "+server.AdminTokenFile(*cpf.dataDir)+">")
+			}
+			wcfg, err := wf.config(e, cp.Addr())
+			if err != nil {
+				return err
+			}
+			wcfg.Token = creds.workerToken
+			w, err := server.StartWorker(ctx, wcfg)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			log.Info("worker serving", "http", w.URL())
 
-	if *example != "" {
-		if err := deployExample(ctx, cp.Addr(), creds, *example, *examplePath); err != nil {
-			return fmt.Errorf("deploy example: %w", err)
+			if *example != "" {
+				if err := deployExample(ctx, cp.Addr(), creds, *example, *examplePath); err != nil {
+					return fmt.Errorf("deploy example: %w", err)
+				}
+				url := w.URL() + *examplePath
+				if err := waitOK(ctx, url); err != nil {
+					return err
+				}
+				log.Info("ready: try  curl "+url, "startup_ms", time.Since(start).Milliseconds())
+			}
+			<-ctx.Done()
+			log.Info("shutting down")
+			return nil
 		}
-		url := w.URL() + *examplePath
-		if err := waitOK(ctx, url); err != nil {
-			return err
-		}
-		log.Info("ready: try  curl "+url, "startup_ms", time.Since(start).Milliseconds())
-	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	return nil
+	})
 }
 
 // devCreds are what dev sets up so the quick start needs no flags: a
@@ -441,9 +443,4 @@ func waitOK(ctx context.Context, url string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

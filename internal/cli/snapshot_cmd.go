@@ -2,74 +2,68 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 )
 
-// runSnapshot is "cluster snapshot save|restore|inspect FILE": online
+// snapshotCmd is "cluster snapshot save|restore|inspect FILE": online
 // backups of the registry.
-func runSnapshot(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: nanoedge cluster snapshot save|restore|inspect FILE [flags]")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	fs := e.flags("cluster snapshot "+sub, "FILE [flags]")
-	var cf clientFlags
-	var yes *bool
-	switch sub {
-	case "save":
-		cf = addClientFlags(fs)
-	case "restore":
-		cf = addClientFlags(fs)
-		yes = fs.Bool("yes", false, "replace the cluster's state, tokens included, with the file's (required)")
-	case "inspect":
-		cf = clientFlags{output: fs.String("output", "text", "text for people, json for scripts")}
-	default:
-		fmt.Fprintf(e.stderr, "nanoedge cluster snapshot: unknown subcommand %q; want save, restore or inspect\n", sub)
-		return errUsage
-	}
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fmt.Errorf("%w: name the snapshot file", errUsage)
-	}
-	path := fs.Arg(0)
-	var info *registryv1.SnapshotInfo
-	var err error
-	switch sub {
-	case "save":
-		info, err = saveSnapshot(ctx, cf, path)
-	case "restore":
-		if !*yes {
-			return fmt.Errorf("%w: a restore replaces every module, route, key and token of the cluster with the file's; add --yes to go ahead", errUsage)
-		}
-		info, err = restoreSnapshot(ctx, cf, path)
-	case "inspect":
-		var ri registry.SnapshotInfo
-		if ri, err = registry.InspectSnapshot(path); err == nil {
-			info = &registryv1.SnapshotInfo{Revision: ri.Revision, Size: ri.Size, Sha256: ri.SHA256, Modules: int32(ri.Modules),
-				Routes: int32(ri.Routes), Keys: int32(ri.Keys), Tokens: int32(ri.Tokens), Flags: int32(ri.Flags)}
+func (e *env) snapshotCmd() *cobra.Command {
+	show := func(verb, path string, info *registryv1.SnapshotInfo) func(io.Writer) {
+		return func(w io.Writer) {
+			fmt.Fprintf(w, "%s %s: revision %d, %d bytes, sha256 %s\n", verb, path, info.Revision, info.Size, info.Sha256)
+			fmt.Fprintf(w, "%d modules, %d routes, %d keys, %d tokens, %d flags\n", info.Modules, info.Routes, info.Keys, info.Tokens, info.Flags)
+			if info.NodeId != "" {
+				fmt.Fprintf(w, "(the state of node %s)\n", info.NodeId)
+			}
 		}
 	}
-	if err != nil {
-		return err
-	}
-	return cf.emit(e, info, func(w io.Writer) {
-		verb := map[string]string{"save": "saved", "restore": "restored", "inspect": "checked"}[sub]
-		fmt.Fprintf(w, "%s %s: revision %d, %d bytes, sha256 %s\n", verb, path, info.Revision, info.Size, info.Sha256)
-		fmt.Fprintf(w, "%d modules, %d routes, %d keys, %d tokens, %d flags\n", info.Modules, info.Routes, info.Keys, info.Tokens, info.Flags)
-		if info.NodeId != "" {
-			fmt.Fprintf(w, "(the state of node %s)\n", info.NodeId)
+	file := exactArgs(1, "the snapshot file")
+	save := e.leaf("save <file>", "write a backup of the called node's state to a file (admin)", file, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			info, err := saveSnapshot(ctx, cf, args[0])
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, info, show("saved", args[0], info))
 		}
 	})
+	restore := e.leaf("restore <file>", "replace the whole cluster's state, tokens included, with a backup (admin)", file, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		yes := fs.Bool("yes", false, "replace the cluster's state, tokens included, with the file's (required)")
+		return func(ctx context.Context, args []string) error {
+			if !*yes {
+				return usageErr("a restore replaces every module, route, key and token of the cluster with the file's; add --yes to go ahead")
+			}
+			info, err := restoreSnapshot(ctx, cf, args[0])
+			if err != nil {
+				return err
+			}
+			return cf.emit(e, info, show("restored", args[0], info))
+		}
+	})
+	inspect := e.leaf("inspect <file>", "check a backup file offline and say what it holds", file, func(fs *flag.FlagSet) runFunc {
+		output := addOutputFlag(fs)
+		return func(ctx context.Context, args []string) error {
+			ri, err := registry.InspectSnapshot(args[0])
+			if err != nil {
+				return err
+			}
+			info := &registryv1.SnapshotInfo{Revision: ri.Revision, Size: ri.Size, Sha256: ri.SHA256, Modules: int32(ri.Modules),
+				Routes: int32(ri.Routes), Keys: int32(ri.Keys), Tokens: int32(ri.Tokens), Flags: int32(ri.Flags)}
+			return emit(e.stdout, *output, info, show("checked", args[0], info))
+		}
+	})
+	return group("snapshot", "save, restore or inspect online backups of the registry", save, restore, inspect)
 }
 
 // saveSnapshot writes the backup beside path and renames it into place

@@ -93,8 +93,8 @@ func TestSnapshotRestoresANewCluster(t *testing.T) {
 		want string
 	}{
 		{"without --yes", []string{backup, "--token", fresh.AdminToken}, "--yes"},
-		{"a reader token", []string{backup, "--yes", "--token", reader}, "PermissionDenied"},
-		{"no token", []string{backup, "--yes", "--token", ""}, "Unauthenticated"},
+		{"a reader token", []string{backup, "--yes", "--token", reader}, "permission denied"},
+		{"no token", []string{backup, "--yes", "--token", ""}, "unauthenticated"},
 		{"a damaged file", []string{damaged, "--yes", "--token", fresh.AdminToken}, "checksum does not match"},
 		{"a missing file", []string{backup + ".nope", "--yes", "--token", fresh.AdminToken}, "no such file"},
 	} {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -9,55 +10,57 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
-func runTop(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("top", "[--window 10s] [--interval 2s] [--once] [flags]")
-	cf := addClientFlags(fs)
-	window := fs.Duration("window", 10*time.Second, "how far back rates look (1s to 60s)")
-	interval := fs.Duration("interval", 2*time.Second, "how often the table refreshes")
-	once := fs.Bool("once", false, "print the table once and exit")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if *interval <= 0 {
-		return fmt.Errorf("%w: --interval must be positive", errUsage)
-	}
-	c, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if *cf.output == "json" { // one snapshot for scripts
-		traffic, err := c.Traffic(ctx, *window)
-		if err != nil {
-			return err
+func (e *env) topCmd() *cobra.Command {
+	return e.leaf("top", "live request rate, error rate and p99 of every route version across the fleet", noArgs, func(fs *flag.FlagSet) runFunc {
+		cf := addClientFlags(fs)
+		window := fs.Duration("window", 10*time.Second, "how far back rates look (1s to 60s)")
+		interval := fs.Duration("interval", 2*time.Second, "how often the table refreshes")
+		once := fs.Bool("once", false, "print the table once and exit")
+		return func(ctx context.Context, args []string) error {
+			if *interval <= 0 {
+				return usageErr("--interval must be positive")
+			}
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if *cf.output != "text" { // one snapshot for scripts
+				traffic, err := c.Traffic(ctx, *window)
+				if err != nil {
+					return err
+				}
+				return cf.emit(e, map[string]any{"window_seconds": int64(*window / time.Second), "versions": traffic}, nil)
+			}
+			clear := !*once && isTerminal(e.stdout)
+			t := time.NewTicker(*interval)
+			defer t.Stop()
+			for {
+				var b strings.Builder
+				if err := printTop(ctx, &b, c, *window); err != nil {
+					return err
+				}
+				if clear {
+					fmt.Fprint(e.stdout, "\x1b[H\x1b[2J") // home, erase screen
+				}
+				fmt.Fprint(e.stdout, b.String())
+				if *once {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
 		}
-		return cf.emit(e, map[string]any{"window_seconds": int64(*window / time.Second), "versions": traffic}, nil)
-	}
-	clear := !*once && isTerminal(e.stdout)
-	t := time.NewTicker(*interval)
-	defer t.Stop()
-	for {
-		var b strings.Builder
-		if err := printTop(ctx, &b, c, *window); err != nil {
-			return err
-		}
-		if clear {
-			fmt.Fprint(e.stdout, "\x1b[H\x1b[2J") // home, erase screen
-		}
-		fmt.Fprint(e.stdout, b.String())
-		if *once {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // printTop writes one screen: every route, and for each of its versions

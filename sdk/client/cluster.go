@@ -39,6 +39,12 @@ func (c *Client) Members(ctx context.Context) ([]*registryv1.Member, int64, erro
 	return resp.Members, resp.AppliedRevision, nil
 }
 
+// MembersStatus is Members with how the called node is doing: its
+// applied revision and how long ago it heard from its leader.
+func (c *Client) MembersStatus(ctx context.Context) (*registryv1.ListMembersResponse, error) {
+	return c.cs.ListMembers(ctx, &registryv1.ListMembersRequest{})
+}
+
 // SaveSnapshot writes a backup of the called node's state to w (admin
 // only) and returns what it holds. It fails if the bytes that arrive are
 // not the size and SHA-256 the node announced first.

@@ -332,8 +332,11 @@ type ListMembersResponse struct {
 	Members []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
 	// The revision this node has applied.
 	AppliedRevision int64 `protobuf:"varint,2,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Milliseconds since this node last heard from its leader: 0 on the
+	// leader, -1 when it knows no leader.
+	LastContactMs int64 `protobuf:"varint,3,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMembersResponse) Reset() {
@@ -376,6 +379,13 @@ func (x *ListMembersResponse) GetMembers() []*Member {
 func (x *ListMembersResponse) GetAppliedRevision() int64 {
 	if x != nil {
 		return x.AppliedRevision
+	}
+	return 0
+}
+
+func (x *ListMembersResponse) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
 	}
 	return 0
 }
@@ -811,10 +821,11 @@ const file_nanoedge_registry_v1_cluster_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"N\n" +
 	"\x14RemoveMemberResponse\x126\n" +
 	"\amembers\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.MemberR\amembers\"\x14\n" +
-	"\x12ListMembersRequest\"x\n" +
+	"\x12ListMembersRequest\"\xa0\x01\n" +
 	"\x13ListMembersResponse\x126\n" +
 	"\amembers\x18\x01 \x03(\v2\x1c.nanoedge.registry.v1.MemberR\amembers\x12)\n" +
-	"\x10applied_revision\x18\x02 \x01(\x03R\x0fappliedRevision\"\xe3\x01\n" +
+	"\x10applied_revision\x18\x02 \x01(\x03R\x0fappliedRevision\x12&\n" +
+	"\x0flast_contact_ms\x18\x03 \x01(\x03R\rlastContactMs\"\xe3\x01\n" +
 	"\fSnapshotInfo\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +

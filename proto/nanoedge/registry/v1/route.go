@@ -1,5 +1,10 @@
 package registryv1
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Digests lists every module the route can send a request to: its
 // module, its split's versions and its rules' modules, with repeats.
 func (r *Route) Digests() []string {
@@ -11,4 +16,50 @@ func (r *Route) Digests() []string {
 		ds = append(ds, rl.ModuleDigest)
 	}
 	return ds
+}
+
+// Match says in words which requests the rule takes: "header X-Beta ~
+// ^on$", "flag beta on".
+func (rl *RouteRule) Match() string {
+	switch rl.GetKind() {
+	case MatchKind_MATCH_KIND_FLAG:
+		return "flag " + rl.GetName() + " on"
+	case MatchKind_MATCH_KIND_USER_AGENT:
+		return "user agent ~ " + rl.GetPattern()
+	case MatchKind_MATCH_KIND_HEADER:
+		return "header " + rl.GetName() + " ~ " + rl.GetPattern()
+	case MatchKind_MATCH_KIND_COOKIE:
+		return "cookie " + rl.GetName() + " ~ " + rl.GetPattern()
+	case MatchKind_MATCH_KIND_QUERY:
+		return "query " + rl.GetName() + " ~ " + rl.GetPattern()
+	}
+	return rl.GetKind().String()
+}
+
+// Describe says a route's options in words, one phrase each: "timeout
+// 2000 ms", "strict isolation", "CORS from https://a.example".
+func (o *RouteOptions) Describe() []string {
+	var out []string
+	if o.GetTimeoutMs() > 0 {
+		out = append(out, fmt.Sprintf("timeout %d ms", o.GetTimeoutMs()))
+	}
+	if o.GetMaxRequestBody() > 0 {
+		out = append(out, fmt.Sprintf("body ≤ %d bytes", o.GetMaxRequestBody()))
+	}
+	if o.GetStrictIsolation() {
+		out = append(out, "strict isolation")
+	}
+	if c := o.GetCors(); c != nil {
+		out = append(out, "CORS from "+strings.Join(c.GetAllowOrigins(), " "))
+	}
+	if o.GetAccessLog() {
+		out = append(out, "access log")
+	}
+	if o.GetTrace() {
+		out = append(out, "traced")
+	}
+	if o.GetBrowser() {
+		out = append(out, "browser")
+	}
+	return out
 }

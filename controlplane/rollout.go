@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -43,14 +44,19 @@ func (t *telemetryServer) StartRollout(ctx context.Context, req *registryv1.Star
 	if cur, err := st.Rollout(route.Host, route.PathPrefix); err == nil && inFlight(cur) {
 		return nil, status.Errorf(codes.FailedPrecondition, "controlplane: a rollout of %s%s is %s; abort it first", route.Host, route.PathPrefix, cur.State)
 	}
+	baseline, first, err := baselineOf(route, m, req.Steps)
+	if err != nil {
+		return nil, err
+	}
 	ro := &registryv1.Rollout{
-		Host: route.Host, PathPrefix: route.PathPrefix,
-		Baseline:   []*registryv1.RouteVersion{{ModuleName: route.ModuleName, ModuleDigest: route.ModuleDigest, Weight: 100}},
+		Host: route.Host, PathPrefix: route.PathPrefix, Baseline: baseline, Step: first, Before: route,
 		ModuleName: m.Name, ModuleDigest: m.Digest,
 		Steps: req.Steps, IntervalMs: req.IntervalMs, MaxErrorRate: req.MaxErrorRate, MaxP99Ms: req.MaxP99Ms,
 		State: registryv1.RolloutState_ROLLOUT_STATE_RUNNING, StepStarted: timestamppb.Now(),
 	}
-	rev, err := st.PutRollout(ctx, ro, stepRoute(route, ro))
+	r := stepRoute(route, ro)
+	r.Previous = withoutPrevious(route) // what 'route rollback' returns to, from now on
+	rev, err := st.PutRollout(ctx, ro, r)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -106,29 +112,102 @@ func (t *telemetryServer) AbortRollout(ctx context.Context, req *registryv1.Abor
 	return &registryv1.AbortRolloutResponse{Rollout: ro}, nil
 }
 
+// baselineOf is what a rollout of canary on route moves traffic from:
+// the route's module, or its whole split. A split that already gives the
+// canary a share starts at the first step above it.
+func baselineOf(route *registryv1.Route, canary *registryv1.Module, steps []uint32) ([]*registryv1.RouteVersion, uint32, error) {
+	if len(route.Versions) == 0 {
+		return []*registryv1.RouteVersion{{ModuleName: route.ModuleName, ModuleDigest: route.ModuleDigest, Weight: 100}}, 0, nil
+	}
+	var baseline []*registryv1.RouteVersion
+	var share uint32
+	for _, v := range route.Versions {
+		if v.ModuleDigest == canary.Digest {
+			share += v.Weight
+			continue
+		}
+		baseline = append(baseline, proto.Clone(v).(*registryv1.RouteVersion))
+	}
+	for i, s := range steps {
+		if s > share {
+			return baseline, uint32(i), nil
+		}
+	}
+	return nil, 0, status.Errorf(codes.FailedPrecondition, "controlplane: %s%s already gives %s %d%%, no less than every step", route.Host, route.PathPrefix, canary.Name, share)
+}
+
 // stepRoute is the route as a rollout's current step shapes it: the new
-// module at the step's share, the baseline at the rest.
+// module at the step's share, the baseline's versions sharing the rest in
+// their proportions. Everything else (rules, options) stays as it is.
 func stepRoute(cur *registryv1.Route, ro *registryv1.Rollout) *registryv1.Route {
 	r := proto.Clone(cur).(*registryv1.Route)
 	share := ro.Steps[ro.Step]
-	base := ro.Baseline[0]
 	if share == 100 {
 		r.ModuleName, r.ModuleDigest, r.Versions = ro.ModuleName, ro.ModuleDigest, nil
 		return r
 	}
-	r.Versions = []*registryv1.RouteVersion{
-		{ModuleName: ro.ModuleName, ModuleDigest: ro.ModuleDigest, Weight: share},
-		{ModuleName: base.ModuleName, ModuleDigest: base.ModuleDigest, Weight: 100 - share},
+	r.Versions = append([]*registryv1.RouteVersion{{ModuleName: ro.ModuleName, ModuleDigest: ro.ModuleDigest, Weight: share}},
+		spread(ro.Baseline, 100-share)...)
+	top := r.Versions[0]
+	for _, v := range r.Versions {
+		if v.Weight > top.Weight {
+			top = v
+		}
 	}
-	r.ModuleName, r.ModuleDigest = base.ModuleName, base.ModuleDigest
-	if share > 50 {
-		r.ModuleName, r.ModuleDigest = ro.ModuleName, ro.ModuleDigest
-	}
+	r.ModuleName, r.ModuleDigest = top.ModuleName, top.ModuleDigest
 	return r
 }
 
-// endRollout restores the baseline (unless the rollout succeeded) and
-// records the final state, in one write.
+// spread shares total among versions in the proportions of their
+// weights (largest remainders first); versions left with nothing drop.
+func spread(versions []*registryv1.RouteVersion, total uint32) []*registryv1.RouteVersion {
+	var sum uint32
+	for _, v := range versions {
+		sum += v.Weight
+	}
+	if sum == 0 {
+		return nil
+	}
+	type part struct {
+		v    *registryv1.RouteVersion
+		rest uint32
+	}
+	parts := make([]part, len(versions))
+	given := uint32(0)
+	for i, v := range versions {
+		w := total * v.Weight / sum
+		parts[i] = part{&registryv1.RouteVersion{ModuleName: v.ModuleName, ModuleDigest: v.ModuleDigest, Weight: w}, total * v.Weight % sum}
+		given += w
+	}
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return parts[order[a]].rest > parts[order[b]].rest })
+	for i := 0; given < total; i++ {
+		parts[order[i%len(order)]].v.Weight++
+		given++
+	}
+	var out []*registryv1.RouteVersion
+	for _, p := range parts {
+		if p.v.Weight > 0 {
+			out = append(out, p.v)
+		}
+	}
+	return out
+}
+
+func withoutPrevious(r *registryv1.Route) *registryv1.Route {
+	c := proto.Clone(r).(*registryv1.Route)
+	c.Previous = nil
+	return c
+}
+
+// endRollout restores the route's split from before the rollout (unless
+// the rollout succeeded) and records the final state, in one write. The
+// restored route's previous version is the one it had before the
+// rollout: 'route rollback' then undoes the change before the rollout,
+// not the rollout's last step.
 func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state registryv1.RolloutState, reason string) (*registryv1.Rollout, error) {
 	cur, err := s.rollouts.Route(ro.Host, ro.PathPrefix)
 	if err != nil {
@@ -137,8 +216,12 @@ func (s *Server) endRollout(ctx context.Context, ro *registryv1.Rollout, state r
 	ro = proto.Clone(ro).(*registryv1.Rollout)
 	ro.State, ro.Reason = state, reason
 	r := proto.Clone(cur).(*registryv1.Route)
-	base := ro.Baseline[0]
-	r.ModuleName, r.ModuleDigest, r.Versions = base.ModuleName, base.ModuleDigest, nil
+	if b := ro.Before; b != nil {
+		r.ModuleName, r.ModuleDigest, r.Versions, r.Previous = b.ModuleName, b.ModuleDigest, b.Versions, b.Previous
+	} else { // a rollout stored before routes kept their state from before it
+		base := ro.Baseline[0]
+		r.ModuleName, r.ModuleDigest, r.Versions = base.ModuleName, base.ModuleDigest, nil
+	}
 	if _, err := s.rollouts.PutRollout(ctx, ro, r); err != nil {
 		return nil, toStatus(err)
 	}

@@ -199,8 +199,16 @@ func (w *writer) putRoute(c *raftlogv1.PutRouteCommand) error {
 			return err
 		}
 		r.CreateRevision = old.CreateRevision
-		old.Previous = nil // one level of history: what a rollback restores
-		r.Previous = old
+		if !c.PreviousGiven {
+			old.Previous = nil // one level of history: what a rollback restores
+			r.Previous = old
+		}
+	}
+	if r.Previous != nil {
+		r.Previous.Previous = nil
+		if err := validateStoredRoute(r.Previous); err != nil {
+			return fmt.Errorf("the route's previous version: %w", err)
+		}
 	}
 	r.ModRevision = w.rev
 	if err := putProto(routes, key, r); err != nil {

@@ -74,7 +74,9 @@ func (w *writer) putRollout(c *raftlogv1.PutRolloutCommand) error {
 		if c.Route.Host != ro.Host || c.Route.PathPrefix != ro.PathPrefix {
 			return fmt.Errorf("%w: rollout and route disagree on the route", ErrInvalid)
 		}
-		if err := w.putRoute(&raftlogv1.PutRouteCommand{Route: c.Route}); err != nil {
+		// A rollout that knows the route from before it started sets the
+		// route's previous version itself (see Rollout.before).
+		if err := w.putRoute(&raftlogv1.PutRouteCommand{Route: c.Route, PreviousGiven: ro.Before != nil}); err != nil {
 			return err
 		}
 	}

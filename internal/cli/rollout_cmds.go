@@ -43,7 +43,7 @@ func (e *env) rolloutCmd() *cobra.Command {
 				return err
 			}
 			return cf.emit(e, ro, func(w io.Writer) {
-				fmt.Fprintf(w, "rollout of %s to %s@%s started at %d%% (from %s)\n", routeName(ro.Host, ro.PathPrefix), ro.ModuleName, ro.ModuleDigest, ro.Steps[0], baselineText(ro))
+				fmt.Fprintf(w, "rollout of %s to %s@%s started at %d%% (from %s)\n", routeName(ro.Host, ro.PathPrefix), ro.ModuleName, ro.ModuleDigest, ro.Steps[ro.Step], baselineText(ro))
 			})
 		}
 	})

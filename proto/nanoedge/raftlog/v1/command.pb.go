@@ -666,8 +666,12 @@ type PutRouteCommand struct {
 	// If set, the route must still be at this mod revision (a compare and
 	// set: a rollback restores what its caller read).
 	ExpectModRevision int64 `protobuf:"varint,2,opt,name=expect_mod_revision,json=expectModRevision,proto3" json:"expect_mod_revision,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The route's previous version is route.previous as given, not the
+	// stored route it replaces: a rollout's steps keep the route from before
+	// the rollout as what a rollback restores.
+	PreviousGiven bool `protobuf:"varint,3,opt,name=previous_given,json=previousGiven,proto3" json:"previous_given,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutRouteCommand) Reset() {
@@ -712,6 +716,13 @@ func (x *PutRouteCommand) GetExpectModRevision() int64 {
 		return x.ExpectModRevision
 	}
 	return 0
+}
+
+func (x *PutRouteCommand) GetPreviousGiven() bool {
+	if x != nil {
+		return x.PreviousGiven
+	}
+	return false
 }
 
 type DeleteRouteCommand struct {
@@ -1102,10 +1113,11 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\x15PutModuleChunkCommand\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"t\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x9b\x01\n" +
 	"\x0fPutRouteCommand\x121\n" +
 	"\x05route\x18\x01 \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x05route\x12.\n" +
-	"\x13expect_mod_revision\x18\x02 \x01(\x03R\x11expectModRevision\"I\n" +
+	"\x13expect_mod_revision\x18\x02 \x01(\x03R\x11expectModRevision\x12%\n" +
+	"\x0eprevious_given\x18\x03 \x01(\bR\rpreviousGiven\"I\n" +
 	"\x12DeleteRouteCommand\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +

@@ -1378,8 +1378,13 @@ type Rollout struct {
 	State       RolloutState           `protobuf:"varint,11,opt,name=state,proto3,enum=nanoedge.registry.v1.RolloutState" json:"state,omitempty"`
 	StepStarted *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=step_started,json=stepStarted,proto3" json:"step_started,omitempty"`
 	// Why the rollout ended, when it did.
-	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
-	ModRevision   int64  `protobuf:"varint,14,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	Reason      string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	ModRevision int64  `protobuf:"varint,14,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	// The route as it was when the rollout started. An abort or rollback
+	// restores its split; while the rollout runs and after it ends, it is
+	// what 'route rollback' returns to: a rollout's own steps are not
+	// changes a rollback undoes one by one.
+	Before        *Route `protobuf:"bytes,15,opt,name=before,proto3" json:"before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1512,6 +1517,13 @@ func (x *Rollout) GetModRevision() int64 {
 	return 0
 }
 
+func (x *Rollout) GetBefore() *Route {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
 var File_nanoedge_registry_v1_types_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
@@ -1615,7 +1627,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12'\n" +
 	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12!\n" +
-	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\"\x87\x04\n" +
+	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\"\xbc\x04\n" +
 	"\aRollout\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1635,7 +1647,8 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x05state\x18\v \x01(\x0e2\".nanoedge.registry.v1.RolloutStateR\x05state\x12=\n" +
 	"\fstep_started\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vstepStarted\x12\x16\n" +
 	"\x06reason\x18\r \x01(\tR\x06reason\x12!\n" +
-	"\fmod_revision\x18\x0e \x01(\x03R\vmodRevision*b\n" +
+	"\fmod_revision\x18\x0e \x01(\x03R\vmodRevision\x123\n" +
+	"\x06before\x18\x0f \x01(\v2\x1b.nanoedge.registry.v1.RouteR\x06before*b\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1715,11 +1728,12 @@ var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
 	10, // 15: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
 	3,  // 16: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
 	17, // 17: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 18: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }

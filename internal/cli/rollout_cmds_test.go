@@ -82,7 +82,7 @@ func TestRolloutStartAndRollback(t *testing.T) {
 
 	// A split route: the rollout keeps its proportions, the abort restores it exactly.
 	must("route", "set", "--path", "/split/", "--version", "hello=90", "--version", "page=10")
-	must(append([]string{"rollout", "start", "--path", "/split/", "--module", "echo", "--steps", "1,50,100", "--interval", "1h"})...)
+	must("rollout", "start", "--path", "/split/", "--module", "echo", "--steps", "1,50,100", "--interval", "1h")
 	if got := splitOf(t, env, "/split/"); got != "echo=1 hello=89 page=10" {
 		t.Fatalf("split rollout's first step: %s", got)
 	}

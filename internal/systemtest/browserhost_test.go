@@ -158,12 +158,21 @@ func TestBrowserHost(t *testing.T) {
 		} `json:"untrusted"`
 		Logs      []string `json:"logs"`
 		InlineRan bool     `json:"inlineRan"`
+		Malformed []string `json:"malformed"`
 	}
 	if err := json.Unmarshal([]byte(s.Next(t)), &online); err != nil {
 		t.Fatal(err)
 	}
 	if len(online.Reports) != 2 || !online.Reports[0].OK || !online.Reports[1].OK {
 		t.Fatalf("module load in the browser: %+v\nconsole: %v", online.Reports, online.Logs)
+	}
+	for _, m := range online.Malformed {
+		if !strings.Contains(m, "is not a public key as 'nanoedge keys list' prints it") {
+			t.Fatalf("register with a malformed key: %v", online.Malformed)
+		}
+	}
+	if len(online.Malformed) != 3 {
+		t.Fatalf("malformed keys: %v", online.Malformed)
 	}
 	if online.InlineRan {
 		t.Fatal("an inline script ran: the page's Content-Security-Policy was not in force, so the test proves nothing about it")

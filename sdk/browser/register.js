@@ -5,6 +5,7 @@
 //   moduleURLs: optional { prefix: url } to fetch module bytes elsewhere
 //   base: where the worker serves this SDK (default "/.nanoedge/browser/")
 export async function register({ routes, keys, moduleURLs, base = "/.nanoedge/browser/" }) {
+  checkKeys(keys);
   const config = JSON.stringify({ routes, keys, moduleURLs });
   const reg = await navigator.serviceWorker.register(`${base}sw.js?config=${encodeURIComponent(config)}`, {
     type: "module",
@@ -33,5 +34,27 @@ export function preload(routes) {
     };
     navigator.serviceWorker.addEventListener("message", onMessage);
     navigator.serviceWorker.controller.postMessage({ type: "nanoedge-preload" });
+  });
+}
+
+// checkKeys throws for a key that is not "ed25519:" and the base64 of 32
+// bytes, as `nanoedge keys list` prints it: a key pasted in another form
+// would otherwise trust nothing, silently.
+export function checkKeys(keys) {
+  if (!Array.isArray(keys) || keys.length === 0) {
+    throw new Error("nanoedge register: keys must list the trusted publisher keys, as 'nanoedge keys list' prints them (ed25519:<base64>)");
+  }
+  keys.forEach((k, i) => {
+    let raw = null;
+    if (typeof k === "string" && k.startsWith("ed25519:")) {
+      try {
+        raw = atob(k.slice("ed25519:".length));
+      } catch {
+        raw = null;
+      }
+    }
+    if (raw === null || raw.length !== 32) {
+      throw new Error(`nanoedge register: key ${i + 1} (${String(k).slice(0, 24)}...) is not a public key as 'nanoedge keys list' prints it: want "ed25519:" and the base64 of 32 bytes`);
+    }
   });
 }

@@ -96,10 +96,26 @@ try {
   const untrusted = await install(await browser.newContext(), { routes: ["/api/"], keys: [cfg.otherKey] });
   const untrustedProbe = await probe(untrusted.page, "/api/items");
 
-  console.log(JSON.stringify({ phase: "online", reports, recycle, results, warmMs: warm, networkMs: viaWorker, tampered: { reports: tampered.reports, probe: tamperedProbe },
+  // 4. A key in another form (SPKI DER, say, or cut short) is refused
+  // by register, naming the key, instead of trusting nothing silently.
+  const malformed = await page.evaluate(async (keys) => {
+    const sdk = await import("/.nanoedge/browser/register.js");
+    const out = [];
+    for (const k of keys) {
+      try {
+        await sdk.register({ routes: ["/api/"], keys: [k] });
+        out.push("accepted");
+      } catch (err) {
+        out.push(String(err.message));
+      }
+    }
+    return out;
+  }, ["MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=", "ed25519:AAAA", "ed25519:not base64!"]);
+
+  console.log(JSON.stringify({ phase: "online", malformed, reports, recycle, results, warmMs: warm, networkMs: viaWorker, tampered: { reports: tampered.reports, probe: tamperedProbe },
     untrusted: { reports: untrusted.reports, probe: untrustedProbe }, logs, inlineRan }));
 
-  // 4. With the worker gone, the module still answers; the network does not.
+  // 5. With the worker gone, the module still answers; the network does not.
   const rl = createInterface({ input: process.stdin });
   await new Promise((resolve) => rl.once("line", resolve));
   const offline = await probe(page, "/api/offline?x=1", { method: "POST", body: "still here" });

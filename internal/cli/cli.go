@@ -72,8 +72,11 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
+	switch {
+	case err == nil:
 		return 0
+	case errors.Is(err, errDiffers):
+		return 1 // diff found differences, and printed them
 	}
 	where := "nanoedge"
 	if cmd != nil {
@@ -134,7 +137,7 @@ variables over the file.`,
 		}
 	}
 	add("run", e.devCmd(), e.controlPlaneCmd(), e.workerCmd())
-	add("ship", e.newCmd(), e.pushCmd(), e.deployCmd(), e.signCmd())
+	add("ship", e.newCmd(), e.pushCmd(), e.deployCmd(), e.signCmd(), e.applyCmd(), e.diffCmd())
 	add("operate", e.routeCmd(), e.modulesCmd(), e.statusCmd(), e.keysCmd(), e.tokensCmd(), e.auditCmd(), e.clusterCmd(),
 		e.certsCmd(), e.rolloutCmd(), e.flagsCmd(), e.topCmd())
 	root.AddCommand(e.versionCmd())
@@ -153,8 +156,7 @@ type runFunc func(ctx context.Context, args []string) error
 
 // leaf makes a command that runs: define registers its flags on fs (a Go
 // flag set, added to the command's) and returns what runs it. Every leaf
-// takes --config, NANOEDGE_<FLAG> variables and a -o shorthand for
-// --output.
+// takes --config, NANOEDGE_<FLAG> variables and the one-letter shorthands.
 func (e *env) leaf(use, short string, args cobra.PositionalArgs, define func(fs *flag.FlagSet) runFunc) *cobra.Command {
 	fs := flag.NewFlagSet(use, flag.ContinueOnError)
 	fs.String("config", "", configUsage)
@@ -162,9 +164,7 @@ func (e *env) leaf(use, short string, args cobra.PositionalArgs, define func(fs 
 	c := &cobra.Command{Use: use, Short: short, Args: args}
 	fs.VisitAll(func(f *flag.Flag) {
 		pf := pflag.PFlagFromGoFlag(f)
-		if pf.Name == "output" {
-			pf.Shorthand = "o"
-		}
+		pf.Shorthand = shorthands[pf.Name]
 		c.Flags().AddFlag(pf)
 	})
 	c.RunE = func(c *cobra.Command, args []string) error {
@@ -175,6 +175,9 @@ func (e *env) leaf(use, short string, args cobra.PositionalArgs, define func(fs 
 	}
 	return c
 }
+
+// shorthands are the one-letter flags, the same on every command.
+var shorthands = map[string]string{"output": "o", "file": "f"}
 
 // group makes a command that only holds others.
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {

@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
+	"github.com/nanoedge/nanoedge/sdk/signing"
+)
+
+// TestNewApplyDiff is the loop a team runs: scaffold a handler with
+// 'new', push and route it with 'apply', see nothing left to do on a
+// second apply, change the file, 'diff' it, apply again, prune.
+func TestNewApplyDiff(t *testing.T) {
+	env := startEnv(t)
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "publisher.key")
+	if err := os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	t.Setenv("NANOEDGE_KEY", keyFile)
+	env.Upload(t, "echo", guests.Echo)
+
+	app := filepath.Join(dir, "greeter")
+	code, out, errOut := run("new", "go", app, "--sdk", guests.Root())
+	if code != 0 || !strings.Contains(out, "created "+app+" (go)") {
+		t.Fatalf("new go: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := run("new", "go", app); code != 1 || !strings.Contains(errOut, "is not empty") {
+		t.Fatalf("new into a full directory: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := run("new", "rust", filepath.Join(dir, "x")); code != 2 || !strings.Contains(errOut, `unknown template "rust"; want c, go`) {
+		t.Fatalf("new with an unknown template: exit %d %q", code, errOut)
+	}
+	config := filepath.Join(app, "nanoedge.yaml")
+	if code, out, errOut := run("diff", "-f", config); code != 1 || !strings.Contains(out, "^ module greeter: sha256:") || !strings.Contains(out, "+ route */greeter/: greeter@sha256:") {
+		t.Fatalf("diff before the first apply: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = run("apply", "-f", config)
+	if code != 0 || !strings.Contains(out, "applied 2 changes") {
+		t.Fatalf("apply: exit %d, %q %q", code, out, errOut)
+	}
+	served := func(path, want string) {
+		t.Helper()
+		poll.Eventually(t, 20*time.Second, func() error {
+			resp, err := http.Get(w.URL() + path)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("X-Nanoedge-Version")+" "+string(b), want) {
+				return fmt.Errorf("GET %s: %d %s %q", path, resp.StatusCode, resp.Header.Get("X-Nanoedge-Version"), b)
+			}
+			return nil
+		})
+	}
+	served("/greeter/x", "Hello from greeter! You asked for /greeter/x")
+	// Idempotent: a second apply changes nothing and says so; diff agrees.
+	if code, out, _ := run("apply", "-f", config); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("second apply: exit %d, %q", code, out)
+	}
+	if code, out, _ := run("diff", "-f", config); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("diff after apply: exit %d, %q", code, out)
+	}
+
+	// The file grows a flag, a rule following it, a split route and options.
+	os.WriteFile(config, []byte(`routes:
+  - path: /greeter/
+    module: greeter
+    build: .
+    timeout: 2s
+    access_log: true
+    rules:
+      - kind: flag
+        name: beta
+        module: echo
+  - path: /split/
+    versions:
+      - module: greeter
+        weight: 90
+      - module: echo
+        weight: 10
+    sticky: cookie:uid
+    cors:
+      origins: [https://app.example]
+      max_age: 10m
+flags:
+  - name: beta
+    enabled: true
+    description: the new greeting
+`), 0o644)
+	code, out, _ = run("diff", "-f", config, "-o", "json")
+	if code != 1 || !strings.Contains(out, `"action": "create"`) || !strings.Contains(out, `"kind": "flag"`) {
+		t.Fatalf("diff -o json: exit %d, %q", code, out)
+	}
+	code, out, errOut = run("apply", "-f", config)
+	if code != 0 || !strings.Contains(out, "+ flag beta: on") || !strings.Contains(out, "~ route */greeter/") || !strings.Contains(out, "+ route */split/") {
+		t.Fatalf("apply of the grown file: exit %d, %q %q", code, out, errOut)
+	}
+	served("/greeter/y", "echo@sha256:") // the flag is on: the rule sends /greeter/ to echo
+	if code, out, _ := run("apply", "-f", config); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("apply of the grown file, again: exit %d, %q", code, out)
+	}
+	code, out, _ = run("route", "list")
+	if !strings.Contains(out, "90% greeter@") || !strings.Contains(out, "flag beta on => echo@") || !strings.Contains(out, "timeout 2000 ms") {
+		t.Fatalf("route list after apply: %q", out)
+	}
+
+	// What the file no longer lists stays, unless pruned.
+	os.WriteFile(config, []byte("routes:\n  - path: /greeter/\n    module: greeter\n    build: .\n"), 0o644)
+	code, out, _ = run("apply", "-f", config)
+	if code != 0 || strings.Contains(out, "- route */split/") {
+		t.Fatalf("apply without --prune: exit %d, %q", code, out)
+	}
+	code, out, errOut = run("apply", "-f", config, "--prune")
+	if code != 0 || !strings.Contains(out, "- route */split/") || !strings.Contains(out, "- flag beta") {
+		t.Fatalf("apply --prune: exit %d, %q %q", code, out, errOut)
+	}
+
+	// A bad file is refused before anything is called, naming the problem.
+	for _, c := range []struct{ file, want string }{
+		{"routes:\n  - path: /a/\n    modul: x\n", `unknown field "modul"`},
+		{"routes:\n  - path: /a/\n", "give either module or versions"},
+		{"routes:\n  - path: /a/\n    module: x\n  - path: /a/\n    module: y\n", "listed twice"},
+		{"routes:\n  - path: /a/\n    module: x\n    timeout: soon\n", "invalid duration"},
+		{"routes:\n  - path: /a/\n    module: x\n    rules:\n      - kind: smell\n        module: y\n", "want kind header, cookie, query, ua or flag"},
+	} {
+		bad := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(bad, []byte(c.file), 0o644)
+		if code, _, errOut := run("apply", "-f", bad); code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("apply of %q: exit %d, %q; want %q", c.file, code, errOut, c.want)
+		}
+	}
+	if code, _, errOut := run("apply"); code != 2 || !strings.Contains(errOut, "-f/--file is required") {
+		t.Errorf("apply without a file: exit %d %q", code, errOut)
+	}
+}
+
+// TestNewCHandler: the C template builds with its Makefile and serves
+// once applied.
+func TestNewCHandler(t *testing.T) {
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Fatal("clang missing: run make test-deps")
+	}
+	env := startEnv(t)
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "publisher.key")
+	if err := os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	t.Setenv("NANOEDGE_KEY", keyFile)
+	app := filepath.Join(dir, "cgreet")
+	if code, out, errOut := run("new", "c", app); code != 0 || !strings.Contains(out, "make -C "+app) {
+		t.Fatalf("new c: exit %d, %q %q", code, out, errOut)
+	}
+	if out, err := exec.Command("make", "-C", app).CombinedOutput(); err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	if code, out, errOut := run("apply", "-f", filepath.Join(app, "nanoedge.yaml")); code != 0 || !strings.Contains(out, "applied 2 changes") {
+		t.Fatalf("apply: exit %d, %q %q", code, out, errOut)
+	}
+	poll.Eventually(t, 20*time.Second, func() error {
+		resp, err := http.Get(w.URL() + "/cgreet/hi")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "Hello from cgreet (C)! You asked for /cgreet/hi\n" {
+			return fmt.Errorf("GET /cgreet/hi: %d %q", resp.StatusCode, b)
+		}
+		return nil
+	})
+}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -79,8 +80,18 @@ func TestCIWorkflowDeploys(t *testing.T) {
 		for k, v := range job.Env {
 			jobEnv[k] = v
 		}
-		jobEnv["HANDLER_DIR"], jobEnv["HANDLER_NAME"], jobEnv["ROUTE_PATH"] = handlerDir, "shop", "/shop/"
-		jobEnv["ROLLOUT_STEPS"], jobEnv["ROLLOUT_INTERVAL"] = "10,50,100", "300ms"
+		abs, err := filepath.Abs(handlerDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		config := filepath.Join(t.TempDir(), "nanoedge.yaml")
+		os.WriteFile(config, []byte(fmt.Sprintf(`routes:
+  - path: /shop/
+    module: shop
+    build: %s
+    rollout: {steps: [10, 50, 100], interval: 300ms, max_error_rate: 1%%}
+`, abs)), 0o644)
+		jobEnv["EDGE_CONFIG"] = config
 		for _, st := range job.Steps {
 			if st.Run == "" {
 				continue // actions: checkout and setup-go have nothing to do here
@@ -139,17 +150,36 @@ func TestCIWorkflowDeploys(t *testing.T) {
 		})
 	}
 
-	first := runWorkflow("../examples/hello")
-	mod := first["module"].(map[string]any)
-	if first["route"] == nil || first["rollout"] != nil || mod["provenance"].(map[string]any)["source"] != "git:0123456789abcdef" {
-		t.Fatalf("first deploy: %v", first)
+	actions := func(res map[string]any) string {
+		var out []string
+		for _, ch := range res["changes"].([]any) {
+			c := ch.(map[string]any)
+			out = append(out, c["action"].(string)+" "+c["kind"].(string))
+		}
+		return strings.Join(out, ", ")
 	}
-	served(mod["digest"].(string)[:19])
+	first := runWorkflow("../examples/hello")
+	if got := actions(first); got != "push module, create route" || first["rollouts"] != nil {
+		t.Fatalf("first deploy: %s, %v", got, first)
+	}
+	routes, _, err := env.Admin.ListRoutes(context.Background())
+	if err != nil || len(routes) != 1 {
+		t.Fatalf("routes: %v %v", routes, err)
+	}
+	mod, err := env.Admin.GetModule(context.Background(), routes[0].ModuleDigest)
+	if err != nil || mod.GetProvenance().GetSource() != "git:0123456789abcdef" {
+		t.Fatalf("the pushed module's provenance: %v %v", mod, err)
+	}
+	served(mod.Digest[:19])
 
 	second := runWorkflow("../internal/testing/guests/echo")
-	ro, _ := second["rollout"].(map[string]any)
-	if ro["state"] != "ROLLOUT_STATE_SUCCEEDED" || fmt.Sprint(ro["steps"]) != "[10 50 100]" {
-		t.Fatalf("second deploy: %v", second)
+	ros, _ := second["rollouts"].([]any)
+	if got := actions(second); got != "push module, rollout route" || len(ros) != 1 {
+		t.Fatalf("second deploy: %s, %v", got, second)
 	}
-	served(second["module"].(map[string]any)["digest"].(string)[:19])
+	ro := ros[0].(map[string]any)
+	if ro["state"] != "ROLLOUT_STATE_SUCCEEDED" || fmt.Sprint(ro["steps"]) != "[10 50 100]" {
+		t.Fatalf("second deploy's rollout: %v", ro)
+	}
+	served(ro["module_digest"].(string)[:19])
 }

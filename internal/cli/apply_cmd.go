@@ -49,6 +49,16 @@ type routeConfig struct {
 	AccessLog bool            `json:"access_log,omitempty"`
 	Trace     bool            `json:"trace,omitempty"`
 	Browser   bool            `json:"browser,omitempty"`
+	// Rollout, if set, moves the route to a new module step by step
+	// (when only its module changes) instead of at once.
+	Rollout *rolloutConfig `json:"rollout,omitempty"`
+}
+
+type rolloutConfig struct {
+	Steps        []uint32 `json:"steps"`
+	Interval     duration `json:"interval"`
+	MaxErrorRate string   `json:"max_error_rate,omitempty"`
+	MaxP99       duration `json:"max_p99,omitempty"`
 }
 
 type versionConfig struct {
@@ -130,6 +140,11 @@ func readEdgeConfig(path string) (*edgeConfig, error) {
 				*p = filepath.Join(base, *p)
 			}
 		}
+		if ro := r.Rollout; ro != nil {
+			if _, err := ro.request(r); err != nil {
+				errs = append(errs, fmt.Errorf("%s: rollout: %v", where, err))
+			}
+		}
 		for j, rl := range r.Rules {
 			if _, ok := ruleKinds[rl.Kind]; !ok || rl.Module == "" {
 				errs = append(errs, fmt.Errorf("%s: rules[%d]: want kind header, cookie, query, ua or flag, and a module", where, j))
@@ -149,9 +164,29 @@ func readEdgeConfig(path string) (*edgeConfig, error) {
 	return &c, nil
 }
 
+// request is the StartRollout call that moves the route to its module.
+func (ro *rolloutConfig) request(rc *routeConfig) (*registryv1.StartRolloutRequest, error) {
+	steps := make([]string, len(ro.Steps))
+	for i, st := range ro.Steps {
+		steps[i] = fmt.Sprint(st)
+	}
+	maxErr := ro.MaxErrorRate
+	if maxErr == "" {
+		maxErr = "1%"
+	}
+	interval, maxP99 := time.Duration(ro.Interval), time.Duration(ro.MaxP99)
+	if len(steps) == 0 || interval <= 0 {
+		return nil, errors.New("want steps (percentages ending at 100) and an interval")
+	}
+	f := rolloutFlags{steps: ptr(strings.Join(steps, ",")), maxErr: &maxErr, interval: &interval, maxP99: &maxP99}
+	return f.request(rc.Host, rc.Path, rc.Module)
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // change is one step of a plan.
 type change struct {
-	Action string `json:"action"` // create, update, delete, push
+	Action string `json:"action"` // create, update, delete, push, rollout
 	Kind   string `json:"kind"`   // route, flag, module
 	Name   string `json:"name"`
 	From   string `json:"from,omitempty"`
@@ -177,6 +212,13 @@ func (e *env) planCommand(fs *flag.FlagSet, apply bool) runFunc {
 	file := fs.String("file", "", "the nanoedge.yaml (required; schema: docs/nanoedge.schema.json)")
 	prune := fs.Bool("prune", false, "also delete routes and flags the file does not list")
 	keyFile := fs.String("key", "", "publisher private key to sign built modules with (env NANOEDGE_KEY; default: "+devKeyFile+" if present)")
+	source := fs.String("source", "", "source revision or CI run id to record as the provenance of modules pushed")
+	var wait *bool
+	var waitTimeout *time.Duration
+	if apply {
+		wait = fs.Bool("wait", false, "wait for the rollouts this apply starts to end; exit 1 unless each succeeds")
+		waitTimeout = fs.Duration("wait-timeout", 30*time.Minute, "give up waiting after this long")
+	}
 	return func(ctx context.Context, args []string) error {
 		if *file == "" {
 			return usageErr("-f/--file is required: the nanoedge.yaml to apply")
@@ -193,7 +235,7 @@ func (e *env) planCommand(fs *flag.FlagSet, apply bool) runFunc {
 			return err
 		}
 		defer c.Close()
-		p := &planner{c: c, e: e, cf: cf, keyFile: *keyFile, apply: apply}
+		p := &planner{c: c, e: e, cf: cf, keyFile: *keyFile, source: *source, apply: apply}
 		changes, err := p.plan(ctx, cfg, *prune)
 		if err != nil {
 			return err
@@ -210,11 +252,43 @@ func (e *env) planCommand(fs *flag.FlagSet, apply bool) runFunc {
 		if apply {
 			result["revision"] = rev
 		}
-		err = cf.emit(e, result, func(w io.Writer) { printPlan(w, changes, apply) })
-		if err == nil && !apply && len(changes) > 0 {
+		if *cf.output == "text" {
+			printPlan(e.stdout, changes, apply)
+		}
+		var failed []string
+		if apply && *wait && len(p.started) > 0 {
+			wctx, cancel := context.WithTimeout(ctx, *waitTimeout)
+			defer cancel()
+			say := func(format string, args ...any) {
+				if *cf.output == "text" {
+					fmt.Fprintf(e.stdout, format+"\n", args...)
+				}
+			}
+			var ended []*registryv1.Rollout
+			for _, ro := range p.started {
+				end, err := waitRollout(wctx, c, ro, say)
+				if err != nil {
+					return err
+				}
+				ended = append(ended, end)
+				if end.State != registryv1.RolloutState_ROLLOUT_STATE_SUCCEEDED {
+					failed = append(failed, fmt.Sprintf("rollout of %s %s: %s", routeName(end.Host, end.PathPrefix), rolloutState(end), end.Reason))
+				}
+			}
+			result["rollouts"] = ended
+		}
+		if *cf.output != "text" {
+			if err := cf.emit(e, result, nil); err != nil {
+				return err
+			}
+		}
+		if len(failed) > 0 {
+			return errors.New(strings.Join(failed, "; "))
+		}
+		if !apply && len(changes) > 0 {
 			return errDiffers
 		}
-		return err
+		return nil
 	}
 }
 
@@ -222,7 +296,7 @@ func (e *env) planCommand(fs *flag.FlagSet, apply bool) runFunc {
 var errDiffers = errors.New("differences found")
 
 func printPlan(w io.Writer, changes []change, applied bool) {
-	sign := map[string]string{"create": "+", "update": "~", "delete": "-", "push": "^"}
+	sign := map[string]string{"create": "+", "update": "~", "delete": "-", "push": "^", "rollout": ">"}
 	for _, ch := range changes {
 		line := fmt.Sprintf("%s %s %s", sign[ch.Action], ch.Kind, ch.Name)
 		switch {
@@ -244,10 +318,12 @@ func printPlan(w io.Writer, changes []change, applied bool) {
 }
 
 type planner struct {
+	started []*registryv1.Rollout // rollouts this apply started
 	c       *client.Client
 	e       *env
 	cf      clientFlags
 	keyFile string
+	source  string
 	apply   bool
 	digests map[string]string // module reference -> digest
 }
@@ -288,7 +364,7 @@ func (p *planner) plan(ctx context.Context, cfg *edgeConfig, prune bool) ([]chan
 		}
 		name, wasm, src := r.Module, wasm, src
 		changes = append(changes, change{Action: "push", Kind: "module", Name: name, To: shortDigest(d), do: func(ctx context.Context) (int64, error) {
-			res, err := upload(ctx, p.e, p.cf, p.c, src, name, wasm, p.keyFile, "", "")
+			res, err := upload(ctx, p.e, p.cf, p.c, src, name, wasm, p.keyFile, "", p.source)
 			if err != nil {
 				return 0, err
 			}
@@ -354,6 +430,23 @@ func (p *planner) plan(ctx context.Context, cfg *edgeConfig, prune bool) ([]chan
 		}
 		if moving[key] {
 			return nil, fmt.Errorf("route %s: a rollout is moving it; let it end or abort it before applying", routeName(rc.Host, rc.Path))
+		}
+		if cur != nil && rc.Rollout != nil && onlyModuleDiffers(cur, want) {
+			req, err := rc.Rollout.request(&rc)
+			if err != nil {
+				return nil, err
+			}
+			req.Module = rc.spec(p.digests).Module
+			changes = append(changes, change{Action: "rollout", Kind: "route", Name: routeName(rc.Host, rc.Path), From: describeRoute(cur), To: describeRoute(want),
+				do: func(ctx context.Context) (int64, error) {
+					ro, err := p.c.StartRollout(ctx, req)
+					if err != nil {
+						return 0, err
+					}
+					p.started = append(p.started, ro)
+					return ro.ModRevision, nil
+				}})
+			continue
 		}
 		ch := change{Action: "create", Kind: "route", Name: routeName(rc.Host, rc.Path), To: describeRoute(want)}
 		if cur != nil {
@@ -485,6 +578,17 @@ func sameRoute(cur, want *registryv1.Route) bool {
 	}
 	return slices.Equal(split(cur), split(want)) && slices.Equal(rules(cur), rules(want)) && cur.StickyKey == want.StickyKey &&
 		proto.Equal(normalOptions(cur.Options), normalOptions(want.Options))
+}
+
+// onlyModuleDiffers: both routes serve one module, different ones, and
+// nothing else about them differs; a rollout can move one to the other.
+func onlyModuleDiffers(cur, want *registryv1.Route) bool {
+	if len(cur.Versions) > 0 || len(want.Versions) > 0 || cur.ModuleDigest == want.ModuleDigest {
+		return false
+	}
+	moved := proto.Clone(cur).(*registryv1.Route)
+	moved.ModuleDigest = want.ModuleDigest
+	return sameRoute(moved, want)
 }
 
 // normalOptions treats unset options as their zero value.

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +189,72 @@ func TestNewCHandler(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSchemaMatchesTheConfig: docs/nanoedge.schema.json names exactly the
+// fields readEdgeConfig reads, object by object, and forbids others; the
+// templates' files read cleanly.
+func TestSchemaMatchesTheConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(guests.Root(), "docs", "nanoedge.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatalf("schema: %v", err)
+	}
+	defs := schema["$defs"].(map[string]any)
+	// obj returns a schema object's properties, following $ref and items.
+	var obj func(s map[string]any) map[string]any
+	obj = func(s map[string]any) map[string]any {
+		if ref, ok := s["$ref"].(string); ok {
+			return obj(defs[strings.TrimPrefix(ref, "#/$defs/")].(map[string]any))
+		}
+		if items, ok := s["items"].(map[string]any); ok {
+			return obj(items)
+		}
+		if s["additionalProperties"] != false {
+			t.Errorf("a schema object allows unknown fields: %v", s)
+		}
+		return s["properties"].(map[string]any)
+	}
+	var check func(where string, typ reflect.Type, props map[string]any)
+	check = func(where string, typ reflect.Type, props map[string]any) {
+		fields := map[string]reflect.Type{}
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			fields[name] = typ.Field(i).Type
+		}
+		for name, ft := range fields {
+			p, ok := props[name].(map[string]any)
+			if !ok {
+				t.Errorf("%s.%s: not in the schema", where, name)
+				continue
+			}
+			for ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				check(where+"."+name, ft, obj(p))
+			}
+		}
+		for name := range props {
+			if _, ok := fields[name]; !ok {
+				t.Errorf("%s.%s: in the schema, not read", where, name)
+			}
+		}
+	}
+	check("nanoedge.yaml", reflect.TypeOf(edgeConfig{}), schema["properties"].(map[string]any))
+
+	for _, tmpl := range templateNames() {
+		dir := t.TempDir()
+		src, _ := templates.ReadFile("templates/" + tmpl + "/nanoedge.yaml.tmpl")
+		text := strings.ReplaceAll(string(src), "{{.Name}}", "x")
+		if err := os.WriteFile(filepath.Join(dir, "nanoedge.yaml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readEdgeConfig(filepath.Join(dir, "nanoedge.yaml")); err != nil {
+			t.Errorf("template %s's nanoedge.yaml: %v", tmpl, err)
+		}
+	}
 }

@@ -293,6 +293,7 @@ func (e *env) devCmd() *cobra.Command {
 		e.addLogFlags(fs)
 		example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
 		examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")
+		watch := fs.String("watch", "", "build and serve this handler (a Go package directory, or a directory with a nanoedge.yaml), again on every save; the bundled example is then not served")
 		return func(ctx context.Context, args []string) error {
 			if err := e.checkLogFlags(); err != nil {
 				return err
@@ -340,6 +341,9 @@ func (e *env) devCmd() *cobra.Command {
 			defer w.Close()
 			log.Info("worker serving", "http", w.URL())
 
+			if *watch != "" {
+				return e.watchLoop(ctx, cp.Addr(), w.URL(), creds, *watch)
+			}
 			if *example != "" {
 				if err := deployExample(ctx, cp.Addr(), creds, *example, *examplePath); err != nil {
 					return fmt.Errorf("deploy example: %w", err)

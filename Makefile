@@ -1,6 +1,6 @@
 # What the tests need comes from the Go module proxy (buf and the protoc
 # plugins are Go tools pinned in tools/go.mod), Debian (chromium, clang,
-# lld, wasi-libc) and npm (playwright-core, pinned in
+# lld, wasi-libc, wabt) and npm (playwright-core, pinned in
 # internal/testing/chromium/package-lock.json); scripts/test-deps.sh installs them.
 BUF := go tool -modfile=tools/go.mod buf
 STATICCHECK := go tool -modfile=tools/go.mod staticcheck

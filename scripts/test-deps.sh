@@ -2,7 +2,8 @@
 # Installs what the tests need beyond Go, when it is missing:
 #  - from Debian: chromium (browser tests), and clang, lld, wasi-libc and
 #    libclang-rt-dev-wasm32 (a CGI handler written in C, built for
-#    wasm32-wasi), prometheus (promtool checks metrics, rules) and systemd
+#    wasm32-wasi), wabt (wat2wasm: a handler in the WebAssembly text
+#    format), prometheus (promtool checks metrics, rules) and systemd
 #    (systemd-analyze rates the units);
 #  - from npm: the playwright-core version pinned in
 #    internal/testing/chromium/package-lock.json.
@@ -15,6 +16,7 @@ command -v clang >/dev/null || missing+=(clang)
 command -v wasm-ld >/dev/null || missing+=(lld)
 [ -f /usr/lib/wasm32-wasi/libc.a ] || missing+=(wasi-libc)
 compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a" >/dev/null || missing+=(libclang-rt-dev-wasm32)
+command -v wat2wasm >/dev/null || missing+=(wabt)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -117,7 +117,7 @@ flags:
 		t.Fatalf("apply of the grown file, again: exit %d, %q", code, out)
 	}
 	code, out, _ = run("route", "list")
-	if !strings.Contains(out, "90% greeter@") || !strings.Contains(out, "flag beta on => echo@") || !strings.Contains(out, "timeout 2000 ms") {
+	if code != 0 || !strings.Contains(out, "90% greeter@") || !strings.Contains(out, "flag beta on => echo@") || !strings.Contains(out, "timeout 2000 ms") {
 		t.Fatalf("route list after apply: %q", out)
 	}
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nanoedge/nanoedge/internal/wasmbuild"
 	"github.com/nanoedge/nanoedge/registry"
 	"github.com/nanoedge/nanoedge/server"
 )
@@ -125,7 +126,7 @@ func (e *env) scaffold(ctx context.Context, tmpl, dir, name, sdk string) error {
 		return err
 	}
 	if tmpl == "go" {
-		tidy := exec.CommandContext(ctx, goTool(), "mod", "tidy")
+		tidy := exec.CommandContext(ctx, wasmbuild.GoTool(), "mod", "tidy")
 		tidy.Dir = dir
 		if out, err := tidy.CombinedOutput(); err != nil {
 			return fmt.Errorf("go mod tidy in %s: %v\n%s(with no nanoedge source tree at hand, the released guest SDK is needed: pass --sdk DIR to build from a checkout)", dir, err, out)
@@ -182,13 +183,4 @@ func enclosingNanoedge() string {
 		}
 		dir = parent
 	}
-}
-
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	return "go"
 }

@@ -23,7 +23,7 @@ func Build(ctx context.Context, dir string) ([]byte, error) {
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "module.wasm")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+	cmd := exec.CommandContext(ctx, GoTool(), "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	var stderr bytes.Buffer
@@ -40,7 +40,9 @@ func IsGoPackage(path string) bool {
 	return len(matches) > 0
 }
 
-func goTool() string {
+// GoTool is the go command to run: $GOROOT/bin/go if there is one, else
+// the one on PATH.
+func GoTool() string {
 	if root := os.Getenv("GOROOT"); root != "" {
 		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
 			return p

@@ -17,12 +17,14 @@ import (
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	"github.com/nanoedge/nanoedge/sdk/signing"
+	"github.com/nanoedge/nanoedge/server"
 )
 
-// TestNewApplyDiff is the loop a team runs: scaffold a handler with
-// 'new', push and route it with 'apply', see nothing left to do on a
-// second apply, change the file, 'diff' it, apply again, prune.
-func TestNewApplyDiff(t *testing.T) {
+// clientEnv starts a control plane and a worker, and points the
+// commands run here at it as a publisher would be (token, signing key);
+// it returns them and a directory to work in.
+func clientEnv(t *testing.T) (*testenv.Env, *server.Worker, string) {
+	t.Helper()
 	env := startEnv(t)
 	w := testenv.StartWorker(t, env.WorkerConfig())
 	dir := t.TempDir()
@@ -33,6 +35,14 @@ func TestNewApplyDiff(t *testing.T) {
 	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
 	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
 	t.Setenv("NANOEDGE_KEY", keyFile)
+	return env, w, dir
+}
+
+// TestNewApplyDiff is the loop a team runs: scaffold a handler with
+// 'new', push and route it with 'apply', see nothing left to do on a
+// second apply, change the file, 'diff' it, apply again, prune.
+func TestNewApplyDiff(t *testing.T) {
+	env, w, dir := clientEnv(t)
 	env.Upload(t, "echo", guests.Echo)
 
 	app := filepath.Join(dir, "greeter")
@@ -157,16 +167,7 @@ func TestNewCHandler(t *testing.T) {
 	if _, err := exec.LookPath("clang"); err != nil {
 		t.Fatal("clang missing: run make test-deps")
 	}
-	env := startEnv(t)
-	w := testenv.StartWorker(t, env.WorkerConfig())
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "publisher.key")
-	if err := os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
-	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
-	t.Setenv("NANOEDGE_KEY", keyFile)
+	_, w, dir := clientEnv(t)
 	app := filepath.Join(dir, "cgreet")
 	if code, out, errOut := run("new", "c", app); code != 0 || !strings.Contains(out, "make -C "+app) {
 		t.Fatalf("new c: exit %d, %q %q", code, out, errOut)

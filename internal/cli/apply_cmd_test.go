@@ -66,7 +66,8 @@ func TestNewApplyDiff(t *testing.T) {
 	}
 	served := func(path, want string) {
 		t.Helper()
-		poll.Eventually(t, 20*time.Second, func() error {
+		// Under the race detector, compiling a Go module takes a while.
+		poll.Eventually(t, 2*time.Minute, func() error {
 			resp, err := http.Get(w.URL() + path)
 			if err != nil {
 				return err

@@ -62,12 +62,15 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if !known || rolePerms[tok.Role]&m.perm == 0 {
 		return nil, status.Errorf(codes.PermissionDenied, "controlplane: token %q (role %s) may not call %s", tok.Name, roleName(tok.Role), method)
 	}
-	return withCaller(ctx, caller{id: tok.Id, name: tok.Name}), nil
+	return withCaller(ctx, caller{id: tok.Id, name: tok.Name, role: tok.Role}), nil
 }
 
-// caller is who made a call: its token's id ("" without authentication)
-// and name.
-type caller struct{ id, name string }
+// caller is who made a call: its token's id ("" without authentication),
+// name and role (none without authentication).
+type caller struct {
+	id, name string
+	role     registryv1.Role
+}
 
 type callerKey struct{}
 

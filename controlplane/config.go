@@ -45,6 +45,8 @@ type Config struct {
 	// PeerTLS, if set, is how this node dials other nodes' APIs when it
 	// forwards calls to the leader.
 	PeerTLS *tls.Config
+	// Keyring seals and opens secrets; nil refuses secrets.
+	Keyring *Keyring
 	Logger  *slog.Logger
 }
 

@@ -58,4 +58,8 @@ var methods = map[string]method{
 	registryv1.TelemetryService_PauseRollout_FullMethodName:   {permPublish, leader},
 	registryv1.TelemetryService_ResumeRollout_FullMethodName:  {permPublish, leader},
 	registryv1.TelemetryService_GetTraffic_FullMethodName:     {permRead, leader},
+	registryv1.ConfigService_SetConfig_FullMethodName:         {permPublish, leader},
+	registryv1.ConfigService_GetConfig_FullMethodName:         {permRead, linearizable},
+	registryv1.ConfigService_ListConfigs_FullMethodName:       {permRead, linearizable},
+	registryv1.ConfigService_RekeySecrets_FullMethodName:      {permAdmin, leader},
 }

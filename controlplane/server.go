@@ -32,6 +32,7 @@ type Server struct {
 	access   AccessStore
 	cluster  ClusterStore
 	rollouts RolloutStore
+	configs  ConfigStore
 	// validating bounds concurrent validations, including ones whose upload
 	// already timed out and whose compile is still finishing.
 	validating chan struct{}
@@ -48,7 +49,7 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
+	s := &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, configs: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
 		partials: partials{budget: 4 * cfg.MaxModuleSize}, stopHealth: make(chan struct{})}
 	s.metrics = newServerMetrics(s)
 	return s, nil
@@ -86,6 +87,7 @@ func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	registryv1.RegisterRegistryServiceServer(gs, s)
 	registryv1.RegisterAccessServiceServer(gs, &accessServer{s: s})
 	registryv1.RegisterClusterServiceServer(gs, &clusterServer{s: s})
+	registryv1.RegisterConfigServiceServer(gs, &configServer{s: s})
 	registryv1.RegisterTelemetryServiceServer(gs, &telemetryServer{s: s})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -312,7 +314,7 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreaming
 			}
 			return stream.Send(&registryv1.WatchResponse{Revision: revision})
 		}
-		return sendEvents(stream, events, revision)
+		return sendEvents(stream, s.configsFor(stream.Context(), events), revision)
 	})
 	var ce *history.CompactedError
 	if errors.As(err, &ce) {

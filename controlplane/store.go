@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 )
@@ -89,12 +90,21 @@ type RolloutStore interface {
 	AppliedRequest(ctx context.Context) (int64, bool)
 }
 
+// ConfigStore is what ConfigService needs: module names'
+// configurations, their secrets sealed.
+type ConfigStore interface {
+	PutConfig(ctx context.Context, c *raftlogv1.PutConfigCommand) (*registryv1.Config, int64, error)
+	Config(moduleName string) (*registryv1.Config, error)
+	ListConfigs() ([]*registryv1.Config, int64, error)
+}
+
 // Store is every part the API needs.
 type Store interface {
 	ModuleStore
 	AccessStore
 	ClusterStore
 	RolloutStore
+	ConfigStore
 }
 
 var _ Store = (*registry.Store)(nil)

@@ -52,6 +52,8 @@ func (w *writer) apply(cmd *raftlogv1.Command) error {
 		return w.collectGarbage()
 	case *raftlogv1.Command_PutNode:
 		return w.putNode(op.PutNode)
+	case *raftlogv1.Command_PutConfig:
+		return w.putConfig(op.PutConfig)
 	case *raftlogv1.Command_DeleteNode:
 		return w.deleteNode(op.DeleteNode)
 	case *raftlogv1.Command_PutFlag:
@@ -243,6 +245,8 @@ func (w *writer) emit(t registryv1.EventType, obj any) {
 	case *registryv1.Event_Flag:
 		e.Object = o
 	case *registryv1.Event_Key:
+		e.Object = o
+	case *registryv1.Event_Config:
 		e.Object = o
 	}
 	w.events = append(w.events, e)

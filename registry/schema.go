@@ -16,12 +16,13 @@ var (
 	bucketStaging = []byte("staging")  // upload id + 0 + index (uint32 BE) -> chunk of a large module
 	bucketRollout = []byte("rollouts") // routeKey -> Rollout (proto)
 	bucketFlags   = []byte("flags")    // flag name -> Flag (proto)
+	bucketConfigs = []byte("configs")  // module name -> Config (proto, secrets sealed)
 	// Writes applied by request id, to apply a retried write once.
 	bucketRequests     = []byte("requests")      // actor + 0 + request id -> revision (uint64 BE) + time (uint64 BE, unix ns)
 	bucketRequestTimes = []byte("request_times") // time (uint64 BE, unix ns) + actor + 0 + request id -> nothing
 
 	allBuckets = [][]byte{bucketMeta, bucketModules, bucketBlobs, bucketRoutes, bucketEvents, bucketKeys, bucketTokens, bucketAudit, bucketNodes,
-		bucketStaging, bucketRollout, bucketFlags, bucketRequests, bucketRequestTimes}
+		bucketStaging, bucketRollout, bucketFlags, bucketRequests, bucketRequestTimes, bucketConfigs}
 )
 
 // Keys of bucketMeta. appliedIndex is written in the same transaction as the

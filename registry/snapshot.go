@@ -141,7 +141,7 @@ func inspectState(path string, size int64) (info SnapshotInfo, err error) {
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
-			if tx.Bucket(b) == nil {
+			if tx.Bucket(b) == nil && !addedLater[string(b)] {
 				return fmt.Errorf("%w: snapshot: not a state database: no %q bucket", ErrInvalid, b)
 			}
 		}
@@ -205,6 +205,10 @@ func checkMeta(path string, size int64) error {
 	return nil
 }
 
+// addedLater are buckets newer releases added: a backup from before them
+// lacks them, and the database opens them empty.
+var addedLater = map[string]bool{string(bucketConfigs): true}
+
 // checkContents decodes what workers and the API read back, so a restored
 // state cannot hand them an object they refuse.
 func checkContents(tx *bolt.Tx) error {
@@ -251,7 +255,11 @@ func checkContents(tx *bolt.Tx) error {
 		{bucketTokens, LimitTokens, func() proto.Message { return &registryv1.Token{} }},
 		{bucketFlags, LimitFlags, func() proto.Message { return &registryv1.Flag{} }},
 		{bucketRollout, LimitRoutes, func() proto.Message { return &registryv1.Rollout{} }},
+		{bucketConfigs, LimitConfigs, func() proto.Message { return &registryv1.Config{} }},
 	} {
+		if tx.Bucket(c.bucket) == nil {
+			continue // a bucket newer than the snapshot
+		}
 		if err := checkCount(tx, c.bucket, c.limit); err != nil {
 			return err
 		}
@@ -273,7 +281,12 @@ func checkCount(tx *bolt.Tx, bucket []byte, l Limit) error {
 }
 
 func describe(tx *bolt.Tx) SnapshotInfo {
-	n := func(b []byte) int { return tx.Bucket(b).Stats().KeyN }
+	n := func(b []byte) int {
+		if bk := tx.Bucket(b); bk != nil {
+			return bk.Stats().KeyN
+		}
+		return 0
+	}
 	return SnapshotInfo{
 		Revision: int64(u64(tx.Bucket(bucketMeta).Get(keyRevision))),
 		Modules:  n(bucketModules), Routes: n(bucketRoutes), Keys: n(bucketKeys), Tokens: n(bucketTokens), Flags: n(bucketFlags),

@@ -49,6 +49,7 @@ type Command struct {
 	//	*Command_PutRollout
 	//	*Command_PutFlag
 	//	*Command_DeleteFlag
+	//	*Command_PutConfig
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
 	Actor string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -227,6 +228,15 @@ func (x *Command) GetDeleteFlag() *DeleteFlagCommand {
 	return nil
 }
 
+func (x *Command) GetPutConfig() *PutConfigCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutConfig); ok {
+			return x.PutConfig
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
@@ -315,6 +325,10 @@ type Command_DeleteFlag struct {
 	DeleteFlag *DeleteFlagCommand `protobuf:"bytes,16,opt,name=delete_flag,json=deleteFlag,proto3,oneof"`
 }
 
+type Command_PutConfig struct {
+	PutConfig *PutConfigCommand `protobuf:"bytes,19,opt,name=put_config,json=putConfig,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
@@ -342,6 +356,8 @@ func (*Command_PutRollout) isCommand_Op() {}
 func (*Command_PutFlag) isCommand_Op() {}
 
 func (*Command_DeleteFlag) isCommand_Op() {}
+
+func (*Command_PutConfig) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1064,11 +1080,100 @@ func (x *DeleteFlagCommand) GetName() string {
 	return ""
 }
 
+// PutConfigCommand changes a module name's configuration: it sets and
+// deletes variables and secrets (sealed already: no value reaches the
+// log), in one revision. A config left empty is deleted.
+type PutConfigCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModuleName    string                 `protobuf:"bytes,1,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	SetVars       map[string]string      `protobuf:"bytes,2,rep,name=set_vars,json=setVars,proto3" json:"set_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	DeleteVars    []string               `protobuf:"bytes,3,rep,name=delete_vars,json=deleteVars,proto3" json:"delete_vars,omitempty"`
+	SetSecrets    map[string]*v1.Secret  `protobuf:"bytes,4,rep,name=set_secrets,json=setSecrets,proto3" json:"set_secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	DeleteSecrets []string               `protobuf:"bytes,5,rep,name=delete_secrets,json=deleteSecrets,proto3" json:"delete_secrets,omitempty"`
+	// The secrets set are the same values sealed again (a rekey): they keep
+	// their versions.
+	Reseal        bool `protobuf:"varint,6,opt,name=reseal,proto3" json:"reseal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutConfigCommand) Reset() {
+	*x = PutConfigCommand{}
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutConfigCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutConfigCommand) ProtoMessage() {}
+
+func (x *PutConfigCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutConfigCommand.ProtoReflect.Descriptor instead.
+func (*PutConfigCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PutConfigCommand) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *PutConfigCommand) GetSetVars() map[string]string {
+	if x != nil {
+		return x.SetVars
+	}
+	return nil
+}
+
+func (x *PutConfigCommand) GetDeleteVars() []string {
+	if x != nil {
+		return x.DeleteVars
+	}
+	return nil
+}
+
+func (x *PutConfigCommand) GetSetSecrets() map[string]*v1.Secret {
+	if x != nil {
+		return x.SetSecrets
+	}
+	return nil
+}
+
+func (x *PutConfigCommand) GetDeleteSecrets() []string {
+	if x != nil {
+		return x.DeleteSecrets
+	}
+	return nil
+}
+
+func (x *PutConfigCommand) GetReseal() bool {
+	if x != nil {
+		return x.Reseal
+	}
+	return false
+}
+
 var File_nanoedge_raftlog_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\x9f\t\n" +
+	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xe7\t\n" +
 	"\aCommand\x12F\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2%.nanoedge.raftlog.v1.PutModuleCommandH\x00R\tputModule\x12C\n" +
@@ -1088,7 +1193,9 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"putRollout\x12@\n" +
 	"\bput_flag\x18\x0f \x01(\v2#.nanoedge.raftlog.v1.PutFlagCommandH\x00R\aputFlag\x12I\n" +
 	"\vdelete_flag\x18\x10 \x01(\v2&.nanoedge.raftlog.v1.DeleteFlagCommandH\x00R\n" +
-	"deleteFlag\x12\x14\n" +
+	"deleteFlag\x12F\n" +
+	"\n" +
+	"put_config\x18\x13 \x01(\v2%.nanoedge.raftlog.v1.PutConfigCommandH\x00R\tputConfig\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
@@ -1135,7 +1242,23 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\x0ePutFlagCommand\x12.\n" +
 	"\x04flag\x18\x01 \x01(\v2\x1a.nanoedge.registry.v1.FlagR\x04flag\"'\n" +
 	"\x11DeleteFlagCommand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04nameBBZ@github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1;raftlogv1b\x06proto3"
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xd3\x03\n" +
+	"\x10PutConfigCommand\x12\x1f\n" +
+	"\vmodule_name\x18\x01 \x01(\tR\n" +
+	"moduleName\x12M\n" +
+	"\bset_vars\x18\x02 \x03(\v22.nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntryR\asetVars\x12\x1f\n" +
+	"\vdelete_vars\x18\x03 \x03(\tR\n" +
+	"deleteVars\x12V\n" +
+	"\vset_secrets\x18\x04 \x03(\v25.nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntryR\n" +
+	"setSecrets\x12%\n" +
+	"\x0edelete_secrets\x18\x05 \x03(\tR\rdeleteSecrets\x12\x16\n" +
+	"\x06reseal\x18\x06 \x01(\bR\x06reseal\x1a:\n" +
+	"\fSetVarsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a[\n" +
+	"\x0fSetSecretsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.nanoedge.registry.v1.SecretR\x05value:\x028\x01BBZ@github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
 	file_nanoedge_raftlog_v1_command_proto_rawDescOnce sync.Once
@@ -1149,7 +1272,7 @@ func file_nanoedge_raftlog_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_raftlog_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_raftlog_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_nanoedge_raftlog_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_nanoedge_raftlog_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: nanoedge.raftlog.v1.Command
 	(*PutKeyCommand)(nil),         // 1: nanoedge.raftlog.v1.PutKeyCommand
@@ -1166,13 +1289,17 @@ var file_nanoedge_raftlog_v1_command_proto_goTypes = []any{
 	(*PutRolloutCommand)(nil),     // 12: nanoedge.raftlog.v1.PutRolloutCommand
 	(*PutFlagCommand)(nil),        // 13: nanoedge.raftlog.v1.PutFlagCommand
 	(*DeleteFlagCommand)(nil),     // 14: nanoedge.raftlog.v1.DeleteFlagCommand
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*v1.PublisherKey)(nil),       // 16: nanoedge.registry.v1.PublisherKey
-	(*v1.Token)(nil),              // 17: nanoedge.registry.v1.Token
-	(*v1.Module)(nil),             // 18: nanoedge.registry.v1.Module
-	(*v1.Route)(nil),              // 19: nanoedge.registry.v1.Route
-	(*v1.Rollout)(nil),            // 20: nanoedge.registry.v1.Rollout
-	(*v1.Flag)(nil),               // 21: nanoedge.registry.v1.Flag
+	(*PutConfigCommand)(nil),      // 15: nanoedge.raftlog.v1.PutConfigCommand
+	nil,                           // 16: nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntry
+	nil,                           // 17: nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*v1.PublisherKey)(nil),       // 19: nanoedge.registry.v1.PublisherKey
+	(*v1.Token)(nil),              // 20: nanoedge.registry.v1.Token
+	(*v1.Module)(nil),             // 21: nanoedge.registry.v1.Module
+	(*v1.Route)(nil),              // 22: nanoedge.registry.v1.Route
+	(*v1.Rollout)(nil),            // 23: nanoedge.registry.v1.Rollout
+	(*v1.Flag)(nil),               // 24: nanoedge.registry.v1.Flag
+	(*v1.Secret)(nil),             // 25: nanoedge.registry.v1.Secret
 }
 var file_nanoedge_raftlog_v1_command_proto_depIdxs = []int32{
 	5,  // 0: nanoedge.raftlog.v1.Command.put_module:type_name -> nanoedge.raftlog.v1.PutModuleCommand
@@ -1189,19 +1316,23 @@ var file_nanoedge_raftlog_v1_command_proto_depIdxs = []int32{
 	12, // 11: nanoedge.raftlog.v1.Command.put_rollout:type_name -> nanoedge.raftlog.v1.PutRolloutCommand
 	13, // 12: nanoedge.raftlog.v1.Command.put_flag:type_name -> nanoedge.raftlog.v1.PutFlagCommand
 	14, // 13: nanoedge.raftlog.v1.Command.delete_flag:type_name -> nanoedge.raftlog.v1.DeleteFlagCommand
-	15, // 14: nanoedge.raftlog.v1.Command.time:type_name -> google.protobuf.Timestamp
-	16, // 15: nanoedge.raftlog.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	17, // 16: nanoedge.raftlog.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	18, // 17: nanoedge.raftlog.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	19, // 18: nanoedge.raftlog.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	20, // 19: nanoedge.raftlog.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
-	19, // 20: nanoedge.raftlog.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
-	21, // 21: nanoedge.raftlog.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	15, // 14: nanoedge.raftlog.v1.Command.put_config:type_name -> nanoedge.raftlog.v1.PutConfigCommand
+	18, // 15: nanoedge.raftlog.v1.Command.time:type_name -> google.protobuf.Timestamp
+	19, // 16: nanoedge.raftlog.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	20, // 17: nanoedge.raftlog.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	21, // 18: nanoedge.raftlog.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	22, // 19: nanoedge.raftlog.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	23, // 20: nanoedge.raftlog.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
+	22, // 21: nanoedge.raftlog.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
+	24, // 22: nanoedge.raftlog.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
+	16, // 23: nanoedge.raftlog.v1.PutConfigCommand.set_vars:type_name -> nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntry
+	17, // 24: nanoedge.raftlog.v1.PutConfigCommand.set_secrets:type_name -> nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry
+	25, // 25: nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_raftlog_v1_command_proto_init() }
@@ -1224,6 +1355,7 @@ func file_nanoedge_raftlog_v1_command_proto_init() {
 		(*Command_PutRollout)(nil),
 		(*Command_PutFlag)(nil),
 		(*Command_DeleteFlag)(nil),
+		(*Command_PutConfig)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1231,7 +1363,7 @@ func file_nanoedge_raftlog_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_raftlog_v1_command_proto_rawDesc), len(file_nanoedge_raftlog_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1150,6 +1150,7 @@ type Event struct {
 	//	*Event_Route
 	//	*Event_Flag
 	//	*Event_Key
+	//	*Event_Config
 	Object        isEvent_Object `protobuf_oneof:"object"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1249,6 +1250,15 @@ func (x *Event) GetKey() *PublisherKey {
 	return nil
 }
 
+func (x *Event) GetConfig() *Config {
+	if x != nil {
+		if x, ok := x.Object.(*Event_Config); ok {
+			return x.Config
+		}
+	}
+	return nil
+}
+
 type isEvent_Object interface {
 	isEvent_Object()
 }
@@ -1273,6 +1283,12 @@ type Event_Key struct {
 	Key *PublisherKey `protobuf:"bytes,6,opt,name=key,proto3,oneof"`
 }
 
+type Event_Config struct {
+	// A module name's configuration changed. For deletes, only
+	// module_name is set.
+	Config *Config `protobuf:"bytes,8,opt,name=config,proto3,oneof"`
+}
+
 func (*Event_Module) isEvent_Object() {}
 
 func (*Event_Route) isEvent_Object() {}
@@ -1280,6 +1296,182 @@ func (*Event_Route) isEvent_Object() {}
 func (*Event_Flag) isEvent_Object() {}
 
 func (*Event_Key) isEvent_Object() {}
+
+func (*Event_Config) isEvent_Object() {}
+
+// Config is what every instance of modules with one name reads as its
+// environment: plain variables and secrets. Changing it reaches running
+// handlers without a redeploy: new instances get the new values.
+type Config struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ModuleName     string                 `protobuf:"bytes,1,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	Vars           map[string]string      `protobuf:"bytes,2,rep,name=vars,proto3" json:"vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Secrets        map[string]*Secret     `protobuf:"bytes,3,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	CreateRevision int64                  `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	ModRevision    int64                  `protobuf:"varint,5,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Config) Reset() {
+	*x = Config{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Config) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Config) ProtoMessage() {}
+
+func (x *Config) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Config.ProtoReflect.Descriptor instead.
+func (*Config) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Config) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *Config) GetVars() map[string]string {
+	if x != nil {
+		return x.Vars
+	}
+	return nil
+}
+
+func (x *Config) GetSecrets() map[string]*Secret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *Config) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *Config) GetModRevision() int64 {
+	if x != nil {
+		return x.ModRevision
+	}
+	return 0
+}
+
+// Secret is one secret of a Config. The registry holds it sealed by the
+// control plane's data key; only workers, over their authenticated
+// stream, ever receive its value.
+type Secret struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Counts from 1 for each name, up by one per change.
+	Version int64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// HMAC-SHA256 of the value under a key derived from the data key (hex,
+	// first 16 digits): tells two values apart, never gives one away.
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Which data key sealed it (first 16 hex digits of its SHA-256).
+	KeyId string `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The value sealed with a fresh data-encryption key, itself sealed with
+	// the data key (AES-256-GCM both): wrapped key, nonce, ciphertext.
+	Sealed []byte `protobuf:"bytes,4,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	// The value, in what the control plane sends a worker token only;
+	// never stored, never in a list, an audit entry or a log.
+	Value         []byte `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
+	ModRevision   int64  `protobuf:"varint,6,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Secret) Reset() {
+	*x = Secret{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Secret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Secret) ProtoMessage() {}
+
+func (x *Secret) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Secret.ProtoReflect.Descriptor instead.
+func (*Secret) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Secret) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Secret) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Secret) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Secret) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+func (x *Secret) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Secret) GetModRevision() int64 {
+	if x != nil {
+		return x.ModRevision
+	}
+	return 0
+}
 
 // Flag is a feature flag: a named switch that route rules of kind
 // MATCH_KIND_FLAG follow, flipped fleet-wide by one registry write.
@@ -1296,7 +1488,7 @@ type Flag struct {
 
 func (x *Flag) Reset() {
 	*x = Flag{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1500,7 @@ func (x *Flag) String() string {
 func (*Flag) ProtoMessage() {}
 
 func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1513,7 @@ func (x *Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flag.ProtoReflect.Descriptor instead.
 func (*Flag) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Flag) GetName() string {
@@ -1391,7 +1583,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1595,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1608,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Rollout) GetHost() string {
@@ -1612,7 +1804,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\rallow_headers\x18\x03 \x03(\tR\fallowHeaders\x12%\n" +
 	"\x0eexpose_headers\x18\x04 \x03(\tR\rexposeHeaders\x12+\n" +
 	"\x11allow_credentials\x18\x05 \x01(\bR\x10allowCredentials\x12&\n" +
-	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\xdb\x02\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\x93\x03\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12 \n" +
@@ -1620,8 +1812,29 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x06module\x18\x03 \x01(\v2\x1c.nanoedge.registry.v1.ModuleH\x00R\x06module\x123\n" +
 	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05route\x120\n" +
 	"\x04flag\x18\x05 \x01(\v2\x1a.nanoedge.registry.v1.FlagH\x00R\x04flag\x126\n" +
-	"\x03key\x18\x06 \x01(\v2\".nanoedge.registry.v1.PublisherKeyH\x00R\x03keyB\b\n" +
-	"\x06object\"\xa2\x01\n" +
+	"\x03key\x18\x06 \x01(\v2\".nanoedge.registry.v1.PublisherKeyH\x00R\x03key\x126\n" +
+	"\x06config\x18\b \x01(\v2\x1c.nanoedge.registry.v1.ConfigH\x00R\x06configB\b\n" +
+	"\x06object\"\x89\x03\n" +
+	"\x06Config\x12\x1f\n" +
+	"\vmodule_name\x18\x01 \x01(\tR\n" +
+	"moduleName\x12:\n" +
+	"\x04vars\x18\x02 \x03(\v2&.nanoedge.registry.v1.Config.VarsEntryR\x04vars\x12C\n" +
+	"\asecrets\x18\x03 \x03(\v2).nanoedge.registry.v1.Config.SecretsEntryR\asecrets\x12'\n" +
+	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12!\n" +
+	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\x1a7\n" +
+	"\tVarsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aX\n" +
+	"\fSecretsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.nanoedge.registry.v1.SecretR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\x06Secret\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06sealed\x18\x04 \x01(\fR\x06sealed\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\fR\x05value\x12!\n" +
+	"\fmod_revision\x18\x06 \x01(\x03R\vmodRevision\"\xa2\x01\n" +
 	"\x04Flag\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\x12 \n" +
@@ -1688,7 +1901,7 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
@@ -1705,15 +1918,19 @@ var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(*RouteOptions)(nil),          // 12: nanoedge.registry.v1.RouteOptions
 	(*CorsPolicy)(nil),            // 13: nanoedge.registry.v1.CorsPolicy
 	(*Event)(nil),                 // 14: nanoedge.registry.v1.Event
-	(*Flag)(nil),                  // 15: nanoedge.registry.v1.Flag
-	(*Rollout)(nil),               // 16: nanoedge.registry.v1.Rollout
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Config)(nil),                // 15: nanoedge.registry.v1.Config
+	(*Secret)(nil),                // 16: nanoedge.registry.v1.Secret
+	(*Flag)(nil),                  // 17: nanoedge.registry.v1.Flag
+	(*Rollout)(nil),               // 18: nanoedge.registry.v1.Rollout
+	nil,                           // 19: nanoedge.registry.v1.Config.VarsEntry
+	nil,                           // 20: nanoedge.registry.v1.Config.SecretsEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	17, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	21, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	17, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	21, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
 	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
 	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
@@ -1723,17 +1940,21 @@ var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
 	2,  // 10: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
 	4,  // 11: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
 	9,  // 12: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	15, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
+	17, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
 	6,  // 14: nanoedge.registry.v1.Event.key:type_name -> nanoedge.registry.v1.PublisherKey
-	10, // 15: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 16: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	17, // 17: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	9,  // 18: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	15, // 15: nanoedge.registry.v1.Event.config:type_name -> nanoedge.registry.v1.Config
+	19, // 16: nanoedge.registry.v1.Config.vars:type_name -> nanoedge.registry.v1.Config.VarsEntry
+	20, // 17: nanoedge.registry.v1.Config.secrets:type_name -> nanoedge.registry.v1.Config.SecretsEntry
+	10, // 18: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 19: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	21, // 20: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	9,  // 21: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
+	16, // 22: nanoedge.registry.v1.Config.SecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -1746,6 +1967,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 		(*Event_Route)(nil),
 		(*Event_Flag)(nil),
 		(*Event_Key)(nil),
+		(*Event_Config)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1753,7 +1975,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

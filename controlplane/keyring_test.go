@@ -5,6 +5,10 @@ import (
 	"crypto/rand"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 )
 
 func newKey(t *testing.T) []byte {
@@ -44,10 +48,9 @@ func TestKeyring(t *testing.T) {
 			t.Fatalf("a secret opened as %s/%s", c.module, c.name)
 		}
 	}
-	tampered := *sec
-	tampered.Sealed = append([]byte(nil), sec.Sealed...)
+	tampered := proto.Clone(sec).(*registryv1.Secret)
 	tampered.Sealed[len(tampered.Sealed)-1] ^= 1
-	if _, err := old.Open("app", "API_KEY", &tampered); err == nil {
+	if _, err := old.Open("app", "API_KEY", tampered); err == nil {
 		t.Fatal("a tampered secret opened")
 	}
 	rotated, err := NewKeyring(newKeyBytes, oldKey)

@@ -44,6 +44,7 @@ var statusTable = []struct {
 	{errRevoked, http.StatusServiceUnavailable},
 	{errNoState, http.StatusServiceUnavailable},
 	{errModuleClosed, http.StatusServiceUnavailable},
+	{errConfigIncomplete, http.StatusServiceUnavailable},
 	{engine.ErrDeadline, http.StatusGatewayTimeout},
 	{engine.ErrBadResponse, http.StatusBadGateway},
 	{errResponseTooLarge, http.StatusBadGateway},
@@ -144,6 +145,9 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// Canonical keys set directly: these run on every request.
 	h := rw.Header()
 	h[VersionHeader] = mod.versionValue
+	if env := mod.env.Load(); env != nil && env.header != nil {
+		h[ConfigHeader] = env.header
+	}
 	if pinned {
 		h[PinHeader] = []string{"honoured"}
 	}

@@ -49,10 +49,28 @@ type module struct {
 
 	instantiated atomic.Int64 // instances created, for status
 	recycled     atomic.Int64 // instances discarded after a trap or their use limit
+
+	// env is the module name's configuration: the environment of new
+	// instances. An instance started with an older one is retired when
+	// next taken from the pool.
+	env atomic.Pointer[moduleEnv]
+}
+
+// moduleEnv is a module's environment at one configuration revision.
+type moduleEnv struct {
+	revision int64
+	vars     []string // NAME=value, sorted
+	// header is X-Nanoedge-Config's value ("" without a configuration).
+	header []string
+	// incomplete: the configuration has secrets this worker does not hold
+	// (it started from its saved state, which keeps no secret): the
+	// module answers 503 until the registry sends them.
+	incomplete bool
 }
 
 type instance struct {
 	engine.Instance
+	envRevision    int64 // the configuration revision it started with
 	uses           int
 	mem            uint64 // linear memory at the last release
 	idleSince      time.Time
@@ -129,24 +147,55 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 		<-m.slots
 		return nil, errModuleClosed
 	}
-	if n := len(m.idle); n > 0 {
+	env := m.env.Load()
+	if env != nil && env.incomplete {
+		m.mu.Unlock()
+		<-m.slots
+		return nil, errConfigIncomplete
+	}
+	var stale []*instance
+	for n := len(m.idle); n > 0; n = len(m.idle) {
 		inst := m.idle[n-1]
 		m.idle = m.idle[:n-1]
-		m.mu.Unlock()
-		return inst, nil
+		if env == nil || inst.envRevision == env.revision {
+			m.mu.Unlock()
+			closeStale(m, stale)
+			return inst, nil
+		}
+		stale = append(stale, inst) // started with an older configuration
+		m.live--
+		m.memory -= inst.mem
 	}
 	m.live++
 	m.mu.Unlock()
+	closeStale(m, stale)
 	budget := newOutputBudget()
 	stdout, stderr := &lineLogger{logger: m.logger, stream: "stdout", budget: budget}, &lineLogger{logger: m.logger, stream: "stderr", budget: budget}
-	inst, err := m.compiled.Instantiate(ctx, engine.InstanceConfig{Stdout: stdout, Stderr: stderr})
+	cfg := engine.InstanceConfig{Stdout: stdout, Stderr: stderr}
+	var rev int64
+	if env != nil {
+		cfg.Env, rev = env.vars, env.revision
+	}
+	inst, err := m.compiled.Instantiate(ctx, cfg)
 	if err != nil {
 		m.release(nil, true)
 		return nil, err
 	}
 	m.instantiated.Add(1)
-	return &instance{Instance: inst, stdout: stdout, stderr: stderr}, nil
+	return &instance{Instance: inst, envRevision: rev, stdout: stdout, stderr: stderr}, nil
 }
+
+// closeStale closes instances retired for an older configuration.
+func closeStale(m *module, stale []*instance) {
+	for _, inst := range stale {
+		m.recycled.Add(1)
+		inst.Close(context.Background())
+	}
+}
+
+// errConfigIncomplete: the module's configuration has secrets this worker
+// does not hold yet.
+var errConfigIncomplete = errors.New("nanoedge: this module's secrets are not here yet: the worker started from its saved state, which keeps no secret, and waits for the registry")
 
 // release returns inst to the pool, or closes it if it is broken, used up,
 // grown past its memory budget, or the module is closed.

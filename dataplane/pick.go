@@ -16,6 +16,9 @@ import (
 const (
 	// VersionHeader names the module version that served a response.
 	VersionHeader = "X-Nanoedge-Version"
+	// ConfigHeader names the configuration revision (of the module name's
+	// variables and secrets) new instances start with; absent without one.
+	ConfigHeader = "X-Nanoedge-Config"
 	// PinHeader lets a tester pin a version: "<pin secret>:<digest prefix>".
 	// It only works when the worker has a pin secret configured.
 	PinHeader = "X-Nanoedge-Pin"

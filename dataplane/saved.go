@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/digest"
@@ -38,6 +39,9 @@ type savedState struct {
 	Revoked  []string          `json:"revoked"`
 	Keys     []json.RawMessage `json:"keys"`
 	Modules  []json.RawMessage `json:"modules"`
+	// Configs are the module names' configurations without their secrets'
+	// values: secrets are never written to disk.
+	Configs []json.RawMessage `json:"configs,omitempty"`
 }
 
 type stateEnvelope struct {
@@ -104,6 +108,14 @@ func (w *Worker) saveState() error {
 		b, _ := protojson.Marshal(k)
 		st.Keys = append(st.Keys, b)
 	}
+	for _, c := range w.configs {
+		c = proto.Clone(c).(*registryv1.Config)
+		for _, sec := range c.Secrets {
+			sec.Value, sec.Sealed = nil, nil
+		}
+		b, _ := protojson.Marshal(c)
+		st.Configs = append(st.Configs, b)
+	}
 	for _, r := range w.routes {
 		for _, d := range r.Digests() {
 			if m, ok := w.moduleMeta.Load(d); ok {
@@ -168,6 +180,14 @@ func (w *Worker) loadState() (int64, time.Time, error) {
 			return 0, time.Time{}, fmt.Errorf("dataplane: %s: module: %w", stateFile, err)
 		}
 		w.moduleMeta.Store(m.Digest, m)
+	}
+	clear(w.configs)
+	for _, b := range st.Configs {
+		c := &registryv1.Config{}
+		if err := protojson.Unmarshal(b, c); err != nil {
+			return 0, time.Time{}, fmt.Errorf("dataplane: %s: configuration: %w", stateFile, err)
+		}
+		w.configs[c.ModuleName] = c
 	}
 	w.routes = routes
 	clear(w.flags)

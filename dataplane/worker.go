@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,9 @@ type Registry interface {
 	// ListKeys returns the publisher keys modules are verified with, and
 	// the revision the list reflects.
 	ListKeys(ctx context.Context) ([]*registryv1.PublisherKey, int64, error)
+	// ListConfigs returns every module name's configuration, secret
+	// values included (the worker's token receives them).
+	ListConfigs(ctx context.Context) ([]*registryv1.Config, int64, error)
 	// Report sends the worker's telemetry.
 	Report(ctx context.Context, r *registryv1.WorkerReport) error
 }
@@ -76,13 +80,16 @@ type Worker struct {
 
 	// Touched only by the sync goroutine.
 	routes     map[string]*registryv1.Route
-	unbound    int                // routes whose modules could not be loaded
-	needList   bool               // the state came from disk: list at first contact
-	dirty      bool               // applied since the state was last saved
-	retryDelay time.Duration      // before they are tried again
-	flags      map[string]bool    // feature flag -> enabled
-	revoked    map[string]bool    // publisher keys revoked, by id
-	modules    map[string]*module // by digest
+	unbound    int             // routes whose modules could not be loaded
+	needList   bool            // the state came from disk: list at first contact
+	dirty      bool            // applied since the state was last saved
+	retryDelay time.Duration   // before they are tried again
+	flags      map[string]bool // feature flag -> enabled
+	// configs are module names' configurations, secret values included;
+	// only ever in memory.
+	configs map[string]*registryv1.Config
+	revoked map[string]bool    // publisher keys revoked, by id
+	modules map[string]*module // by digest
 
 	metrics       *metrics
 	pre           prewarmed
@@ -106,6 +113,7 @@ func New(cfg Config, reg Registry, eng engine.Engine) (*Worker, error) {
 		cfg: cfg, reg: reg, eng: eng,
 		routes:   make(map[string]*registryv1.Route),
 		flags:    make(map[string]bool),
+		configs:  make(map[string]*registryv1.Config),
 		revoked:  make(map[string]bool),
 		modules:  make(map[string]*module),
 		stats:    make(map[string]*routeStats),
@@ -273,9 +281,20 @@ func (w *Worker) list(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list publisher keys: %w", err)
 	}
-	if flagsRev < rev || keysRev < rev {
-		return fmt.Errorf("%w: listed routes at revision %d but flags at %d and keys at %d (nodes at different revisions); listing again",
-			errInconsistentList, rev, flagsRev, keysRev)
+	configs, configsRev, err := w.reg.ListConfigs(ctx)
+	if err != nil {
+		return fmt.Errorf("list configurations: %w", err)
+	}
+	if flagsRev < rev || keysRev < rev || configsRev < rev {
+		return fmt.Errorf("%w: listed routes at revision %d but flags at %d, keys at %d and configurations at %d (nodes at different revisions); listing again",
+			errInconsistentList, rev, flagsRev, keysRev, configsRev)
+	}
+	clear(w.configs)
+	for _, c := range configs {
+		w.configs[c.ModuleName] = c
+	}
+	for _, m := range w.modules {
+		m.env.Store(envOf(w.configs[m.name], false))
 	}
 	w.lastKeys.Store(&keys)
 	clear(w.routes)
@@ -320,6 +339,19 @@ func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, re
 		case e.GetKey() != nil:
 			changed = true
 			w.revoked[e.GetKey().Id] = e.GetKey().Revoked
+		case e.GetConfig() != nil:
+			c := e.GetConfig()
+			if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
+				delete(w.configs, c.ModuleName)
+			} else {
+				w.configs[c.ModuleName] = c
+			}
+			w.dirty = true
+			for _, m := range w.modules {
+				if m.name == c.ModuleName {
+					m.env.Store(envOf(w.configs[m.name], false))
+				}
+			}
 		case e.GetFlag() != nil:
 			changed = true
 			if e.Type == registryv1.EventType_EVENT_TYPE_DELETE {
@@ -342,6 +374,28 @@ func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, re
 	} else if n := lastRevision(events); n > w.revision.Load() {
 		w.revision.Store(n)
 	}
+}
+
+// envOf is the environment a configuration gives instances: variables,
+// then secrets. fromDisk: cfg came from the saved state, which holds no
+// secret values.
+func envOf(cfg *registryv1.Config, fromDisk bool) *moduleEnv {
+	if cfg == nil {
+		return &moduleEnv{}
+	}
+	env := &moduleEnv{revision: cfg.ModRevision, header: []string{strconv.FormatInt(cfg.ModRevision, 10)}}
+	for k, v := range cfg.Vars {
+		env.vars = append(env.vars, k+"="+v)
+	}
+	for k, sec := range cfg.Secrets {
+		if fromDisk || sec.Value == nil {
+			env.incomplete = true
+			continue
+		}
+		env.vars = append(env.vars, k+"="+string(sec.Value))
+	}
+	sort.Strings(env.vars)
+	return env
 }
 
 // errInconsistentList: the lists a sync reads came from nodes at
@@ -599,6 +653,7 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 		m.keyID = id.(string)
 	}
 	m.outputDropped = w.metrics.outputDropped
+	m.env.Store(envOf(w.configs[name], w.needList))
 	if err := m.warm(ctx); err != nil {
 		m.close()
 		return nil, w.loadFailed(digest, fmt.Errorf("instantiate: %w", err))

@@ -57,6 +57,10 @@ const RenewSnapshotsAfter = 2000
 type InstanceConfig struct {
 	// Stdout and Stderr receive the guest's output; nil discards it.
 	Stdout, Stderr io.Writer
+	// Env is the instance's environment ("NAME=value"): its module's
+	// configuration. A CGI module's runs see it before the request's
+	// variables.
+	Env []string
 }
 
 // Instance is one instantiated module. It serves one call at a time.

@@ -138,7 +138,7 @@ variables over the file.`,
 	}
 	add("run", e.devCmd(), e.controlPlaneCmd(), e.workerCmd())
 	add("ship", e.newCmd(), e.pushCmd(), e.deployCmd(), e.signCmd(), e.applyCmd(), e.diffCmd())
-	add("operate", e.routeCmd(), e.modulesCmd(), e.statusCmd(), e.keysCmd(), e.tokensCmd(), e.auditCmd(), e.clusterCmd(),
+	add("operate", e.routeCmd(), e.varsCmd(), e.secretsCmd(), e.modulesCmd(), e.statusCmd(), e.keysCmd(), e.tokensCmd(), e.auditCmd(), e.clusterCmd(),
 		e.certsCmd(), e.rolloutCmd(), e.flagsCmd(), e.topCmd())
 	root.AddCommand(e.versionCmd())
 	root.InitDefaultCompletionCmd()

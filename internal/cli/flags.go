@@ -138,6 +138,13 @@ func (f clientFlags) dialAddr(addr string) (*client.Client, error) {
 	return client.New(addr, opts...)
 }
 
+// listFlagVar registers a repeated flag.
+func listFlagVar(fs *flag.FlagSet, name, usage string) *listFlag {
+	l := &listFlag{}
+	fs.Var(l, name, usage)
+	return l
+}
+
 // listFlag collects a repeated flag.
 type listFlag []string
 

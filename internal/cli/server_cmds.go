@@ -31,6 +31,8 @@ type controlPlaneFlags struct {
 	dashboardAddr                                    *string
 	maxModuleMB                                      *int64
 	raftCA, raftCert, raftKey                        *string
+	secretsKey                                       *string
+	secretsOldKeys                                   *listFlag
 	insecure                                         *bool
 	admin                                            adminTLSFlags
 }
@@ -55,18 +57,20 @@ func (f adminTLSFlags) config() (*tls.Config, error) {
 
 func addControlPlaneFlags(fs *flag.FlagSet, dataDir, dashboardAddr string) controlPlaneFlags {
 	return controlPlaneFlags{
-		dataDir:       fs.String("data-dir", dataDir, "directory for the Raft log, snapshots and state database"),
-		nodeID:        fs.String("node-id", "node1", "Raft server ID; stable across restarts"),
-		raftAddr:      fs.String("raft-addr", "127.0.0.1:7071", "Raft transport address"),
-		grpcAddr:      fs.String("grpc-addr", "127.0.0.1:7070", "gRPC API address"),
-		maxModuleMB:   fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
-		metricsAddr:   fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)"),
-		dashboardAddr: fs.String("dashboard-addr", dashboardAddr, "serve the fleet dashboard on this address (empty: off); it asks for a reader token"),
-		raftCA:        fs.String("raft-tls-ca", "", "run Raft over mutual TLS: the cluster CA every peer's certificate must chain to (see 'nanoedge certs')"),
-		raftCert:      fs.String("raft-tls-cert", "", "this node's certificate for Raft; its common name must be --node-id"),
-		raftKey:       fs.String("raft-tls-key", "", "key of --raft-tls-cert"),
-		insecure:      fs.Bool("insecure", false, "allow Raft and the API without TLS on addresses other than loopback (anyone reaching the Raft port can then rewrite the registry)"),
-		admin:         addAdminTLSFlags(fs),
+		dataDir:        fs.String("data-dir", dataDir, "directory for the Raft log, snapshots and state database"),
+		nodeID:         fs.String("node-id", "node1", "Raft server ID; stable across restarts"),
+		raftAddr:       fs.String("raft-addr", "127.0.0.1:7071", "Raft transport address"),
+		grpcAddr:       fs.String("grpc-addr", "127.0.0.1:7070", "gRPC API address"),
+		maxModuleMB:    fs.Int64("max-module-mb", 64, "largest module accepted, in MiB"),
+		metricsAddr:    fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)"),
+		dashboardAddr:  fs.String("dashboard-addr", dashboardAddr, "serve the fleet dashboard on this address (empty: off); it asks for a reader token"),
+		raftCA:         fs.String("raft-tls-ca", "", "run Raft over mutual TLS: the cluster CA every peer's certificate must chain to (see 'nanoedge certs')"),
+		raftCert:       fs.String("raft-tls-cert", "", "this node's certificate for Raft; its common name must be --node-id"),
+		raftKey:        fs.String("raft-tls-key", "", "key of --raft-tls-cert"),
+		secretsKey:     fs.String("secrets-key-file", "", "the data key (32 bytes, base64 or hex) that seals handlers' secrets; the same on every node (without it, secrets are refused)"),
+		secretsOldKeys: listFlagVar(fs, "secrets-old-key-file", "an earlier data key still sealing some secrets, until 'nanoedge secrets rekey' (repeatable)"),
+		insecure:       fs.Bool("insecure", false, "allow Raft and the API without TLS on addresses other than loopback (anyone reaching the Raft port can then rewrite the registry)"),
+		admin:          addAdminTLSFlags(fs),
 	}
 }
 
@@ -83,6 +87,23 @@ func (f controlPlaneFlags) config(e *env) (server.ControlPlaneConfig, error) {
 	}
 	api := controlplane.DefaultConfig()
 	api.MaxModuleSize, api.Logger = rc.MaxModuleSize, logger
+	if *f.secretsKey != "" {
+		current, err := controlplane.ReadDataKey(*f.secretsKey)
+		if err != nil {
+			return server.ControlPlaneConfig{}, usageErr("--secrets-key-file: %v", err)
+		}
+		var older [][]byte
+		for _, p := range *f.secretsOldKeys {
+			k, err := controlplane.ReadDataKey(p)
+			if err != nil {
+				return server.ControlPlaneConfig{}, usageErr("--secrets-old-key-file: %v", err)
+			}
+			older = append(older, k)
+		}
+		if api.Keyring, err = controlplane.NewKeyring(current, older...); err != nil {
+			return server.ControlPlaneConfig{}, usageErr("%v", err)
+		}
+	}
 	adminTLS, err := f.admin.config()
 	if err != nil {
 		return server.ControlPlaneConfig{}, err
@@ -302,6 +323,23 @@ func (e *env) devCmd() *cobra.Command {
 				return err
 			}
 			start := time.Now()
+			// dev seals secrets with a key of its own, made on first start.
+			if *cpf.secretsKey == "" {
+				keyFile := filepath.Join(*cpf.dataDir, "secrets.key")
+				if !fileExists(keyFile) {
+					key, err := controlplane.NewDataKey()
+					if err == nil {
+						err = os.MkdirAll(*cpf.dataDir, 0o700)
+					}
+					if err == nil {
+						err = os.WriteFile(keyFile, []byte(key), 0o600)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				*cpf.secretsKey = keyFile
+			}
 			cfg, err := cpf.config(e)
 			if err != nil {
 				return err

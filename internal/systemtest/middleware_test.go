@@ -41,6 +41,13 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// String is everything written so far.
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // find returns the JSON log records whose msg is msg and whose key has
 // value (every one, without a key).
 func (l *logLines) find(msg string, keyValue ...string) []map[string]any {

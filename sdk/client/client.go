@@ -40,6 +40,7 @@ type Client struct {
 	as   registryv1.AccessServiceClient
 	cs   registryv1.ClusterServiceClient
 	ts   registryv1.TelemetryServiceClient
+	fs   registryv1.ConfigServiceClient
 }
 
 // Option configures a Client.
@@ -134,7 +135,8 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn), cs: registryv1.NewClusterServiceClient(conn), ts: registryv1.NewTelemetryServiceClient(conn)}, nil
+	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn), cs: registryv1.NewClusterServiceClient(conn), ts: registryv1.NewTelemetryServiceClient(conn),
+		fs: registryv1.NewConfigServiceClient(conn)}, nil
 }
 
 // Close releases the connection.

@@ -39,6 +39,9 @@ func alloc(size int32) unsafe.Pointer {
 
 //go:wasmexport nanoedge_handle
 func handle(ptr unsafe.Pointer, size int32) uint64 {
+	if !envLoaded {
+		loadEnv()
+	}
 	out = serve(handler, unsafe.Slice((*byte)(ptr), size), out, &writer)
 	if cap(in) > maxKeptBody {
 		in = nil // a large body's buffer is not kept for the next request

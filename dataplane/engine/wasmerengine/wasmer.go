@@ -141,9 +141,9 @@ func (m *module) Close(ctx context.Context) error {
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &guestio.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &cgi.Instance{Run: m.runCGI(stderr)}, nil
+		return &cgi.Instance{Run: m.runCGI(stderr), Env: cfg.Env}, nil
 	}
-	run, err := m.start(ctx, &wasi{System: wasishim.System{Stdout: cfg.Stdout, Stderr: stderr}}, abi.ExportInitialize, stderr)
+	run, err := m.start(ctx, &wasi{System: wasishim.System{Env: cfg.Env, Stdout: cfg.Stdout, Stderr: stderr}}, abi.ExportInitialize, stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -291,13 +291,13 @@ func (m *module) RenewAfter() int {
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &guestio.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &cgi.Instance{Run: m.runCGI(stderr)}, nil
+		return &cgi.Instance{Run: m.runCGI(stderr), Env: cfg.Env}, nil
 	}
 	entry := abi.ExportInitialize
 	if m.initialized {
 		entry = ""
 	}
-	run, err := m.start(ctx, &wasishim.System{Stdout: cfg.Stdout, Stderr: stderr}, entry)
+	run, err := m.start(ctx, &wasishim.System{Env: cfg.Env, Stdout: cfg.Stdout, Stderr: stderr}, entry)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -289,13 +290,18 @@ func (m *module) RenewAfter() int {
 func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (engine.Instance, error) {
 	stderr := &guestio.TailWriter{W: cfg.Stderr}
 	if m.cgi {
-		return &cgi.Instance{Run: m.runCGI(stderr)}, nil
+		return &cgi.Instance{Run: m.runCGI(stderr), Env: cfg.Env}, nil
 	}
 	entry := abi.ExportInitialize
 	if m.initialized {
 		entry = "" // the snapshot holds its effects
 	}
-	mod, stop, err := m.start(ctx, moduleConfig(stderr).WithStdout(guestio.OrDiscard(cfg.Stdout)), entry, stderr)
+	mc := moduleConfig(stderr).WithStdout(guestio.OrDiscard(cfg.Stdout))
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		mc = mc.WithEnv(k, v)
+	}
+	mod, stop, err := m.start(ctx, mc, entry, stderr)
 	if err != nil {
 		return nil, err
 	}

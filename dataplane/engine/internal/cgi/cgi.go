@@ -22,7 +22,10 @@ type Run func(ctx context.Context, env []string, stdin io.Reader, stdout io.Writ
 // environment and on stdin, the response on stdout (dataplane/engine/internal/wagi).
 // Nothing survives from one request to the next.
 type Instance struct {
-	Run    Run
+	Run Run
+	// Env comes before the request's variables in each run's
+	// environment: the module's configuration.
+	Env    []string
 	memory uint64
 	stdout Output
 	out    []byte
@@ -41,7 +44,7 @@ func (c *Instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", engine.ErrBadResponse, err)
 	}
 	c.stdout.Reset()
-	c.memory, err = c.Run(ctx, wagi.Env(&r), bytes.NewReader(r.Body), &c.stdout)
+	c.memory, err = c.Run(ctx, append(append([]string(nil), c.Env...), wagi.Env(&r)...), bytes.NewReader(r.Body), &c.stdout)
 	if err != nil {
 		return nil, err
 	}

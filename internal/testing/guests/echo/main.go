@@ -1,7 +1,8 @@
 // Command echo returns the request body unchanged and describes the rest of
 // the request in X-Echo-* headers. Query parameters shape the response:
 // status=NNN sets the status, set=Name:Value adds a response header (repeat
-// for several values).
+// for several values), env=NAME answers the environment variable NAME in
+// X-Echo-Env-NAME (repeat; "-" when unset).
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -38,6 +40,13 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		if k, v, ok := strings.Cut(kv, ":"); ok {
 			h.Add(k, v)
 		}
+	}
+	for _, name := range r.URL.Query()["env"] {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			v = "-"
+		}
+		h.Set("X-Echo-Env-"+name, v)
 	}
 	status := http.StatusOK
 	if s := r.URL.Query().Get("status"); s != "" {

@@ -80,7 +80,9 @@ func (k *Keyring) CurrentKeyID() string { return k.current }
 const sealVersion = 1
 
 // aad binds a sealed value to its place: module name and secret name.
-func aad(module, name string) []byte { return []byte("nanoedge.secret.v1\x00" + module + "\x00" + name) }
+func aad(module, name string) []byte {
+	return []byte("nanoedge.secret.v1\x00" + module + "\x00" + name)
+}
 
 func gcm(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)

@@ -113,7 +113,9 @@ func (s *Store) PutConfig(ctx context.Context, c *raftlogv1.PutConfigCommand) (*
 // Config returns a module name's configuration, or ErrNotFound.
 func (s *Store) Config(moduleName string) (*registryv1.Config, error) {
 	c := &registryv1.Config{}
-	err := s.fsm.view(func(tx *bolt.Tx) error { return getProto(tx.Bucket(bucketConfigs), moduleName, "configuration of module", c) })
+	err := s.fsm.view(func(tx *bolt.Tx) error {
+		return getProto(tx.Bucket(bucketConfigs), moduleName, "configuration of module", c)
+	})
 	return c, err
 }
 

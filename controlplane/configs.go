@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 )
@@ -20,7 +19,7 @@ type configServer struct {
 }
 
 func (c *configServer) SetConfig(ctx context.Context, req *registryv1.SetConfigRequest) (*registryv1.SetConfigResponse, error) {
-	cmd := &raftlogv1.PutConfigCommand{ModuleName: req.ModuleName, SetVars: req.SetVars, DeleteVars: req.DeleteVars, DeleteSecrets: req.DeleteSecrets}
+	cmd := registry.ConfigChange{ModuleName: req.ModuleName, SetVars: req.SetVars, DeleteVars: req.DeleteVars, DeleteSecrets: req.DeleteSecrets}
 	if len(req.SetSecrets) > 0 {
 		if c.s.cfg.Keyring == nil {
 			return nil, status.Error(codes.FailedPrecondition, ErrNoDataKey.Error())
@@ -79,7 +78,7 @@ func (c *configServer) RekeySecrets(ctx context.Context, _ *registryv1.RekeySecr
 	}
 	resp := &registryv1.RekeySecretsResponse{KeyId: k.CurrentKeyID()}
 	for _, cfg := range cfgs {
-		cmd := &raftlogv1.PutConfigCommand{ModuleName: cfg.ModuleName, SetSecrets: map[string]*registryv1.Secret{}, Reseal: true}
+		cmd := registry.ConfigChange{ModuleName: cfg.ModuleName, SetSecrets: map[string]*registryv1.Secret{}, Reseal: true}
 		for name, sec := range cfg.Secrets {
 			if sec.KeyId == k.CurrentKeyID() {
 				continue

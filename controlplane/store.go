@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	raftlogv1 "github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/registry"
 )
@@ -93,7 +92,7 @@ type RolloutStore interface {
 // ConfigStore is what ConfigService needs: module names'
 // configurations, their secrets sealed.
 type ConfigStore interface {
-	PutConfig(ctx context.Context, c *raftlogv1.PutConfigCommand) (*registryv1.Config, int64, error)
+	PutConfig(ctx context.Context, c registry.ConfigChange) (*registryv1.Config, int64, error)
 	Config(moduleName string) (*registryv1.Config, error)
 	ListConfigs() ([]*registryv1.Config, int64, error)
 }

@@ -87,9 +87,24 @@ func LimitDigest(digest, keyID string) error {
 	return nil
 }
 
+// ConfigChange is one change to a module name's configuration. Secrets
+// arrive sealed; the registry never sees their values.
+type ConfigChange struct {
+	ModuleName    string
+	SetVars       map[string]string
+	SetSecrets    map[string]*registryv1.Secret
+	DeleteVars    []string
+	DeleteSecrets []string
+	// Reseal replaces sealed secrets with the same values under another
+	// key: their digests must match the stored ones.
+	Reseal bool
+}
+
 // PutConfig applies a configuration change for a module name and returns
 // the configuration it leaves (nil if it left none) and the revision.
-func (s *Store) PutConfig(ctx context.Context, c *raftlogv1.PutConfigCommand) (*registryv1.Config, int64, error) {
+func (s *Store) PutConfig(ctx context.Context, ch ConfigChange) (*registryv1.Config, int64, error) {
+	c := &raftlogv1.PutConfigCommand{ModuleName: ch.ModuleName, SetVars: ch.SetVars, SetSecrets: ch.SetSecrets,
+		DeleteVars: ch.DeleteVars, DeleteSecrets: ch.DeleteSecrets, Reseal: ch.Reseal}
 	if err := checkConfigCommand(c); err != nil {
 		return nil, 0, err
 	}

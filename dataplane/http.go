@@ -225,7 +225,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		return fail(rw, err), err
 	}
 	inst.setRequest(reqID, tc)
-	out, err := inst.Handle(ctx, inst.encode(&ar))
+	out, err := inst.Handle(engine.WithEdge(ctx, w.edgeFor(mod)), inst.encode(&ar))
 	var resp abi.Response
 	if err == nil {
 		if resp, err = abi.DecodeResponse(out); err != nil {

@@ -88,6 +88,8 @@ type Worker struct {
 	// configs are module names' configurations, secret values included;
 	// only ever in memory.
 	configs map[string]*registryv1.Config
+	// edge is what handlers read through the host functions.
+	edge    atomic.Pointer[edgeState]
 	revoked map[string]bool    // publisher keys revoked, by id
 	modules map[string]*module // by digest
 
@@ -531,6 +533,7 @@ func lastRevision(events []*registryv1.Event) int64 {
 // modules no route uses any more. A route whose module cannot be loaded
 // keeps serving the version it had, if any.
 func (w *Worker) apply(ctx context.Context, rev int64) {
+	w.publishEdge()
 	old := w.table.Load()
 	oldByKey := make(map[string]*entry)
 	for _, es := range old.byHost {

@@ -109,3 +109,35 @@ func DefaultOptions() Options { return Options{MemoryLimit: 128 << 20} }
 
 // ErrUnsupported: the engine cannot honour an option.
 var ErrUnsupported = errors.New("engine: option not supported")
+
+// Edge is what a handler reads of its worker's state during one request
+// (the host functions of sdk/abi's ImportModule): feature flags, and the
+// edge data stores its module may read, all as of one registry revision.
+type Edge interface {
+	// Flag reports a flag's state, and whether it exists.
+	Flag(name string) (on, exists bool)
+	// Get returns a key's value in a store; storeOK is false when the
+	// module may read no store of that name.
+	Get(store, key string) (value []byte, found, storeOK bool)
+}
+
+type edgeKey struct{}
+
+// WithEdge gives the calls made with ctx what their host functions read.
+func WithEdge(ctx context.Context, e Edge) context.Context {
+	return context.WithValue(ctx, edgeKey{}, e)
+}
+
+// EdgeFrom is the Edge of a call's context; one that knows nothing if
+// none was given.
+func EdgeFrom(ctx context.Context) Edge {
+	if e, ok := ctx.Value(edgeKey{}).(Edge); ok {
+		return e
+	}
+	return noEdge{}
+}
+
+type noEdge struct{}
+
+func (noEdge) Flag(string) (bool, bool)                { return false, false }
+func (noEdge) Get(string, string) ([]byte, bool, bool) { return nil, false, false }

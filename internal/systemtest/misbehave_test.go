@@ -63,6 +63,7 @@ func TestGuestCannotHarmWorker(t *testing.T) {
 		{"sleep", getReq(w.URL() + "/tight/sleep"), 504, "did not answer in time"},
 		{"memory bomb", getReq(w.URL() + "/oom"), 500, "handler failed"},
 		{"exit", getReq(w.URL() + "/exit"), 500, "handler failed"},
+		{"host call with a wild pointer", getReq(w.URL() + "/wild"), 500, "handler failed"},
 		{"body too large", post(w.URL()+"/fine", 2<<20), 413, "request body too large"},
 		{"body too large for the route", post(w.URL()+"/tight/fine", 2<<10), 413, "2048 bytes, limit 1024"},
 		{"chunked body too large", func() *http.Request {
@@ -95,8 +96,8 @@ func TestGuestCannotHarmWorker(t *testing.T) {
 	for _, r := range w.Status().Routes {
 		stats[r.PathPrefix+" traps"], stats[r.PathPrefix+" timeouts"] = r.Stats.Traps, r.Stats.Timeouts
 	}
-	if stats["/ traps"] != 2 || stats["/tight/ timeouts"] != 2 {
-		t.Fatalf("exp 2 traps on / and 2 timeouts on /tight/, got %v", stats)
+	if stats["/ traps"] != 3 || stats["/tight/ timeouts"] != 2 {
+		t.Fatalf("exp 3 traps on / and 2 timeouts on /tight/, got %v", stats)
 	}
 
 	// A strict route never shows one request's state to the next; a pooled

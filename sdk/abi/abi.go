@@ -19,6 +19,31 @@ const (
 	ExportHandle     = "nanoedge_handle"      // (ptr i32, len i32) -> (ptr<<32 | len) i64
 )
 
+// The functions a host offers a handler beside WASI, under ImportModule,
+// all optional to import: a handler reads its worker's feature flags and
+// edge data with them, as of the registry revision the worker serves,
+// the same for every call within one request.
+const (
+	ImportModule = "nanoedge"
+	// ImportFlag: (name ptr i32, name len i32) -> i32: FlagOn, FlagOff or
+	// NotFound.
+	ImportFlag = "flag_get"
+	// ImportKVGet: (store ptr, store len, key ptr, key len, buf ptr,
+	// buf cap: i32) -> i32: the value's length n >= 0, copied to buf when
+	// n <= cap (else nothing is written: call again with n bytes);
+	// NotFound without the key, NoStore when the module may read no store
+	// of that name.
+	ImportKVGet = "kv_get"
+)
+
+// What the imports answer.
+const (
+	FlagOff  = 0
+	FlagOn   = 1
+	NotFound = -1
+	NoStore  = -2
+)
+
 // ErrMalformed reports bytes that are not a valid encoding.
 var ErrMalformed = errors.New("abi: malformed message")
 

@@ -6,6 +6,7 @@ import (
 	"github.com/wasmerio/wasmer-go/wasmer"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
+	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // wasi is one instance's WASI: the project's shim (wasishim) on the
@@ -41,36 +42,47 @@ func kinds(ks []wasishim.Kind) []*wasmer.ValueType {
 	return wasmer.NewValueTypes(out...)
 }
 
-// imports registers the shim for one instance.
+// imports registers the shim and the host functions of abi.ImportModule
+// for one instance.
 func (w *wasi) imports(store *wasmer.Store) *wasmer.ImportObject {
-	ns := map[string]wasmer.IntoExtern{}
-	for i := range wasishim.Funcs {
-		f := &wasishim.Funcs[i]
-		ty := wasmer.NewFunctionType(kinds(f.Params), kinds(f.Results))
-		ns[f.Name] = wasmer.NewFunctionWithEnvironment(store, ty, w, func(env any, args []wasmer.Value) ([]wasmer.Value, error) {
-			w := env.(*wasi)
-			var raw [16]uint64
-			for i, a := range args {
-				if a.Kind() == wasmer.I64 {
-					raw[i] = uint64(a.I64())
-				} else {
-					raw[i] = uint64(uint32(a.I32()))
-				}
-			}
-			errno, err := f.Call(&w.System, w.mem(), raw[:len(args)])
-			if err != nil {
-				if w.Exit == nil {
-					w.failed, errno = err, errnoIO
-				}
-				w.interrupt.raise()
-			}
-			if len(f.Results) == 0 {
-				return nil, nil
-			}
-			return []wasmer.Value{wasmer.NewI32(int32(errno))}, nil
-		})
-	}
 	imports := wasmer.NewImportObject()
-	imports.Register(wasishim.ModuleName, ns)
+	for _, set := range []struct {
+		module string
+		funcs  []wasishim.Func
+		host   bool
+	}{{wasishim.ModuleName, wasishim.Funcs, false}, {abi.ImportModule, wasishim.Host, true}} {
+		ns := map[string]wasmer.IntoExtern{}
+		for i := range set.funcs {
+			f, isHost := &set.funcs[i], set.host
+			ty := wasmer.NewFunctionType(kinds(f.Params), kinds(f.Results))
+			ns[f.Name] = wasmer.NewFunctionWithEnvironment(store, ty, w, func(env any, args []wasmer.Value) ([]wasmer.Value, error) {
+				w := env.(*wasi)
+				var raw [16]uint64
+				for i, a := range args {
+					if a.Kind() == wasmer.I64 {
+						raw[i] = uint64(a.I64())
+					} else {
+						raw[i] = uint64(uint32(a.I32()))
+					}
+				}
+				call := f.Call
+				if isHost {
+					call = f.CallHost
+				}
+				result, err := call(&w.System, w.mem(), raw[:len(args)])
+				if err != nil {
+					if w.Exit == nil {
+						w.failed, result = err, errnoIO
+					}
+					w.interrupt.raise()
+				}
+				if len(f.Results) == 0 {
+					return nil, nil
+				}
+				return []wasmer.Value{wasmer.NewI32(int32(result))}, nil
+			})
+		}
+		imports.Register(set.module, ns)
+	}
 	return imports
 }

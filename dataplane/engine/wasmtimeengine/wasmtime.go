@@ -247,8 +247,9 @@ func checkShape(m *wasmtime.Module) (cgi bool, err error) {
 		if imp.Name() != nil {
 			name = *imp.Name()
 		}
-		if imp.Module() != wasishim.ModuleName || !wasiNames[name] {
-			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only wasi_snapshot_preview1", engine.ErrInvalidModule, imp.Module(), name)
+		if !importNames[imp.Module()][name] {
+			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only wasi_snapshot_preview1 and the functions of %s that docs/abi.md lists",
+				engine.ErrInvalidModule, imp.Module(), name, abi.ImportModule)
 		}
 	}
 	exports := map[string]bool{}
@@ -464,7 +465,9 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	i.run.host.sys.Edge = engine.EdgeFrom(ctx)
 	resp, size, err := i.x.exchange(ticks, req)
+	i.run.host.sys.Edge = nil
 	i.size = size
 	if errors.Is(err, engine.ErrBadResponse) {
 		return nil, err

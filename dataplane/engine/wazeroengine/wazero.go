@@ -21,6 +21,7 @@ import (
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/cgi"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/guestio"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/rewrite"
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/watchdog"
 	"github.com/nanoedge/nanoedge/sdk/abi"
 )
@@ -98,6 +99,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 			e.Close(ctx)
 			return nil, fmt.Errorf("wazeroengine: wasi: %w", err)
+		}
+		if err := instantiateHost(ctx, rt); err != nil {
+			e.Close(ctx)
+			return nil, fmt.Errorf("wazeroengine: host functions: %w", err)
 		}
 	}
 	return e, nil
@@ -215,8 +220,13 @@ var exports = []struct {
 // _start and nothing of the ABI.
 func checkShape(cm wazero.CompiledModule) (cgi bool, err error) {
 	for _, imp := range cm.ImportedFunctions() {
-		if mod, name, _ := imp.Import(); mod != wasi_snapshot_preview1.ModuleName {
-			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only %s", engine.ErrInvalidModule, mod, name, wasi_snapshot_preview1.ModuleName)
+		mod, name, _ := imp.Import()
+		switch {
+		case mod == wasi_snapshot_preview1.ModuleName:
+		case mod == abi.ImportModule && wasishim.HostFunc(name, kindsOf(imp.ParamTypes()), kindsOf(imp.ResultTypes())):
+		default:
+			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only %s and the functions of %s that docs/abi.md lists, as it lists them",
+				engine.ErrInvalidModule, mod, name, wasi_snapshot_preview1.ModuleName, abi.ImportModule)
 		}
 	}
 	fns := cm.ExportedFunctions()
@@ -434,14 +444,14 @@ func (i *interrupt) raise() {
 // watchdog raises the instance's interrupt when ctx ends, which traps the
 // guest at its next call or loop iteration, and that is reported as
 // ErrDeadline; the instance is unusable afterwards. The call itself gets
-// a context without ctx's values: wazero asks its context for values on
-// every call, which would arm a lazy deadline's timer. Otherwise wazero
-// watches ctx itself.
+// a context with none of ctx's values but its engine.Edge: wazero asks its
+// context for values on every call, which would arm a lazy deadline's
+// timer. Otherwise wazero watches ctx itself.
 func interruptible(ctx context.Context, it *interrupt, call func(context.Context) error) error {
 	if it == nil {
 		return call(ctx)
 	}
-	return it.watch.Call(ctx, func() error { return call(context.Background()) })
+	return it.watch.Call(ctx, func() error { return call(engine.WithEdge(context.Background(), engine.EdgeFrom(ctx))) })
 }
 
 func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {
@@ -525,4 +535,49 @@ func (v *Validator) Close(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.e.Close(ctx)
+}
+
+// instantiateHost offers rt's modules the functions of abi.ImportModule.
+func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(abi.ImportModule)
+	for i := range wasishim.Host {
+		f := &wasishim.Host[i]
+		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+			var mem []byte
+			if m := mod.Memory(); m != nil {
+				mem, _ = m.Read(0, m.Size())
+			}
+			res, err := f.CallHost(&wasishim.System{Edge: engine.EdgeFrom(ctx)}, mem, stack[:len(f.Params)])
+			if err != nil {
+				panic(err) // wazero makes it the call's error: a trap
+			}
+			stack[0] = uint64(res)
+		}), valueTypes(f.Params), valueTypes(f.Results)).Export(f.Name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func valueTypes(ks []wasishim.Kind) []api.ValueType {
+	out := make([]api.ValueType, len(ks))
+	for i, k := range ks {
+		out[i] = i32
+		if k == wasishim.I64 {
+			out[i] = i64
+		}
+	}
+	return out
+}
+
+func kindsOf(ts []api.ValueType) []wasishim.Kind {
+	out := make([]wasishim.Kind, len(ts))
+	for i, t := range ts {
+		out[i] = wasishim.I32
+		if t == i64 {
+			out[i] = wasishim.I64
+		} else if t != i32 {
+			out[i] = wasishim.Kind(255) // matches no host function
+		}
+	}
+	return out
 }

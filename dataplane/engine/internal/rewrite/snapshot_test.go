@@ -25,6 +25,7 @@ func TestSnapshotSkipsInitialization(t *testing.T) {
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
 	defer rt.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	instantiateNoEdge(t, rt)
 
 	exported, names, err := ExportGlobals(guests.Build(t, guests.Echo))
 	if err != nil {
@@ -69,5 +70,18 @@ func TestSnapshotSkipsInitialization(t *testing.T) {
 			t.Fatalf("snapshot instance answered %v %v", resp, err)
 		}
 		mod.Close(ctx)
+	}
+}
+
+// instantiateNoEdge gives rt the imports of abi.ImportModule, answering
+// that no flag or store exists.
+func instantiateNoEdge(t *testing.T, rt wazero.Runtime) {
+	t.Helper()
+	_, err := rt.NewHostModuleBuilder(abi.ImportModule).
+		NewFunctionBuilder().WithFunc(func(context.Context, uint32, uint32) int32 { return abi.NotFound }).Export(abi.ImportFlag).
+		NewFunctionBuilder().WithFunc(func(context.Context, uint32, uint32, uint32, uint32, uint32, uint32) int32 { return abi.NoStore }).Export(abi.ImportKVGet).
+		Instantiate(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
 )
 
 // ModuleName is the import module every Func belongs to.
@@ -45,6 +47,8 @@ type System struct {
 	Stderr io.Writer
 	// Exit is set by proc_exit.
 	Exit *ExitError
+	// Edge is what the Host functions read during the current call.
+	Edge engine.Edge
 }
 
 // Func is one WASI import. Every Func but proc_exit returns one i32, the

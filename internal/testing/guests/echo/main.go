@@ -2,7 +2,10 @@
 // the request in X-Echo-* headers. Query parameters shape the response:
 // status=NNN sets the status, set=Name:Value adds a response header (repeat
 // for several values), env=NAME answers the environment variable NAME in
-// X-Echo-Env-NAME (repeat; "-" when unset).
+// X-Echo-Env-NAME (repeat; "-" when unset), flag=NAME answers the feature
+// flag NAME in X-Echo-Flag-NAME ("on", "off", "-" when none), and
+// kv=STORE/KEY answers KEY of the edge data store STORE in X-Echo-Kv
+// (repeat; "<missing>" without the key, "<no store>" when unreadable).
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/nanoedge/nanoedge/sdk/guest"
+	"github.com/nanoedge/nanoedge/sdk/guest/kv"
 )
 
 func init() { guest.HandleFunc(echo) }
@@ -47,6 +51,28 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			v = "-"
 		}
 		h.Set("X-Echo-Env-"+name, v)
+	}
+	for _, name := range r.URL.Query()["flag"] {
+		v := "-"
+		if on, ok := guest.LookupFlag(name); ok {
+			v = map[bool]string{true: "on", false: "off"}[on]
+		}
+		h.Set("X-Echo-Flag-"+name, v)
+	}
+	for _, sk := range r.URL.Query()["kv"] {
+		store, key, _ := strings.Cut(sk, "/")
+		st, err := kv.Open(store)
+		switch {
+		case err != nil:
+			h.Add("X-Echo-Kv", "<no store>")
+		default:
+			v, ok := st.Get(key)
+			if !ok {
+				h.Add("X-Echo-Kv", "<missing>")
+			} else {
+				h.Add("X-Echo-Kv", string(v))
+			}
+		}
 	}
 	status := http.StatusOK
 	if s := r.URL.Query().Get("status"); s != "" {

@@ -42,6 +42,8 @@ func init() {
 			}
 		case "exit":
 			os.Exit(3)
+		case "wild": // a host call with a pointer outside memory
+			fmt.Fprintln(w, wildPointer())
 		case "stdout":
 			fmt.Println("misbehave: a line on stdout")
 			fmt.Fprintln(os.Stderr, "misbehave: a line on stderr")

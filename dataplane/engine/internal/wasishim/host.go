@@ -1,0 +1,86 @@
+package wasishim
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nanoedge/nanoedge/dataplane/engine"
+	"github.com/nanoedge/nanoedge/sdk/abi"
+)
+
+// Host is the host functions of abi.ImportModule, for every engine: a
+// handler reads its worker's flags and edge data through them, from
+// System.Edge. Unlike WASI's, a pointer outside guest memory traps.
+var Host = []Func{
+	{abi.ImportFlag, []Kind{I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
+		on, ok := s.edge().Flag(string(slice(mem, arg(a, 0), arg(a, 1))))
+		switch {
+		case !ok:
+			return i32(abi.NotFound), nil
+		case on:
+			return abi.FlagOn, nil
+		}
+		return abi.FlagOff, nil
+	}},
+	{abi.ImportKVGet, []Kind{I32, I32, I32, I32, I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
+		v, found, ok := s.edge().Get(string(slice(mem, arg(a, 0), arg(a, 1))), string(slice(mem, arg(a, 2), arg(a, 3))))
+		switch {
+		case !ok:
+			return i32(abi.NoStore), nil
+		case !found:
+			return i32(abi.NotFound), nil
+		}
+		if uint64(len(v)) <= arg(a, 5) {
+			copy(slice(mem, arg(a, 4), uint64(len(v))), v)
+		}
+		return uint32(len(v)), nil
+	}},
+}
+
+func i32(v int32) uint32 { return uint32(v) }
+
+func (s *System) edge() engine.Edge {
+	if s.Edge == nil {
+		return engine.EdgeFrom(context.Background())
+	}
+	return s.Edge
+}
+
+// errFault traps a host function given a pointer outside guest memory.
+var errFault = errors.New("nanoedge host function: pointer outside guest memory")
+
+// CallHost runs a Host function: as Call, but a bad pointer traps.
+func (f *Func) CallHost(s *System, mem []byte, args []uint64) (result uint32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(outOfBounds); !ok {
+				panic(r)
+			}
+			result, err = 0, errFault
+		}
+	}()
+	return f.call(s, mem, args)
+}
+
+// HostFunc reports whether a Host function has that name and signature:
+// what the checks of a module's imports ask.
+func HostFunc(name string, params, results []Kind) bool {
+	for _, f := range Host {
+		if f.Name == name {
+			return kindsEqual(f.Params, params) && kindsEqual(f.Results, results)
+		}
+	}
+	return false
+}
+
+func kindsEqual(a, b []Kind) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -54,6 +54,10 @@ func (w *writer) apply(cmd *raftlogv1.Command) error {
 		return w.putNode(op.PutNode)
 	case *raftlogv1.Command_PutConfig:
 		return w.putConfig(op.PutConfig)
+	case *raftlogv1.Command_PutKv:
+		return w.putKV(op.PutKv)
+	case *raftlogv1.Command_DeleteKvStore:
+		return w.deleteKVStore(op.DeleteKvStore)
 	case *raftlogv1.Command_DeleteNode:
 		return w.deleteNode(op.DeleteNode)
 	case *raftlogv1.Command_PutFlag:
@@ -248,33 +252,49 @@ func (w *writer) emit(t registryv1.EventType, obj any) {
 		e.Object = o
 	case *registryv1.Event_Config:
 		e.Object = o
+	case *registryv1.Event_Kv:
+		e.Object = o
 	}
 	w.events = append(w.events, e)
 }
 
+// maxHistoryBytes bounds the history's encoded events, whatever their
+// count: store writes carry their keys and values.
+const maxHistoryBytes = 64 << 20
+
 // commitEvents appends the events to the history, advances the revision and
-// compacts the history down to limit events.
+// compacts the history down to limit events and maxHistoryBytes.
 func (w *writer) commitEvents(limit int) error {
 	meta := w.tx.Bucket(bucketMeta)
 	evb := w.tx.Bucket(bucketEvents)
+	size := u64(meta.Get(keyEventBytes))
 	for i, e := range w.events {
-		if err := putProto(evb, eventKey(w.rev, uint16(i)), e); err != nil {
+		v, err := proto.Marshal(e)
+		if err != nil {
 			return err
 		}
+		if err := evb.Put(eventKey(w.rev, uint16(i)), v); err != nil {
+			return err
+		}
+		size += uint64(len(v))
 	}
 	count := u64(meta.Get(keyEventCount)) + uint64(len(w.events))
 	compact := u64(meta.Get(keyCompactRevision))
 	c := evb.Cursor()
-	for k, _ := c.First(); k != nil && count > uint64(limit); k, _ = c.First() {
+	for k, v := c.First(); k != nil && (count > uint64(limit) || size > maxHistoryBytes); k, v = c.First() {
 		rev := eventKeyRevision(k)
 		// Drop whole revisions only, so a watcher never sees half of one.
-		for ; k != nil && eventKeyRevision(k) == rev; k, _ = c.First() {
+		for ; k != nil && eventKeyRevision(k) == rev; k, v = c.First() {
+			size -= min(size, uint64(len(v)))
 			if err := c.Delete(); err != nil {
 				return err
 			}
 			count--
 		}
 		compact = uint64(rev)
+	}
+	if err := meta.Put(keyEventBytes, u64bytes(size)); err != nil {
+		return err
 	}
 	for _, a := range w.audits { // one entry per revision: a command makes one change
 		if err := putProto(w.tx.Bucket(bucketAudit), u64bytes(uint64(w.rev)), a); err != nil {

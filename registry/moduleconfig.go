@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,6 +77,14 @@ func checkConfigCommand(c *raftlogv1.PutConfigCommand) error {
 			return err
 		}
 	}
+	if err := LimitKVLinks.CheckCount(len(c.GetLinkStores()) + len(c.GetUnlinkStores())); err != nil {
+		return err
+	}
+	for _, s := range append(append([]string(nil), c.GetLinkStores()...), c.GetUnlinkStores()...) {
+		if err := ValidateName(s); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -98,13 +107,16 @@ type ConfigChange struct {
 	// Reseal replaces sealed secrets with the same values under another
 	// key: their digests must match the stored ones.
 	Reseal bool
+	// LinkStores and UnlinkStores change which edge data stores the
+	// module's handlers may read; a store linked must exist.
+	LinkStores, UnlinkStores []string
 }
 
 // PutConfig applies a configuration change for a module name and returns
 // the configuration it leaves (nil if it left none) and the revision.
 func (s *Store) PutConfig(ctx context.Context, ch ConfigChange) (*registryv1.Config, int64, error) {
 	c := &raftlogv1.PutConfigCommand{ModuleName: ch.ModuleName, SetVars: ch.SetVars, SetSecrets: ch.SetSecrets,
-		DeleteVars: ch.DeleteVars, DeleteSecrets: ch.DeleteSecrets, Reseal: ch.Reseal}
+		DeleteVars: ch.DeleteVars, DeleteSecrets: ch.DeleteSecrets, Reseal: ch.Reseal, LinkStores: ch.LinkStores, UnlinkStores: ch.UnlinkStores}
 	if err := checkConfigCommand(c); err != nil {
 		return nil, 0, err
 	}
@@ -196,6 +208,18 @@ func (w *writer) putConfig(c *raftlogv1.PutConfigCommand) error {
 			did[len(did)-1] = fmt.Sprintf("resealed secret %s with key %s", k, sec.KeyId)
 		}
 	}
+	for _, s := range c.LinkStores {
+		if w.tx.Bucket(bucketKVStores).Get([]byte(s)) == nil {
+			return fmt.Errorf("%w: store %q (a store exists once a key is written to it)", ErrNotFound, s)
+		}
+	}
+	if stores := sortedStores(cfg.Stores, c.LinkStores, c.UnlinkStores); !slices.Equal(stores, cfg.Stores) {
+		if err := LimitKVLinks.CheckCount(len(stores)); err != nil {
+			return err
+		}
+		did = append(did, "stores "+strings.Join(stores, " "))
+		cfg.Stores = stores
+	}
 	if err := LimitConfigEntries.CheckCount(len(cfg.Vars) + len(cfg.Secrets)); err != nil {
 		return err
 	}
@@ -203,7 +227,7 @@ func (w *writer) putConfig(c *raftlogv1.PutConfigCommand) error {
 		return nil // nothing changed: no revision
 	}
 	w.audit("put_config", c.ModuleName+": "+strings.Join(did, ", "))
-	if len(cfg.Vars)+len(cfg.Secrets) == 0 {
+	if len(cfg.Vars)+len(cfg.Secrets)+len(cfg.Stores) == 0 {
 		if err := b.Delete([]byte(c.ModuleName)); err != nil {
 			return err
 		}

@@ -207,7 +207,7 @@ func checkMeta(path string, size int64) error {
 
 // addedLater are buckets newer releases added: a backup from before them
 // lacks them, and the database opens them empty.
-var addedLater = map[string]bool{string(bucketConfigs): true}
+var addedLater = map[string]bool{string(bucketConfigs): true, string(bucketKVStores): true, string(bucketKV): true}
 
 // checkContents decodes what workers and the API read back, so a restored
 // state cannot hand them an object they refuse.
@@ -215,6 +215,9 @@ func checkContents(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if len(meta.Get(keyRevision)) != 8 {
 		return errors.New("no revision")
+	}
+	if err := checkKV(tx); err != nil {
+		return err
 	}
 	blobs := tx.Bucket(bucketBlobs)
 	err := tx.Bucket(bucketModules).ForEach(func(k, v []byte) error {
@@ -256,6 +259,7 @@ func checkContents(tx *bolt.Tx) error {
 		{bucketFlags, LimitFlags, func() proto.Message { return &registryv1.Flag{} }},
 		{bucketRollout, LimitRoutes, func() proto.Message { return &registryv1.Rollout{} }},
 		{bucketConfigs, LimitConfigs, func() proto.Message { return &registryv1.Config{} }},
+		{bucketKVStores, LimitKVStores, func() proto.Message { return &registryv1.KVStore{} }},
 	} {
 		if tx.Bucket(c.bucket) == nil {
 			continue // a bucket newer than the snapshot

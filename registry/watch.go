@@ -13,8 +13,13 @@ import (
 	"github.com/nanoedge/nanoedge/sdk/history"
 )
 
-// watchBatch bounds how many events one read transaction collects.
-const watchBatch = 256
+// watchBatch and watchBatchBytes bound the events one read transaction
+// collects (a revision is never split): a watch response stays well under
+// gRPC's 4 MiB message limit.
+const (
+	watchBatch      = 256
+	watchBatchBytes = 1 << 20
+)
 
 // Watch calls fn with every event whose revision is at least start, in
 // order, each revision exactly once, until ctx ends or fn fails. start 0
@@ -90,10 +95,12 @@ func (s *Store) eventsFrom(next int64) (events []*registryv1.Event, rev, compact
 		}
 		c := tx.Bucket(bucketEvents).Cursor()
 		var last []byte
+		size := 0
 		for k, v := c.Seek(eventKey(next, 0)); k != nil; k, v = c.Next() {
-			if len(events) >= watchBatch && !bytes.Equal(k[:8], last) {
+			if (len(events) >= watchBatch || size >= watchBatchBytes) && !bytes.Equal(k[:8], last) {
 				break
 			}
+			size += len(v)
 			e := &registryv1.Event{}
 			if err := proto.Unmarshal(v, e); err != nil {
 				return fmt.Errorf("registry: decode event: %w", err)

@@ -50,6 +50,8 @@ type Command struct {
 	//	*Command_PutFlag
 	//	*Command_DeleteFlag
 	//	*Command_PutConfig
+	//	*Command_PutKv
+	//	*Command_DeleteKvStore
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Who asked for the write and when the leader accepted it, for the audit trail.
 	Actor string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -237,6 +239,24 @@ func (x *Command) GetPutConfig() *PutConfigCommand {
 	return nil
 }
 
+func (x *Command) GetPutKv() *PutKVCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutKv); ok {
+			return x.PutKv
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteKvStore() *DeleteKVStoreCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteKvStore); ok {
+			return x.DeleteKvStore
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
@@ -329,6 +349,14 @@ type Command_PutConfig struct {
 	PutConfig *PutConfigCommand `protobuf:"bytes,19,opt,name=put_config,json=putConfig,proto3,oneof"`
 }
 
+type Command_PutKv struct {
+	PutKv *PutKVCommand `protobuf:"bytes,20,opt,name=put_kv,json=putKv,proto3,oneof"`
+}
+
+type Command_DeleteKvStore struct {
+	DeleteKvStore *DeleteKVStoreCommand `protobuf:"bytes,21,opt,name=delete_kv_store,json=deleteKvStore,proto3,oneof"`
+}
+
 func (*Command_PutModule) isCommand_Op() {}
 
 func (*Command_PutRoute) isCommand_Op() {}
@@ -358,6 +386,10 @@ func (*Command_PutFlag) isCommand_Op() {}
 func (*Command_DeleteFlag) isCommand_Op() {}
 
 func (*Command_PutConfig) isCommand_Op() {}
+
+func (*Command_PutKv) isCommand_Op() {}
+
+func (*Command_DeleteKvStore) isCommand_Op() {}
 
 type PutKeyCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1092,7 +1124,11 @@ type PutConfigCommand struct {
 	DeleteSecrets []string               `protobuf:"bytes,5,rep,name=delete_secrets,json=deleteSecrets,proto3" json:"delete_secrets,omitempty"`
 	// The secrets set are the same values sealed again (a rekey): they keep
 	// their versions.
-	Reseal        bool `protobuf:"varint,6,opt,name=reseal,proto3" json:"reseal,omitempty"`
+	Reseal bool `protobuf:"varint,6,opt,name=reseal,proto3" json:"reseal,omitempty"`
+	// Edge data stores the module's handlers may read from now on, or no
+	// longer.
+	LinkStores    []string `protobuf:"bytes,7,rep,name=link_stores,json=linkStores,proto3" json:"link_stores,omitempty"`
+	UnlinkStores  []string `protobuf:"bytes,8,rep,name=unlink_stores,json=unlinkStores,proto3" json:"unlink_stores,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1169,11 +1205,133 @@ func (x *PutConfigCommand) GetReseal() bool {
 	return false
 }
 
+func (x *PutConfigCommand) GetLinkStores() []string {
+	if x != nil {
+		return x.LinkStores
+	}
+	return nil
+}
+
+func (x *PutConfigCommand) GetUnlinkStores() []string {
+	if x != nil {
+		return x.UnlinkStores
+	}
+	return nil
+}
+
+// PutKVCommand writes one batch to an edge data store, creating it if
+// needed: a batch fits one Raft entry, and a larger import is several.
+type PutKVCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Store         string                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	Put           []*v1.KVEntry          `protobuf:"bytes,2,rep,name=put,proto3" json:"put,omitempty"`
+	Delete        []string               `protobuf:"bytes,3,rep,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutKVCommand) Reset() {
+	*x = PutKVCommand{}
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutKVCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutKVCommand) ProtoMessage() {}
+
+func (x *PutKVCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutKVCommand.ProtoReflect.Descriptor instead.
+func (*PutKVCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PutKVCommand) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *PutKVCommand) GetPut() []*v1.KVEntry {
+	if x != nil {
+		return x.Put
+	}
+	return nil
+}
+
+func (x *PutKVCommand) GetDelete() []string {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+// DeleteKVStoreCommand deletes a store and every entry in it.
+type DeleteKVStoreCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Store         string                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteKVStoreCommand) Reset() {
+	*x = DeleteKVStoreCommand{}
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteKVStoreCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteKVStoreCommand) ProtoMessage() {}
+
+func (x *DeleteKVStoreCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_raftlog_v1_command_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteKVStoreCommand.ProtoReflect.Descriptor instead.
+func (*DeleteKVStoreCommand) Descriptor() ([]byte, []int) {
+	return file_nanoedge_raftlog_v1_command_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DeleteKVStoreCommand) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
 var File_nanoedge_raftlog_v1_command_proto protoreflect.FileDescriptor
 
 const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xe7\t\n" +
+	"!nanoedge/raftlog/v1/command.proto\x12\x13nanoedge.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a nanoedge/registry/v1/types.proto\"\xf8\n" +
+	"\n" +
 	"\aCommand\x12F\n" +
 	"\n" +
 	"put_module\x18\x01 \x01(\v2%.nanoedge.raftlog.v1.PutModuleCommandH\x00R\tputModule\x12C\n" +
@@ -1195,7 +1353,9 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\vdelete_flag\x18\x10 \x01(\v2&.nanoedge.raftlog.v1.DeleteFlagCommandH\x00R\n" +
 	"deleteFlag\x12F\n" +
 	"\n" +
-	"put_config\x18\x13 \x01(\v2%.nanoedge.raftlog.v1.PutConfigCommandH\x00R\tputConfig\x12\x14\n" +
+	"put_config\x18\x13 \x01(\v2%.nanoedge.raftlog.v1.PutConfigCommandH\x00R\tputConfig\x12:\n" +
+	"\x06put_kv\x18\x14 \x01(\v2!.nanoedge.raftlog.v1.PutKVCommandH\x00R\x05putKv\x12S\n" +
+	"\x0fdelete_kv_store\x18\x15 \x01(\v2).nanoedge.raftlog.v1.DeleteKVStoreCommandH\x00R\rdeleteKvStore\x12\x14\n" +
 	"\x05actor\x18\n" +
 	" \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
@@ -1242,7 +1402,7 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\x0ePutFlagCommand\x12.\n" +
 	"\x04flag\x18\x01 \x01(\v2\x1a.nanoedge.registry.v1.FlagR\x04flag\"'\n" +
 	"\x11DeleteFlagCommand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xd3\x03\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x99\x04\n" +
 	"\x10PutConfigCommand\x12\x1f\n" +
 	"\vmodule_name\x18\x01 \x01(\tR\n" +
 	"moduleName\x12M\n" +
@@ -1252,13 +1412,22 @@ const file_nanoedge_raftlog_v1_command_proto_rawDesc = "" +
 	"\vset_secrets\x18\x04 \x03(\v25.nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntryR\n" +
 	"setSecrets\x12%\n" +
 	"\x0edelete_secrets\x18\x05 \x03(\tR\rdeleteSecrets\x12\x16\n" +
-	"\x06reseal\x18\x06 \x01(\bR\x06reseal\x1a:\n" +
+	"\x06reseal\x18\x06 \x01(\bR\x06reseal\x12\x1f\n" +
+	"\vlink_stores\x18\a \x03(\tR\n" +
+	"linkStores\x12#\n" +
+	"\runlink_stores\x18\b \x03(\tR\funlinkStores\x1a:\n" +
 	"\fSetVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a[\n" +
 	"\x0fSetSecretsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.nanoedge.registry.v1.SecretR\x05value:\x028\x01BBZ@github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1;raftlogv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\v2\x1c.nanoedge.registry.v1.SecretR\x05value:\x028\x01\"m\n" +
+	"\fPutKVCommand\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12/\n" +
+	"\x03put\x18\x02 \x03(\v2\x1d.nanoedge.registry.v1.KVEntryR\x03put\x12\x16\n" +
+	"\x06delete\x18\x03 \x03(\tR\x06delete\",\n" +
+	"\x14DeleteKVStoreCommand\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05storeBBZ@github.com/nanoedge/nanoedge/proto/nanoedge/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
 	file_nanoedge_raftlog_v1_command_proto_rawDescOnce sync.Once
@@ -1272,7 +1441,7 @@ func file_nanoedge_raftlog_v1_command_proto_rawDescGZIP() []byte {
 	return file_nanoedge_raftlog_v1_command_proto_rawDescData
 }
 
-var file_nanoedge_raftlog_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_nanoedge_raftlog_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_nanoedge_raftlog_v1_command_proto_goTypes = []any{
 	(*Command)(nil),               // 0: nanoedge.raftlog.v1.Command
 	(*PutKeyCommand)(nil),         // 1: nanoedge.raftlog.v1.PutKeyCommand
@@ -1290,16 +1459,19 @@ var file_nanoedge_raftlog_v1_command_proto_goTypes = []any{
 	(*PutFlagCommand)(nil),        // 13: nanoedge.raftlog.v1.PutFlagCommand
 	(*DeleteFlagCommand)(nil),     // 14: nanoedge.raftlog.v1.DeleteFlagCommand
 	(*PutConfigCommand)(nil),      // 15: nanoedge.raftlog.v1.PutConfigCommand
-	nil,                           // 16: nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntry
-	nil,                           // 17: nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*v1.PublisherKey)(nil),       // 19: nanoedge.registry.v1.PublisherKey
-	(*v1.Token)(nil),              // 20: nanoedge.registry.v1.Token
-	(*v1.Module)(nil),             // 21: nanoedge.registry.v1.Module
-	(*v1.Route)(nil),              // 22: nanoedge.registry.v1.Route
-	(*v1.Rollout)(nil),            // 23: nanoedge.registry.v1.Rollout
-	(*v1.Flag)(nil),               // 24: nanoedge.registry.v1.Flag
-	(*v1.Secret)(nil),             // 25: nanoedge.registry.v1.Secret
+	(*PutKVCommand)(nil),          // 16: nanoedge.raftlog.v1.PutKVCommand
+	(*DeleteKVStoreCommand)(nil),  // 17: nanoedge.raftlog.v1.DeleteKVStoreCommand
+	nil,                           // 18: nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntry
+	nil,                           // 19: nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*v1.PublisherKey)(nil),       // 21: nanoedge.registry.v1.PublisherKey
+	(*v1.Token)(nil),              // 22: nanoedge.registry.v1.Token
+	(*v1.Module)(nil),             // 23: nanoedge.registry.v1.Module
+	(*v1.Route)(nil),              // 24: nanoedge.registry.v1.Route
+	(*v1.Rollout)(nil),            // 25: nanoedge.registry.v1.Rollout
+	(*v1.Flag)(nil),               // 26: nanoedge.registry.v1.Flag
+	(*v1.KVEntry)(nil),            // 27: nanoedge.registry.v1.KVEntry
+	(*v1.Secret)(nil),             // 28: nanoedge.registry.v1.Secret
 }
 var file_nanoedge_raftlog_v1_command_proto_depIdxs = []int32{
 	5,  // 0: nanoedge.raftlog.v1.Command.put_module:type_name -> nanoedge.raftlog.v1.PutModuleCommand
@@ -1317,22 +1489,25 @@ var file_nanoedge_raftlog_v1_command_proto_depIdxs = []int32{
 	13, // 12: nanoedge.raftlog.v1.Command.put_flag:type_name -> nanoedge.raftlog.v1.PutFlagCommand
 	14, // 13: nanoedge.raftlog.v1.Command.delete_flag:type_name -> nanoedge.raftlog.v1.DeleteFlagCommand
 	15, // 14: nanoedge.raftlog.v1.Command.put_config:type_name -> nanoedge.raftlog.v1.PutConfigCommand
-	18, // 15: nanoedge.raftlog.v1.Command.time:type_name -> google.protobuf.Timestamp
-	19, // 16: nanoedge.raftlog.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
-	20, // 17: nanoedge.raftlog.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
-	21, // 18: nanoedge.raftlog.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
-	22, // 19: nanoedge.raftlog.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
-	23, // 20: nanoedge.raftlog.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
-	22, // 21: nanoedge.raftlog.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
-	24, // 22: nanoedge.raftlog.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
-	16, // 23: nanoedge.raftlog.v1.PutConfigCommand.set_vars:type_name -> nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntry
-	17, // 24: nanoedge.raftlog.v1.PutConfigCommand.set_secrets:type_name -> nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry
-	25, // 25: nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 15: nanoedge.raftlog.v1.Command.put_kv:type_name -> nanoedge.raftlog.v1.PutKVCommand
+	17, // 16: nanoedge.raftlog.v1.Command.delete_kv_store:type_name -> nanoedge.raftlog.v1.DeleteKVStoreCommand
+	20, // 17: nanoedge.raftlog.v1.Command.time:type_name -> google.protobuf.Timestamp
+	21, // 18: nanoedge.raftlog.v1.PutKeyCommand.key:type_name -> nanoedge.registry.v1.PublisherKey
+	22, // 19: nanoedge.raftlog.v1.PutTokenCommand.token:type_name -> nanoedge.registry.v1.Token
+	23, // 20: nanoedge.raftlog.v1.PutModuleCommand.module:type_name -> nanoedge.registry.v1.Module
+	24, // 21: nanoedge.raftlog.v1.PutRouteCommand.route:type_name -> nanoedge.registry.v1.Route
+	25, // 22: nanoedge.raftlog.v1.PutRolloutCommand.rollout:type_name -> nanoedge.registry.v1.Rollout
+	24, // 23: nanoedge.raftlog.v1.PutRolloutCommand.route:type_name -> nanoedge.registry.v1.Route
+	26, // 24: nanoedge.raftlog.v1.PutFlagCommand.flag:type_name -> nanoedge.registry.v1.Flag
+	18, // 25: nanoedge.raftlog.v1.PutConfigCommand.set_vars:type_name -> nanoedge.raftlog.v1.PutConfigCommand.SetVarsEntry
+	19, // 26: nanoedge.raftlog.v1.PutConfigCommand.set_secrets:type_name -> nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry
+	27, // 27: nanoedge.raftlog.v1.PutKVCommand.put:type_name -> nanoedge.registry.v1.KVEntry
+	28, // 28: nanoedge.raftlog.v1.PutConfigCommand.SetSecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_raftlog_v1_command_proto_init() }
@@ -1356,6 +1531,8 @@ func file_nanoedge_raftlog_v1_command_proto_init() {
 		(*Command_PutFlag)(nil),
 		(*Command_DeleteFlag)(nil),
 		(*Command_PutConfig)(nil),
+		(*Command_PutKv)(nil),
+		(*Command_DeleteKvStore)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1363,7 +1540,7 @@ func file_nanoedge_raftlog_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_raftlog_v1_command_proto_rawDesc), len(file_nanoedge_raftlog_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

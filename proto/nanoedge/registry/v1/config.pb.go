@@ -28,6 +28,10 @@ type SetConfigRequest struct {
 	DeleteVars    []string               `protobuf:"bytes,3,rep,name=delete_vars,json=deleteVars,proto3" json:"delete_vars,omitempty"`
 	SetSecrets    map[string][]byte      `protobuf:"bytes,4,rep,name=set_secrets,json=setSecrets,proto3" json:"set_secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	DeleteSecrets []string               `protobuf:"bytes,5,rep,name=delete_secrets,json=deleteSecrets,proto3" json:"delete_secrets,omitempty"`
+	// Edge data stores the module's handlers may read from now on (each
+	// must exist), or no longer.
+	LinkStores    []string `protobuf:"bytes,6,rep,name=link_stores,json=linkStores,proto3" json:"link_stores,omitempty"`
+	UnlinkStores  []string `protobuf:"bytes,7,rep,name=unlink_stores,json=unlinkStores,proto3" json:"unlink_stores,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -93,6 +97,20 @@ func (x *SetConfigRequest) GetSetSecrets() map[string][]byte {
 func (x *SetConfigRequest) GetDeleteSecrets() []string {
 	if x != nil {
 		return x.DeleteSecrets
+	}
+	return nil
+}
+
+func (x *SetConfigRequest) GetLinkStores() []string {
+	if x != nil {
+		return x.LinkStores
+	}
+	return nil
+}
+
+func (x *SetConfigRequest) GetUnlinkStores() []string {
+	if x != nil {
+		return x.UnlinkStores
 	}
 	return nil
 }
@@ -428,7 +446,7 @@ var File_nanoedge_registry_v1_config_proto protoreflect.FileDescriptor
 
 const file_nanoedge_registry_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"!nanoedge/registry/v1/config.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"\x9f\x03\n" +
+	"!nanoedge/registry/v1/config.proto\x12\x14nanoedge.registry.v1\x1a nanoedge/registry/v1/types.proto\"\xe5\x03\n" +
 	"\x10SetConfigRequest\x12\x1f\n" +
 	"\vmodule_name\x18\x01 \x01(\tR\n" +
 	"moduleName\x12N\n" +
@@ -437,7 +455,10 @@ const file_nanoedge_registry_v1_config_proto_rawDesc = "" +
 	"deleteVars\x12W\n" +
 	"\vset_secrets\x18\x04 \x03(\v26.nanoedge.registry.v1.SetConfigRequest.SetSecretsEntryR\n" +
 	"setSecrets\x12%\n" +
-	"\x0edelete_secrets\x18\x05 \x03(\tR\rdeleteSecrets\x1a:\n" +
+	"\x0edelete_secrets\x18\x05 \x03(\tR\rdeleteSecrets\x12\x1f\n" +
+	"\vlink_stores\x18\x06 \x03(\tR\n" +
+	"linkStores\x12#\n" +
+	"\runlink_stores\x18\a \x03(\tR\funlinkStores\x1a:\n" +
 	"\fSetVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a=\n" +

@@ -1151,6 +1151,7 @@ type Event struct {
 	//	*Event_Flag
 	//	*Event_Key
 	//	*Event_Config
+	//	*Event_Kv
 	Object        isEvent_Object `protobuf_oneof:"object"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1259,6 +1260,15 @@ func (x *Event) GetConfig() *Config {
 	return nil
 }
 
+func (x *Event) GetKv() *KVChange {
+	if x != nil {
+		if x, ok := x.Object.(*Event_Kv); ok {
+			return x.Kv
+		}
+	}
+	return nil
+}
+
 type isEvent_Object interface {
 	isEvent_Object()
 }
@@ -1289,6 +1299,12 @@ type Event_Config struct {
 	Config *Config `protobuf:"bytes,8,opt,name=config,proto3,oneof"`
 }
 
+type Event_Kv struct {
+	// A write to an edge data store. For a store's deletion (type
+	// DELETE), only store is set.
+	Kv *KVChange `protobuf:"bytes,9,opt,name=kv,proto3,oneof"`
+}
+
 func (*Event_Module) isEvent_Object() {}
 
 func (*Event_Route) isEvent_Object() {}
@@ -1298,6 +1314,8 @@ func (*Event_Flag) isEvent_Object() {}
 func (*Event_Key) isEvent_Object() {}
 
 func (*Event_Config) isEvent_Object() {}
+
+func (*Event_Kv) isEvent_Object() {}
 
 // Config is what every instance of modules with one name reads as its
 // environment: plain variables and secrets. Changing it reaches running
@@ -1309,8 +1327,10 @@ type Config struct {
 	Secrets        map[string]*Secret     `protobuf:"bytes,3,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	CreateRevision int64                  `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	ModRevision    int64                  `protobuf:"varint,5,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The edge data stores the module's handlers may read, sorted.
+	Stores        []string `protobuf:"bytes,6,rep,name=stores,proto3" json:"stores,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -1378,6 +1398,214 @@ func (x *Config) GetModRevision() int64 {
 	return 0
 }
 
+func (x *Config) GetStores() []string {
+	if x != nil {
+		return x.Stores
+	}
+	return nil
+}
+
+// KVStore is a named edge data store: keys and values the registry
+// replicates to every worker, which handlers read from memory.
+type KVStore struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Keys  int64                  `protobuf:"varint,2,opt,name=keys,proto3" json:"keys,omitempty"`
+	// Bytes of keys and values.
+	Bytes          int64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	CreateRevision int64 `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	ModRevision    int64 `protobuf:"varint,5,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *KVStore) Reset() {
+	*x = KVStore{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVStore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVStore) ProtoMessage() {}
+
+func (x *KVStore) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVStore.ProtoReflect.Descriptor instead.
+func (*KVStore) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KVStore) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *KVStore) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *KVStore) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *KVStore) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *KVStore) GetModRevision() int64 {
+	if x != nil {
+		return x.ModRevision
+	}
+	return 0
+}
+
+type KVEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVEntry) Reset() {
+	*x = KVEntry{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVEntry) ProtoMessage() {}
+
+func (x *KVEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVEntry.ProtoReflect.Descriptor instead.
+func (*KVEntry) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KVEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// KVChange is one write to a store as a watcher sees it: what it put and
+// deleted, and the store after it.
+type KVChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Store         string                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	Put           []*KVEntry             `protobuf:"bytes,2,rep,name=put,proto3" json:"put,omitempty"`
+	Delete        []string               `protobuf:"bytes,3,rep,name=delete,proto3" json:"delete,omitempty"`
+	Meta          *KVStore               `protobuf:"bytes,4,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVChange) Reset() {
+	*x = KVChange{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVChange) ProtoMessage() {}
+
+func (x *KVChange) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVChange.ProtoReflect.Descriptor instead.
+func (*KVChange) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KVChange) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *KVChange) GetPut() []*KVEntry {
+	if x != nil {
+		return x.Put
+	}
+	return nil
+}
+
+func (x *KVChange) GetDelete() []string {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+func (x *KVChange) GetMeta() *KVStore {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 // Secret is one secret of a Config. The registry holds it sealed by the
 // control plane's data key; only workers, over their authenticated
 // stream, ever receive its value.
@@ -1403,7 +1631,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1643,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1656,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Secret) GetVersion() int64 {
@@ -1488,7 +1716,7 @@ type Flag struct {
 
 func (x *Flag) Reset() {
 	*x = Flag{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1728,7 @@ func (x *Flag) String() string {
 func (*Flag) ProtoMessage() {}
 
 func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1741,7 @@ func (x *Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flag.ProtoReflect.Descriptor instead.
 func (*Flag) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Flag) GetName() string {
@@ -1583,7 +1811,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1823,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1836,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Rollout) GetHost() string {
@@ -1804,7 +2032,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\rallow_headers\x18\x03 \x03(\tR\fallowHeaders\x12%\n" +
 	"\x0eexpose_headers\x18\x04 \x03(\tR\rexposeHeaders\x12+\n" +
 	"\x11allow_credentials\x18\x05 \x01(\bR\x10allowCredentials\x12&\n" +
-	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\x93\x03\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\x03R\rmaxAgeSeconds\"\xc5\x03\n" +
 	"\x05Event\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.nanoedge.registry.v1.EventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12 \n" +
@@ -1813,21 +2041,37 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\x05route\x18\x04 \x01(\v2\x1b.nanoedge.registry.v1.RouteH\x00R\x05route\x120\n" +
 	"\x04flag\x18\x05 \x01(\v2\x1a.nanoedge.registry.v1.FlagH\x00R\x04flag\x126\n" +
 	"\x03key\x18\x06 \x01(\v2\".nanoedge.registry.v1.PublisherKeyH\x00R\x03key\x126\n" +
-	"\x06config\x18\b \x01(\v2\x1c.nanoedge.registry.v1.ConfigH\x00R\x06configB\b\n" +
-	"\x06object\"\x89\x03\n" +
+	"\x06config\x18\b \x01(\v2\x1c.nanoedge.registry.v1.ConfigH\x00R\x06config\x120\n" +
+	"\x02kv\x18\t \x01(\v2\x1e.nanoedge.registry.v1.KVChangeH\x00R\x02kvB\b\n" +
+	"\x06object\"\xa1\x03\n" +
 	"\x06Config\x12\x1f\n" +
 	"\vmodule_name\x18\x01 \x01(\tR\n" +
 	"moduleName\x12:\n" +
 	"\x04vars\x18\x02 \x03(\v2&.nanoedge.registry.v1.Config.VarsEntryR\x04vars\x12C\n" +
 	"\asecrets\x18\x03 \x03(\v2).nanoedge.registry.v1.Config.SecretsEntryR\asecrets\x12'\n" +
 	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12!\n" +
-	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\x1a7\n" +
+	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\x12\x16\n" +
+	"\x06stores\x18\x06 \x03(\tR\x06stores\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aX\n" +
 	"\fSecretsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.nanoedge.registry.v1.SecretR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.nanoedge.registry.v1.SecretR\x05value:\x028\x01\"\x93\x01\n" +
+	"\aKVStore\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04keys\x18\x02 \x01(\x03R\x04keys\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12'\n" +
+	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12!\n" +
+	"\fmod_revision\x18\x05 \x01(\x03R\vmodRevision\"1\n" +
+	"\aKVEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\x9c\x01\n" +
+	"\bKVChange\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12/\n" +
+	"\x03put\x18\x02 \x03(\v2\x1d.nanoedge.registry.v1.KVEntryR\x03put\x12\x16\n" +
+	"\x06delete\x18\x03 \x03(\tR\x06delete\x121\n" +
+	"\x04meta\x18\x04 \x01(\v2\x1d.nanoedge.registry.v1.KVStoreR\x04meta\"\xa2\x01\n" +
 	"\x06Secret\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x15\n" +
@@ -1901,7 +2145,7 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
@@ -1919,18 +2163,21 @@ var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(*CorsPolicy)(nil),            // 13: nanoedge.registry.v1.CorsPolicy
 	(*Event)(nil),                 // 14: nanoedge.registry.v1.Event
 	(*Config)(nil),                // 15: nanoedge.registry.v1.Config
-	(*Secret)(nil),                // 16: nanoedge.registry.v1.Secret
-	(*Flag)(nil),                  // 17: nanoedge.registry.v1.Flag
-	(*Rollout)(nil),               // 18: nanoedge.registry.v1.Rollout
-	nil,                           // 19: nanoedge.registry.v1.Config.VarsEntry
-	nil,                           // 20: nanoedge.registry.v1.Config.SecretsEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*KVStore)(nil),               // 16: nanoedge.registry.v1.KVStore
+	(*KVEntry)(nil),               // 17: nanoedge.registry.v1.KVEntry
+	(*KVChange)(nil),              // 18: nanoedge.registry.v1.KVChange
+	(*Secret)(nil),                // 19: nanoedge.registry.v1.Secret
+	(*Flag)(nil),                  // 20: nanoedge.registry.v1.Flag
+	(*Rollout)(nil),               // 21: nanoedge.registry.v1.Rollout
+	nil,                           // 22: nanoedge.registry.v1.Config.VarsEntry
+	nil,                           // 23: nanoedge.registry.v1.Config.SecretsEntry
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	21, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	24, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	21, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	24, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
 	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
 	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
@@ -1940,21 +2187,24 @@ var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
 	2,  // 10: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
 	4,  // 11: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
 	9,  // 12: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	17, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
+	20, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
 	6,  // 14: nanoedge.registry.v1.Event.key:type_name -> nanoedge.registry.v1.PublisherKey
 	15, // 15: nanoedge.registry.v1.Event.config:type_name -> nanoedge.registry.v1.Config
-	19, // 16: nanoedge.registry.v1.Config.vars:type_name -> nanoedge.registry.v1.Config.VarsEntry
-	20, // 17: nanoedge.registry.v1.Config.secrets:type_name -> nanoedge.registry.v1.Config.SecretsEntry
-	10, // 18: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 19: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	21, // 20: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	9,  // 21: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
-	16, // 22: nanoedge.registry.v1.Config.SecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	18, // 16: nanoedge.registry.v1.Event.kv:type_name -> nanoedge.registry.v1.KVChange
+	22, // 17: nanoedge.registry.v1.Config.vars:type_name -> nanoedge.registry.v1.Config.VarsEntry
+	23, // 18: nanoedge.registry.v1.Config.secrets:type_name -> nanoedge.registry.v1.Config.SecretsEntry
+	17, // 19: nanoedge.registry.v1.KVChange.put:type_name -> nanoedge.registry.v1.KVEntry
+	16, // 20: nanoedge.registry.v1.KVChange.meta:type_name -> nanoedge.registry.v1.KVStore
+	10, // 21: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 22: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	24, // 23: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	9,  // 24: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
+	19, // 25: nanoedge.registry.v1.Config.SecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -1968,6 +2218,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 		(*Event_Flag)(nil),
 		(*Event_Key)(nil),
 		(*Event_Config)(nil),
+		(*Event_Kv)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1975,7 +2226,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -19,7 +19,8 @@ type configServer struct {
 }
 
 func (c *configServer) SetConfig(ctx context.Context, req *registryv1.SetConfigRequest) (*registryv1.SetConfigResponse, error) {
-	cmd := registry.ConfigChange{ModuleName: req.ModuleName, SetVars: req.SetVars, DeleteVars: req.DeleteVars, DeleteSecrets: req.DeleteSecrets}
+	cmd := registry.ConfigChange{ModuleName: req.ModuleName, SetVars: req.SetVars, DeleteVars: req.DeleteVars, DeleteSecrets: req.DeleteSecrets,
+		LinkStores: req.LinkStores, UnlinkStores: req.UnlinkStores}
 	if len(req.SetSecrets) > 0 {
 		if c.s.cfg.Keyring == nil {
 			return nil, status.Error(codes.FailedPrecondition, ErrNoDataKey.Error())

@@ -62,4 +62,9 @@ var methods = map[string]method{
 	registryv1.ConfigService_GetConfig_FullMethodName:         {permRead, linearizable},
 	registryv1.ConfigService_ListConfigs_FullMethodName:       {permRead, linearizable},
 	registryv1.ConfigService_RekeySecrets_FullMethodName:      {permAdmin, leader},
+	registryv1.KVService_ListStores_FullMethodName:            {permRead, linearizable},
+	registryv1.KVService_WriteEntries_FullMethodName:          {permPublish, leader}, // a dry run too: the leader's state
+	registryv1.KVService_GetEntry_FullMethodName:              {permRead, linearizable},
+	registryv1.KVService_ListEntries_FullMethodName:           {permRead, linearizable},
+	registryv1.KVService_DeleteStore_FullMethodName:           {permPublish, leader},
 }

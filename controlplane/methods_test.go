@@ -15,7 +15,8 @@ import (
 func TestEveryMethodIsInTheTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, sd := range []grpc.ServiceDesc{registryv1.RegistryService_ServiceDesc, registryv1.AccessService_ServiceDesc,
-		registryv1.ClusterService_ServiceDesc, registryv1.TelemetryService_ServiceDesc, registryv1.ConfigService_ServiceDesc} {
+		registryv1.ClusterService_ServiceDesc, registryv1.TelemetryService_ServiceDesc, registryv1.ConfigService_ServiceDesc,
+		registryv1.KVService_ServiceDesc} {
 		var names []string
 		for _, m := range sd.Methods {
 			names = append(names, m.MethodName)

@@ -33,6 +33,7 @@ type Server struct {
 	cluster  ClusterStore
 	rollouts RolloutStore
 	configs  ConfigStore
+	kv       KVStore
 	// validating bounds concurrent validations, including ones whose upload
 	// already timed out and whose compile is still finishing.
 	validating chan struct{}
@@ -49,7 +50,7 @@ func New(cfg Config, store Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, configs: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
+	s := &Server{cfg: cfg, modules: store, access: store, cluster: store, rollouts: store, configs: store, kv: store, validating: make(chan struct{}, 2), peers: peers{tls: cfg.PeerTLS},
 		partials: partials{budget: 4 * cfg.MaxModuleSize}, stopHealth: make(chan struct{})}
 	s.metrics = newServerMetrics(s)
 	return s, nil
@@ -88,6 +89,7 @@ func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	registryv1.RegisterAccessServiceServer(gs, &accessServer{s: s})
 	registryv1.RegisterClusterServiceServer(gs, &clusterServer{s: s})
 	registryv1.RegisterConfigServiceServer(gs, &configServer{s: s})
+	registryv1.RegisterKVServiceServer(gs, &kvServer{s: s})
 	registryv1.RegisterTelemetryServiceServer(gs, &telemetryServer{s: s})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

@@ -97,6 +97,15 @@ type ConfigStore interface {
 	ListConfigs() ([]*registryv1.Config, int64, error)
 }
 
+// KVStore is what KVService needs: edge data stores.
+type KVStore interface {
+	WriteKV(ctx context.Context, w registry.KVWrite, dryRun bool) (registry.KVWriteResult, error)
+	DeleteKVStore(ctx context.Context, store string) (int64, error)
+	ListKVStores() ([]*registryv1.KVStore, int64, error)
+	GetKV(store, key string) (*registryv1.KVEntry, int64, error)
+	ListKV(store, after string, limit int, keysOnly bool) ([]*registryv1.KVEntry, string, int64, error)
+}
+
 // Store is every part the API needs.
 type Store interface {
 	ModuleStore
@@ -104,6 +113,7 @@ type Store interface {
 	ClusterStore
 	RolloutStore
 	ConfigStore
+	KVStore
 }
 
 var _ Store = (*registry.Store)(nil)

@@ -195,7 +195,7 @@ func closeStale(m *module, stale []*instance) {
 
 // errConfigIncomplete: the module's configuration has secrets this worker
 // does not hold yet.
-var errConfigIncomplete = errors.New("nanoedge: this module's secrets are not here yet: the worker started from its saved state, which keeps no secret, and waits for the registry")
+var errConfigIncomplete = errors.New("nanoedge: this module's secrets or stores are not here yet: the worker started from its saved state, which keeps neither, and waits for the registry")
 
 // release returns inst to the pool, or closes it if it is broken, used up,
 // grown past its memory budget, or the module is closed.

@@ -50,6 +50,10 @@ type Registry interface {
 	// ListConfigs returns every module name's configuration, secret
 	// values included (the worker's token receives them).
 	ListConfigs(ctx context.Context) ([]*registryv1.Config, int64, error)
+	// ListStores describes every edge data store; ReadStore reads one
+	// in pages, returning the oldest revision a page reflected.
+	ListStores(ctx context.Context) ([]*registryv1.KVStore, int64, error)
+	ReadStore(ctx context.Context, store string, fn func([]*registryv1.KVEntry) error) (int64, error)
 	// Report sends the worker's telemetry.
 	Report(ctx context.Context, r *registryv1.WorkerReport) error
 }
@@ -88,6 +92,9 @@ type Worker struct {
 	// configs are module names' configurations, secret values included;
 	// only ever in memory.
 	configs map[string]*registryv1.Config
+	// kv is the replica of the edge data stores, by name then key; a map
+	// once published in edge is never changed, only replaced.
+	kv map[string]map[string][]byte
 	// edge is what handlers read through the host functions.
 	edge    atomic.Pointer[edgeState]
 	revoked map[string]bool    // publisher keys revoked, by id
@@ -116,6 +123,7 @@ func New(cfg Config, reg Registry, eng engine.Engine) (*Worker, error) {
 		routes:   make(map[string]*registryv1.Route),
 		flags:    make(map[string]bool),
 		configs:  make(map[string]*registryv1.Config),
+		kv:       make(map[string]map[string][]byte),
 		revoked:  make(map[string]bool),
 		modules:  make(map[string]*module),
 		stats:    make(map[string]*routeStats),
@@ -291,6 +299,11 @@ func (w *Worker) list(ctx context.Context) error {
 		return fmt.Errorf("%w: listed routes at revision %d but flags at %d, keys at %d and configurations at %d (nodes at different revisions); listing again",
 			errInconsistentList, rev, flagsRev, keysRev, configsRev)
 	}
+	kv, err := w.listStores(ctx, rev)
+	if err != nil {
+		return err
+	}
+	w.kv = kv
 	clear(w.configs)
 	for _, c := range configs {
 		w.configs[c.ModuleName] = c
@@ -331,9 +344,13 @@ func (w *Worker) list(ctx context.Context) error {
 // change the table; uploads are pre-warmed.
 func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, rev int64) {
 	defer w.traceApply(events, time.Now())
-	changed := false
+	changed, edgeChanged := false, false
+	cloned := map[string]bool{}
 	for _, e := range events {
 		switch {
+		case e.GetKv() != nil:
+			edgeChanged = true
+			w.applyKV(e, cloned)
 		case e.GetModule() != nil:
 			if e.Type == registryv1.EventType_EVENT_TYPE_PUT && w.cfg.Prewarm {
 				w.prewarm(ctx, e.GetModule().Digest)
@@ -348,7 +365,7 @@ func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, re
 			} else {
 				w.configs[c.ModuleName] = c
 			}
-			w.dirty = true
+			w.dirty, edgeChanged = true, true
 			for _, m := range w.modules {
 				if m.name == c.ModuleName {
 					m.env.Store(envOf(w.configs[m.name], false))
@@ -373,7 +390,12 @@ func (w *Worker) applyEvents(ctx context.Context, events []*registryv1.Event, re
 	}
 	if changed {
 		w.apply(ctx, max(rev, lastRevision(events)))
-	} else if n := lastRevision(events); n > w.revision.Load() {
+		return
+	}
+	if edgeChanged {
+		w.publishEdge()
+	}
+	if n := lastRevision(events); n > w.revision.Load() {
 		w.revision.Store(n)
 	}
 }
@@ -386,6 +408,9 @@ func envOf(cfg *registryv1.Config, fromDisk bool) *moduleEnv {
 		return &moduleEnv{}
 	}
 	env := &moduleEnv{revision: cfg.ModRevision, header: []string{strconv.FormatInt(cfg.ModRevision, 10)}}
+	// Stores are not saved either: a handler reading one would answer
+	// as if it were empty.
+	env.incomplete = fromDisk && len(cfg.Stores) > 0
 	for k, v := range cfg.Vars {
 		env.vars = append(env.vars, k+"="+v)
 	}

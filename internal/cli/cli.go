@@ -139,7 +139,7 @@ variables over the file.`,
 	add("run", e.devCmd(), e.controlPlaneCmd(), e.workerCmd())
 	add("ship", e.newCmd(), e.pushCmd(), e.deployCmd(), e.signCmd(), e.applyCmd(), e.diffCmd())
 	add("operate", e.routeCmd(), e.varsCmd(), e.secretsCmd(), e.modulesCmd(), e.statusCmd(), e.keysCmd(), e.tokensCmd(), e.auditCmd(), e.clusterCmd(),
-		e.certsCmd(), e.rolloutCmd(), e.flagsCmd(), e.topCmd())
+		e.certsCmd(), e.rolloutCmd(), e.flagsCmd(), e.storesCmd(), e.topCmd())
 	root.AddCommand(e.versionCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -155,6 +155,9 @@ func printConfig(w io.Writer, cfg *registryv1.Config) {
 		fmt.Fprintf(tw, "%s\tsecret\t(version %d, digest %s)\t%d\n", k, s.Version, s.Digest, s.ModRevision)
 	}
 	tw.Flush()
+	if len(cfg.Stores) > 0 {
+		fmt.Fprintf(w, "stores it reads: %s\n", strings.Join(cfg.Stores, ", "))
+	}
 	fmt.Fprintf(w, "(configuration revision %d)\n", cfg.ModRevision)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
@@ -92,4 +93,122 @@ func importing(module, field string, params, results []byte) []byte {
 	imp = append(imp, 0, 0)
 	out := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 	return append(append(out, section(1, typ)...), section(2, imp)...)
+}
+
+// TestStoresReachHandlers: a store written through the API reaches the
+// handlers of a module that links it on two workers watching a 3-node
+// cluster, changes with each write, keeps serving when the leader dies
+// and takes the next write after it; unlinked, the module cannot read
+// it; bad writes fail clearly and store nothing.
+func TestStoresReachHandlers(t *testing.T) {
+	env, nodes := startCluster(t, 3)
+	ctx := ctxT(t)
+	var addrs []string
+	for _, nd := range nodes {
+		addrs = append(addrs, nd.cp.Addr())
+	}
+	all := strings.Join(addrs, ",")
+	pub := testenv.NewClient(t, all, env.Token(t, "ci2", registryv1.Role_ROLE_PUBLISHER))
+	viewer := testenv.NewClient(t, all, env.Token(t, "reader", registryv1.Role_ROLE_READER))
+	var workers []string
+	for range 2 {
+		wcfg := env.WorkerConfig()
+		wcfg.ControlPlane = all
+		workers = append(workers, testenv.StartWorker(t, wcfg).URL())
+	}
+	if _, err := pub.Upload(ctx, "shortener", guests.Build(t, guests.Echo), client.WithSigner(env.Key)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pub.SetRoute(ctx, client.Route{PathPrefix: "/s/", Module: "shortener"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(c *client.Client, kv ...string) int64 {
+		t.Helper()
+		var puts []*registryv1.KVEntry
+		for i := 0; i+1 < len(kv); i += 2 {
+			puts = append(puts, &registryv1.KVEntry{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+		resp, err := c.WriteEntries(ctx, "links", puts, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Revision
+	}
+	// reads waits until every worker's path answers want for the keys.
+	reads := func(path string, want map[string]string) {
+		t.Helper()
+		q := path + "x?"
+		var keys []string
+		for k := range want {
+			keys = append(keys, k)
+			q += "kv=links/" + k + "&"
+		}
+		for _, w := range workers {
+			poll.Eventually(t, 30*time.Second, func() error {
+				got := get(t, w+q).header.Values("X-Echo-Kv")
+				if len(got) != len(keys) {
+					return fmt.Errorf("%s: %d values, want %d", w, len(got), len(keys))
+				}
+				for i, k := range keys {
+					if got[i] != want[k] {
+						return fmt.Errorf("%s%s: %s reads %q, want %q", w, path, k, got[i], want[k])
+					}
+				}
+				return nil
+			})
+		}
+	}
+	write(pub, "gh", "https://github.com", "docs", "https://docs.example")
+	reads("/s/", map[string]string{"gh": "<no store>"}) // not linked yet
+	if _, _, err := pub.SetConfig(ctx, "shortener", client.ConfigChange{LinkStores: []string{"links"}}); err != nil {
+		t.Fatal(err)
+	}
+	reads("/s/", map[string]string{"gh": "https://github.com", "docs": "https://docs.example", "nope": "<missing>"})
+
+	start := time.Now()
+	write(pub, "gh", "https://github.com/nanoedge")
+	reads("/s/", map[string]string{"gh": "https://github.com/nanoedge"})
+	t.Logf("a store write reached both workers' handlers in %v", time.Since(start).Round(time.Millisecond))
+
+	leader := leaderOf(t, nodes)
+	leader.cp.Close()
+	leader.cp = nil
+	killed := time.Now()
+	reads("/s/", map[string]string{"gh": "https://github.com/nanoedge", "docs": "https://docs.example"})
+	write(pub, "new", "after the leader died")
+	reads("/s/", map[string]string{"new": "after the leader died", "gh": "https://github.com/nanoedge"})
+	t.Logf("a write after the leader died reached both workers %v after it died", time.Since(killed).Round(time.Millisecond))
+
+	// Bad writes: a clear error, nothing stored, the workers still serve.
+	before, _, err := pub.ListStores(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		c    *client.Client
+		put  []*registryv1.KVEntry
+		code codes.Code
+	}{
+		{"value too large", pub, []*registryv1.KVEntry{{Key: "big", Value: make([]byte, 129<<10)}}, codes.InvalidArgument},
+		{"key too long", pub, []*registryv1.KVEntry{{Key: strings.Repeat("k", 513), Value: []byte("v")}}, codes.InvalidArgument},
+		{"empty key", pub, []*registryv1.KVEntry{{Key: "", Value: []byte("v")}}, codes.InvalidArgument},
+		{"reader", viewer, []*registryv1.KVEntry{{Key: "k", Value: []byte("v")}}, codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.c.WriteEntries(ctx, "links", tt.put, nil, false); status.Code(err) != tt.code {
+				t.Fatalf("exp %v, got %v", tt.code, err)
+			}
+		})
+	}
+	after, _, err := pub.ListStores(ctx)
+	if err != nil || len(after) != 1 || after[0].ModRevision != before[0].ModRevision || after[0].Keys != 3 {
+		t.Fatalf("exp the store unchanged by bad writes: %v -> %v, %v", before, after, err)
+	}
+	reads("/s/", map[string]string{"new": "after the leader died"})
+	if _, _, err := pub.SetConfig(ctx, "shortener", client.ConfigChange{UnlinkStores: []string{"links"}}); err != nil {
+		t.Fatal(err)
+	}
+	reads("/s/", map[string]string{"gh": "<no store>"})
 }

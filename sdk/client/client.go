@@ -39,6 +39,7 @@ type Client struct {
 	rs   registryv1.RegistryServiceClient
 	as   registryv1.AccessServiceClient
 	cs   registryv1.ClusterServiceClient
+	ks   registryv1.KVServiceClient
 	ts   registryv1.TelemetryServiceClient
 	fs   registryv1.ConfigServiceClient
 }
@@ -136,7 +137,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	return &Client{conn: conn, rs: registryv1.NewRegistryServiceClient(conn), as: registryv1.NewAccessServiceClient(conn), cs: registryv1.NewClusterServiceClient(conn), ts: registryv1.NewTelemetryServiceClient(conn),
-		fs: registryv1.NewConfigServiceClient(conn)}, nil
+		fs: registryv1.NewConfigServiceClient(conn), ks: registryv1.NewKVServiceClient(conn)}, nil
 }
 
 // Close releases the connection.

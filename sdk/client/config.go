@@ -13,6 +13,9 @@ type ConfigChange struct {
 	DeleteVars    []string
 	SetSecrets    map[string][]byte
 	DeleteSecrets []string
+	// LinkStores and UnlinkStores change which edge data stores the
+	// module's handlers may read (sdk/guest/kv); a store linked must exist.
+	LinkStores, UnlinkStores []string
 }
 
 // SetConfig applies a change to a module name's configuration and returns
@@ -20,7 +23,7 @@ type ConfigChange struct {
 // this call only; the control plane seals them before storing anything.
 func (c *Client) SetConfig(ctx context.Context, moduleName string, ch ConfigChange) (*registryv1.Config, int64, error) {
 	resp, err := c.fs.SetConfig(ctx, &registryv1.SetConfigRequest{ModuleName: moduleName, SetVars: ch.SetVars, DeleteVars: ch.DeleteVars,
-		SetSecrets: ch.SetSecrets, DeleteSecrets: ch.DeleteSecrets})
+		SetSecrets: ch.SetSecrets, DeleteSecrets: ch.DeleteSecrets, LinkStores: ch.LinkStores, UnlinkStores: ch.UnlinkStores})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -152,6 +152,7 @@ func TestInstrumentedModulesRun(t *testing.T) {
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	instantiateNoEdge(t, rt)
 	for _, m := range []struct {
 		name string
 		wasm []byte

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStores: a store as an operator fills it: import from JSON lines
+// and CSV with a dry run first, --replace to make the store the file,
+// single keys, linking to a module; bad input fails with the line.
+func TestStores(t *testing.T) {
+	env := startEnv(t)
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	dir := t.TempDir()
+	jsonl := filepath.Join(dir, "redirects.jsonl")
+	os.WriteFile(jsonl, []byte(`{"key": "/docs", "value": "https://docs.example"}
+{"key": "/blog", "value": "https://blog.example"}
+
+{"key": "/meta", "value": {"to": "/x", "code": 301}}
+`), 0o600)
+
+	code, out, errOut := run("stores", "import", "redirects", jsonl, "--dry-run")
+	if code != 0 || !strings.Contains(out, "would write redirects: 3 added, 0 updated, 0 deleted, 0 unchanged") {
+		t.Fatalf("dry run: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := run("stores", "list", "-o", "json"); code != 0 || strings.Contains(out, "redirects") {
+		t.Fatalf("exp a dry run to store nothing, list: %d %q", code, out)
+	}
+	if code, out, errOut := run("stores", "import", "redirects", jsonl); code != 0 || !strings.Contains(out, "wrote redirects: 3 added") || !strings.Contains(out, "redirects holds 3 keys") {
+		t.Fatalf("import: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := run("stores", "get", "redirects", "/meta"); code != 0 || out != `{"to": "/x", "code": 301}`+"\n" {
+		t.Fatalf("a JSON value is stored as its text: %q", out)
+	}
+
+	csvFile := filepath.Join(dir, "redirects.csv")
+	os.WriteFile(csvFile, []byte("key,value\n/docs,https://docs2.example\n\"/a,b\",\"quoted, value\"\n"), 0o600)
+	if code, out, errOut := run("stores", "import", "redirects", csvFile, "--replace"); code != 0 ||
+		!strings.Contains(out, "1 added, 1 updated, 2 deleted, 0 unchanged") {
+		t.Fatalf("csv import with --replace: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := run("stores", "keys", "redirects"); code != 0 || out != "/a,b\n/docs\n" {
+		t.Fatalf("keys: %q", out)
+	}
+	code, out, _ = run("stores", "list", "-o", "json")
+	var listed struct {
+		Stores []struct {
+			Name  string `json:"name"`
+			Keys  int    `json:"keys"`
+			Bytes int    `json:"bytes"`
+		} `json:"stores"`
+	}
+	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed.Stores) != 1 || listed.Stores[0].Keys != 2 ||
+		listed.Stores[0].Bytes != len("/a,b")+len("quoted, value")+len("/docs")+len("https://docs2.example") {
+		t.Fatalf("list -o json: %v %q", err, out)
+	}
+
+	if code, out, errOut := run("stores", "link", "redirects", "shortener"); code != 0 || !strings.Contains(out, "stores it reads: redirects") {
+		t.Fatalf("link: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := run("stores", "link", "nosuch", "shortener"); code != 1 || !strings.Contains(errOut, `store "nosuch"`) {
+		t.Fatalf("linking a missing store: exit %d, %q", code, errOut)
+	}
+
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"key": "/ok", "value": "1"}`+"\n"+`{"key": "/x", "valu": "typo"}`+"\n"), 0o600)
+	if code, _, errOut := run("stores", "import", "redirects", bad); code != 2 || !strings.Contains(errOut, "line 2") {
+		t.Fatalf("a bad line: exit %d, %q", code, errOut)
+	}
+	big := filepath.Join(dir, "big.csv")
+	os.WriteFile(big, []byte("/big,"+strings.Repeat("v", 200<<10)+"\n"), 0o600)
+	if code, _, errOut := run("stores", "import", "redirects", big); code != 1 || !strings.Contains(errOut, "value is 204800 bytes; the limit is 131072") {
+		t.Fatalf("a value too large: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := run("stores", "keys", "redirects"); code != 0 || out != "/a,b\n/docs\n" {
+		t.Fatalf("exp failed imports to change nothing, keys: %q", out)
+	}
+	if code, out, _ := run("stores", "drop", "redirects"); code != 0 || !strings.Contains(out, "store redirects deleted") {
+		t.Fatalf("drop: %q", out)
+	}
+	if code, _, errOut := run("stores", "get", "redirects", "/docs"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("get from a dropped store: exit %d, %q", code, errOut)
+	}
+}

@@ -18,7 +18,6 @@ import (
 // one revision. Its store maps are shared with the worker's replica,
 // which clones a map before it changes one.
 type edgeState struct {
-	flags map[string]bool
 	// byModule is what each module name reads; none, for a module that
 	// links no store.
 	byModule map[string]*moduleEdge

@@ -43,7 +43,7 @@ func do(req *http.Request) (response, error) {
 	return response{resp.StatusCode, resp.Header, string(b)}, err
 }
 
-func get(t *testing.T, url string) response {
+func get(t testing.TB, url string) response {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	r, err := do(req)
@@ -54,7 +54,7 @@ func get(t *testing.T, url string) response {
 }
 
 // waitServed polls url until its response satisfies ok.
-func waitServed(t *testing.T, url string, ok func(response) bool) response {
+func waitServed(t testing.TB, url string, ok func(response) bool) response {
 	t.Helper()
 	var last response
 	poll.Eventually(t, loadTimeout, func() error {

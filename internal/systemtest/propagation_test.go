@@ -3,6 +3,7 @@ package systemtest
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/server"
 )
@@ -42,15 +44,11 @@ func TestRoutePropagation(t *testing.T) {
 		}
 	}
 
+	// live waits until every worker serves revision rev, adding how long
+	// each took since start to all.
 	var all []time.Duration
-	for round := 0; round < 5; round++ {
-		mod := []string{"echo", "hello"}[round%2]
-		start := time.Now()
-		_, rev, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/p/", Module: mod})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var mu sync.Mutex
+	var mu sync.Mutex
+	live := func(start time.Time, rev int64) {
 		var wg sync.WaitGroup
 		for _, w := range workers {
 			wg.Add(1)
@@ -69,10 +67,37 @@ func TestRoutePropagation(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	for round := 0; round < 5; round++ {
+		mod := []string{"echo", "hello"}[round%2]
+		start := time.Now()
+		_, rev, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/p/", Module: mod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live(start, rev)
+	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	p50, p99 := all[len(all)/2], all[len(all)*99/100]
 	t.Logf("route change live on 20 workers: p50 %v, p99 %v (%d samples)", p50.Round(time.Millisecond), p99.Round(time.Millisecond), len(all))
 	if p99 > 2*time.Second {
 		t.Fatalf("p99 propagation %v", p99)
+	}
+
+	// A store write: live when every worker has published it to the state
+	// its handlers read.
+	all = nil
+	for round := 0; round < 5; round++ {
+		start := time.Now()
+		resp, err := env.Publisher.WriteEntries(ctx, "edge", []*registryv1.KVEntry{{Key: "/k", Value: []byte(strconv.Itoa(round))}}, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live(start, resp.Revision)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	p50, p99 = all[len(all)/2], all[len(all)*99/100]
+	t.Logf("store write live on 20 workers: p50 %v, p99 %v (%d samples)", p50.Round(time.Millisecond), p99.Round(time.Millisecond), len(all))
+	if p99 > 2*time.Second {
+		t.Fatalf("p99 store propagation %v", p99)
 	}
 }

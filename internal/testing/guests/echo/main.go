@@ -5,7 +5,9 @@
 // X-Echo-Env-NAME (repeat; "-" when unset), flag=NAME answers the feature
 // flag NAME in X-Echo-Flag-NAME ("on", "off", "-" when none), and
 // kv=STORE/KEY answers KEY of the edge data store STORE in X-Echo-Kv
-// (repeat; "<missing>" without the key, "<no store>" when unreadable).
+// (repeat; "<missing>" without the key, "<no store>" when unreadable);
+// kvbench=STORE/KEY&n=N reads the key N times and answers the mean
+// nanoseconds a read took in X-Echo-Kv-Ns.
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nanoedge/nanoedge/sdk/guest"
 	"github.com/nanoedge/nanoedge/sdk/guest/kv"
@@ -72,6 +75,17 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			} else {
 				h.Add("X-Echo-Kv", string(v))
 			}
+		}
+	}
+	if sk := r.URL.Query().Get("kvbench"); sk != "" {
+		store, key, _ := strings.Cut(sk, "/")
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if st, err := kv.Open(store); err == nil && n > 0 {
+			start := time.Now()
+			for range n {
+				st.Get(key)
+			}
+			h.Set("X-Echo-Kv-Ns", strconv.FormatFloat(float64(time.Since(start).Nanoseconds())/float64(n), 'f', 1, 64))
 		}
 	}
 	status := http.StatusOK

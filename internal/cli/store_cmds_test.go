@@ -1,11 +1,21 @@
 package cli
 
 import (
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nanoedge/nanoedge/controlplane"
+	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
+	"github.com/nanoedge/nanoedge/internal/testing/testenv"
+	"github.com/nanoedge/nanoedge/sdk/signing"
 )
 
 // TestStores: a store as an operator fills it: import from JSON lines
@@ -85,4 +95,89 @@ func TestStores(t *testing.T) {
 	if code, _, errOut := run("stores", "get", "redirects", "/docs"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Fatalf("get from a dropped store: exit %d, %q", code, errOut)
 	}
+}
+
+// TestShortenerExample runs examples/shortener as its doc comment and the
+// README deploy it, through the CLI, and follows its redirects on a
+// worker: a store read, a variable, a secret-signed cookie and a flag.
+func TestShortenerExample(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	cfg := testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.API.Keyring, _ = controlplane.NewKeyring(key)
+	env := testenv.Start(t, cfg)
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "publisher.key")
+	os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600)
+	cookieKey := filepath.Join(dir, "cookie.key")
+	os.WriteFile(cookieKey, []byte("c00kie-s1gning-key\n"), 0o600)
+	example := filepath.Join(guests.Root(), "examples", "shortener")
+	for _, args := range [][]string{
+		{"push", "--key", keyFile, example},
+		{"route", "set", "--path", "/go/", "--module", "shortener"},
+		{"stores", "import", "links", filepath.Join(example, "links.csv")},
+		{"stores", "link", "links", "shortener"},
+		{"vars", "set", "shortener", "BASE_PATH=/go/"},
+		{"secrets", "set", "shortener", "COOKIE_KEY", "--from-file", cookieKey},
+		{"flags", "set", "track-visits", "on"},
+	} {
+		if code, out, errOut := run(args...); code != 0 {
+			t.Fatalf("%v: exit %d, %q %q", args, code, out, errOut)
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	visit := func(path string, cookies ...*http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", w.URL()+path, nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	var first *http.Response
+	poll.Eventually(t, time.Minute, func() error {
+		if first = visit("/go/docs"); first.StatusCode != http.StatusFound || first.Header.Get("X-Visits") != "1" {
+			return fmt.Errorf("GET /go/docs: %d %v", first.StatusCode, first.Header)
+		}
+		return nil
+	})
+	if loc := first.Header.Get("Location"); loc != "https://github.com/nanoedge/nanoedge/tree/main/docs" {
+		t.Fatalf("redirected to %q", loc)
+	}
+	if second := visit("/go/docs", first.Cookies()...); second.Header.Get("X-Visits") != "2" {
+		t.Fatalf("exp the signed cookie counted on, got %v", second.Header)
+	}
+	forged := &http.Cookie{Name: "visits", Value: "99." + strings.Repeat("0", 64)}
+	if resp := visit("/go/docs", forged); resp.Header.Get("X-Visits") != "1" {
+		t.Fatalf("exp a forged count to start again, got %v", resp.Header)
+	}
+	if resp := visit("/go/nope"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown link: %d", resp.StatusCode)
+	}
+	if code, _, errOut := run("flags", "set", "track-visits", "off"); code != 0 {
+		t.Fatal(errOut)
+	}
+	poll.Eventually(t, 30*time.Second, func() error {
+		if resp := visit("/go/docs"); resp.StatusCode != http.StatusFound || len(resp.Cookies()) != 0 {
+			return fmt.Errorf("flag off: %d, cookies %v", resp.StatusCode, resp.Cookies())
+		}
+		return nil
+	})
+	if code, _, errOut := run("stores", "put", "links", "docs", "https://docs.example"); code != 0 {
+		t.Fatal(errOut)
+	}
+	poll.Eventually(t, 30*time.Second, func() error {
+		if loc := visit("/go/docs").Header.Get("Location"); loc != "https://docs.example" {
+			return fmt.Errorf("after a store write, redirected to %q", loc)
+		}
+		return nil
+	})
 }

@@ -72,7 +72,9 @@ export class ModuleHost {
   async instantiate() {
     const tag = `[${this.name}@${this.digest.slice(7, 19)}]`;
     const wasi = new WASI({ stdout: (l) => this.log.log(tag, l), stderr: (l) => this.log.warn(tag, l) });
-    const instance = await WebAssembly.instantiate(this.module, { wasi_snapshot_preview1: wasi.imports });
+    // A browser holds no flags or stores: a handler reads none (docs/abi.md).
+    const nanoedge = { flag_get: () => -1, kv_get: () => -2 };
+    const instance = await WebAssembly.instantiate(this.module, { wasi_snapshot_preview1: wasi.imports, nanoedge });
     wasi.memory = instance.exports.memory;
     for (const f of ["nanoedge_abi_version", "nanoedge_alloc", "nanoedge_handle"]) {
       if (typeof instance.exports[f] !== "function") throw new Error(`module does not export ${f}`);

@@ -32,6 +32,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 	t.Cleanup(func() { e.Close(context.Background()) })
 	t.Run("refuses modules that are not handlers", func(t *testing.T) { refuses(t, e) })
 	t.Run("passes requests through", func(t *testing.T) { echo(t, e) })
+	t.Run("answers the nanoedge host functions", func(t *testing.T) { hostFunctions(t, e) })
 	t.Run("keeps instances apart", func(t *testing.T) { isolated(t, e) })
 	t.Run("stops misbehaving guests", func(t *testing.T) { misbehave(t, e) })
 	t.Run("refuses responses outside guest memory", func(t *testing.T) { badABI(t, e) })
@@ -157,6 +158,46 @@ func echo(t *testing.T, e engine.Engine) {
 	}
 	if after := inst.MemorySize(); after < before+16<<20 {
 		t.Fatalf("memory size %d after a 16 MB request, %d before: exp growth of at least 16 MB", after, before)
+	}
+}
+
+// edge is an engine.Edge with one flag and one store.
+type edge struct{ flag bool }
+
+func (e edge) Flag(name string) (bool, bool) { return e.flag, name == "beta" }
+func (edge) Get(store, key string) ([]byte, bool, bool) {
+	if store != "links" {
+		return nil, false, false
+	}
+	if key == "big" {
+		return bytes.Repeat([]byte("v"), 5000), true, true // past the guest's first buffer
+	}
+	return []byte("value of " + key), key != "missing", true
+}
+
+// hostFunctions: a call reads the engine.Edge of its own context, and a
+// request without one reads no flag and no store.
+func hostFunctions(t *testing.T, e engine.Engine) {
+	inst := instantiate(t, compile(t, e, guests.Build(t, guests.Echo)), nil)
+	const uri = "/x?flag=beta&flag=other&kv=links/a&kv=links/missing&kv=links/big&kv=nope/a"
+	for _, tt := range []struct {
+		ctx            context.Context
+		beta, kvValues string
+	}{
+		{engine.WithEdge(context.Background(), edge{flag: true}), "on", "value of a,<missing>," + strings.Repeat("v", 5000) + ",<no store>"},
+		{engine.WithEdge(context.Background(), edge{flag: false}), "off", "value of a,<missing>," + strings.Repeat("v", 5000) + ",<no store>"},
+		{context.Background(), "-", "<no store>,<no store>,<no store>,<no store>"},
+	} {
+		resp, err := Call(tt.ctx, inst, "GET", uri, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Get("X-Echo-Flag-beta") + " " + resp.Header.Get("X-Echo-Flag-other"); got != tt.beta+" -" {
+			t.Fatalf("flags: got %q, want %q", got, tt.beta+" -")
+		}
+		if got := strings.Join(resp.Header.Values("X-Echo-Kv"), ","); got != tt.kvValues {
+			t.Fatalf("stores: got %.200q, want %.200q", got, tt.kvValues)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -243,7 +244,7 @@ func checkShape(cm wazero.CompiledModule) (cgi bool, err error) {
 		if !ok {
 			return false, fmt.Errorf("%w: no exported function %s: build with the Nanoedge guest SDK and -buildmode=c-shared, or as a WASI command (_start) for CGI", engine.ErrInvalidModule, want.name)
 		}
-		if !equalTypes(fn.ParamTypes(), want.params) || !equalTypes(fn.ResultTypes(), want.results) {
+		if !slices.Equal(fn.ParamTypes(), want.params) || !slices.Equal(fn.ResultTypes(), want.results) {
 			return false, fmt.Errorf("%w: export %s has the wrong signature", engine.ErrInvalidModule, want.name)
 		}
 	}
@@ -252,18 +253,6 @@ func checkShape(cm wazero.CompiledModule) (cgi bool, err error) {
 
 // exportStart is a WASI command's entry point.
 const exportStart = "_start"
-
-func equalTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 type module struct {
 	rt  wazero.Runtime

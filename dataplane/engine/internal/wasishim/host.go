@@ -3,6 +3,7 @@ package wasishim
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine"
 	"github.com/nanoedge/nanoedge/sdk/abi"
@@ -67,20 +68,8 @@ func (f *Func) CallHost(s *System, mem []byte, args []uint64) (result uint32, er
 func HostFunc(name string, params, results []Kind) bool {
 	for _, f := range Host {
 		if f.Name == name {
-			return kindsEqual(f.Params, params) && kindsEqual(f.Results, results)
+			return slices.Equal(f.Params, params) && slices.Equal(f.Results, results)
 		}
 	}
 	return false
-}
-
-func kindsEqual(a, b []Kind) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

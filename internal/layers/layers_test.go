@@ -30,8 +30,9 @@ var allowed = map[string][]string{
 	"internal/wasmbuild":         nil,
 
 	// The SDKs: what programs outside the server link.
-	"sdk/client": {"proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing"},
-	"sdk/guest":  {"sdk/abi"},
+	"sdk/client":   {"proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing"},
+	"sdk/guest":    {"sdk/abi"},
+	"sdk/guest/kv": {"sdk/abi"},
 
 	// The control plane: registry <- controlplane.
 	"registry":               {"proto/...", "sdk/digest", "sdk/history"},
@@ -54,7 +55,7 @@ var allowed = map[string][]string{
 	"cmd/nanoedge": {"internal/cli"},
 
 	// Handlers and kits.
-	"examples/...":         {"sdk/guest", "examples/..."},
+	"examples/...":         {"sdk/guest", "sdk/guest/kv", "examples/..."},
 	"internal/testing/...": {"..."},
 	"internal/systemtest":  {"..."},
 	"internal/layers":      nil,

@@ -61,7 +61,8 @@ release:
 	scripts/release.sh dist
 
 ## bench: Go benchmarks and the load harness (see docs/benchmarks.md)
-bench:
+bench: test-deps
+	go run ./bench/wrk
 	go test -run '^$$' -bench . -benchtime 2000x ./dataplane/...
 	go test -run '^$$' -bench . ./registry
 	go run ./bench/load

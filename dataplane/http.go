@@ -268,7 +268,7 @@ func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64, 
 	if err := rc.SetReadDeadline(deadline); err == nil {
 		defer rc.SetReadDeadline(time.Time{})
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(rw, r.Body, limit), r.ContentLength)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, fmt.Errorf("%w: limit %d bytes", errBodyTooLarge, limit)
@@ -281,6 +281,25 @@ func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64, 
 		return nil, fmt.Errorf("dataplane: read request body: %w", err)
 	}
 	return body, nil
+}
+
+// readAll is io.ReadAll into a buffer sized for the declared length, so
+// a body of known size is read with one allocation and no copies.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, max(512, min(size, 64<<20)+1))
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+	}
 }
 
 // fail writes a plain-text error whose status follows statusTable.

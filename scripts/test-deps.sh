@@ -3,8 +3,8 @@
 #  - from Debian: chromium (browser tests), and clang, lld, wasi-libc and
 #    libclang-rt-dev-wasm32 (a CGI handler written in C, built for
 #    wasm32-wasi), wabt (wat2wasm: a handler in the WebAssembly text
-#    format), prometheus (promtool checks metrics, rules) and systemd
-#    (systemd-analyze rates the units);
+#    format), prometheus (promtool checks metrics, rules), systemd
+#    (systemd-analyze rates the units) and wrk (the external benchmark);
 #  - from npm: the playwright-core version pinned in
 #    internal/testing/chromium/package-lock.json.
 set -euo pipefail
@@ -19,6 +19,7 @@ compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a" 
 command -v wat2wasm >/dev/null || missing+=(wabt)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi

@@ -1,0 +1,453 @@
+// Command wrk measures a worker as its users will: from outside, with the
+// wrk load generator, against separate server processes. It builds the
+// nanoedge binary and bench/native, starts `nanoedge dev` serving
+// bench/guest (the same handlers as bench/native, compiled to a module)
+// and a minimal WAT guest written to docs/abi.md alone, then for each
+// case runs wrk against native and worker in alternating rounds. It
+// reports throughput ratios, the server process's own CPU per request
+// (from /proc, not the load generator's), and latency percentiles at a
+// fixed rate of half the worker's throughput, measured by an open-loop
+// client in this process.
+//
+//	go run ./bench/wrk -rounds 5 -duration 4s
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type options struct {
+	rounds, threads, conns int
+	duration               time.Duration
+	engine                 string
+	preInit                bool
+	cases                  string
+	latency                bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds per target and case, alternating native and worker")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of one wrk round")
+	flag.IntVar(&o.threads, "t", 2, "wrk threads")
+	flag.IntVar(&o.conns, "c", 8, "wrk connections")
+	flag.StringVar(&o.engine, "engine", "wazero", "worker engine (wasmtime and wasmer need -tags on the nanoedge build: see -tags)")
+	flag.BoolVar(&o.preInit, "pre-initialize", false, "worker --pre-initialize")
+	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload", "cases to run, comma-separated")
+	flag.BoolVar(&o.latency, "latency", true, "also measure latency at half the worker's throughput")
+	flag.Parse()
+	if o.rounds < 1 || o.threads < 1 || o.conns < o.threads || o.duration < time.Second {
+		fmt.Fprintln(os.Stderr, "wrk: -rounds >= 1, -c >= -t >= 1, -duration >= 1s")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "wrk:", err)
+		os.Exit(1)
+	}
+}
+
+// testCase is one handler measured: the path on each server, and a wrk
+// script for a request that is not a plain GET.
+type testCase struct {
+	name, nativePath, workerPath, script string
+}
+
+var allCases = []testCase{
+	{name: "min", nativePath: "/hello", workerPath: "/min"},
+	{name: "hello", nativePath: "/hello", workerPath: "/hello"},
+	{name: "json", nativePath: "/json?id=42&fields=all", workerPath: "/json?id=42&fields=all", script: jsonScript},
+	{name: "64k", nativePath: "/64k", workerPath: "/64k"},
+	{name: "upload", nativePath: "/upload", workerPath: "/upload", script: uploadScript},
+}
+
+const jsonScript = `wrk.headers["Accept"] = "application/json"
+wrk.headers["User-Agent"] = "bench/1.0"
+wrk.headers["X-Request-Id"] = "4bf92f3577b34da6a3ce929d0e0e4736"
+wrk.headers["Authorization"] = "Bearer 0123456789abcdef"
+`
+
+const uploadScript = `wrk.method = "POST"
+wrk.body = string.rep("x", 1048576)
+wrk.headers["Content-Type"] = "application/octet-stream"
+`
+
+// result is one wrk round.
+type result struct {
+	rps      float64
+	requests int64
+	cpu      time.Duration // the server process's, during the round
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "nanoedge-wrk-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, b := range [][]string{{"-o", filepath.Join(tmp, "nanoedge"), "./cmd/nanoedge"}, {"-o", filepath.Join(tmp, "native"), "./bench/native"}} {
+		cmd := exec.CommandContext(ctx, "go", append([]string{"build"}, b...)...)
+		cmd.Dir, cmd.Stderr = root, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build %s: %w", b[2], err)
+		}
+	}
+	minWasm := filepath.Join(tmp, "min.wasm")
+	if err := exec.CommandContext(ctx, "wat2wasm", filepath.Join(root, "examples/wat/handler.wat"), "-o", minWasm).Run(); err != nil {
+		return fmt.Errorf("wat2wasm (install wabt): %w", err)
+	}
+
+	native, nativeAddr, err := startNative(ctx, filepath.Join(tmp, "native"))
+	if err != nil {
+		return err
+	}
+	defer stop(native)
+	worker, workerAddr, err := startWorker(ctx, tmp, root, o, minWasm)
+	if err != nil {
+		return err
+	}
+	defer stop(worker)
+
+	fmt.Fprintf(out, "wrk -t%d -c%d, %d rounds of %v per target, alternating; engine %s%s\n\n", o.threads, o.conns, o.rounds, o.duration, o.engine,
+		map[bool]string{true: ", --pre-initialize"}[o.preInit])
+	fmt.Fprintln(out, "| case | native req/s | worker req/s | worker / native | server CPU per request, native | worker | p50 / p99 at half the worker's rate, native | worker |")
+	fmt.Fprintln(out, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, tc := range allCases {
+		if !slices.Contains(strings.Split(o.cases, ","), tc.name) {
+			continue
+		}
+		var nat, wrk []result
+		var ratios []float64
+		for i := 0; i < o.rounds; i++ {
+			// Alternate which goes first, so neither always follows the other.
+			order := []bool{false, true}
+			if i%2 == 1 {
+				order = []bool{true, false}
+			}
+			var n, w result
+			for _, isWorker := range order {
+				srv, addr, path := native, nativeAddr, tc.nativePath
+				if isWorker {
+					srv, addr, path = worker, workerAddr, tc.workerPath
+				}
+				r, err := wrkRound(ctx, o, tmp, tc, "http://"+addr+path, srv.Process.Pid)
+				if err != nil {
+					return fmt.Errorf("%s: %w", tc.name, err)
+				}
+				if isWorker {
+					w = r
+				} else {
+					n = r
+				}
+			}
+			nat, wrk = append(nat, n), append(wrk, w)
+			ratios = append(ratios, w.rps/n.rps)
+		}
+		lat := "-"
+		wlat := "-"
+		if o.latency {
+			rate := median(rpsOf(wrk)) / 2
+			np, err := openLoop(ctx, "http://"+nativeAddr+tc.nativePath, tc, rate, o.duration)
+			if err != nil {
+				return err
+			}
+			wp, err := openLoop(ctx, "http://"+workerAddr+tc.workerPath, tc, rate, o.duration)
+			if err != nil {
+				return err
+			}
+			lat = fmt.Sprintf("%v / %v", np[0], np[1])
+			wlat = fmt.Sprintf("%v / %v at %.0f/s", wp[0], wp[1], rate)
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", tc.name, spread(rpsOf(nat), "%.0f"), spread(rpsOf(wrk), "%.0f"),
+			spread(ratios, "%.2fx"), cpuPer(nat), cpuPer(wrk), lat, wlat)
+	}
+	return nil
+}
+
+// repoRoot is the module root above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func startNative(ctx context.Context, bin string) (*exec.Cmd, string, error) {
+	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop(cmd)
+		return nil, "", fmt.Errorf("native did not print its address: %w", err)
+	}
+	addr := strings.TrimSpace(line)
+	return cmd, addr, waitOK(ctx, "http://"+addr+"/hello")
+}
+
+// startWorker runs `nanoedge dev` in dir serving bench/guest on /, then
+// pushes the minimal guest with the CLI and routes /min to it.
+func startWorker(ctx context.Context, dir, root string, o options, minWasm string) (*exec.Cmd, string, error) {
+	var ports []string
+	for range 3 {
+		p, err := freePort()
+		if err != nil {
+			return nil, "", err
+		}
+		ports = append(ports, p)
+	}
+	bin := filepath.Join(dir, "nanoedge")
+	args := []string{"dev", "--example", filepath.Join(root, "bench/guest"), "--example-path", "/",
+		"--http-addr", ports[0], "--grpc-addr", ports[1], "--raft-addr", ports[2], "--dashboard-addr", "",
+		"--cache-dir", filepath.Join(dir, "cache"), "--engine", o.engine, "--max-body-mb", "4", "--log-level", "warn"}
+	if o.preInit {
+		args = append(args, "--pre-initialize")
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Stderr = dir, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	if err := waitOK(ctx, "http://"+ports[0]+"/hello"); err != nil {
+		stop(cmd)
+		return nil, "", err
+	}
+	for _, a := range [][]string{{"push", "--controlplane", ports[1], "--name", "min", minWasm},
+		{"route", "set", "--controlplane", ports[1], "--path", "/min", "--module", "min"}} {
+		c := exec.CommandContext(ctx, bin, a...)
+		c.Dir = dir
+		if b, err := c.CombinedOutput(); err != nil {
+			stop(cmd)
+			return nil, "", fmt.Errorf("nanoedge %s: %v: %s", a[0], err, b)
+		}
+	}
+	return cmd, ports[0], waitOK(ctx, "http://"+ports[0]+"/min")
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitOK(ctx context.Context, url string) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer 200 within 3 minutes (last: %v)", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+var (
+	rpsRE      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	requestsRE = regexp.MustCompile(`(\d+) requests in`)
+	errorsRE   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
+)
+
+// wrkRound runs wrk once against url and reads the server pid's CPU
+// before and after.
+func wrkRound(ctx context.Context, o options, dir string, tc testCase, url string, pid int) (result, error) {
+	args := []string{"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(o.conns), "-d" + o.duration.String(), url}
+	if tc.script != "" {
+		script := filepath.Join(dir, tc.name+".lua")
+		if err := os.WriteFile(script, []byte(tc.script), 0o600); err != nil {
+			return result{}, err
+		}
+		args = append([]string{"-s", script}, args...)
+	}
+	before, err := processCPU(pid)
+	if err != nil {
+		return result{}, err
+	}
+	b, err := exec.CommandContext(ctx, "wrk", args...).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk (install it: apt-get install wrk): %v: %s", err, b)
+	}
+	after, err := processCPU(pid)
+	if err != nil {
+		return result{}, err
+	}
+	text := string(b)
+	if m := errorsRE.FindString(text); m != "" {
+		return result{}, fmt.Errorf("%s: %s", url, m)
+	}
+	m, n := rpsRE.FindStringSubmatch(text), requestsRE.FindStringSubmatch(text)
+	if m == nil || n == nil {
+		return result{}, fmt.Errorf("cannot read wrk's output: %s", text)
+	}
+	rps, _ := strconv.ParseFloat(m[1], 64)
+	reqs, _ := strconv.ParseInt(n[1], 10, 64)
+	return result{rps: rps, requests: reqs, cpu: after - before}, nil
+}
+
+// processCPU is a process's user and system CPU time so far, from
+// /proc/PID/stat (in clock ticks of 10 ms).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: fields count from after its ')'.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// openLoop sends requests at a fixed rate for d, each timed from when it
+// was due (so a slow server cannot hide its queue), and returns p50 and
+// p99.
+func openLoop(ctx context.Context, url string, tc testCase, rate float64, d time.Duration) ([2]time.Duration, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	n := int(rate * d.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	due := make(chan time.Time, n)
+	var mu sync.Mutex
+	var lats []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	body := []byte(nil)
+	method := "GET"
+	if tc.name == "upload" {
+		method, body = "POST", make([]byte, 1<<20)
+	}
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range due {
+				time.Sleep(time.Until(t))
+				req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(string(body)))
+				resp, err := c.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("%s: status %d", url, resp.StatusCode)
+					}
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				lats = append(lats, time.Since(t))
+				mu.Unlock()
+			}
+		}()
+	}
+	start := time.Now().Add(50 * time.Millisecond)
+	for i := range n {
+		due <- start.Add(time.Duration(i) * interval)
+	}
+	close(due)
+	wg.Wait()
+	if firstErr != nil {
+		return [2]time.Duration{}, firstErr
+	}
+	slices.Sort(lats)
+	// The first tenth warms connections up; it is not counted.
+	lats = lats[len(lats)/10:]
+	q := func(p float64) time.Duration { return lats[int(p*float64(len(lats)-1))].Round(10 * time.Microsecond) }
+	return [2]time.Duration{q(0.50), q(0.99)}, nil
+}
+
+func rpsOf(rs []result) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.rps
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// spread is "min-max (median m)".
+func spread(v []float64, format string) string {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	f := func(x float64) string { return fmt.Sprintf(format, x) }
+	return fmt.Sprintf("%s-%s (median %s)", f(s[0]), f(s[len(s)-1]), f(s[len(s)/2]))
+}
+
+// cpuPer is the server's CPU per request over all rounds.
+func cpuPer(rs []result) string {
+	var cpu time.Duration
+	var n int64
+	for _, r := range rs {
+		cpu += r.cpu
+		n += r.requests
+	}
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f µs", float64(cpu.Microseconds())/float64(n))
+}

@@ -16,7 +16,9 @@ import (
 // Mux routes the benchmark's paths: /hello, /json, /64k and /upload.
 func Mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "bench handlers: /hello /json /64k /upload\n") })
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "bench handlers: /hello /json /64k /upload\n")
+	})
 	mux.HandleFunc("/hello", greet.Handler)
 	mux.HandleFunc("/json", JSON)
 	mux.HandleFunc("/64k", Big)

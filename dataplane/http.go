@@ -225,7 +225,10 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		return fail(rw, err), err
 	}
 	inst.setRequest(reqID, tc)
-	out, err := inst.Handle(engine.WithEdge(ctx, w.edgeFor(mod)), inst.encode(&ar))
+	encoded, done := inst.encode(&ar)
+	putBuf(body) // encoded holds it now
+	out, err := inst.Handle(engine.WithEdge(ctx, w.edgeFor(mod)), encoded)
+	done()
 	var resp abi.Response
 	if err == nil {
 		if resp, err = abi.DecodeResponse(out); err != nil {
@@ -283,23 +286,30 @@ func (w *Worker) readBody(rw http.ResponseWriter, r *http.Request, limit int64, 
 	return body, nil
 }
 
-// readAll is io.ReadAll into a buffer sized for the declared length, so
-// a body of known size is read with one allocation and no copies.
+// readAll reads a body: one of declared length into a buffer of that
+// size (from the pool when large: putBuf it once used), without copies;
+// one of unknown length as io.ReadAll does.
 func readAll(r io.Reader, size int64) ([]byte, error) {
-	b := make([]byte, 0, max(512, min(size, 64<<20)+1))
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow
-		}
+	if size <= 0 {
+		return io.ReadAll(r)
 	}
+	b := getBuf(int(size))[:size]
+	if _, err := io.ReadFull(r, b); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the body ended before its Content-Length: %w", err)
+		}
+		return nil, err
+	}
+	// net/http ends a body at its Content-Length; the limit reader would
+	// report a longer one here.
+	var extra [1]byte
+	if n, err := r.Read(extra[:]); n > 0 || err != nil && err != io.EOF {
+		if err == nil {
+			err = errors.New("the body is longer than its Content-Length")
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // fail writes a plain-text error whose status follows statusTable.

@@ -83,18 +83,20 @@ type instance struct {
 const maxKeptRequest = 64 << 10
 
 // encode encodes ar for the instance, in the buffer the last request
-// used unless it is large: engines copy a request into the guest before
-// Handle returns.
-func (i *instance) encode(ar *abi.Request) []byte {
+// used unless it is large, when the buffer comes from the pool and done
+// gives it back: engines copy a request into the guest before Handle
+// returns.
+func (i *instance) encode(ar *abi.Request) (req []byte, done func()) {
 	n := abi.RequestSize(ar)
 	if n > maxKeptRequest {
-		return abi.AppendRequest(make([]byte, 0, n), ar)
+		b := abi.AppendRequest(getBuf(n), ar)
+		return b, func() { putBuf(b) }
 	}
 	if cap(i.req) < n {
 		i.req = make([]byte, 0, n)
 	}
 	i.req = abi.AppendRequest(i.req[:0], ar)
-	return i.req
+	return i.req, func() {}
 }
 
 // setRequest ties the guest output that follows to a request and its

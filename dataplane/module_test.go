@@ -49,7 +49,8 @@ func TestInstanceEncodeReusesBuffer(t *testing.T) {
 	}
 	var kept []byte
 	for i, ar := range requests {
-		got := inst.encode(ar)
+		got, done := inst.encode(ar)
+		defer done()
 		if want := abi.AppendRequest(nil, ar); !bytes.Equal(got, want) {
 			t.Fatalf("request %d: encoded differently from abi.AppendRequest", i)
 		}

@@ -43,8 +43,8 @@ func handle(ptr unsafe.Pointer, size int32) uint64 {
 		loadEnv()
 	}
 	out = serve(handler, unsafe.Slice((*byte)(ptr), size), out, &writer)
-	if cap(in) > maxKeptBody {
-		in = nil // a large body's buffer is not kept for the next request
+	if cap(in) > maxKeptRequest {
+		in = nil // a very large body's buffer is not kept for the next request
 	}
 	if len(out) == 0 {
 		return 0

@@ -173,6 +173,12 @@ type responseWriter struct {
 // maxKeptBody bounds the response buffer kept between requests.
 const maxKeptBody = 64 << 10
 
+// maxKeptRequest bounds the request buffer kept between requests. It is
+// larger than maxKeptBody: linear memory never shrinks, so dropping a
+// megabyte buffer frees no memory, only makes a megabyte of garbage for
+// the next large request to collect.
+const maxKeptRequest = 8 << 20
+
 func (w *responseWriter) reset() {
 	if w.header == nil {
 		w.header = make(http.Header)

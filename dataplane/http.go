@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,7 +235,9 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 		} else if len(resp.Body) > w.cfg.MaxResponseBody {
 			err = fmt.Errorf("%w: %d bytes, limit %d", errResponseTooLarge, len(resp.Body), w.cfg.MaxResponseBody)
 		} else {
-			resp.Body = bytes.Clone(resp.Body) // out belongs to the instance
+			// out belongs to the instance; the copy goes back to the pool
+			// once written (Write copies what it does not send at once).
+			resp.Body = append(getBuf(len(resp.Body)), resp.Body...)
 		}
 	}
 	mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
@@ -248,6 +249,7 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 	}
 	rw.WriteHeader(resp.Status)
 	rw.Write(resp.Body)
+	putBuf(resp.Body)
 	return resp.Status, nil
 }
 

@@ -170,14 +170,14 @@ type responseWriter struct {
 	body        bytes.Buffer
 }
 
-// maxKeptBody bounds the response buffer kept between requests.
-const maxKeptBody = 64 << 10
-
-// maxKeptRequest bounds the request buffer kept between requests. It is
-// larger than maxKeptBody: linear memory never shrinks, so dropping a
+// maxKeptBody and maxKeptRequest bound the response and request buffers
+// kept between requests. Linear memory never shrinks, so dropping a
 // megabyte buffer frees no memory, only makes a megabyte of garbage for
-// the next large request to collect.
-const maxKeptRequest = 8 << 20
+// the next large request to collect: they are large.
+const (
+	maxKeptBody    = 1 << 20
+	maxKeptRequest = 8 << 20
+)
 
 func (w *responseWriter) reset() {
 	if w.header == nil {

@@ -105,7 +105,7 @@ func TestWriterReuse(t *testing.T) {
 	first := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-First", "1")
 		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, strings.Repeat("x", 100<<10)) // past what is kept
+		io.WriteString(w, strings.Repeat("x", 2<<20)) // past what is kept
 	})
 	second := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	in := abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/"})
@@ -115,7 +115,7 @@ func TestWriterReuse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantStatus, wantLen, wantHeader := 201, 100<<10, "1"
+		wantStatus, wantLen, wantHeader := 201, 2<<20, "1"
 		if i == 1 {
 			wantStatus, wantLen, wantHeader = 200, 0, ""
 		}

@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +212,66 @@ func TestStoresReachHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	reads("/s/", map[string]string{"gh": "<no store>"})
+}
+
+// TestStoreReadsSeeOneRevision: keys written together, in one revision,
+// are read together: under a stream of such writes, no request sees one
+// key's new value beside the other's old one.
+func TestStoreReadsSeeOneRevision(t *testing.T) {
+	env := startEnv(t)
+	w := testenv.StartWorker(t, env.WorkerConfig())
+	env.Upload(t, "echo", guests.Echo)
+	ctx := ctxT(t)
+	pair := func(i int) []*registryv1.KVEntry {
+		v := []byte(strconv.Itoa(i))
+		return []*registryv1.KVEntry{{Key: "a", Value: v}, {Key: "b", Value: v}}
+	}
+	if _, err := env.Publisher.WriteEntries(ctx, "pair", pair(0), nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := env.Publisher.SetConfig(ctx, "echo", client.ConfigChange{LinkStores: []string{"pair"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := env.Publisher.SetRoute(ctx, client.Route{PathPrefix: "/e/", Module: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, w.URL()+"/e/x?kv=pair/a", func(r response) bool { return r.header.Get("X-Echo-Kv") == "0" })
+
+	done := make(chan struct{})
+	writes := make(chan int, 1)
+	go func() {
+		defer close(writes)
+		for i := 1; ; i++ {
+			select {
+			case <-done:
+				writes <- i
+				return
+			default:
+			}
+			if _, err := env.Publisher.WriteEntries(ctx, "pair", pair(i), nil, false); err != nil {
+				t.Error(err)
+				writes <- i
+				return
+			}
+		}
+	}()
+	seen := map[string]bool{}
+	var torn []string
+	for range 300 {
+		vals := get(t, w.URL()+"/e/x?kv=pair/a&kv=pair/b").header.Values("X-Echo-Kv")
+		if len(vals) != 2 || vals[0] != vals[1] {
+			torn = vals
+			break
+		}
+		seen[vals[0]] = true
+	}
+	close(done)
+	n := <-writes // the writer has stopped
+	if torn != nil {
+		t.Fatalf("one request read a and b at different revisions: %q", torn)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("exp the reads to span several of the %d writes, saw %d values", n, len(seen))
+	}
+	t.Logf("300 requests saw %d of %d writes, each whole", len(seen), n)
 }

@@ -100,4 +100,27 @@ func TestRoutePropagation(t *testing.T) {
 	if p99 > 2*time.Second {
 		t.Fatalf("p99 store propagation %v", p99)
 	}
+
+	// A variable: live when every worker gives new instances of the
+	// module the new environment.
+	all = nil
+	for round := 0; round < 5; round++ {
+		start := time.Now()
+		_, rev, err := env.Publisher.SetConfig(ctx, "echo", client.ConfigChange{SetVars: map[string]string{"ROUND": strconv.Itoa(round)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live(start, rev)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	p50, p99 = all[len(all)/2], all[len(all)*99/100]
+	t.Logf("configuration change live on 20 workers: p50 %v, p99 %v (%d samples)", p50.Round(time.Millisecond), p99.Round(time.Millisecond), len(all))
+	if p99 > 2*time.Second {
+		t.Fatalf("p99 configuration propagation %v", p99)
+	}
+	for _, w := range workers[:2] {
+		if got := get(t, w.URL()+"/warm/x?env=ROUND").header.Get("X-Echo-Env-ROUND"); got != "4" {
+			t.Fatalf("%s: ROUND reads %q after the last change, want 4", w.URL(), got)
+		}
+	}
 }

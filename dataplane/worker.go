@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -95,6 +96,8 @@ type Worker struct {
 	// kv is the replica of the edge data stores, by name then key; a map
 	// once published in edge is never changed, only replaced.
 	kv map[string]map[string][]byte
+	// preloadErr holds, during apply, the modules preload could not load.
+	preloadErr map[string]error
 	// edge is what handlers read through the host functions.
 	edge    atomic.Pointer[edgeState]
 	revoked map[string]bool    // publisher keys revoked, by id
@@ -559,6 +562,8 @@ func lastRevision(events []*registryv1.Event) int64 {
 // keeps serving the version it had, if any.
 func (w *Worker) apply(ctx context.Context, rev int64) {
 	w.publishEdge()
+	w.preload(ctx)
+	defer func() { w.preloadErr = nil }()
 	old := w.table.Load()
 	oldByKey := make(map[string]*entry)
 	for _, es := range old.byHost {
@@ -664,6 +669,68 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 	if m, ok := w.modules[digest]; ok {
 		return m, nil
 	}
+	if err, ok := w.preloadErr[digest]; ok {
+		return nil, err
+	}
+	m, err := w.loadNew(ctx, name, digest)
+	if err != nil {
+		return nil, err
+	}
+	w.modules[digest] = m
+	return m, nil
+}
+
+// preload loads, GOMAXPROCS at a time, the modules the routes name that
+// are not loaded yet: a worker starting with many routes compiles (or
+// reads from its cache) on every core, not one module after another.
+// Failures are kept for load to answer until apply ends.
+func (w *Worker) preload(ctx context.Context) {
+	type want struct{ name, digest string }
+	var todo []want
+	seen := map[string]bool{}
+	add := func(name, digest string) {
+		if _, ok := w.modules[digest]; !ok && !seen[digest] && digest != "" {
+			seen[digest] = true
+			todo = append(todo, want{name, digest})
+		}
+	}
+	for _, r := range w.routes {
+		add(r.ModuleName, r.ModuleDigest)
+		for _, v := range r.Versions {
+			add(v.ModuleName, v.ModuleDigest)
+		}
+		for _, rl := range r.Rules {
+			add(rl.ModuleName, rl.ModuleDigest)
+		}
+	}
+	if len(todo) < 2 {
+		return
+	}
+	mods, errs := make([]*module, len(todo)), make([]error, len(todo))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, t := range todo {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			mods[i], errs[i] = w.loadNew(ctx, t.name, t.digest)
+		}()
+	}
+	wg.Wait()
+	w.preloadErr = map[string]error{}
+	for i, t := range todo {
+		if errs[i] != nil {
+			w.preloadErr[t.digest] = errs[i]
+			continue
+		}
+		w.modules[t.digest] = mods[i]
+	}
+}
+
+// loadNew fetches, compiles and warms a module. Only its caller may
+// touch w.modules: preload runs several at once.
+func (w *Worker) loadNew(ctx context.Context, name, digest string) (*module, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.LoadTimeout)
 	defer cancel()
 	start := time.Now()
@@ -686,7 +753,6 @@ func (w *Worker) load(ctx context.Context, name, digest string) (*module, error)
 		m.close()
 		return nil, w.loadFailed(digest, fmt.Errorf("instantiate: %w", err))
 	}
-	w.modules[digest] = m
 	w.statsMu.Lock()
 	delete(w.loadErr, digest)
 	w.statsMu.Unlock()

@@ -32,7 +32,8 @@ type Config struct {
 	// MemoryLimit caps each instance's linear memory, in bytes (rounded
 	// down to 64 KiB pages). A guest that grows past it traps.
 	MemoryLimit uint64
-	// CacheDir, if set, keeps compiled machine code on disk across restarts.
+	// CacheDir, if set, keeps compiled machine code and instrumented
+	// modules on disk across restarts.
 	CacheDir string
 	// Interpreter selects wazero's interpreter instead of its compiler:
 	// slower to run, much faster to compile. Useful for validation.
@@ -73,6 +74,9 @@ type Engine struct {
 	dog     *watchdog.Watchdog
 	// memories holds instances' memory reservations for reuse.
 	memories *memoryPool
+	// instrumented keeps instrumented modules on disk (nil without a
+	// CacheDir).
+	instrumented *instrumentedCache
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -94,7 +98,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true)), dog: watchdog.New()}
+	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), checked: wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true)), dog: watchdog.New(),
+		instrumented: newInstrumentedCache(cfg.CacheDir)}
 	e.memories = newMemoryPool(e.memoryLimit())
 	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -128,7 +133,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
 	}
 	rt, interruptible := e.rt, true
-	code, err := rewrite.Instrument(wasm)
+	code, err := e.instrumented.instrument(wasm)
 	if err != nil {
 		// Not a module the instrumenter walks: wazero judges it, and if
 		// it runs, it runs checked.

@@ -99,6 +99,14 @@ func (e *env) storesCmd() *cobra.Command {
 			}
 			defer c.Close()
 			var out []string
+			// A page starts after a key: the prefix itself, if a key, first.
+			if *prefix != "" {
+				if _, _, err := c.GetEntry(ctx, args[0], *prefix); err == nil {
+					out = append(out, *prefix)
+				} else if status.Code(err) != codes.NotFound {
+					return err
+				}
+			}
 			for after := *prefix; ; {
 				page, next, _, err := c.ListEntries(ctx, args[0], after, 10000, true)
 				if err != nil {

@@ -56,6 +56,11 @@ func TestStores(t *testing.T) {
 	if code, out, _ := run("stores", "keys", "redirects"); code != 0 || out != "/a,b\n/docs\n" {
 		t.Fatalf("keys: %q", out)
 	}
+	for prefix, want := range map[string]string{"/a": "/a,b\n", "/a,b": "/a,b\n", "/d": "/docs\n", "/z": ""} {
+		if code, out, _ := run("stores", "keys", "redirects", "--prefix", prefix); code != 0 || out != want {
+			t.Fatalf("keys --prefix %s: %q, want %q", prefix, out, want)
+		}
+	}
 	code, out, _ = run("stores", "list", "-o", "json")
 	var listed struct {
 		Stores []struct {

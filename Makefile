@@ -63,6 +63,8 @@ release:
 ## bench: Go benchmarks and the load harness (see docs/benchmarks.md)
 bench: test-deps
 	go run ./bench/wrk
+	go run ./bench/fanout -streams 10000
+	go test -run '^$$' -bench BenchmarkWorkerRestart -benchtime 2x ./internal/systemtest
 	go test -run '^$$' -bench . -benchtime 2000x ./dataplane/...
 	go test -run '^$$' -bench . ./registry
 	go run ./bench/load

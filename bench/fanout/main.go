@@ -1,0 +1,197 @@
+// Command fanout measures how one control plane node feeds a fleet: it
+// starts `nanoedge dev` (a single-node control plane; no example) as its
+// own process, opens N watch streams on it, each on its own connection
+// as N workers would, then writes a flag several times and times how
+// long each change takes to reach every stream. It reports the
+// percentiles and the node's resident memory per stream.
+//
+//	go run ./bench/fanout -streams 10000
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nanoedge/nanoedge/sdk/client"
+)
+
+func main() {
+	streams := flag.Int("streams", 1000, "watch streams, each on its own connection")
+	writes := flag.Int("writes", 5, "flag writes to time")
+	flag.Parse()
+	if *streams < 1 || *writes < 1 {
+		fmt.Fprintln(os.Stderr, "fanout: -streams and -writes must be positive")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *streams, *writes, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fanout:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, n, writes int, out io.Writer) error {
+	tmp, err := os.MkdirTemp("", "nanoedge-fanout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "nanoedge")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nanoedge")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build (run from the repository root): %w", err)
+	}
+	var addrs []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	node := exec.CommandContext(ctx, bin, "dev", "--example", "", "--http-addr", addrs[0], "--grpc-addr", addrs[1], "--raft-addr", addrs[2],
+		"--dashboard-addr", "", "--log-level", "warn")
+	node.Dir, node.Stderr = tmp, os.Stderr
+	if err := node.Start(); err != nil {
+		return err
+	}
+	defer func() { node.Process.Signal(os.Interrupt); node.Wait() }()
+	token, err := waitToken(ctx, filepath.Join(tmp, ".nanoedge", "admin.token"))
+	if err != nil {
+		return err
+	}
+	admin, err := client.New(addrs[1], client.WithToken(token))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	var rev int64
+	for deadline := time.Now().Add(time.Minute); ; {
+		if _, rev, err = admin.SetFlag(ctx, "fanout", false, "bench/fanout"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the node does not take writes: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	idle, err := rss(node.Process.Pid)
+	if err != nil {
+		return err
+	}
+
+	// Each stream reports the revisions it sees.
+	type seen struct {
+		rev int64
+		at  time.Time
+	}
+	events := make(chan seen, n*writes)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ready sync.WaitGroup
+	ready.Add(n)
+	start := time.Now()
+	for range n {
+		c, err := client.New(addrs[1], client.WithToken(token))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		go func() {
+			first := true
+			for resp := range c.Watch(wctx, rev+1) {
+				if first {
+					ready.Done()
+					first = false
+				}
+				for _, e := range resp.Events {
+					events <- seen{e.Revision, time.Now()}
+				}
+			}
+		}()
+	}
+	// A watch answers once it is established (a progress notice within
+	// seconds); wait for all of them.
+	ready.Wait()
+	opened := time.Since(start)
+	time.Sleep(2 * time.Second)
+	loaded, err := rss(node.Process.Pid)
+	if err != nil {
+		return err
+	}
+
+	var lat []time.Duration
+	var worst []time.Duration
+	for w := range writes {
+		t0 := time.Now()
+		_, r, err := admin.SetFlag(ctx, "fanout", w%2 == 0, "")
+		if err != nil {
+			return err
+		}
+		var last time.Duration
+		for got := 0; got < n; {
+			select {
+			case s := <-events:
+				if s.rev != r {
+					continue
+				}
+				d := s.at.Sub(t0)
+				lat = append(lat, d)
+				last = max(last, d)
+				got++
+			case <-time.After(time.Minute):
+				return fmt.Errorf("write %d: %d of %d streams saw it within a minute", w, got, n)
+			}
+		}
+		worst = append(worst, last)
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Millisecond) }
+	fmt.Fprintf(out, "%d watch streams on one node (opened in %v): a flag write reached all of them in p50 %v, p99 %v, max %v (%d writes); node RSS %d MiB idle, %d MiB with the streams: %.1f KiB per stream\n",
+		n, opened.Round(time.Millisecond), q(0.5), q(0.99), slices.Max(worst).Round(time.Millisecond), writes, idle>>20, loaded>>20, float64(loaded-idle)/1024/float64(n))
+	return nil
+}
+
+func waitToken(ctx context.Context, path string) (string, error) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("no admin token at %s", path)
+}
+
+// rss is a process's resident memory in bytes, from /proc.
+func rss(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}

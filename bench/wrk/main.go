@@ -38,6 +38,7 @@ type options struct {
 	preInit                bool
 	cases                  string
 	latency                bool
+	maxInstances           int
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.BoolVar(&o.preInit, "pre-initialize", false, "worker --pre-initialize")
 	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload", "cases to run, comma-separated")
 	flag.BoolVar(&o.latency, "latency", true, "also measure latency at half the worker's throughput")
+	flag.IntVar(&o.maxInstances, "max-instances", 0, "worker --max-instances (0: its default)")
 	flag.Parse()
 	if o.rounds < 1 || o.threads < 1 || o.conns < o.threads || o.duration < time.Second {
 		fmt.Fprintln(os.Stderr, "wrk: -rounds >= 1, -c >= -t >= 1, -duration >= 1s")
@@ -236,6 +238,9 @@ func startWorker(ctx context.Context, dir, root string, o options, minWasm strin
 		"--cache-dir", filepath.Join(dir, "cache"), "--engine", o.engine, "--max-body-mb", "4", "--log-level", "warn"}
 	if o.preInit {
 		args = append(args, "--pre-initialize")
+	}
+	if o.maxInstances > 0 {
+		args = append(args, "--max-instances", strconv.Itoa(o.maxInstances))
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir, cmd.Stderr = dir, os.Stderr

@@ -3,9 +3,12 @@
 // own process, opens N watch streams on it, each on its own connection
 // as N workers would, then writes a flag several times and times how
 // long each change takes to reach every stream. It reports the
-// percentiles and the node's resident memory per stream.
+// percentiles and the node's resident memory per stream. With -report,
+// each stream's client also reports telemetry every second, as a worker
+// does (with worker tokens, 1,000 workers each), and the node's CPU over
+// ten seconds of that is reported too.
 //
-//	go run ./bench/fanout -streams 10000
+//	go run ./bench/fanout -streams 10000 -report
 package main
 
 import (
@@ -24,24 +27,28 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
 
 func main() {
 	streams := flag.Int("streams", 1000, "watch streams, each on its own connection")
 	writes := flag.Int("writes", 5, "flag writes to time")
+	report := flag.Bool("report", false, "every stream's client also reports telemetry every second")
 	flag.Parse()
 	if *streams < 1 || *writes < 1 {
 		fmt.Fprintln(os.Stderr, "fanout: -streams and -writes must be positive")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *streams, *writes, os.Stdout); err != nil {
+	if err := run(context.Background(), *streams, *writes, *report, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fanout:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, n, writes int, out io.Writer) error {
+func run(ctx context.Context, n, writes int, report bool, out io.Writer) error {
 	tmp, err := os.MkdirTemp("", "nanoedge-fanout-")
 	if err != nil {
 		return err
@@ -104,12 +111,29 @@ func run(ctx context.Context, n, writes int, out io.Writer) error {
 	var ready sync.WaitGroup
 	ready.Add(n)
 	start := time.Now()
-	for range n {
-		c, err := client.New(addrs[1], client.WithToken(token))
+	var workerTokens []string
+	if report {
+		for i := 0; i < (n+999)/1000; i++ {
+			_, tok, err := admin.CreateToken(ctx, fmt.Sprintf("fanout-%d", i), registryv1.Role_ROLE_WORKER)
+			if err != nil {
+				return err
+			}
+			workerTokens = append(workerTokens, tok)
+		}
+	}
+	for i := range n {
+		tok := token
+		if report {
+			tok = workerTokens[i/1000]
+		}
+		c, err := client.New(addrs[1], client.WithToken(tok))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
+		if report {
+			go reportEvery(wctx, c, fmt.Sprintf("fanout-%05d", i))
+		}
 		go func() {
 			first := true
 			for resp := range c.Watch(wctx, rev+1) {
@@ -133,6 +157,19 @@ func run(ctx context.Context, n, writes int, out io.Writer) error {
 		return err
 	}
 
+	cpu := ""
+	if report {
+		before, err := processCPU(node.Process.Pid)
+		if err != nil {
+			return err
+		}
+		time.Sleep(10 * time.Second)
+		after, err := processCPU(node.Process.Pid)
+		if err != nil {
+			return err
+		}
+		cpu = fmt.Sprintf("; every stream's client reporting each second, the node used %.2f cores", (after-before).Seconds()/10)
+	}
 	var lat []time.Duration
 	var worst []time.Duration
 	for w := range writes {
@@ -160,8 +197,8 @@ func run(ctx context.Context, n, writes int, out io.Writer) error {
 	}
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Millisecond) }
-	fmt.Fprintf(out, "%d watch streams on one node (opened in %v): a flag write reached all of them in p50 %v, p99 %v, max %v (%d writes); node RSS %d MiB idle, %d MiB with the streams: %.1f KiB per stream\n",
-		n, opened.Round(time.Millisecond), q(0.5), q(0.99), slices.Max(worst).Round(time.Millisecond), writes, idle>>20, loaded>>20, float64(loaded-idle)/1024/float64(n))
+	fmt.Fprintf(out, "%d watch streams on one node (opened in %v): a flag write reached all of them in p50 %v, p99 %v, max %v (%d writes); node RSS %d MiB idle, %d MiB with the streams: %.1f KiB per stream%s\n",
+		n, opened.Round(time.Millisecond), q(0.5), q(0.99), slices.Max(worst).Round(time.Millisecond), writes, idle>>20, loaded>>20, float64(loaded-idle)/1024/float64(n), cpu)
 	return nil
 }
 
@@ -177,6 +214,34 @@ func waitToken(ctx context.Context, path string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no admin token at %s", path)
+}
+
+// reportEvery sends a worker's report every second until ctx ends.
+func reportEvery(ctx context.Context, c *client.Client, id string) {
+	started := timestamppb.Now()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		c.Report(ctx, &registryv1.WorkerReport{WorkerId: id, HttpAddr: "10.0.0.1:8080", Started: started})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// processCPU is a process's user and system CPU time so far, from
+// /proc/PID/stat (clock ticks of 10 ms).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // rss is a process's resident memory in bytes, from /proc.

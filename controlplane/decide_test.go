@@ -2,6 +2,9 @@ package controlplane
 
 import (
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/latency"
@@ -40,5 +43,31 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("exp %v (held %v), got %v (held %q)", tt.want, tt.held, v, held)
 			}
 		})
+	}
+}
+
+// TestForgerAloneOnARouteIsNotAFleetOfOne: a token whose workers alone
+// have reported the route yet (the others' next reports not in) cannot
+// decide a rollout as if it were the whole fleet.
+func TestForgerAloneOnARouteIsNotAFleetOfOne(t *testing.T) {
+	var f fleet
+	now := time.Now()
+	started := timestamppb.New(now.Add(-time.Minute))
+	if err := f.report("real/w1", "real", &registryv1.WorkerReport{WorkerId: "w1", Started: started}, now, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	buckets := make([]int64, len(latency.BoundsMS)+1)
+	buckets[0] = 1000
+	forged := &registryv1.WorkerReport{WorkerId: "w2", Started: started, Versions: []*registryv1.VersionStats{{
+		PathPrefix: "/app/", ModuleDigest: "sha256:canary", Requests: 1000, ServerErrors: 1000, LatencyBuckets: buckets}}}
+	if err := f.report("forger/w2", "forger", forged, now, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	byToken := f.totalsByToken("", "/app/", "sha256:canary")
+	if _, ok := byToken["real"]; !ok || len(byToken) != 2 {
+		t.Fatalf("exp both tokens counted, got %v", byToken)
+	}
+	if v, _, held := decide(&registryv1.Rollout{MaxErrorRate: 0.05}, byToken); v != undecided || held == "" {
+		t.Fatalf("exp the forger's verdict held, got %v (held %q)", v, held)
 	}
 }

@@ -160,14 +160,20 @@ type versionTotals struct {
 }
 
 // totalsByToken sums a version's counters over the workers of each token
-// that reports the route, with zero totals for tokens whose workers
-// served the route but not the version: they are part of the fleet the
-// verdict must stand without any one token of.
+// in the fleet, with zero totals for tokens whose workers have not
+// reported the version: they are part of the fleet the verdict must
+// stand without any one token of. (A token that alone had reported the
+// route, before the others' next report, once counted as a fleet of one,
+// and a forger's numbers decided a rollout.)
 func (f *fleet) totalsByToken(host, pathPrefix, digest string) map[string]versionTotals {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]versionTotals{}
 	for _, w := range f.workers {
+		// Every token in the fleet counts, with nothing if its workers
+		// have not reported the route yet: a token alone on a route is
+		// not a fleet of one.
+		out[w.tokenID] = out[w.tokenID]
 		for _, v := range w.status.Report.Versions {
 			if v.Host != host || v.PathPrefix != pathPrefix {
 				continue

@@ -173,7 +173,9 @@ func (f *fleet) totalsByToken(host, pathPrefix, digest string) map[string]versio
 		// Every token in the fleet counts, with nothing if its workers
 		// have not reported the route yet: a token alone on a route is
 		// not a fleet of one.
-		out[w.tokenID] = out[w.tokenID]
+		if _, ok := out[w.tokenID]; !ok {
+			out[w.tokenID] = versionTotals{}
+		}
 		for _, v := range w.status.Report.Versions {
 			if v.Host != host || v.PathPrefix != pathPrefix {
 				continue

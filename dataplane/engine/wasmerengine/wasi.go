@@ -6,7 +6,6 @@ import (
 	"github.com/wasmerio/wasmer-go/wasmer"
 
 	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
-	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
 // wasi is one instance's WASI: the project's shim (wasishim) on the
@@ -46,14 +45,10 @@ func kinds(ks []wasishim.Kind) []*wasmer.ValueType {
 // for one instance.
 func (w *wasi) imports(store *wasmer.Store) *wasmer.ImportObject {
 	imports := wasmer.NewImportObject()
-	for _, set := range []struct {
-		module string
-		funcs  []wasishim.Func
-		host   bool
-	}{{wasishim.ModuleName, wasishim.Funcs, false}, {abi.ImportModule, wasishim.Host, true}} {
+	for _, set := range wasishim.Imports {
 		ns := map[string]wasmer.IntoExtern{}
-		for i := range set.funcs {
-			f, isHost := &set.funcs[i], set.host
+		for i := range set.Funcs {
+			f := &set.Funcs[i]
 			ty := wasmer.NewFunctionType(kinds(f.Params), kinds(f.Results))
 			ns[f.Name] = wasmer.NewFunctionWithEnvironment(store, ty, w, func(env any, args []wasmer.Value) ([]wasmer.Value, error) {
 				w := env.(*wasi)
@@ -65,11 +60,7 @@ func (w *wasi) imports(store *wasmer.Store) *wasmer.ImportObject {
 						raw[i] = uint64(uint32(a.I32()))
 					}
 				}
-				call := f.Call
-				if isHost {
-					call = f.CallHost
-				}
-				result, err := call(&w.System, w.mem(), raw[:len(args)])
+				result, err := set.Call(f, &w.System, w.mem(), raw[:len(args)])
 				if err != nil {
 					if w.Exit == nil {
 						w.failed, result = err, errnoIO
@@ -82,7 +73,7 @@ func (w *wasi) imports(store *wasmer.Store) *wasmer.ImportObject {
 				return []wasmer.Value{wasmer.NewI32(int32(result))}, nil
 			})
 		}
-		imports.Register(set.module, ns)
+		imports.Register(set.Module, ns)
 	}
 	return imports
 }

@@ -107,7 +107,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 // or a WASI command's _start for CGI.
 func checkShape(m *wasmer.Module) (cgi bool, err error) {
 	for _, imp := range m.Imports() {
-		if !importable(imp.Module(), imp.Name()) {
+		if !wasishim.Importable(imp.Module(), imp.Name()) {
 			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only wasi_snapshot_preview1 and the functions of %s that docs/abi.md lists",
 				engine.ErrInvalidModule, imp.Module(), imp.Name(), abi.ImportModule)
 		}
@@ -278,17 +278,6 @@ func (i *instance) Close(ctx context.Context) error {
 }
 
 // Handle implements engine.Instance.
-// importable reports whether a module may import module.name.
-func importable(module, name string) bool {
-	funcs := map[string][]wasishim.Func{wasishim.ModuleName: wasishim.Funcs, abi.ImportModule: wasishim.Host}[module]
-	for _, f := range funcs {
-		if f.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	i.run.wasi.Edge = engine.EdgeFrom(ctx)
 	defer func() { i.run.wasi.Edge = nil }()

@@ -247,7 +247,7 @@ func checkShape(m *wasmtime.Module) (cgi bool, err error) {
 		if imp.Name() != nil {
 			name = *imp.Name()
 		}
-		if !importNames[imp.Module()][name] {
+		if !wasishim.Importable(imp.Module(), name) {
 			return false, fmt.Errorf("%w: imports %s.%s; handler modules may import only wasi_snapshot_preview1 and the functions of %s that docs/abi.md lists",
 				engine.ErrInvalidModule, imp.Module(), name, abi.ImportModule)
 		}

@@ -47,6 +47,42 @@ func (s *System) edge() engine.Edge {
 	return s.Edge
 }
 
+// Set is one import module the engines offer a handler.
+type Set struct {
+	Module string
+	Funcs  []Func
+	// Traps: a bad pointer traps the call (Host) rather than answering
+	// EFAULT (WASI).
+	Traps bool
+}
+
+// Call runs f, one of the set's functions.
+func (set Set) Call(f *Func, s *System, mem []byte, args []uint64) (uint32, error) {
+	if set.Traps {
+		return f.CallHost(s, mem, args)
+	}
+	return f.Call(s, mem, args)
+}
+
+// Imports are all a handler may import: WASI, and the host functions of
+// abi.ImportModule.
+var Imports = []Set{{ModuleName, Funcs, false}, {abi.ImportModule, Host, true}}
+
+// Importable reports whether module.name is one of Imports.
+func Importable(module, name string) bool {
+	for _, set := range Imports {
+		if set.Module != module {
+			continue
+		}
+		for _, f := range set.Funcs {
+			if f.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // errFault traps a host function given a pointer outside guest memory.
 var errFault = errors.New("nanoedge host function: pointer outside guest memory")
 

@@ -12,23 +12,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/nanoedge/nanoedge/bench/internal/proc"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 )
@@ -60,14 +58,9 @@ func run(ctx context.Context, n, writes int, report bool, out io.Writer) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build (run from the repository root): %w", err)
 	}
-	var addrs []string
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		addrs = append(addrs, ln.Addr().String())
-		ln.Close()
+	addrs, err := proc.FreeAddrs(3)
+	if err != nil {
+		return err
 	}
 	node := exec.CommandContext(ctx, bin, "dev", "--example", "", "--http-addr", addrs[0], "--grpc-addr", addrs[1], "--raft-addr", addrs[2],
 		"--dashboard-addr", "", "--log-level", "warn")
@@ -95,7 +88,7 @@ func run(ctx context.Context, n, writes int, report bool, out io.Writer) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	idle, err := rss(node.Process.Pid)
+	idle, err := proc.RSS(node.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -152,19 +145,19 @@ func run(ctx context.Context, n, writes int, report bool, out io.Writer) error {
 	ready.Wait()
 	opened := time.Since(start)
 	time.Sleep(2 * time.Second)
-	loaded, err := rss(node.Process.Pid)
+	loaded, err := proc.RSS(node.Process.Pid)
 	if err != nil {
 		return err
 	}
 
 	cpu := ""
 	if report {
-		before, err := processCPU(node.Process.Pid)
+		before, err := proc.CPU(node.Process.Pid)
 		if err != nil {
 			return err
 		}
 		time.Sleep(10 * time.Second)
-		after, err := processCPU(node.Process.Pid)
+		after, err := proc.CPU(node.Process.Pid)
 		if err != nil {
 			return err
 		}
@@ -229,34 +222,4 @@ func reportEvery(ctx context.Context, c *client.Client, id string) {
 		case <-t.C:
 		}
 	}
-}
-
-// processCPU is a process's user and system CPU time so far, from
-// /proc/PID/stat (clock ticks of 10 ms).
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-// rss is a process's resident memory in bytes, from /proc.
-func rss(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }

@@ -14,11 +14,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nanoedge/nanoedge/bench/internal/proc"
 )
 
 type options struct {
@@ -224,13 +226,9 @@ func startNative(ctx context.Context, bin string) (*exec.Cmd, string, error) {
 // startWorker runs `nanoedge dev` in dir serving bench/guest on /, then
 // pushes the minimal guest with the CLI and routes /min to it.
 func startWorker(ctx context.Context, dir, root string, o options, minWasm string) (*exec.Cmd, string, error) {
-	var ports []string
-	for range 3 {
-		p, err := freePort()
-		if err != nil {
-			return nil, "", err
-		}
-		ports = append(ports, p)
+	ports, err := proc.FreeAddrs(3)
+	if err != nil {
+		return nil, "", err
 	}
 	bin := filepath.Join(dir, "nanoedge")
 	args := []string{"dev", "--example", filepath.Join(root, "bench/guest"), "--example-path", "/",
@@ -261,15 +259,6 @@ func startWorker(ctx context.Context, dir, root string, o options, minWasm strin
 		}
 	}
 	return cmd, ports[0], waitOK(ctx, "http://"+ports[0]+"/min")
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func waitOK(ctx context.Context, url string) error {
@@ -323,7 +312,7 @@ func wrkRound(ctx context.Context, o options, dir string, tc testCase, url strin
 		}
 		args = append([]string{"-s", script}, args...)
 	}
-	before, err := processCPU(pid)
+	before, err := proc.CPU(pid)
 	if err != nil {
 		return result{}, err
 	}
@@ -331,7 +320,7 @@ func wrkRound(ctx context.Context, o options, dir string, tc testCase, url strin
 	if err != nil {
 		return result{}, fmt.Errorf("wrk (install it: apt-get install wrk): %v: %s", err, b)
 	}
-	after, err := processCPU(pid)
+	after, err := proc.CPU(pid)
 	if err != nil {
 		return result{}, err
 	}
@@ -346,20 +335,6 @@ func wrkRound(ctx context.Context, o options, dir string, tc testCase, url strin
 	rps, _ := strconv.ParseFloat(m[1], 64)
 	reqs, _ := strconv.ParseInt(n[1], 10, 64)
 	return result{rps: rps, requests: reqs, cpu: after - before}, nil
-}
-
-// processCPU is a process's user and system CPU time so far, from
-// /proc/PID/stat (in clock ticks of 10 ms).
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces: fields count from after its ')'.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // openLoop sends requests at a fixed rate for d, each timed from when it
@@ -387,7 +362,7 @@ func openLoop(ctx context.Context, url string, tc testCase, rate float64, d time
 			defer wg.Done()
 			for t := range due {
 				time.Sleep(time.Until(t))
-				req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(string(body)))
+				req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 				resp, err := c.Do(req)
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)

@@ -66,7 +66,12 @@ func (e *env) storesCmd() *cobra.Command {
 					return err
 				}
 			}
-			return e.writeEntries(ctx, cf, args[0], []*registryv1.KVEntry{{Key: args[1], Value: value}}, nil, false)
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return e.writeEntries(ctx, cf, c, args[0], []*registryv1.KVEntry{{Key: args[1], Value: value}}, nil, false)
 		}
 	})
 	get := e.leaf("get <store> <key>", "print one key's value", exactArgs(2, "the store and the key"), func(fs *flag.FlagSet) runFunc {
@@ -107,21 +112,15 @@ func (e *env) storesCmd() *cobra.Command {
 					return err
 				}
 			}
-			for after := *prefix; ; {
-				page, next, _, err := c.ListEntries(ctx, args[0], after, 10000, true)
-				if err != nil {
-					return err
+			err = eachKey(ctx, c, args[0], *prefix, func(k string) bool {
+				if !strings.HasPrefix(k, *prefix) {
+					return false
 				}
-				for _, en := range page {
-					if !strings.HasPrefix(en.Key, *prefix) {
-						next = ""
-						break
-					}
-					out = append(out, en.Key)
-				}
-				if after = next; next == "" {
-					break
-				}
+				out = append(out, k)
+				return true
+			})
+			if err != nil {
+				return err
 			}
 			return cf.emit(e, map[string]any{"keys": out}, func(w io.Writer) {
 				for _, k := range out {
@@ -133,7 +132,12 @@ func (e *env) storesCmd() *cobra.Command {
 	del := e.leaf("delete <store> <key>...", "delete keys", minArgs(2, "the store and the keys"), func(fs *flag.FlagSet) runFunc {
 		cf := addClientFlags(fs)
 		return func(ctx context.Context, args []string) error {
-			return e.writeEntries(ctx, cf, args[0], nil, args[1:], false)
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return e.writeEntries(ctx, cf, c, args[0], nil, args[1:], false)
 		}
 	})
 	imp := e.leaf("import <store> <file>", "write keys from JSON lines or CSV (- for standard input)", exactArgs(2, "the store and the file"), func(fs *flag.FlagSet) runFunc {
@@ -165,13 +169,18 @@ func (e *env) storesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
 			var del []string
 			if *replace {
-				if del, err = e.missingKeys(ctx, cf, args[0], entries); err != nil {
+				if del, err = missingKeys(ctx, c, args[0], entries); err != nil {
 					return err
 				}
 			}
-			return e.writeEntries(ctx, cf, args[0], entries, del, *dry)
+			return e.writeEntries(ctx, cf, c, args[0], entries, del, *dry)
 		}
 	})
 	drop := e.leaf("drop <store>", "delete a store and every key in it", exactArgs(1, "the store"), func(fs *flag.FlagSet) runFunc {
@@ -206,12 +215,7 @@ func (e *env) storesCmd() *cobra.Command {
 	return group("stores", "edge data: key-value stores every worker holds for handlers to read", list, put, get, keys, del, imp, drop, link, unlink)
 }
 
-func (e *env) writeEntries(ctx context.Context, cf clientFlags, store string, put []*registryv1.KVEntry, del []string, dry bool) error {
-	c, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+func (e *env) writeEntries(ctx context.Context, cf clientFlags, c *client.Client, store string, put []*registryv1.KVEntry, del []string, dry bool) error {
 	resp, err := c.WriteEntries(ctx, store, put, del, dry)
 	if err != nil {
 		return err
@@ -229,33 +233,41 @@ func (e *env) writeEntries(ctx context.Context, cf clientFlags, store string, pu
 	})
 }
 
-// missingKeys are the store's keys that entries do not name.
-func (e *env) missingKeys(ctx context.Context, cf clientFlags, store string, entries []*registryv1.KVEntry) ([]string, error) {
-	c, err := cf.dial()
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
+// missingKeys are the store's keys that entries do not name (none for a
+// store that does not exist yet).
+func missingKeys(ctx context.Context, c *client.Client, store string, entries []*registryv1.KVEntry) ([]string, error) {
 	named := make(map[string]bool, len(entries))
 	for _, en := range entries {
 		named[en.Key] = true
 	}
 	var missing []string
-	for after := ""; ; {
+	err := eachKey(ctx, c, store, "", func(k string) bool {
+		if !named[k] {
+			missing = append(missing, k)
+		}
+		return true
+	})
+	if status.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	return missing, err
+}
+
+// eachKey calls fn with a store's keys after the key after, in order,
+// a page at a time, until fn returns false or the keys end.
+func eachKey(ctx context.Context, c *client.Client, store, after string, fn func(key string) bool) error {
+	for {
 		page, next, _, err := c.ListEntries(ctx, store, after, 10000, true)
 		if err != nil {
-			if status.Code(err) == codes.NotFound {
-				return nil, nil // a new store
-			}
-			return nil, err
+			return err
 		}
 		for _, en := range page {
-			if !named[en.Key] {
-				missing = append(missing, en.Key)
+			if !fn(en.Key) {
+				return nil
 			}
 		}
 		if after = next; next == "" {
-			return missing, nil
+			return nil
 		}
 	}
 }

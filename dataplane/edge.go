@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 
@@ -97,7 +96,7 @@ func (w *Worker) listStores(ctx context.Context, rev int64) (map[string]map[stri
 			}
 			return nil
 		})
-		if status.Code(err) == codes.NotFound || errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		if status.Code(err) == codes.NotFound {
 			continue // deleted since the list: the watch replays it
 		}
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -464,10 +463,5 @@ func sortedStores(have, link, unlink []string) []string {
 	for _, s := range unlink {
 		delete(set, s)
 	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	return sortedKeys(set)
 }

@@ -71,12 +71,9 @@ func (c *Client) WriteEntries(ctx context.Context, store string, put []*registry
 		out.Unchanged += resp.Unchanged
 		out.Deleted += resp.Deleted
 		out.Revision = max(out.Revision, resp.Revision)
-		switch {
-		case before == nil:
+		if before == nil || out.Store == nil {
 			out.Store = resp.Store
-		case out.Store == nil:
-			out.Store = resp.Store
-		default:
+		} else {
 			out.Store.Keys += resp.Store.Keys - before.Keys
 			out.Store.Bytes += resp.Store.Bytes - before.Bytes
 		}

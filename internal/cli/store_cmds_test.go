@@ -86,6 +86,11 @@ func TestStores(t *testing.T) {
 	if code, _, errOut := run("stores", "import", "redirects", bad); code != 2 || !strings.Contains(errOut, "line 2") {
 		t.Fatalf("a bad line: exit %d, %q", code, errOut)
 	}
+	latin1 := filepath.Join(dir, "latin1.csv")
+	os.WriteFile(latin1, []byte("/caf\xe9,v\n"), 0o600)
+	if code, _, errOut := run("stores", "import", "redirects", latin1); code != 2 || !strings.Contains(errOut, "is not UTF-8") {
+		t.Fatalf("a key not UTF-8: exit %d, %q", code, errOut)
+	}
 	big := filepath.Join(dir, "big.csv")
 	os.WriteFile(big, []byte("/big,"+strings.Repeat("v", 200<<10)+"\n"), 0o600)
 	if code, _, errOut := run("stores", "import", "redirects", big); code != 1 || !strings.Contains(errOut, "value is 204800 bytes; the limit is 131072") {

@@ -1,10 +1,12 @@
 package dataplane
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -24,8 +26,24 @@ type Config struct {
 	// ReadHeaderTimeout cuts clients that are slow to send headers.
 	ReadHeaderTimeout time.Duration
 	// MaxInstances bounds concurrent instances of one module; requests
-	// beyond it wait for a free one until their deadline.
+	// beyond it wait for a free one until their deadline. Instances that
+	// wait (on the network, in a sleep) hold memory, not CPU: this bounds
+	// a module's memory, about 3-6 MB per warm Go instance.
 	MaxInstances int
+	// Concurrency bounds the requests running guest code at once, over
+	// all modules; a request waiting on the network or a sleep gives its
+	// place up meanwhile.
+	Concurrency int
+	// OutboundMaxCalls and OutboundMaxBytes bound one request's outbound
+	// HTTP calls and the response bytes they bring (a route may lower
+	// them). OutboundPrivate lists the networks off the public internet
+	// handlers may reach (loopback, private, link-local and reserved
+	// addresses are refused otherwise); OutboundRoots, if set, replaces
+	// the system's certificate roots for outbound TLS.
+	OutboundMaxCalls int
+	OutboundMaxBytes int64
+	OutboundPrivate  []netip.Prefix
+	OutboundRoots    *x509.CertPool
 	// MaxRequestsPerInstance recycles an instance after that many requests.
 	// 0 takes the module's advice (engine.Renewer), else
 	// DefaultMaxRequestsPerInstance.
@@ -86,7 +104,10 @@ func DefaultConfig() Config {
 		MaxResponseBody:   16 << 20,
 		MaxHeaderBytes:    64 << 10,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxInstances:      2 * runtime.GOMAXPROCS(0),
+		MaxInstances:      64,
+		Concurrency:       2 * runtime.GOMAXPROCS(0),
+		OutboundMaxCalls:  50,
+		OutboundMaxBytes:  32 << 20,
 		RecycleMemory:     64 << 20,
 		IdleTimeout:       5 * time.Minute,
 		RetainUnused:      10 * time.Minute,
@@ -109,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBody < 0 || c.MaxResponseBody <= 0 || c.MaxHeaderBytes <= 0 {
 		errs = append(errs, errors.New("size limits must be positive"))
+	}
+	if c.Concurrency <= 0 || c.OutboundMaxCalls <= 0 || c.OutboundMaxBytes <= 0 {
+		errs = append(errs, errors.New("the concurrency and the outbound limits must be positive"))
 	}
 	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance < 0 || c.RecycleMemory == 0 || c.MaxRetained < 0 || c.RetainUnused < 0 {
 		errs = append(errs, errors.New("MaxInstances and RecycleMemory must be positive; MaxRequestsPerInstance, MaxRetained and RetainUnused not negative"))

@@ -164,8 +164,10 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if opts.GetTrace() && w.cfg.Tracer != nil {
 		tc, span = startSpan(w.cfg.Tracer, r, e, mod, tc)
 	}
+	call := &requestCall{out: outboundRequest{g: w.egress, policy: e.outbound, tracer: w.cfg.Tracer, span: span, tc: tc},
+		stream: stream{rw: rw, cors: e.cors != nil, limit: w.cfg.MaxResponseBody}}
 	w.metrics.inFlight.Inc()
-	status, err := w.serveRoute(rw, r, e, mod, reqID, tc)
+	status, err := w.serveRoute(rw, r, e, mod, reqID, tc, call)
 	w.metrics.inFlight.Dec()
 	if kind := limitKind(err); kind != "" {
 		w.metrics.limits.WithLabelValues(kind).Inc()
@@ -185,12 +187,17 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if opts.GetAccessLog() {
 		mod.logger.Info("request", "method", r.Method, "host", normalizeHost(r.Host), "path", r.URL.Path, "status", status,
-			"duration_ms", ms(elapsed), "remote", r.RemoteAddr, "user_agent", r.UserAgent(),
+			"duration_ms", ms(elapsed), "remote", r.RemoteAddr, "user_agent", r.UserAgent(), "outbound_calls", call.out.calls,
 			"request", reqID, "trace_id", tc.traceID, "span_id", tc.spanID)
+	}
+	if call.Streamed() && err != nil {
+		// The status and part of the body are out: cut the connection
+		// rather than let a truncated body pass for a whole one.
+		panic(http.ErrAbortHandler)
 	}
 }
 
-func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module, reqID string, tc traceContext) (int, error) {
+func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, mod *module, reqID string, tc traceContext, call *requestCall) (int, error) {
 	if mod.revoked.Load() {
 		err := fmt.Errorf("%w (%s)", errRevoked, mod.version)
 		return fail(rw, err), err
@@ -226,8 +233,23 @@ func (w *Worker) serveRoute(rw http.ResponseWriter, r *http.Request, e *entry, m
 	inst.setRequest(reqID, tc)
 	encoded, done := inst.encode(&ar)
 	putBuf(body) // encoded holds it now
-	out, err := inst.Handle(engine.WithEdge(ctx, w.edgeFor(mod)), encoded)
+	if err := w.takeCPU(ctx); err != nil {
+		done()
+		mod.release(inst, false)
+		return fail(rw, err), err
+	}
+	call.Call = engine.Call{Ctx: ctx, Edge: w.edgeFor(mod), Outbound: &call.out, Wait: w.waitFn, Stream: &call.stream}
+	out, err := inst.Handle(engine.WithCall(ctx, &call.Call), encoded)
+	<-w.cpu
+	call.End()
 	done()
+	if call.Streamed() {
+		mod.release(inst, engine.Broken(err) || opts.GetStrictIsolation())
+		if err == nil {
+			err = call.stream.broken
+		}
+		return call.stream.status, err
+	}
 	var resp abi.Response
 	if err == nil {
 		if resp, err = abi.DecodeResponse(out); err != nil {

@@ -20,6 +20,7 @@ type entry struct {
 	versions []version // the weighted split, if any
 	rules    []rule    // evaluated before the split
 	cors     *cors     // nil: the route has no CORS policy
+	outbound *outboundPolicy
 
 	counters map[*module]*counters // guarded by Worker.statsMu
 }

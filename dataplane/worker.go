@@ -73,6 +73,12 @@ type Worker struct {
 	syncErr atomic.Pointer[syncFailure]
 
 	requestSeq atomic.Uint64
+
+	// egress makes handlers' outbound calls; cpu holds a token per request
+	// running guest code (Config.Concurrency).
+	egress *egress
+	cpu    chan struct{}
+	waitFn func(func()) // w.wait, made once
 	// keyOf maps a fetched module's digest to the key that signed it.
 	keyOf sync.Map
 	// moduleMeta maps digests to the metadata of modules fetched (or read
@@ -136,6 +142,9 @@ func New(cfg Config, reg Registry, eng engine.Engine) (*Worker, error) {
 	}
 	w.httpAddr.Store("")
 	w.metrics = newMetrics(w)
+	w.egress = newEgress(cfg, w.metrics)
+	w.cpu = make(chan struct{}, cfg.Concurrency)
+	w.waitFn = w.wait
 	w.pre = prewarmed{byDig: map[string]prewarmedModule{}, inflight: map[string]chan struct{}{}, slot: make(chan struct{}, 1)}
 	w.table.Store(newTable(nil))
 	return w, nil
@@ -637,7 +646,7 @@ func (w *Worker) bind(ctx context.Context, r *registryv1.Route) (*entry, error) 
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{route: r, mod: mod, cors: newCors(r.GetOptions().GetCors())}
+	e := &entry{route: r, mod: mod, cors: newCors(r.GetOptions().GetCors()), outbound: newOutboundPolicy(r, w.cfg)}
 	var upper uint32
 	for _, v := range r.Versions {
 		m, err := w.load(ctx, v.ModuleName, v.ModuleDigest)

@@ -37,6 +37,8 @@ var (
 	LimitVersions       = Limit{"versions", 10}
 	LimitCorsList       = Limit{"options.cors lists", 32}
 	LimitCorsEntry      = Limit{"options.cors entries", 256}
+	LimitOutboundList   = Limit{"options.outbound.allow", 64}
+	LimitOutboundEntry  = Limit{"options.outbound.allow entries", 300}
 	LimitDescription    = Limit{"description", 256}
 	LimitSource         = Limit{"source", 256}
 	LimitKeyID          = Limit{"key_id", 64}
@@ -56,7 +58,7 @@ var (
 // Limits lists every limit, for documentation and tests.
 var Limits = []Limit{
 	LimitHost, LimitPathPrefix, LimitName, LimitStickyKey, LimitRules, LimitRuleName, LimitRulePattern,
-	LimitVersions, LimitCorsList, LimitCorsEntry, LimitDescription, LimitSource, LimitKeyID, LimitSignature,
+	LimitVersions, LimitCorsList, LimitCorsEntry, LimitOutboundList, LimitOutboundEntry, LimitDescription, LimitSource, LimitKeyID, LimitSignature,
 	LimitNodeID, LimitNodeAddr, LimitRolloutSteps, LimitRolloutReason, LimitRouteBytes, LimitFlags, LimitKeys,
 	LimitTokens, LimitRoutes, LimitWorkerReported,
 }
@@ -116,6 +118,9 @@ func validateStoredRoute(r *registryv1.Route) error {
 		return fmt.Errorf("%w: route limits must not be negative", ErrInvalid)
 	}
 	if err := validateCors(opts.GetCors()); err != nil {
+		return err
+	}
+	if err := validateOutbound(opts.GetOutbound()); err != nil {
 		return err
 	}
 	bare := proto.Clone(r).(*registryv1.Route)

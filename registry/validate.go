@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/nanoedge/nanoedge/sdk/outbound"
+
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/digest"
 )
@@ -108,6 +110,27 @@ var (
 	originRE = regexp.MustCompile(`^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$`)
 	tokenRE  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$") // RFC 9110 token
 )
+
+func validateOutbound(o *registryv1.OutboundPolicy) error {
+	if o == nil {
+		return nil
+	}
+	if err := LimitOutboundList.CheckCount(len(o.Allow)); err != nil {
+		return err
+	}
+	for _, p := range o.Allow {
+		if err := LimitOutboundEntry.Check(p); err != nil {
+			return err
+		}
+		if _, err := outbound.Parse(p); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	if o.MaxCalls < 0 || o.MaxResponseBytes < 0 {
+		return fmt.Errorf("%w: outbound limits must not be negative", ErrInvalid)
+	}
+	return nil
+}
 
 func validateCors(c *registryv1.CorsPolicy) error {
 	if c == nil {

@@ -121,22 +121,6 @@ type Edge interface {
 	Get(store, key string) (value []byte, found, storeOK bool)
 }
 
-type edgeKey struct{}
-
-// WithEdge gives the calls made with ctx what their host functions read.
-func WithEdge(ctx context.Context, e Edge) context.Context {
-	return context.WithValue(ctx, edgeKey{}, e)
-}
-
-// EdgeFrom is the Edge of a call's context; one that knows nothing if
-// none was given.
-func EdgeFrom(ctx context.Context) Edge {
-	if e, ok := ctx.Value(edgeKey{}).(Edge); ok {
-		return e
-	}
-	return noEdge{}
-}
-
 type noEdge struct{}
 
 func (noEdge) Flag(string) (bool, bool)                { return false, false }

@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"sdk/browser":                nil,
 	"sdk/abi":                    nil,
 	"sdk/latency":                nil,
+	"sdk/outbound":               nil,
 	"internal/pki":               nil,
 	"internal/tlsconfig":         nil,
 	"internal/wasmbuild":         nil,
@@ -35,7 +36,7 @@ var allowed = map[string][]string{
 	"sdk/guest/kv": {"sdk/abi"},
 
 	// The control plane: registry <- controlplane.
-	"registry":               {"proto/...", "sdk/digest", "sdk/history"},
+	"registry":               {"proto/...", "sdk/digest", "sdk/history", "sdk/outbound"},
 	"controlplane":           {"registry", "proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing", "sdk/latency"},
 	"controlplane/dashboard": {"proto/nanoedge/registry/v1", "sdk/client"},
 
@@ -46,7 +47,7 @@ var allowed = map[string][]string{
 	"dataplane/engine/wasmerengine":   {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
 	"dataplane/engine/wasmtimeengine": {"dataplane/engine", "dataplane/engine/internal/...", "sdk/abi"},
 	"dataplane": {"dataplane/engine", "sdk/abi", "sdk/latency", "proto/nanoedge/registry/v1",
-		"sdk/browser", "sdk/client", "sdk/digest", "sdk/history", "sdk/signing"},
+		"sdk/browser", "sdk/client", "sdk/digest", "sdk/history", "sdk/signing", "sdk/outbound"},
 
 	// Process wiring, the command line, the binary.
 	"server": {"registry", "controlplane/...", "dataplane/...", "proto/nanoedge/registry/v1", "sdk/client"},

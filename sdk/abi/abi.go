@@ -34,14 +34,57 @@ const (
 	// NotFound without the key, NoStore when the module may read no store
 	// of that name.
 	ImportKVGet = "kv_get"
+
+	// Outbound HTTP. ImportHTTPSend: (req ptr, req len: i32) -> i32: sends
+	// a request encoded as a Request whose URI is an absolute http or
+	// https URL (Host, if set, overrides the URL's for the Host header;
+	// RemoteAddr is ignored) and waits for the response's header: a
+	// handle > 0 to it, or Refused (the route does not allow that
+	// origin or the address it resolves to), Limited (the request's
+	// outbound calls or bytes are used up), Failed or Invalid.
+	ImportHTTPSend = "http_send"
+	// ImportHTTPHead: (handle, buf ptr, buf cap: i32) -> i32: the length
+	// n of the response's status and header, encoded as a Response with
+	// an empty body, copied to buf when n <= cap; Invalid for a handle
+	// that is not open.
+	ImportHTTPHead = "http_head"
+	// ImportHTTPRead: (handle, buf ptr, buf cap: i32) -> i32: reads what
+	// has arrived of the body, waiting for at least one byte: n > 0
+	// bytes, 0 at its end, or Failed, Limited or Invalid.
+	ImportHTTPRead = "http_read"
+	// ImportHTTPClose: (handle: i32) -> i32: closes a response, 0.
+	// Responses still open when the handler returns are closed by the
+	// host.
+	ImportHTTPClose = "http_close"
+	// ImportHTTPError: (buf ptr, buf cap: i32) -> i32: the length n of
+	// the text of the last failed http_* call, copied when n <= cap.
+	ImportHTTPError = "http_error"
+
+	// Streaming responses. ImportResponseStart: (head ptr, head len:
+	// i32) -> i32: sends the response's status and header, encoded as a
+	// Response with an empty body, to the client now: 0, Unsupported
+	// where the host delivers responses whole (the guest keeps
+	// buffering), or Invalid for a head the host refuses (the request
+	// fails). After it, the body goes through ImportResponseWrite and
+	// what ExportHandle returns is ignored.
+	ImportResponseStart = "response_start"
+	// ImportResponseWrite: (ptr, len: i32) -> i32: sends body bytes to
+	// the client now: 0, Failed when the client is gone, Limited past the
+	// worker's response size limit, Invalid before response_start.
+	ImportResponseWrite = "response_write"
 )
 
 // What the imports answer.
 const (
-	FlagOff  = 0
-	FlagOn   = 1
-	NotFound = -1
-	NoStore  = -2
+	FlagOff     = 0
+	FlagOn      = 1
+	NotFound    = -1
+	NoStore     = -2
+	Refused     = -3
+	Limited     = -4
+	Failed      = -5
+	Invalid     = -6
+	Unsupported = -7
 )
 
 // ErrMalformed reports bytes that are not a valid encoding.

@@ -72,8 +72,17 @@ export class ModuleHost {
   async instantiate() {
     const tag = `[${this.name}@${this.digest.slice(7, 19)}]`;
     const wasi = new WASI({ stdout: (l) => this.log.log(tag, l), stderr: (l) => this.log.warn(tag, l) });
-    // A browser holds no flags or stores: a handler reads none (docs/abi.md).
-    const nanoedge = { flag_get: () => -1, kv_get: () => -2 };
+    // A browser holds no flags or stores: a handler reads none, and
+    // streams nothing: responses are delivered whole (docs/abi.md). A
+    // handler that calls out over HTTP is stopped and its request goes to
+    // the network, where a worker makes the call under the route's policy.
+    const invalid = () => -6;
+    const nanoedge = {
+      flag_get: () => -1, kv_get: () => -2,
+      http_send: () => { throw new FallThrough("the handler calls out over HTTP; a worker does that"); },
+      http_head: invalid, http_read: invalid, http_close: () => 0, http_error: () => 0,
+      response_start: () => -7, response_write: invalid,
+    };
     const instance = await WebAssembly.instantiate(this.module, { wasi_snapshot_preview1: wasi.imports, nanoedge });
     wasi.memory = instance.exports.memory;
     for (const f of ["nanoedge_abi_version", "nanoedge_alloc", "nanoedge_handle"]) {
@@ -106,7 +115,8 @@ export class ModuleHost {
       const outLen = Number(packed & 0xffffffffn);
       resp = decodeResponse(new Uint8Array(ex.memory.buffer, outPtr, outLen));
     } catch (err) {
-      this.instance = null; // trapped, exited or corrupt: never reused
+      this.instance = null; // trapped, exited, stopped or corrupt: never reused
+      if (err instanceof FallThrough) return null;
       this.log.warn(`nanoedge: handler ${this.name} failed:`, err instanceof Exit ? err.message : err);
       const malformed = err instanceof Error && err.message.startsWith("abi:");
       return failure(malformed ? 502 : 500, "nanoedge: the handler failed");
@@ -127,6 +137,10 @@ export class ModuleHost {
     return new Response(NULL_BODY.has(status) ? null : resp.body, { status, headers: h });
   }
 }
+
+// FallThrough stops a handler whose request the network must answer:
+// handle then returns null.
+class FallThrough extends Error {}
 
 function failure(status, msg) {
   return new Response(msg + "\n", {

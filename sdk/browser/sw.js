@@ -59,7 +59,9 @@ self.addEventListener("fetch", (event) => {
   if (!prefix) return;
   const request = event.request.clone(); // the network fallback needs the body too
   event.respondWith(
-    hostFor(prefix).then((host) => (host ? host.handle(event.request) : fetch(request))),
+    hostFor(prefix)
+      .then((host) => (host ? host.handle(event.request) : null))
+      .then((response) => response || fetch(request)),
   );
 });
 

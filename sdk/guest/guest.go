@@ -47,6 +47,10 @@ func serve(h http.Handler, in, out []byte, w *responseWriter) []byte {
 		fmt.Fprintf(os.Stderr, "guest: panic serving %s %s: %v\n", ar.Method, ar.URI, p)
 		return errorResponse(out, http.StatusInternalServerError, fmt.Errorf("guest: handler panicked: %v", p))
 	}
+	if w.started {
+		w.send() // the rest of a streamed body; the host ignores what handle returns
+		return out[:0]
+	}
 	w.finish()
 	out = abi.AppendResponse(out[:0], &abi.Response{Status: w.status, Header: w.header, Body: w.body.Bytes()})
 	if w.body.Cap() > maxKeptBody {
@@ -162,13 +166,27 @@ func errorResponse(out []byte, status int, err error) []byte {
 	return abi.AppendResponse(out[:0], &abi.Response{Status: status, Header: h, Body: []byte(err.Error() + "\n")})
 }
 
-// responseWriter buffers the whole response: the host sends it in one piece.
+// responseWriter buffers the response, which the host sends in one
+// piece, until the handler flushes it or it outgrows streamAfter: as
+// net/http's does, it then sends the status and header, and the body in
+// parts from there on.
 type responseWriter struct {
 	header      http.Header
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
+	started     bool  // the status and header are sent
+	err         error // why the body could not be sent
 }
+
+// streamAfter is how much body a response buffers before it streams:
+// small responses cost one exchange with the host, large ones bounded
+// memory in module and worker alike.
+const streamAfter = 256 << 10
+
+// noStream is set when the host delivers responses whole: Flush does
+// nothing from then on.
+var noStream bool
 
 // maxKeptBody and maxKeptRequest bound the response and request buffers
 // kept between requests. Linear memory never shrinks, so dropping a
@@ -184,7 +202,7 @@ func (w *responseWriter) reset() {
 		w.header = make(http.Header)
 	}
 	clear(w.header)
-	w.status, w.wroteHeader = 0, false
+	w.status, w.wroteHeader, w.started, w.err = 0, false, false, nil
 	w.body.Reset()
 }
 
@@ -207,11 +225,65 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	return w.body.Write(p)
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, _ := w.body.Write(p)
+	if w.body.Len() > streamAfter {
+		w.Flush()
+		if w.err != nil {
+			return 0, w.err
+		}
+	}
+	return n, nil
 }
 
-// Flush is a no-op: responses are delivered whole.
-func (w *responseWriter) Flush() {}
+// Flush sends what the handler has written to the client now (the status
+// and header first), where the host streams responses; it does nothing
+// where the host delivers them whole.
+func (w *responseWriter) Flush() {
+	if !w.started {
+		if noStream {
+			return
+		}
+		if !w.wroteHeader {
+			w.WriteHeader(http.StatusOK)
+		}
+		w.finish()
+		delete(w.header, "Content-Length") // the body is not all here: the host frames it
+		head := abi.AppendResponse(nil, &abi.Response{Status: w.status, Header: w.header})
+		switch responseStart(head) {
+		case 0:
+			w.started = true
+		case abi.Unsupported:
+			noStream = true
+			return
+		default: // the host refused the header; the buffered response fails the same way
+			return
+		}
+	}
+	w.send()
+}
+
+// send writes the buffered body to the client.
+func (w *responseWriter) send() {
+	if w.body.Len() == 0 || w.err != nil {
+		w.body.Reset()
+		return
+	}
+	switch code := responseWrite(w.body.Bytes()); code {
+	case 0:
+	case abi.Limited:
+		w.err = fmt.Errorf("guest: the response is larger than the worker allows")
+	default:
+		w.err = fmt.Errorf("guest: the response could not be sent (code %d): the client is gone", code)
+	}
+	if w.body.Cap() > maxKeptBody {
+		w.body = bytes.Buffer{}
+	} else {
+		w.body.Reset()
+	}
+}
 
 // finish applies the defaults net/http's server applies, so a handler
 // behaves the same natively and as a module.

@@ -279,8 +279,8 @@ func (i *instance) Close(ctx context.Context) error {
 
 // Handle implements engine.Instance.
 func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
-	i.run.wasi.Edge = engine.EdgeFrom(ctx)
-	defer func() { i.run.wasi.Edge = nil }()
+	i.run.wasi.Call = engine.CallFrom(ctx)
+	defer func() { i.run.wasi.Call = nil }()
 	var bad error // a broken ABI, kept apart from the call's errors, which are traps
 	err := i.run.call(ctx, func() error {
 		p, err := i.alloc.Call(int32(len(req)))

@@ -465,9 +465,9 @@ func (i *instance) Handle(ctx context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	i.run.host.sys.Edge = engine.EdgeFrom(ctx)
+	i.run.host.sys.Call = engine.CallFrom(ctx)
 	resp, size, err := i.x.exchange(ticks, req)
-	i.run.host.sys.Edge = nil
+	i.run.host.sys.Call = nil
 	i.size = size
 	if errors.Is(err, engine.ErrBadResponse) {
 		return nil, err

@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		instrumented: newInstrumentedCache(cfg.CacheDir)}
 	e.memories = newMemoryPool(e.memoryLimit())
 	for _, rt := range []wazero.Runtime{e.rt, e.checked} {
-		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		if err := instantiateWASI(ctx, rt); err != nil {
 			e.Close(ctx)
 			return nil, fmt.Errorf("wazeroengine: wasi: %w", err)
 		}
@@ -438,14 +438,14 @@ func (i *interrupt) raise() {
 // watchdog raises the instance's interrupt when ctx ends, which traps the
 // guest at its next call or loop iteration, and that is reported as
 // ErrDeadline; the instance is unusable afterwards. The call itself gets
-// a context with none of ctx's values but its engine.Edge: wazero asks its
+// a context with none of ctx's values but its engine.Call: wazero asks its
 // context for values on every call, which would arm a lazy deadline's
 // timer. Otherwise wazero watches ctx itself.
 func interruptible(ctx context.Context, it *interrupt, call func(context.Context) error) error {
 	if it == nil {
 		return call(ctx)
 	}
-	return it.watch.Call(ctx, func() error { return call(engine.WithEdge(context.Background(), engine.EdgeFrom(ctx))) })
+	return it.watch.Call(ctx, func() error { return call(engine.WithCall(context.Background(), engine.CallFrom(ctx))) })
 }
 
 func (i *instance) handleCall(ctx context.Context, req []byte) ([]byte, error) {
@@ -535,21 +535,46 @@ func (v *Validator) Close(ctx context.Context) error {
 func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(abi.ImportModule)
 	for i := range wasishim.Host {
-		f := &wasishim.Host[i]
-		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-			var mem []byte
-			if m := mod.Memory(); m != nil {
-				mem, _ = m.Read(0, m.Size())
-			}
-			res, err := f.CallHost(&wasishim.System{Edge: engine.EdgeFrom(ctx)}, mem, stack[:len(f.Params)])
-			if err != nil {
-				panic(err) // wazero makes it the call's error: a trap
-			}
-			stack[0] = uint64(res)
-		}), valueTypes(f.Params), valueTypes(f.Results)).Export(f.Name)
+		exportShim(b, &wasishim.Host[i], true)
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// instantiateWASI offers rt's modules wazero's WASI, but for poll_oneoff,
+// the shim's: a guest's sleep then waits through its request's
+// engine.Call, outside the worker's CPU share.
+func instantiateWASI(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	for i := range wasishim.Funcs {
+		if f := &wasishim.Funcs[i]; f.Name == "poll_oneoff" {
+			exportShim(b, f, false)
+		}
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// exportShim exports f to b, calling it with the engine.Call of the call's
+// context; a Host function (traps) traps on a bad pointer.
+func exportShim(b wazero.HostModuleBuilder, f *wasishim.Func, traps bool) {
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+		var mem []byte
+		if m := mod.Memory(); m != nil {
+			mem, _ = m.Read(0, m.Size())
+		}
+		sys := &wasishim.System{Call: engine.CallFrom(ctx)}
+		call := f.Call
+		if traps {
+			call = f.CallHost
+		}
+		res, err := call(sys, mem, stack[:len(f.Params)])
+		if err != nil {
+			panic(err) // wazero makes it the call's error: a trap
+		}
+		stack[0] = uint64(res)
+	}), valueTypes(f.Params), valueTypes(f.Results)).Export(f.Name)
 }
 
 func valueTypes(ks []wasishim.Kind) []api.ValueType {

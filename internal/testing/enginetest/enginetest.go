@@ -175,7 +175,7 @@ func (edge) Get(store, key string) ([]byte, bool, bool) {
 	return []byte("value of " + key), key != "missing", true
 }
 
-// hostFunctions: a call reads the engine.Edge of its own context, and a
+// hostFunctions: a call reads the engine.Edge of its own context's Call, and a
 // request without one reads no flag and no store.
 func hostFunctions(t *testing.T, e engine.Engine) {
 	inst := instantiate(t, compile(t, e, guests.Build(t, guests.Echo)), nil)
@@ -184,8 +184,8 @@ func hostFunctions(t *testing.T, e engine.Engine) {
 		ctx            context.Context
 		beta, kvValues string
 	}{
-		{engine.WithEdge(context.Background(), edge{flag: true}), "on", "value of a,<missing>," + strings.Repeat("v", 5000) + ",<no store>"},
-		{engine.WithEdge(context.Background(), edge{flag: false}), "off", "value of a,<missing>," + strings.Repeat("v", 5000) + ",<no store>"},
+		{engine.WithCall(context.Background(), &engine.Call{Edge: edge{flag: true}}), "on", "value of a,<missing>," + strings.Repeat("v", 5000) + ",<no store>"},
+		{engine.WithCall(context.Background(), &engine.Call{Edge: edge{flag: false}}), "off", "value of a,<missing>," + strings.Repeat("v", 5000) + ",<no store>"},
 		{context.Background(), "-", "<no store>,<no store>,<no store>,<no store>"},
 	} {
 		resp, err := Call(tt.ctx, inst, "GET", uri, nil)

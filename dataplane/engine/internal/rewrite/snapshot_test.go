@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/nanoedge/nanoedge/dataplane/engine/internal/wasishim"
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
 	"github.com/nanoedge/nanoedge/sdk/abi"
 )
@@ -77,11 +79,24 @@ func TestSnapshotSkipsInitialization(t *testing.T) {
 // that no flag or store exists.
 func instantiateNoEdge(t *testing.T, rt wazero.Runtime) {
 	t.Helper()
-	_, err := rt.NewHostModuleBuilder(abi.ImportModule).
-		NewFunctionBuilder().WithFunc(func(context.Context, uint32, uint32) int32 { return abi.NotFound }).Export(abi.ImportFlag).
-		NewFunctionBuilder().WithFunc(func(context.Context, uint32, uint32, uint32, uint32, uint32, uint32) int32 { return abi.NoStore }).Export(abi.ImportKVGet).
-		Instantiate(context.Background())
-	if err != nil {
+	b := rt.NewHostModuleBuilder(abi.ImportModule)
+	for _, f := range wasishim.Host { // each answers abi.Unsupported
+		types := func(ks []wasishim.Kind) []api.ValueType {
+			out := make([]api.ValueType, len(ks))
+			for i, k := range ks {
+				out[i] = api.ValueTypeI32
+				if k == wasishim.I64 {
+					out[i] = api.ValueTypeI64
+				}
+			}
+			return out
+		}
+		b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(_ context.Context, stack []uint64) {
+			unsupported := int32(abi.Unsupported)
+			stack[0] = uint64(uint32(unsupported))
+		}), types(f.Params), types(f.Results)).Export(f.Name)
+	}
+	if _, err := b.Instantiate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

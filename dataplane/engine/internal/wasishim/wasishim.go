@@ -47,8 +47,8 @@ type System struct {
 	Stderr io.Writer
 	// Exit is set by proc_exit.
 	Exit *ExitError
-	// Edge is what the Host functions read during the current call.
-	Edge engine.Edge
+	// Call is what the Host functions reach during the current call.
+	Call *engine.Call
 }
 
 // Func is one WASI import. Every Func but proc_exit returns one i32, the
@@ -294,7 +294,7 @@ func pollOneoff(s *System, mem []byte, a []uint64) (uint32, error) {
 	slept := int64(0)
 	if shortest > 0 {
 		d := min(time.Duration(shortest), MaxSleepSlice)
-		time.Sleep(d)
+		s.call().Waiting(func() { time.Sleep(d) })
 		slept = int64(d)
 	}
 	k := 0

@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path"
@@ -64,6 +65,59 @@ func init() {
 			for i := 0; i < 500; i++ {
 				w.Header().Add(fmt.Sprintf("X-H%d", i), "v")
 			}
+		case "fetch": // GET ?url, n times: the last status and body, or the error (502)
+			n := 1
+			fmt.Sscan(r.URL.Query().Get("n"), &n)
+			var body []byte
+			status := 0
+			for range n {
+				resp, err := http.Get(r.URL.Query().Get("url"))
+				if err != nil {
+					http.Error(w, "fetch: "+err.Error(), http.StatusBadGateway)
+					return
+				}
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					http.Error(w, "fetch body: "+err.Error(), http.StatusBadGateway)
+					return
+				}
+				status = resp.StatusCode
+			}
+			w.Header().Set("X-Fetched-Status", fmt.Sprint(status))
+			w.Write(body)
+			return
+		case "stream": // ?n parts, each flushed, ?sleep ms apart, or after a GET of ?gate
+			n, sleep, gate := 3, 0, r.URL.Query().Get("gate")
+			fmt.Sscan(r.URL.Query().Get("n"), &n)
+			fmt.Sscan(r.URL.Query().Get("sleep"), &sleep)
+			w.Header().Set("Content-Type", "text/event-stream")
+			gated := ""
+			for i := range n {
+				if _, err := fmt.Fprintf(w, "data: part %d%s\n\n", i, gated); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(time.Duration(sleep) * time.Millisecond)
+				if gate != "" && i < n-1 {
+					gated = " (gate: failed)"
+					if resp, err := http.Get(gate); err == nil {
+						resp.Body.Close()
+						gated = " (gate: " + resp.Status + ")"
+					}
+				}
+			}
+			return
+		case "big": // ?mb MiB in 32 KiB writes, never flushed
+			mb := 1
+			fmt.Sscan(r.URL.Query().Get("mb"), &mb)
+			chunk := []byte(strings.Repeat("x", 32<<10))
+			for range mb * 32 {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+			return
 		case "splitting": // a value that would split the response
 			w.Header()["X-Split"] = []string{"a\r\nSet-Cookie: evil=1"}
 		}

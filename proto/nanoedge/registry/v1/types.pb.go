@@ -960,7 +960,9 @@ type RouteOptions struct {
 	Trace bool `protobuf:"varint,6,opt,name=trace,proto3" json:"trace,omitempty"`
 	// Let browsers fetch the route's module and signature from workers
 	// (under /.nanoedge/browser/) and run it in a Service Worker.
-	Browser       bool `protobuf:"varint,7,opt,name=browser,proto3" json:"browser,omitempty"`
+	Browser bool `protobuf:"varint,7,opt,name=browser,proto3" json:"browser,omitempty"`
+	// What the handler may call over HTTP; unset: nothing.
+	Outbound      *OutboundPolicy `protobuf:"bytes,8,opt,name=outbound,proto3" json:"outbound,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,6 +1046,80 @@ func (x *RouteOptions) GetBrowser() bool {
 	return false
 }
 
+func (x *RouteOptions) GetOutbound() *OutboundPolicy {
+	if x != nil {
+		return x.Outbound
+	}
+	return nil
+}
+
+// OutboundPolicy is a route's outbound HTTP: the origins its handler may
+// call, and limits per request that tighten the worker's.
+type OutboundPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Origin patterns: "https://api.example.com", "https://*.example.com",
+	// "http://10.0.0.7:*" (scheme://host[:port]; see docs/abi.md).
+	Allow []string `protobuf:"bytes,1,rep,name=allow,proto3" json:"allow,omitempty"`
+	// Most calls one request may make; 0: the worker's limit.
+	MaxCalls int64 `protobuf:"varint,2,opt,name=max_calls,json=maxCalls,proto3" json:"max_calls,omitempty"`
+	// Most response bytes one request may receive over all its calls; 0:
+	// the worker's limit.
+	MaxResponseBytes int64 `protobuf:"varint,3,opt,name=max_response_bytes,json=maxResponseBytes,proto3" json:"max_response_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *OutboundPolicy) Reset() {
+	*x = OutboundPolicy{}
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutboundPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutboundPolicy) ProtoMessage() {}
+
+func (x *OutboundPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutboundPolicy.ProtoReflect.Descriptor instead.
+func (*OutboundPolicy) Descriptor() ([]byte, []int) {
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OutboundPolicy) GetAllow() []string {
+	if x != nil {
+		return x.Allow
+	}
+	return nil
+}
+
+func (x *OutboundPolicy) GetMaxCalls() int64 {
+	if x != nil {
+		return x.MaxCalls
+	}
+	return 0
+}
+
+func (x *OutboundPolicy) GetMaxResponseBytes() int64 {
+	if x != nil {
+		return x.MaxResponseBytes
+	}
+	return 0
+}
+
 // CorsPolicy is answered by the worker: it replies to preflight requests
 // itself and sets the CORS headers of responses, whatever the handler set.
 type CorsPolicy struct {
@@ -1066,7 +1142,7 @@ type CorsPolicy struct {
 
 func (x *CorsPolicy) Reset() {
 	*x = CorsPolicy{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1154,7 @@ func (x *CorsPolicy) String() string {
 func (*CorsPolicy) ProtoMessage() {}
 
 func (x *CorsPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[9]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1167,7 @@ func (x *CorsPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorsPolicy.ProtoReflect.Descriptor instead.
 func (*CorsPolicy) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CorsPolicy) GetAllowOrigins() []string {
@@ -1159,7 +1235,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1247,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[10]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1260,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Event) GetType() EventType {
@@ -1335,7 +1411,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1423,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[11]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1436,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Config) GetModuleName() string {
@@ -1421,7 +1497,7 @@ type KVStore struct {
 
 func (x *KVStore) Reset() {
 	*x = KVStore{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1509,7 @@ func (x *KVStore) String() string {
 func (*KVStore) ProtoMessage() {}
 
 func (x *KVStore) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[12]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1522,7 @@ func (x *KVStore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVStore.ProtoReflect.Descriptor instead.
 func (*KVStore) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KVStore) GetName() string {
@@ -1494,7 +1570,7 @@ type KVEntry struct {
 
 func (x *KVEntry) Reset() {
 	*x = KVEntry{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1582,7 @@ func (x *KVEntry) String() string {
 func (*KVEntry) ProtoMessage() {}
 
 func (x *KVEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[13]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1595,7 @@ func (x *KVEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVEntry.ProtoReflect.Descriptor instead.
 func (*KVEntry) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KVEntry) GetKey() string {
@@ -1550,7 +1626,7 @@ type KVChange struct {
 
 func (x *KVChange) Reset() {
 	*x = KVChange{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1638,7 @@ func (x *KVChange) String() string {
 func (*KVChange) ProtoMessage() {}
 
 func (x *KVChange) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[14]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1651,7 @@ func (x *KVChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVChange.ProtoReflect.Descriptor instead.
 func (*KVChange) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KVChange) GetStore() string {
@@ -1631,7 +1707,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1719,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[15]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1732,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{15}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Secret) GetVersion() int64 {
@@ -1716,7 +1792,7 @@ type Flag struct {
 
 func (x *Flag) Reset() {
 	*x = Flag{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1804,7 @@ func (x *Flag) String() string {
 func (*Flag) ProtoMessage() {}
 
 func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[16]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1817,7 @@ func (x *Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flag.ProtoReflect.Descriptor instead.
 func (*Flag) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{16}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Flag) GetName() string {
@@ -1811,7 +1887,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1899,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[17]
+	mi := &file_nanoedge_registry_v1_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1912,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{17}
+	return file_nanoedge_registry_v1_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Rollout) GetHost() string {
@@ -2014,7 +2090,7 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\apattern\x18\x03 \x01(\tR\apattern\x12\x1f\n" +
 	"\vmodule_name\x18\x04 \x01(\tR\n" +
 	"moduleName\x12#\n" +
-	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\x87\x02\n" +
+	"\rmodule_digest\x18\x05 \x01(\tR\fmoduleDigest\"\xc9\x02\n" +
 	"\fRouteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12(\n" +
@@ -2024,7 +2100,12 @@ const file_nanoedge_registry_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"access_log\x18\x05 \x01(\bR\taccessLog\x12\x14\n" +
 	"\x05trace\x18\x06 \x01(\bR\x05trace\x12\x18\n" +
-	"\abrowser\x18\a \x01(\bR\abrowser\"\xf7\x01\n" +
+	"\abrowser\x18\a \x01(\bR\abrowser\x12@\n" +
+	"\boutbound\x18\b \x01(\v2$.nanoedge.registry.v1.OutboundPolicyR\boutbound\"q\n" +
+	"\x0eOutboundPolicy\x12\x14\n" +
+	"\x05allow\x18\x01 \x03(\tR\x05allow\x12\x1b\n" +
+	"\tmax_calls\x18\x02 \x01(\x03R\bmaxCalls\x12,\n" +
+	"\x12max_response_bytes\x18\x03 \x01(\x03R\x10maxResponseBytes\"\xf7\x01\n" +
 	"\n" +
 	"CorsPolicy\x12#\n" +
 	"\rallow_origins\x18\x01 \x03(\tR\fallowOrigins\x12#\n" +
@@ -2145,7 +2226,7 @@ func file_nanoedge_registry_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_nanoedge_registry_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_nanoedge_registry_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(Role)(0),                     // 0: nanoedge.registry.v1.Role
 	(MatchKind)(0),                // 1: nanoedge.registry.v1.MatchKind
@@ -2160,51 +2241,53 @@ var file_nanoedge_registry_v1_types_proto_goTypes = []any{
 	(*RouteVersion)(nil),          // 10: nanoedge.registry.v1.RouteVersion
 	(*RouteRule)(nil),             // 11: nanoedge.registry.v1.RouteRule
 	(*RouteOptions)(nil),          // 12: nanoedge.registry.v1.RouteOptions
-	(*CorsPolicy)(nil),            // 13: nanoedge.registry.v1.CorsPolicy
-	(*Event)(nil),                 // 14: nanoedge.registry.v1.Event
-	(*Config)(nil),                // 15: nanoedge.registry.v1.Config
-	(*KVStore)(nil),               // 16: nanoedge.registry.v1.KVStore
-	(*KVEntry)(nil),               // 17: nanoedge.registry.v1.KVEntry
-	(*KVChange)(nil),              // 18: nanoedge.registry.v1.KVChange
-	(*Secret)(nil),                // 19: nanoedge.registry.v1.Secret
-	(*Flag)(nil),                  // 20: nanoedge.registry.v1.Flag
-	(*Rollout)(nil),               // 21: nanoedge.registry.v1.Rollout
-	nil,                           // 22: nanoedge.registry.v1.Config.VarsEntry
-	nil,                           // 23: nanoedge.registry.v1.Config.SecretsEntry
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*OutboundPolicy)(nil),        // 13: nanoedge.registry.v1.OutboundPolicy
+	(*CorsPolicy)(nil),            // 14: nanoedge.registry.v1.CorsPolicy
+	(*Event)(nil),                 // 15: nanoedge.registry.v1.Event
+	(*Config)(nil),                // 16: nanoedge.registry.v1.Config
+	(*KVStore)(nil),               // 17: nanoedge.registry.v1.KVStore
+	(*KVEntry)(nil),               // 18: nanoedge.registry.v1.KVEntry
+	(*KVChange)(nil),              // 19: nanoedge.registry.v1.KVChange
+	(*Secret)(nil),                // 20: nanoedge.registry.v1.Secret
+	(*Flag)(nil),                  // 21: nanoedge.registry.v1.Flag
+	(*Rollout)(nil),               // 22: nanoedge.registry.v1.Rollout
+	nil,                           // 23: nanoedge.registry.v1.Config.VarsEntry
+	nil,                           // 24: nanoedge.registry.v1.Config.SecretsEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_nanoedge_registry_v1_types_proto_depIdxs = []int32{
-	24, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
+	25, // 0: nanoedge.registry.v1.Module.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 1: nanoedge.registry.v1.Module.provenance:type_name -> nanoedge.registry.v1.Provenance
 	0,  // 2: nanoedge.registry.v1.Token.role:type_name -> nanoedge.registry.v1.Role
-	24, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	25, // 3: nanoedge.registry.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	12, // 4: nanoedge.registry.v1.Route.options:type_name -> nanoedge.registry.v1.RouteOptions
 	10, // 5: nanoedge.registry.v1.Route.versions:type_name -> nanoedge.registry.v1.RouteVersion
 	11, // 6: nanoedge.registry.v1.Route.rules:type_name -> nanoedge.registry.v1.RouteRule
 	9,  // 7: nanoedge.registry.v1.Route.previous:type_name -> nanoedge.registry.v1.Route
 	1,  // 8: nanoedge.registry.v1.RouteRule.kind:type_name -> nanoedge.registry.v1.MatchKind
-	13, // 9: nanoedge.registry.v1.RouteOptions.cors:type_name -> nanoedge.registry.v1.CorsPolicy
-	2,  // 10: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
-	4,  // 11: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
-	9,  // 12: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
-	20, // 13: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
-	6,  // 14: nanoedge.registry.v1.Event.key:type_name -> nanoedge.registry.v1.PublisherKey
-	15, // 15: nanoedge.registry.v1.Event.config:type_name -> nanoedge.registry.v1.Config
-	18, // 16: nanoedge.registry.v1.Event.kv:type_name -> nanoedge.registry.v1.KVChange
-	22, // 17: nanoedge.registry.v1.Config.vars:type_name -> nanoedge.registry.v1.Config.VarsEntry
-	23, // 18: nanoedge.registry.v1.Config.secrets:type_name -> nanoedge.registry.v1.Config.SecretsEntry
-	17, // 19: nanoedge.registry.v1.KVChange.put:type_name -> nanoedge.registry.v1.KVEntry
-	16, // 20: nanoedge.registry.v1.KVChange.meta:type_name -> nanoedge.registry.v1.KVStore
-	10, // 21: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
-	3,  // 22: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
-	24, // 23: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
-	9,  // 24: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
-	19, // 25: nanoedge.registry.v1.Config.SecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	14, // 9: nanoedge.registry.v1.RouteOptions.cors:type_name -> nanoedge.registry.v1.CorsPolicy
+	13, // 10: nanoedge.registry.v1.RouteOptions.outbound:type_name -> nanoedge.registry.v1.OutboundPolicy
+	2,  // 11: nanoedge.registry.v1.Event.type:type_name -> nanoedge.registry.v1.EventType
+	4,  // 12: nanoedge.registry.v1.Event.module:type_name -> nanoedge.registry.v1.Module
+	9,  // 13: nanoedge.registry.v1.Event.route:type_name -> nanoedge.registry.v1.Route
+	21, // 14: nanoedge.registry.v1.Event.flag:type_name -> nanoedge.registry.v1.Flag
+	6,  // 15: nanoedge.registry.v1.Event.key:type_name -> nanoedge.registry.v1.PublisherKey
+	16, // 16: nanoedge.registry.v1.Event.config:type_name -> nanoedge.registry.v1.Config
+	19, // 17: nanoedge.registry.v1.Event.kv:type_name -> nanoedge.registry.v1.KVChange
+	23, // 18: nanoedge.registry.v1.Config.vars:type_name -> nanoedge.registry.v1.Config.VarsEntry
+	24, // 19: nanoedge.registry.v1.Config.secrets:type_name -> nanoedge.registry.v1.Config.SecretsEntry
+	18, // 20: nanoedge.registry.v1.KVChange.put:type_name -> nanoedge.registry.v1.KVEntry
+	17, // 21: nanoedge.registry.v1.KVChange.meta:type_name -> nanoedge.registry.v1.KVStore
+	10, // 22: nanoedge.registry.v1.Rollout.baseline:type_name -> nanoedge.registry.v1.RouteVersion
+	3,  // 23: nanoedge.registry.v1.Rollout.state:type_name -> nanoedge.registry.v1.RolloutState
+	25, // 24: nanoedge.registry.v1.Rollout.step_started:type_name -> google.protobuf.Timestamp
+	9,  // 25: nanoedge.registry.v1.Rollout.before:type_name -> nanoedge.registry.v1.Route
+	20, // 26: nanoedge.registry.v1.Config.SecretsEntry.value:type_name -> nanoedge.registry.v1.Secret
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_nanoedge_registry_v1_types_proto_init() }
@@ -2212,7 +2295,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 	if File_nanoedge_registry_v1_types_proto != nil {
 		return
 	}
-	file_nanoedge_registry_v1_types_proto_msgTypes[10].OneofWrappers = []any{
+	file_nanoedge_registry_v1_types_proto_msgTypes[11].OneofWrappers = []any{
 		(*Event_Module)(nil),
 		(*Event_Route)(nil),
 		(*Event_Flag)(nil),
@@ -2226,7 +2309,7 @@ func file_nanoedge_registry_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nanoedge_registry_v1_types_proto_rawDesc), len(file_nanoedge_registry_v1_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -49,6 +49,7 @@ type routeConfig struct {
 	AccessLog bool            `json:"access_log,omitempty"`
 	Trace     bool            `json:"trace,omitempty"`
 	Browser   bool            `json:"browser,omitempty"`
+	Outbound  *outboundConfig `json:"outbound,omitempty"`
 	// Rollout, if set, moves the route to a new module step by step
 	// (when only its module changes) instead of at once.
 	Rollout *rolloutConfig `json:"rollout,omitempty"`
@@ -81,6 +82,13 @@ type corsConfig struct {
 	Expose      []string `json:"expose,omitempty"`
 	Credentials bool     `json:"credentials,omitempty"`
 	MaxAge      duration `json:"max_age,omitempty"`
+}
+
+// outboundConfig is what a route's handler may call over HTTP.
+type outboundConfig struct {
+	Allow    []string `json:"allow"`
+	MaxCalls int64    `json:"max_calls,omitempty"`
+	MaxKB    int64    `json:"max_kb,omitempty"`
 }
 
 type flagConfig struct {
@@ -513,6 +521,9 @@ func (rc routeConfig) options() *registryv1.RouteOptions {
 	if c := rc.CORS; c != nil {
 		o.Cors = &registryv1.CorsPolicy{AllowOrigins: c.Origins, AllowMethods: c.Methods, AllowHeaders: c.Headers, ExposeHeaders: c.Expose,
 			AllowCredentials: c.Credentials, MaxAgeSeconds: int64(time.Duration(c.MaxAge) / time.Second)}
+	}
+	if ob := rc.Outbound; ob != nil {
+		o.Outbound = &registryv1.OutboundPolicy{Allow: ob.Allow, MaxCalls: ob.MaxCalls, MaxResponseBytes: ob.MaxKB << 10}
 	}
 	return o
 }

@@ -72,7 +72,12 @@ func TestPushRouteList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "(1 modules at revision") || !strings.Contains(out, "/api/") || !strings.Contains(out, "git:abc123") {
 		t.Fatalf("status: exit %d, %q", code, out)
 	}
+	if code, _, errOut := run("route", "set", "--path", "/api/", "--module", "hello", "--allow-outbound", "https://api.example.com/v1"); code != 2 ||
+		!strings.Contains(errOut, `--allow-outbound: outbound: bad origin pattern "https://api.example.com/v1"`) {
+		t.Fatalf("route set with a path as an origin: exit %d, %q", code, errOut)
+	}
 	if code, out, errOut := run("route", "set", "--path", "/api/", "--module", "hello", "--strict", "--timeout", "2s",
+		"--allow-outbound", "https://api.example.com", "--allow-outbound", "https://*.cdn.example.com", "--outbound-max-calls", "4",
 		"--cors-origin", "https://app.example", "--cors-method", "PUT", "--cors-max-age", "10m", "--access-log", "--trace"); code != 0 {
 		t.Fatalf("route set with options: %d %q %q", code, out, errOut)
 	}
@@ -81,7 +86,8 @@ func TestPushRouteList(t *testing.T) {
 		t.Fatalf("routes: %v %v", routes, err)
 	}
 	if o := routes[0].Options; !o.StrictIsolation || o.TimeoutMs != 2000 || !o.AccessLog || !o.Trace ||
-		o.Cors.GetAllowOrigins()[0] != "https://app.example" || o.Cors.GetAllowMethods()[0] != "PUT" || o.Cors.GetMaxAgeSeconds() != 600 {
+		o.Cors.GetAllowOrigins()[0] != "https://app.example" || o.Cors.GetAllowMethods()[0] != "PUT" || o.Cors.GetMaxAgeSeconds() != 600 ||
+		strings.Join(o.Outbound.GetAllow(), " ") != "https://api.example.com https://*.cdn.example.com" || o.Outbound.GetMaxCalls() != 4 {
 		t.Fatalf("route options %v", o)
 	}
 	code, out, _ = run("route", "rollback", "--path", "/api/")

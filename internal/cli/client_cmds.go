@@ -130,6 +130,9 @@ func (e *env) routeCmd() *cobra.Command {
 			if err := rf.need(); err != nil {
 				return err
 			}
+			if err := mw.check(); err != nil {
+				return err
+			}
 			opts := &registryv1.RouteOptions{TimeoutMs: timeout.Milliseconds(), MaxRequestBody: *maxBody << 10, StrictIsolation: *strict}
 			mw.apply(opts)
 			route := client.Route{Host: *rf.host, PathPrefix: *rf.path, Module: *module, Options: opts, StickyKey: *sticky}

@@ -151,6 +151,12 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+func addListFlag(fs *flag.FlagSet, name, usage string) *listFlag {
+	l := &listFlag{}
+	fs.Var(l, name, usage)
+	return l
+}
+
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
+	"github.com/nanoedge/nanoedge/sdk/outbound"
 )
 
 // middlewareFlags are the per-route middleware options of `route set`.
@@ -13,6 +14,9 @@ type middlewareFlags struct {
 	credentials, accessLog, trace     *bool
 	browser                           *bool
 	maxAge                            *time.Duration
+	outbound                          listFlag
+	outboundCalls                     *int64
+	outboundKB                        *int64
 }
 
 func addMiddlewareFlags(fs *flag.FlagSet) *middlewareFlags {
@@ -26,11 +30,30 @@ func addMiddlewareFlags(fs *flag.FlagSet) *middlewareFlags {
 	m.accessLog = fs.Bool("access-log", false, "log one line per request on this route, with request, trace and span ids")
 	m.trace = fs.Bool("trace", false, "export a span per request on this route to the workers' OTLP endpoint")
 	m.browser = fs.Bool("browser", false, "let browsers fetch this route's module from workers and run it in a Service Worker")
+	fs.Var(&m.outbound, "allow-outbound", "an origin the handler may call over HTTP: scheme://host[:port], host a name, *.suffix or *, port a number or * (repeat; default: none)")
+	m.outboundCalls = fs.Int64("outbound-max-calls", 0, "most outbound calls per request on this route (only lowers the worker's)")
+	m.outboundKB = fs.Int64("outbound-max-kb", 0, "most KiB of outbound responses per request on this route (only lowers the worker's)")
 	return m
+}
+
+// check refuses an origin pattern before anything is sent.
+func (m *middlewareFlags) check() error {
+	for _, p := range m.outbound {
+		if _, err := outbound.Parse(p); err != nil {
+			return usageErr("--allow-outbound: %v", err)
+		}
+	}
+	if *m.outboundCalls < 0 || *m.outboundKB < 0 {
+		return usageErr("--outbound-max-calls and --outbound-max-kb must not be negative")
+	}
+	return nil
 }
 
 func (m *middlewareFlags) apply(opts *registryv1.RouteOptions) {
 	opts.AccessLog, opts.Trace, opts.Browser = *m.accessLog, *m.trace, *m.browser
+	if len(m.outbound) > 0 || *m.outboundCalls > 0 || *m.outboundKB > 0 {
+		opts.Outbound = &registryv1.OutboundPolicy{Allow: m.outbound, MaxCalls: *m.outboundCalls, MaxResponseBytes: *m.outboundKB << 10}
+	}
 	if len(m.origins) == 0 {
 		return
 	}

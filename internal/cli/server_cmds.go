@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,25 +123,35 @@ type workerFlags struct {
 	memoryMB, maxBody, recycleMB    *int64
 	maxInstances, maxRequests       *int
 	timeout                         *time.Duration
+	concurrency, outboundCalls      *int
+	outboundMB                      *int64
+	// private are the networks off the public internet handlers may call;
+	// devPrivate is what dev allows when none is given (loopback).
+	private    *listFlag
+	devPrivate []string
 }
 
 func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 	return workerFlags{
-		httpAddr:     fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
-		cacheDir:     fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
-		stateDir:     fs.String("state-dir", "", "directory where the worker keeps the state and modules it serves, to serve them after a restart while no control plane answers (default: <cache-dir>/state; \"none\": off)"),
-		memoryMB:     fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
-		maxBody:      fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
-		timeout:      fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
-		maxInstances: fs.Int("max-instances", 0, "most instances of one module at a time; requests beyond wait for one (0: two per CPU)"),
-		maxRequests:  fs.Int("max-requests-per-instance", 0, "replace an instance after this many requests (0: as the engine advises for the module, else 10000); fewer hold less memory, more save instantiation"),
-		recycleMB:    fs.Int64("recycle-memory-mb", 64, "replace an instance whose memory grew past this many MiB"),
-		metricsAddr:  fs.String("worker-metrics-addr", "", "admin listener: Prometheus metrics at /metrics, the worker's status at /status (empty: off)"),
-		otlpEndpoint: fs.String("otlp-endpoint", "", "export spans to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off); the worker exports routes with tracing on"),
-		otlpInsecure: fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
-		preInit:      fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero: ~0.5 ms instead of ~8 ms per instance; wasmtime: ~0.1 ms; on Linux instances share the snapshot's memory copy-on-write); every instance starts with the same guest random state"),
-		engine:       fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer and wasmtime need a build with -tags wasmer or -tags wasmtime)"),
-		pinSecret:    addSecretFlag(fs, "pin-secret", "secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (empty: pinning off)"),
+		httpAddr:      fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
+		cacheDir:      fs.String("cache-dir", cacheDir, "directory for compiled modules (empty: no disk cache)"),
+		stateDir:      fs.String("state-dir", "", "directory where the worker keeps the state and modules it serves, to serve them after a restart while no control plane answers (default: <cache-dir>/state; \"none\": off)"),
+		memoryMB:      fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
+		maxBody:       fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
+		timeout:       fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
+		maxInstances:  fs.Int("max-instances", 0, "most instances of one module at a time, each 3-6 MB for a Go module; requests beyond wait for one (0: 64)"),
+		concurrency:   fs.Int("concurrency", 0, "most requests running guest code at once over all modules; a request waiting on the network or a sleep gives its place up (0: two per CPU)"),
+		outboundCalls: fs.Int("outbound-max-calls", 50, "most outbound HTTP calls one request may make (a route may lower it)"),
+		outboundMB:    fs.Int64("outbound-max-mb", 32, "most MiB of responses one request's outbound calls may bring (a route may lower it)"),
+		private:       addListFlag(fs, "outbound-private", "a network off the public internet handlers may call, as a CIDR prefix such as 10.0.0.0/8 (repeat; loopback, private, link-local and reserved addresses are refused otherwise)"),
+		maxRequests:   fs.Int("max-requests-per-instance", 0, "replace an instance after this many requests (0: as the engine advises for the module, else 10000); fewer hold less memory, more save instantiation"),
+		recycleMB:     fs.Int64("recycle-memory-mb", 64, "replace an instance whose memory grew past this many MiB"),
+		metricsAddr:   fs.String("worker-metrics-addr", "", "admin listener: Prometheus metrics at /metrics, the worker's status at /status (empty: off)"),
+		otlpEndpoint:  fs.String("otlp-endpoint", "", "export spans to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off); the worker exports routes with tracing on"),
+		otlpInsecure:  fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
+		preInit:       fs.Bool("pre-initialize", false, "start instances from a snapshot taken after the module's initialization (wazero: ~0.5 ms instead of ~8 ms per instance; wasmtime: ~0.1 ms; on Linux instances share the snapshot's memory copy-on-write); every instance starts with the same guest random state"),
+		engine:        fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer and wasmtime need a build with -tags wasmer or -tags wasmtime)"),
+		pinSecret:     addSecretFlag(fs, "pin-secret", "secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (empty: pinning off)"),
 	}
 }
 
@@ -155,6 +166,10 @@ func (f workerFlags) check() error {
 		return usageErr("--request-timeout must be positive")
 	case *f.maxInstances < 0:
 		return usageErr("--max-instances must not be negative")
+	case *f.concurrency < 0:
+		return usageErr("--concurrency must not be negative")
+	case *f.outboundCalls <= 0 || *f.outboundMB <= 0:
+		return usageErr("--outbound-max-calls and --outbound-max-mb must be positive")
 	case *f.maxRequests < 0:
 		return usageErr("--max-requests-per-instance must not be negative")
 	case *f.recycleMB <= 0:
@@ -182,6 +197,21 @@ func (f workerFlags) config(e *env, cpAddr string) (server.WorkerConfig, error) 
 	wc.RequestTimeout = *f.timeout
 	if *f.maxInstances != 0 {
 		wc.MaxInstances = *f.maxInstances
+	}
+	if *f.concurrency != 0 {
+		wc.Concurrency = *f.concurrency
+	}
+	wc.OutboundMaxCalls, wc.OutboundMaxBytes = *f.outboundCalls, *f.outboundMB<<20
+	private := []string(*f.private)
+	if len(private) == 0 {
+		private = f.devPrivate
+	}
+	for _, p := range private {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return server.WorkerConfig{}, usageErr("--outbound-private %q: want a CIDR prefix such as 10.0.0.0/8", p)
+		}
+		wc.OutboundPrivate = append(wc.OutboundPrivate, prefix.Masked())
 	}
 	wc.MaxRequestsPerInstance = *f.maxRequests
 	wc.RecycleMemory = uint64(*f.recycleMB) << 20
@@ -311,6 +341,7 @@ func (e *env) devCmd() *cobra.Command {
 		cpf := addControlPlaneFlags(fs, "./.nanoedge", "127.0.0.1:7080")
 		wf := addWorkerFlags(fs, "")
 		wf.admin = cpf.admin
+		wf.devPrivate = []string{"127.0.0.0/8", "::1/128"} // a developer's own origins
 		e.addLogFlags(fs)
 		example := fs.String("example", "examples/hello", "Go handler package to build and serve on --example-path (empty: none)")
 		examplePath := fs.String("example-path", "/hello", "path prefix the example is routed on")

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nanoedge/nanoedge/dataplane"
+	"github.com/nanoedge/nanoedge/server"
 )
 
 // TestWorkerFlagsSetThePool: the pool's settings reach the worker's
@@ -17,7 +21,7 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 		instances, requests int
 		recycle             uint64
 	}{
-		{nil, 2 * runtime.GOMAXPROCS(0), 0, 64 << 20},
+		{nil, 64, 0, 64 << 20},
 		{[]string{"--max-instances", "3", "--max-requests-per-instance", "500", "--recycle-memory-mb", "32"}, 3, 500, 32 << 20},
 	}
 	for _, tt := range tests {
@@ -42,7 +46,51 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 			t.Fatalf("%v: %v", tt.args, err)
 		}
 	}
-	if d := dataplane.DefaultConfig(); d.MaxInstances != 2*runtime.GOMAXPROCS(0) || d.RecycleMemory != 64<<20 {
+	if d := dataplane.DefaultConfig(); d.MaxInstances != 64 || d.Concurrency != 2*runtime.GOMAXPROCS(0) || d.OutboundMaxCalls != 50 || d.OutboundMaxBytes != 32<<20 || d.RecycleMemory != 64<<20 {
 		t.Fatalf("the flags' defaults no longer match dataplane.DefaultConfig: %+v", d)
+	}
+}
+
+// TestWorkerOutboundFlags: the worker's outbound flags reach its config,
+// and a network that is not a CIDR prefix is refused naming the flag.
+func TestWorkerOutboundFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		private string
+		calls   int
+		err     string
+	}{
+		{nil, "[]", 50, ""},
+		{[]string{"--outbound-private", "10.1.2.3/8", "--outbound-private", "::1/128", "--outbound-max-calls", "5", "--concurrency", "3"}, "[10.0.0.0/8 ::1/128]", 5, ""},
+		{[]string{"--outbound-private", "10.0.0.1"}, "", 0, `--outbound-private "10.0.0.1": want a CIDR prefix`},
+		{[]string{"--outbound-max-calls", "0"}, "", 0, "--outbound-max-calls and --outbound-max-mb must be positive"},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+		wf := addWorkerFlags(fs, "")
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		err := wf.check()
+		var cfg server.WorkerConfig
+		if err == nil {
+			cfg, err = wf.config(&env{}, "")
+		}
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("%v: got %v, want %q", tt.args, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		wc := cfg.Worker
+		if got := fmt.Sprint(wc.OutboundPrivate); got != tt.private || wc.OutboundMaxCalls != tt.calls {
+			t.Fatalf("%v: private %s, calls %d; want %s, %d", tt.args, got, wc.OutboundMaxCalls, tt.private, tt.calls)
+		}
+		if slices.Contains(tt.args, "--concurrency") && wc.Concurrency != 3 {
+			t.Fatalf("concurrency %d", wc.Concurrency)
+		}
 	}
 }

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,6 +191,86 @@ func TestShortenerExample(t *testing.T) {
 	poll.Eventually(t, 30*time.Second, func() error {
 		if loc := visit("/go/docs").Header.Get("Location"); loc != "https://docs.example" {
 			return fmt.Errorf("after a store write, redirected to %q", loc)
+		}
+		return nil
+	})
+}
+
+// TestProxyAndEventsExamples deploys examples/proxy and examples/sse as
+// their doc comments do, through the CLI: the proxy before a real local
+// origin (path rewritten, headers added both ways, the origin allowed on
+// the route and nothing else), and server-sent events streamed.
+func TestProxyAndEventsExamples(t *testing.T) {
+	env := testenv.Start(t, testenv.ControlPlaneConfig(t.TempDir(), "127.0.0.1:0"))
+	cfg := env.WorkerConfig()
+	cfg.Worker.OutboundPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	w := testenv.StartWorker(t, cfg)
+	origin := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("X-Seen-Edge", r.Header.Get("X-Edge"))
+		io.WriteString(rw, r.Method+" "+r.URL.RequestURI())
+	}))
+	t.Cleanup(origin.Close)
+	t.Setenv("NANOEDGE_CONTROLPLANE", env.CP.Addr())
+	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
+	keyFile := filepath.Join(t.TempDir(), "publisher.key")
+	os.WriteFile(keyFile, signing.MarshalPrivateKey(env.Key), 0o600)
+	for _, args := range [][]string{
+		{"push", "--key", keyFile, filepath.Join(guests.Root(), "examples", "proxy")},
+		{"route", "set", "--path", "/shop/", "--module", "proxy", "--allow-outbound", origin.URL},
+		{"vars", "set", "proxy", "ORIGIN=" + origin.URL, "BASE_PATH=/shop/"},
+		{"push", "--key", keyFile, filepath.Join(guests.Root(), "examples", "sse")},
+		{"route", "set", "--path", "/events", "--module", "sse"},
+		{"vars", "set", "sse", "INTERVAL=50ms"},
+	} {
+		if code, out, errOut := run(args...); code != 0 {
+			t.Fatalf("%v: exit %d, %q %q", args, code, out, errOut)
+		}
+	}
+	poll.Eventually(t, time.Minute, func() error {
+		resp, err := http.Get(w.URL() + "/shop/v1/items?page=2")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "GET /v2/items?page=2" || resp.Header.Get("X-Served-By") != "nanoedge-proxy" || resp.Header.Get("X-Seen-Edge") != "nanoedge" {
+			return fmt.Errorf("proxy: %d %q %v", resp.StatusCode, b, resp.Header)
+		}
+		return nil
+	})
+	// Another origin, up and reachable, is not the route's to call.
+	other := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { io.WriteString(rw, "other") }))
+	t.Cleanup(other.Close)
+	if code, _, errOut := run("vars", "set", "proxy", "ORIGIN="+other.URL); code != 0 {
+		t.Fatal(errOut)
+	}
+	poll.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(w.URL() + "/shop/cart")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			return fmt.Errorf("proxy to an origin the route does not allow: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	var events []string
+	poll.Eventually(t, time.Minute, func() error {
+		resp, err := http.Get(w.URL() + "/events?n=3")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		events = events[:0]
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events = append(events, d)
+			}
+		}
+		if resp.Header.Get("Content-Type") != "text/event-stream" || strings.Join(events, ",") != `{"tick":1},{"tick":2},{"tick":3}` {
+			return fmt.Errorf("events: %d %v %q", resp.StatusCode, resp.Header, events)
 		}
 		return nil
 	})

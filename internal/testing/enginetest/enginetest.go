@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -33,6 +34,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 	t.Run("refuses modules that are not handlers", func(t *testing.T) { refuses(t, e) })
 	t.Run("passes requests through", func(t *testing.T) { echo(t, e) })
 	t.Run("answers the nanoedge host functions", func(t *testing.T) { hostFunctions(t, e) })
+	t.Run("calls out and streams through its Call", func(t *testing.T) { outboundAndStreams(t, e) })
 	t.Run("keeps instances apart", func(t *testing.T) { isolated(t, e) })
 	t.Run("stops misbehaving guests", func(t *testing.T) { misbehave(t, e) })
 	t.Run("refuses responses outside guest memory", func(t *testing.T) { badABI(t, e) })
@@ -198,6 +200,64 @@ func hostFunctions(t *testing.T, e engine.Engine) {
 		if got := strings.Join(resp.Header.Values("X-Echo-Kv"), ","); got != tt.kvValues {
 			t.Fatalf("stores: got %.200q, want %.200q", got, tt.kvValues)
 		}
+	}
+}
+
+// origin is an engine.Outbound answering every call with body, and
+// refusing hosts named "refused".
+type origin struct {
+	body  []byte
+	calls []string
+}
+
+func (o *origin) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	o.calls = append(o.calls, req.Method+" "+req.URL.String())
+	if req.URL.Hostname() == "refused" {
+		return nil, fmt.Errorf("%w: not on the list", engine.ErrRefused)
+	}
+	return &http.Response{StatusCode: 203, Header: http.Header{"X-Origin": {"yes"}}, Body: io.NopCloser(bytes.NewReader(o.body))}, nil
+}
+
+// recorder is an engine.Stream keeping what was sent, part by part.
+type recorder struct {
+	status int
+	parts  []string
+}
+
+func (r *recorder) Start(status int, h http.Header) error { r.status = status; return nil }
+func (r *recorder) Write(p []byte) error                  { r.parts = append(r.parts, string(p)); return nil }
+
+// outboundAndStreams: the http_* and response_* host functions reach the
+// Outbound and Stream of the request's Call, on every engine.
+func outboundAndStreams(t *testing.T, e engine.Engine) {
+	inst := instantiate(t, compile(t, e, guests.Build(t, guests.Misbehave)), nil)
+	o := &origin{body: bytes.Repeat([]byte("0123456789"), 20000)} // past one read
+	ctx := engine.WithCall(context.Background(), &engine.Call{Outbound: o})
+	resp, err := Call(ctx, inst, "GET", "/fetch?url=http://origin.test/a&n=2", nil)
+	if err != nil || resp.Status != 200 || !bytes.Equal(resp.Body, o.body) || resp.Header.Get("X-Fetched-Status") != "203" {
+		t.Fatalf("fetch: %v %d %.80q %v", err, resp.Status, resp.Body, resp.Header)
+	}
+	if len(o.calls) != 2 || o.calls[0] != "GET http://origin.test/a" {
+		t.Fatalf("origin saw %q", o.calls)
+	}
+	resp, err = Call(ctx, inst, "GET", "/fetch?url=http://refused/", nil)
+	if err != nil || resp.Status != 502 || !strings.Contains(string(resp.Body), "outbound call refused: not on the list") {
+		t.Fatalf("refused fetch: %v %d %q", err, resp.Status, resp.Body)
+	}
+	resp, err = Call(context.Background(), inst, "GET", "/fetch?url=http://origin.test/", nil)
+	if err != nil || resp.Status != 502 || !strings.Contains(string(resp.Body), "refused") {
+		t.Fatalf("fetch without a Call: %v %d %q", err, resp.Status, resp.Body)
+	}
+	rec := &recorder{}
+	out, err := inst.Handle(engine.WithCall(context.Background(), &engine.Call{Stream: rec}),
+		abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/stream?n=3", Header: http.Header{}}))
+	if err != nil || rec.status != 200 || strings.Join(rec.parts, "|") != "data: part 0\n\n|data: part 1\n\n|data: part 2\n\n" || len(out) != 0 {
+		t.Fatalf("stream: %v, status %d, parts %q, returned %d bytes", err, rec.status, rec.parts, len(out))
+	}
+	// Without a Stream the same handler's response comes whole.
+	resp, err = Call(context.Background(), inst, "GET", "/stream?n=2", nil)
+	if err != nil || string(resp.Body) != "data: part 0\n\ndata: part 1\n\n" {
+		t.Fatalf("unstreamed: %v %q", err, resp.Body)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -142,4 +144,47 @@ func hammer(b *testing.B, url string, header http.Header) {
 			}
 		}
 	})
+}
+
+// BenchmarkOutboundCall measures a handler that calls a local origin and
+// answers what it said (the misbehave guest's /fetch), against a native
+// handler making the same call with net/http: what a call costs beyond
+// the request, with an origin that answers at once.
+func BenchmarkOutboundCall(b *testing.B) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "origin says hi") }))
+	b.Cleanup(origin.Close)
+	native := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(w, resp.Body)
+	}))
+	b.Cleanup(native.Close)
+	env := testenv.Start(b, testenv.ControlPlaneConfig(b.TempDir(), "127.0.0.1:0"))
+	cfg := env.WorkerConfig()
+	cfg.Worker.OutboundPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	w := testenv.StartWorker(b, cfg)
+	env.Upload(b, "mis", guests.Misbehave)
+	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/", Module: "mis",
+		Options: &registryv1.RouteOptions{Outbound: &registryv1.OutboundPolicy{Allow: []string{origin.URL}}}}); err != nil {
+		b.Fatal(err)
+	}
+	path := "/fetch?url=" + url.QueryEscape(origin.URL+"/")
+	poll.Eventually(b, 3*time.Minute, func() error {
+		resp, err := http.Get(w.URL() + path)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return nil
+	})
+	for _, bc := range []struct{ name, url string }{{"native", native.URL}, {"worker", w.URL()}} {
+		b.Run(bc.name, func(b *testing.B) { hammer(b, bc.url+path, nil) })
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/nanoedge/nanoedge/bench/handlers"
@@ -16,6 +17,10 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to serve on; the chosen one is printed")
 	flag.Parse()
+	// The worker's outbound transport keeps 64 idle connections per
+	// origin; so does the baseline's, or /backend under load would churn
+	// connections where the worker reuses them.
+	http.DefaultTransport.(*http.Transport).MaxIdleConnsPerHost = 64
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "native:", err)

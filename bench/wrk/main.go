@@ -7,7 +7,10 @@
 // reports throughput ratios, the server process's own CPU per request
 // (from /proc, not the load generator's), and latency percentiles at a
 // fixed rate of half the worker's throughput, measured by an open-loop
-// client in this process.
+// client in this process. The waiting cases (a handler that sleeps, one
+// that calls a backend answering after 100 ms, run as a third process)
+// report the worker's resident memory after them; the stream case
+// reports time to first byte of a flushed response.
 //
 //	go run ./bench/wrk -rounds 5 -duration 4s
 package main
@@ -51,7 +54,7 @@ func main() {
 	flag.IntVar(&o.conns, "c", 8, "wrk connections")
 	flag.StringVar(&o.engine, "engine", "wazero", "worker engine (wasmtime and wasmer need -tags on the nanoedge build: see -tags)")
 	flag.BoolVar(&o.preInit, "pre-initialize", false, "worker --pre-initialize")
-	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload", "cases to run, comma-separated")
+	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload,sleep,backend,stream", "cases to run, comma-separated")
 	flag.BoolVar(&o.latency, "latency", true, "also measure latency at half the worker's throughput")
 	flag.IntVar(&o.maxInstances, "max-instances", 0, "worker --max-instances (0: its default)")
 	flag.Parse()
@@ -69,6 +72,10 @@ func main() {
 // script for a request that is not a plain GET.
 type testCase struct {
 	name, nativePath, workerPath, script string
+	// conns, if set, replaces -c: the waiting cases need many clients.
+	conns int
+	// ttfb: the case reports time to first byte instead of throughput.
+	ttfb bool
 }
 
 var allCases = []testCase{
@@ -77,6 +84,9 @@ var allCases = []testCase{
 	{name: "json", nativePath: "/json?id=42&fields=all", workerPath: "/json?id=42&fields=all", script: jsonScript},
 	{name: "64k", nativePath: "/64k", workerPath: "/64k"},
 	{name: "upload", nativePath: "/upload", workerPath: "/upload", script: uploadScript},
+	{name: "sleep", nativePath: "/sleep", workerPath: "/sleep", conns: 16},
+	{name: "backend", nativePath: "/backend", workerPath: "/backend", conns: 1000},
+	{name: "stream", nativePath: "/stream", workerPath: "/stream", ttfb: true},
 }
 
 const jsonScript = `wrk.headers["Accept"] = "application/json"
@@ -119,12 +129,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("wat2wasm (install wabt): %w", err)
 	}
 
-	native, nativeAddr, err := startNative(ctx, filepath.Join(tmp, "native"))
+	backend, backendAddr, err := startNative(ctx, filepath.Join(tmp, "native"), "")
+	if err != nil {
+		return err
+	}
+	defer stop(backend)
+	native, nativeAddr, err := startNative(ctx, filepath.Join(tmp, "native"), "http://"+backendAddr)
 	if err != nil {
 		return err
 	}
 	defer stop(native)
-	worker, workerAddr, err := startWorker(ctx, tmp, root, o, minWasm)
+	worker, workerAddr, err := startWorker(ctx, tmp, root, o, minWasm, "http://"+backendAddr)
 	if err != nil {
 		return err
 	}
@@ -134,8 +149,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		map[bool]string{true: ", --pre-initialize"}[o.preInit])
 	fmt.Fprintln(out, "| case | native req/s | worker req/s | worker / native | server CPU per request, native | worker | p50 / p99 at half the worker's rate, native | worker |")
 	fmt.Fprintln(out, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	var notes []string
 	for _, tc := range allCases {
 		if !slices.Contains(strings.Split(o.cases, ","), tc.name) {
+			continue
+		}
+		if tc.ttfb {
+			n, err := firstByte(ctx, "http://"+nativeAddr+tc.nativePath, 40)
+			if err != nil {
+				return err
+			}
+			w, err := firstByte(ctx, "http://"+workerAddr+tc.workerPath, 40)
+			if err != nil {
+				return err
+			}
+			notes = append(notes, fmt.Sprintf("%s: time to first byte of a response flushed before a 50 ms sleep, median of 40: native %v, worker %v", tc.name, n, w))
 			continue
 		}
 		var nat, wrk []result
@@ -154,7 +182,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 				}
 				r, err := wrkRound(ctx, o, tmp, tc, "http://"+addr+path, srv.Process.Pid)
 				if err != nil {
-					return fmt.Errorf("%s: %w", tc.name, err)
+					return fmt.Errorf("%s, %s: %w", tc.name, map[bool]string{true: "worker", false: "native"}[isWorker], err)
 				}
 				if isWorker {
 					w = r
@@ -180,10 +208,50 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			lat = fmt.Sprintf("%v / %v", np[0], np[1])
 			wlat = fmt.Sprintf("%v / %v at %.0f/s", wp[0], wp[1], rate)
 		}
-		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", tc.name, spread(rpsOf(nat), "%.0f"), spread(rpsOf(wrk), "%.0f"),
+		name := tc.name
+		if tc.conns > 0 {
+			name += fmt.Sprintf(" (-c%d)", tc.conns)
+			if rss, err := proc.RSS(worker.Process.Pid); err == nil {
+				nrss, _ := proc.RSS(native.Process.Pid)
+				notes = append(notes, fmt.Sprintf("%s: resident memory after the case, native %d MiB, worker %d MiB", tc.name, nrss>>20, rss>>20))
+			}
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, spread(rpsOf(nat), "%.0f"), spread(rpsOf(wrk), "%.0f"),
 			spread(ratios, "%.2fx"), cpuPer(nat), cpuPer(wrk), lat, wlat)
 	}
+	if len(notes) > 0 {
+		fmt.Fprintln(out)
+		for _, n := range notes {
+			fmt.Fprintln(out, "- "+n)
+		}
+	}
 	return nil
+}
+
+// firstByte fetches url n times, one after another, and returns the
+// median time to the first byte of the body.
+func firstByte(ctx context.Context, url string, n int) (time.Duration, error) {
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	var ds []time.Duration
+	for range n {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		var b [1]byte
+		_, err = io.ReadFull(resp.Body, b[:])
+		ds = append(ds, time.Since(start))
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return 0, fmt.Errorf("%s: %d %v", url, resp.StatusCode, err)
+		}
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2].Round(10 * time.Microsecond), nil
 }
 
 // repoRoot is the module root above the working directory.
@@ -204,8 +272,10 @@ func repoRoot() (string, error) {
 	}
 }
 
-func startNative(ctx context.Context, bin string) (*exec.Cmd, string, error) {
+// startNative runs bench/native; its handler /backend calls backend.
+func startNative(ctx context.Context, bin, backend string) (*exec.Cmd, string, error) {
 	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "BACKEND="+backend)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, "", err
@@ -224,8 +294,9 @@ func startNative(ctx context.Context, bin string) (*exec.Cmd, string, error) {
 }
 
 // startWorker runs `nanoedge dev` in dir serving bench/guest on /, then
-// pushes the minimal guest with the CLI and routes /min to it.
-func startWorker(ctx context.Context, dir, root string, o options, minWasm string) (*exec.Cmd, string, error) {
+// pushes the minimal guest with the CLI and routes /min to it, and lets
+// /backend call backend.
+func startWorker(ctx context.Context, dir, root string, o options, minWasm, backend string) (*exec.Cmd, string, error) {
 	ports, err := proc.FreeAddrs(3)
 	if err != nil {
 		return nil, "", err
@@ -250,13 +321,18 @@ func startWorker(ctx context.Context, dir, root string, o options, minWasm strin
 		return nil, "", err
 	}
 	for _, a := range [][]string{{"push", "--controlplane", ports[1], "--name", "min", minWasm},
-		{"route", "set", "--controlplane", ports[1], "--path", "/min", "--module", "min"}} {
+		{"route", "set", "--controlplane", ports[1], "--path", "/min", "--module", "min"},
+		{"vars", "set", "--controlplane", ports[1], "guest", "BACKEND=" + backend},
+		{"route", "set", "--controlplane", ports[1], "--path", "/backend", "--module", "guest", "--allow-outbound", backend}} {
 		c := exec.CommandContext(ctx, bin, a...)
 		c.Dir = dir
 		if b, err := c.CombinedOutput(); err != nil {
 			stop(cmd)
 			return nil, "", fmt.Errorf("nanoedge %s: %v: %s", a[0], err, b)
 		}
+	}
+	if err := waitOK(ctx, "http://"+ports[0]+"/backend"); err != nil {
+		return cmd, ports[0], err
 	}
 	return cmd, ports[0], waitOK(ctx, "http://"+ports[0]+"/min")
 }
@@ -304,7 +380,13 @@ var (
 // wrkRound runs wrk once against url and reads the server pid's CPU
 // before and after.
 func wrkRound(ctx context.Context, o options, dir string, tc testCase, url string, pid int) (result, error) {
-	args := []string{"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(o.conns), "-d" + o.duration.String(), url}
+	conns := o.conns
+	if tc.conns > 0 {
+		conns = tc.conns
+	}
+	// A queue of a thousand clients waits longer than wrk's 2 s default
+	// before giving up; a reply within 10 s counts, and shows in the rate.
+	args := []string{"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(conns), "-d" + o.duration.String(), "--timeout", "10s", url}
 	if tc.script != "" {
 		script := filepath.Join(dir, tc.name+".lua")
 		if err := os.WriteFile(script, []byte(tc.script), 0o600); err != nil {
@@ -356,7 +438,8 @@ func openLoop(ctx context.Context, url string, tc testCase, rate float64, d time
 	if tc.name == "upload" {
 		method, body = "POST", make([]byte, 1<<20)
 	}
-	for range 64 {
+	// Enough clients for the rate at a slow handler's latency.
+	for range max(64, int(rate/4)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -56,12 +56,17 @@ func (Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Host != "" && req.Host != req.URL.Host {
 		ar.Host = req.Host
 	}
-	enc := abi.AppendRequest(make([]byte, 0, abi.RequestSize(&ar)), &ar)
-	h := httpSend(unsafe.Pointer(unsafe.SliceData(enc)), uint32(len(enc)))
+	// The encoding is the host's to read during the call only, and the
+	// decoded head's strings are copies: one buffer serves every call.
+	sendBuf = abi.AppendRequest(sendBuf[:0], &ar)
+	h := httpSend(unsafe.Pointer(unsafe.SliceData(sendBuf)), uint32(len(sendBuf)))
+	if cap(sendBuf) > maxKeptBody {
+		sendBuf = nil
+	}
 	if h < 0 {
 		return nil, outboundError(h, lastError())
 	}
-	head := make([]byte, 4<<10)
+	head := headBuf[:cap(headBuf)]
 	n := httpHead(h, unsafe.Pointer(&head[0]), uint32(len(head)))
 	if n > int32(len(head)) {
 		head = make([]byte, n)
@@ -93,6 +98,12 @@ func (Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, nil
 }
+
+// sendBuf and headBuf are reused by every outbound call.
+var (
+	sendBuf []byte
+	headBuf = make([]byte, 4<<10)
+)
 
 func lastError() string {
 	var buf [512]byte

@@ -260,9 +260,32 @@ func fdRead(s *System, mem []byte, a []uint64) (uint32, error) {
 	return ErrnoSuccess, nil
 }
 
-// pollOneoff sleeps for the shortest clock subscription, at most
-// MaxSleepSlice at a time, and reports the subscriptions that are due;
-// there are no file descriptors to wait on.
+// sleep waits up to d outside the request's CPU share and returns how
+// long it slept. With the request's context it sleeps until d or the
+// context's end, when the guest, back in its code, is stopped; without
+// one, MaxSleepSlice at most, so that the guest comes back to where
+// interruption is checked that often.
+func (s *System) sleep(d time.Duration) time.Duration {
+	c := s.call()
+	if c.Ctx == nil {
+		d = min(d, MaxSleepSlice)
+		c.Waiting(func() { time.Sleep(d) })
+		return d
+	}
+	start := time.Now()
+	c.Waiting(func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.Ctx.Done():
+		}
+	})
+	return time.Since(start)
+}
+
+// pollOneoff sleeps for the shortest clock subscription and reports the
+// subscriptions that are due; there are no file descriptors to wait on.
 func pollOneoff(s *System, mem []byte, a []uint64) (uint32, error) {
 	in, out, n := arg(a, 0), arg(a, 1), arg(a, 2)
 	if n == 0 || n > 1024 {
@@ -293,9 +316,7 @@ func pollOneoff(s *System, mem []byte, a []uint64) (uint32, error) {
 	}
 	slept := int64(0)
 	if shortest > 0 {
-		d := min(time.Duration(shortest), MaxSleepSlice)
-		s.call().Waiting(func() { time.Sleep(d) })
-		slept = int64(d)
+		slept = int64(s.sleep(time.Duration(shortest)))
 	}
 	k := 0
 	report := func(i int, errno uint16) {

@@ -438,8 +438,9 @@ func openLoop(ctx context.Context, url string, tc testCase, rate float64, d time
 	if tc.name == "upload" {
 		method, body = "POST", make([]byte, 1<<20)
 	}
-	// Enough clients for the rate at a slow handler's latency.
-	for range max(64, int(rate/4)) {
+	// 64 clients, or as many as the case's wrk connections where a
+	// handler waits and each client spends most of its time waiting.
+	for range max(64, tc.conns) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -141,6 +141,16 @@ func TestBrowserHost(t *testing.T) {
 			Exit     int      `json:"exit"`
 			ExitHost string   `json:"exitHost"`
 			After    string   `json:"after"`
+			Outbound struct {
+				Status int    `json:"status"`
+				Host   string `json:"host"`
+				Body   string `json:"body"`
+			} `json:"outbound"`
+			Stream struct {
+				Status int    `json:"status"`
+				Host   string `json:"host"`
+				Body   string `json:"body"`
+			} `json:"stream"`
 		} `json:"recycle"`
 		Results []struct {
 			conformance.Result
@@ -185,6 +195,15 @@ func TestBrowserHost(t *testing.T) {
 		rc := online.Recycle
 		if strings.Join(rc.Before, ",") != "1,2" || rc.Exit != 500 || rc.ExitHost != "browser" || rc.After != "1" {
 			t.Fatalf("instance reuse and recycling in the browser: %+v", rc)
+		}
+	})
+	t.Run("a handler that calls out goes to the network; a stream comes whole", func(t *testing.T) {
+		o, st := online.Recycle.Outbound, online.Recycle.Stream
+		if o.Status != 502 || o.Host == "browser" || !strings.Contains(o.Body, "this route allows no outbound calls") {
+			t.Fatalf("outbound call in the browser: %+v", o)
+		}
+		if st.Status != 200 || st.Host != "browser" || st.Body != "data: part 0\n\ndata: part 1\n\n" {
+			t.Fatalf("flushed response in the browser: %+v", st)
 		}
 	})
 	t.Run("conformance", func(t *testing.T) {

@@ -1,6 +1,8 @@
 package systemtest
 
 import (
+	"bufio"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,6 +73,27 @@ func TestCGIModuleInC(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("stdout streams from the end of the header section", func(t *testing.T) {
+		// The script writes a first line, flushes and spins: the line
+		// reaches the client at once, and the deadline then cuts the
+		// connection (a whole response would be a 504 without it).
+		resp, err := http.Get(w.URL() + "/c/partial")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if resp.StatusCode != 200 || line != "first part\n" || err != nil {
+			t.Fatalf("got %d, %q, %v", resp.StatusCode, line, err)
+		}
+		if _, err := io.ReadAll(resp.Body); err == nil {
+			t.Fatal("the stream ended cleanly; the deadline must cut it")
+		}
+		if r := get(t, w.URL()+"/c/after"); r.status != 200 {
+			t.Fatalf("after: %d %q", r.status, r.body)
+		}
+	})
 
 	t.Run("a module that is neither kind is refused at upload", func(t *testing.T) {
 		_, err := env.Publisher.Upload(ctxT(t), "nothing", []byte("\x00asm\x01\x00\x00\x00"), client.WithSigner(env.Key))

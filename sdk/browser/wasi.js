@@ -97,6 +97,9 @@ export class WASI {
       fd_prestat_get: () => ERRNO_BADF, // no preopened directories
       fd_prestat_dir_name: () => ERRNO_BADF,
       fd_seek: () => ERRNO_BADF,
+      fd_readdir: () => ERRNO_BADF, // no directories
+      fd_filestat_get: () => ERRNO_BADF,
+      path_readlink: () => ERRNO_BADF,
       path_open: () => ERRNO_NOSYS,
       path_filestat_get: () => ERRNO_NOSYS,
       sched_yield: () => ERRNO_SUCCESS,

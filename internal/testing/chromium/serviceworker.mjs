@@ -85,7 +85,14 @@ try {
     const before = [await count(), await count()];
     const exit = await fetch("/bad/exit");
     const after = await count();
-    return { before, exit: exit.status, exitHost: exit.headers.get("X-Nanoedge-Host"), after };
+    // A handler that calls out is stopped and its request goes to the
+    // network, where the worker answers under the route's policy (this
+    // route allows no calls); a flushed response comes whole.
+    const out = await fetch("/bad/fetch?url=" + encodeURIComponent("http://origin.invalid/"));
+    const stream = await fetch("/bad/stream?n=2");
+    return { before, exit: exit.status, exitHost: exit.headers.get("X-Nanoedge-Host"), after,
+      outbound: { status: out.status, host: out.headers.get("X-Nanoedge-Host"), body: await out.text() },
+      stream: { status: stream.status, host: stream.headers.get("X-Nanoedge-Host"), body: await stream.text() } };
   });
 
   // 2. Bytes that are not what was signed are refused; requests go to the network.

@@ -73,14 +73,25 @@ func Env(r *abi.Request) []string {
 	return out
 }
 
+// HeaderEnd locates the blank line that ends a CGI response's header
+// section: the header is stdout[:end], the body starts at end+sep; end
+// is -1 while there is none.
+func HeaderEnd(stdout []byte) (end, sep int) {
+	end, sep = bytes.Index(stdout, []byte("\r\n\r\n")), 4
+	if i := bytes.Index(stdout, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
+		end, sep = i, 2
+	}
+	return end, sep
+}
+
+// MaxHeaderBytes bounds a CGI response's header section.
+const MaxHeaderBytes = maxHeaderBytes
+
 // ParseResponse reads a CGI response: header lines, a blank line, the
 // body. "Status: 404 Not Found" sets the status; a Location without a
 // Status is a 302; otherwise the status is 200.
 func ParseResponse(stdout []byte) (*abi.Response, error) {
-	end, sep := bytes.Index(stdout, []byte("\r\n\r\n")), 4
-	if i := bytes.Index(stdout, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
-		end, sep = i, 2
-	}
+	end, sep := HeaderEnd(stdout)
 	if end < 0 {
 		return nil, fmt.Errorf("%w: no blank line after the headers in %d bytes of output", ErrBadResponse, len(stdout))
 	}

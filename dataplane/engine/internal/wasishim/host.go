@@ -14,8 +14,12 @@ import (
 
 // Host is the host functions of abi.ImportModule, for every engine: a
 // handler reads its worker's flags and edge data, calls out over HTTP and
-// streams its response through them, reaching what System.Call reaches. Unlike WASI's, a pointer outside guest memory traps.
-var Host = []Func{
+// streams its response through them, reaching what System.Call reaches.
+// Unlike WASI's, a pointer outside guest memory traps.
+var Host = append(hostEdge, hostHTTP...)
+
+// hostEdge are the flag and store reads.
+var hostEdge = []Func{
 	{abi.ImportFlag, []Kind{I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		on, ok := s.call().EdgeData().Flag(string(slice(mem, arg(a, 0), arg(a, 1))))
 		switch {
@@ -163,8 +167,6 @@ var hostHTTP = []Func{
 		return i32(abi.Failed), nil
 	}},
 }
-
-func init() { Host = append(Host, hostHTTP...) }
 
 // Set is one import module the engines offer a handler.
 type Set struct {

@@ -22,6 +22,20 @@ func hostFunc(t *testing.T, name string) *Func {
 	return nil
 }
 
+// TestEveryHostFuncIsImportable: what engines offer (Host) and what they
+// let a module import (Imports) are the same list.
+func TestEveryHostFuncIsImportable(t *testing.T) {
+	for _, name := range []string{abi.ImportFlag, abi.ImportKVGet, abi.ImportHTTPSend, abi.ImportHTTPHead, abi.ImportHTTPRead,
+		abi.ImportHTTPClose, abi.ImportHTTPError, abi.ImportResponseStart, abi.ImportResponseWrite} {
+		if !Importable(abi.ImportModule, name) {
+			t.Errorf("%s.%s is not importable", abi.ImportModule, name)
+		}
+	}
+	if len(Host) != 9 {
+		t.Errorf("Host has %d functions; the ABI lists 9", len(Host))
+	}
+}
+
 // okOutbound answers every call with a short body.
 type okOutbound struct{}
 

@@ -140,6 +140,15 @@ var Funcs = []Func{
 	{"fd_fdstat_set_flags", []Kind{I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		return ErrnoNosys, nil
 	}},
+	{"fd_filestat_get", []Kind{I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
+		if a[0] > 2 {
+			return ErrnoBadf, nil
+		}
+		st := slice(mem, arg(a, 1), 64)
+		clear(st)
+		st[16] = 2 // character device
+		return ErrnoSuccess, nil
+	}},
 	{"fd_prestat_dir_name", []Kind{I32, I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		return ErrnoBadf, nil
 	}},
@@ -147,6 +156,9 @@ var Funcs = []Func{
 		return ErrnoBadf, nil // no preopened directories
 	}},
 	{"fd_read", []Kind{I32, I32, I32, I32}, []Kind{I32}, fdRead},
+	{"fd_readdir", []Kind{I32, I32, I32, I64, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
+		return ErrnoBadf, nil // no directories
+	}},
 	{"fd_seek", []Kind{I32, I64, I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		return ErrnoBadf, nil // nothing is seekable
 	}},
@@ -156,6 +168,9 @@ var Funcs = []Func{
 	}},
 	{"path_open", []Kind{I32, I32, I32, I32, I32, I64, I64, I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		return ErrnoNosys, nil
+	}},
+	{"path_readlink", []Kind{I32, I32, I32, I32, I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
+		return ErrnoBadf, nil // no preopened directories to resolve a path in
 	}},
 	{"poll_oneoff", []Kind{I32, I32, I32, I32}, []Kind{I32}, pollOneoff},
 	{"proc_exit", []Kind{I32}, nil, func(s *System, mem []byte, a []uint64) (uint32, error) {

@@ -2,7 +2,8 @@
 // SDK, only WASI and the CGI convention. The last path segment picks a
 // behaviour: "loop" spins forever, "recurse" runs for ever without a loop
 // (2^64 calls, 64 deep), "oom" allocates until memory runs out,
-// "garbage" writes no header section, "exit3" exits with status 3; any
+// "garbage" writes no header section, "exit3" exits with status 3,
+// "partial" writes its header and a first line, flushes, then spins; any
 // other path describes the request in X-Cgi-* headers and echoes the body.
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,12 @@ int main(void) {
 			*p = (char *)hoard;
 			hoard = p;
 		}
+	}
+	if (strcmp(last, "partial") == 0) {
+		printf("Content-Type: text/plain\r\n\r\nfirst part\n");
+		fflush(stdout);
+		volatile unsigned long n = 0;
+		for (;;) n++;
 	}
 	if (strcmp(last, "garbage") == 0) {
 		fputs("this is not a CGI response", stdout);

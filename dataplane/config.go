@@ -25,10 +25,13 @@ type Config struct {
 	MaxHeaderBytes int
 	// ReadHeaderTimeout cuts clients that are slow to send headers.
 	ReadHeaderTimeout time.Duration
-	// MaxInstances bounds concurrent instances of one module; requests
-	// beyond it wait for a free one until their deadline. Instances that
-	// wait (on the network, in a sleep) hold memory, not CPU: this bounds
-	// a module's memory, about 3-6 MB per warm Go instance.
+	// ModuleMemory and MaxInstances bound the instances of one module at
+	// once: as many as ModuleMemory holds at the linear memory size of
+	// the module's first instance, at most MaxInstances. Requests beyond
+	// wait for a free instance until their deadline (503). Instances that
+	// wait (on the network, in a sleep) hold memory, not CPU: these bound
+	// memory, and Concurrency bounds CPU.
+	ModuleMemory uint64
 	MaxInstances int
 	// Concurrency bounds the requests running guest code at once, over
 	// all modules; a request waiting on the network or a sleep gives its
@@ -104,7 +107,8 @@ func DefaultConfig() Config {
 		MaxResponseBody:   16 << 20,
 		MaxHeaderBytes:    64 << 10,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxInstances:      64,
+		ModuleMemory:      1 << 30,
+		MaxInstances:      1024,
 		Concurrency:       2 * runtime.GOMAXPROCS(0),
 		OutboundMaxCalls:  50,
 		OutboundMaxBytes:  32 << 20,
@@ -134,8 +138,8 @@ func (c Config) Validate() error {
 	if c.Concurrency <= 0 || c.OutboundMaxCalls <= 0 || c.OutboundMaxBytes <= 0 {
 		errs = append(errs, errors.New("the concurrency and the outbound limits must be positive"))
 	}
-	if c.MaxInstances <= 0 || c.MaxRequestsPerInstance < 0 || c.RecycleMemory == 0 || c.MaxRetained < 0 || c.RetainUnused < 0 {
-		errs = append(errs, errors.New("MaxInstances and RecycleMemory must be positive; MaxRequestsPerInstance, MaxRetained and RetainUnused not negative"))
+	if c.MaxInstances <= 0 || c.ModuleMemory == 0 || c.MaxRequestsPerInstance < 0 || c.RecycleMemory == 0 || c.MaxRetained < 0 || c.RetainUnused < 0 {
+		errs = append(errs, errors.New("MaxInstances, ModuleMemory and RecycleMemory must be positive; MaxRequestsPerInstance, MaxRetained and RetainUnused not negative"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("no Logger"))

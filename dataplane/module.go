@@ -248,6 +248,21 @@ func (m *module) warm(ctx context.Context) error {
 	return nil
 }
 
+// fit bounds the module's instances to what budget holds at the memory
+// of its one warm instance, at most limit. It runs before the module
+// serves, with no instance in use.
+func (m *module) fit(budget uint64, limit int) int {
+	m.mu.Lock()
+	size := m.memory
+	m.mu.Unlock()
+	n := limit
+	if size > 0 && budget/size < uint64(limit) {
+		n = max(int(budget/size), 1)
+	}
+	m.slots = make(chan struct{}, n)
+	return n
+}
+
 // close unloads the module once its in-flight requests finish.
 func (m *module) close() {
 	m.mu.Lock()

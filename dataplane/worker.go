@@ -762,10 +762,11 @@ func (w *Worker) loadNew(ctx context.Context, name, digest string) (*module, err
 		m.close()
 		return nil, w.loadFailed(digest, fmt.Errorf("instantiate: %w", err))
 	}
+	instances := m.fit(w.cfg.ModuleMemory, w.cfg.MaxInstances)
 	w.statsMu.Lock()
 	delete(w.loadErr, digest)
 	w.statsMu.Unlock()
-	w.cfg.Logger.Info("module loaded", "module", name, "digest", shortDigest(digest), "bytes", size,
+	w.cfg.Logger.Info("module loaded", "module", name, "digest", shortDigest(digest), "bytes", size, "max_instances", instances,
 		"fetch_ms", ms(fetched), "compile_ms", ms(compiledIn), "warm_ms", ms(time.Since(start)-fetched-compiledIn))
 	return m, nil
 }

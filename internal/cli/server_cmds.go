@@ -124,7 +124,7 @@ type workerFlags struct {
 	maxInstances, maxRequests       *int
 	timeout                         *time.Duration
 	concurrency, outboundCalls      *int
-	outboundMB                      *int64
+	outboundMB, moduleMB            *int64
 	// private are the networks off the public internet handlers may call;
 	// devPrivate is what dev allows when none is given (loopback).
 	private    *listFlag
@@ -139,7 +139,8 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		memoryMB:      fs.Int64("memory-limit-mb", 128, "memory cap of one instance, in MiB"),
 		maxBody:       fs.Int64("max-body-mb", 8, "largest request body, in MiB"),
 		timeout:       fs.Duration("request-timeout", 10*time.Second, "wall-clock limit of one request in a handler"),
-		maxInstances:  fs.Int("max-instances", 0, "most instances of one module at a time, each 3-6 MB for a Go module; requests beyond wait for one (0: 64)"),
+		maxInstances:  fs.Int("max-instances", 0, "most instances of one module at a time; requests beyond wait for one (0: 1024)"),
+		moduleMB:      fs.Int64("module-memory-mb", 1024, "memory one module's instances may hold together, counted at the size of its first instance (a Go module's is 2-6 MiB): it bounds instances waiting on the network or in sleeps"),
 		concurrency:   fs.Int("concurrency", 0, "most requests running guest code at once over all modules; a request waiting on the network or a sleep gives its place up (0: two per CPU)"),
 		outboundCalls: fs.Int("outbound-max-calls", 50, "most outbound HTTP calls one request may make (a route may lower it)"),
 		outboundMB:    fs.Int64("outbound-max-mb", 32, "most MiB of responses one request's outbound calls may bring (a route may lower it)"),
@@ -166,6 +167,8 @@ func (f workerFlags) check() error {
 		return usageErr("--request-timeout must be positive")
 	case *f.maxInstances < 0:
 		return usageErr("--max-instances must not be negative")
+	case *f.moduleMB <= 0:
+		return usageErr("--module-memory-mb must be positive")
 	case *f.concurrency < 0:
 		return usageErr("--concurrency must not be negative")
 	case *f.outboundCalls <= 0 || *f.outboundMB <= 0:
@@ -198,6 +201,7 @@ func (f workerFlags) config(e *env, cpAddr string) (server.WorkerConfig, error) 
 	if *f.maxInstances != 0 {
 		wc.MaxInstances = *f.maxInstances
 	}
+	wc.ModuleMemory = uint64(*f.moduleMB) << 20
 	if *f.concurrency != 0 {
 		wc.Concurrency = *f.concurrency
 	}

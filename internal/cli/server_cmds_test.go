@@ -21,7 +21,7 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 		instances, requests int
 		recycle             uint64
 	}{
-		{nil, 64, 0, 64 << 20},
+		{nil, 1024, 0, 64 << 20},
 		{[]string{"--max-instances", "3", "--max-requests-per-instance", "500", "--recycle-memory-mb", "32"}, 3, 500, 32 << 20},
 	}
 	for _, tt := range tests {
@@ -46,7 +46,7 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 			t.Fatalf("%v: %v", tt.args, err)
 		}
 	}
-	if d := dataplane.DefaultConfig(); d.MaxInstances != 64 || d.Concurrency != 2*runtime.GOMAXPROCS(0) || d.OutboundMaxCalls != 50 || d.OutboundMaxBytes != 32<<20 || d.RecycleMemory != 64<<20 {
+	if d := dataplane.DefaultConfig(); d.MaxInstances != 1024 || d.ModuleMemory != 1<<30 || d.Concurrency != 2*runtime.GOMAXPROCS(0) || d.OutboundMaxCalls != 50 || d.OutboundMaxBytes != 32<<20 || d.RecycleMemory != 64<<20 {
 		t.Fatalf("the flags' defaults no longer match dataplane.DefaultConfig: %+v", d)
 	}
 }

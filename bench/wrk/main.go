@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.IntVar(&o.conns, "c", 8, "wrk connections")
 	flag.StringVar(&o.engine, "engine", "wazero", "worker engine (wasmtime and wasmer need -tags on the nanoedge build: see -tags)")
-	flag.BoolVar(&o.preInit, "pre-initialize", false, "worker --pre-initialize")
+	flag.BoolVar(&o.preInit, "pre-initialize", true, "worker --pre-initialize (its default)")
 	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload,sleep,backend,stream", "cases to run, comma-separated")
 	flag.BoolVar(&o.latency, "latency", true, "also measure latency at half the worker's throughput")
 	flag.IntVar(&o.maxInstances, "max-instances", 0, "worker --max-instances (0: its default)")
@@ -145,8 +145,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer stop(worker)
 
-	fmt.Fprintf(out, "wrk -t%d -c%d, %d rounds of %v per target, alternating; engine %s%s\n\n", o.threads, o.conns, o.rounds, o.duration, o.engine,
-		map[bool]string{true: ", --pre-initialize"}[o.preInit])
+	fmt.Fprintf(out, "wrk -t%d -c%d, %d rounds of %v per target, alternating; engine %s, --pre-initialize=%v\n\n", o.threads, o.conns, o.rounds, o.duration, o.engine, o.preInit)
 	fmt.Fprintln(out, "| case | native req/s | worker req/s | worker / native | server CPU per request, native | worker | p50 / p99 at half the worker's rate, native | worker |")
 	fmt.Fprintln(out, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	var notes []string
@@ -305,9 +304,7 @@ func startWorker(ctx context.Context, dir, root string, o options, minWasm, back
 	args := []string{"dev", "--example", filepath.Join(root, "bench/guest"), "--example-path", "/",
 		"--http-addr", ports[0], "--grpc-addr", ports[1], "--raft-addr", ports[2], "--dashboard-addr", "",
 		"--cache-dir", filepath.Join(dir, "cache"), "--engine", o.engine, "--max-body-mb", "4", "--log-level", "warn"}
-	if o.preInit {
-		args = append(args, "--pre-initialize")
-	}
+	args = append(args, "--pre-initialize="+strconv.FormatBool(o.preInit))
 	if o.maxInstances > 0 {
 		args = append(args, "--max-instances", strconv.Itoa(o.maxInstances))
 	}

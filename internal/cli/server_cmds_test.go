@@ -94,3 +94,29 @@ func TestWorkerOutboundFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestPreInitializeDefault: instances start from a snapshot by default,
+// except on wasmer, which cannot, unless the flag asks (then wasmer
+// refuses at start, naming the option).
+func TestPreInitializeDefault(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"--engine", "wasmtime"}, true},
+		{[]string{"--pre-initialize=false"}, false},
+		{[]string{"--engine", "wasmer"}, false},
+		{[]string{"--engine", "wasmer", "--pre-initialize"}, true},
+	} {
+		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+		wf := addWorkerFlags(fs, "")
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := wf.config(&env{}, "")
+		if err != nil || cfg.Engine.PreInitialize != tt.want {
+			t.Fatalf("%v: pre-initialize %v, %v; want %v", tt.args, cfg.Engine.PreInitialize, err, tt.want)
+		}
+	}
+}

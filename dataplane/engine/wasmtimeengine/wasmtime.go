@@ -5,8 +5,10 @@ package wasmtimeengine
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,9 +132,9 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	}
 	mod := &module{e: e, m: m, cgi: cgi}
 	if e.cfg.PreInitialize && !cgi {
-		if snap, err := e.preInitialize(ctx, wasm); err == nil {
+		if snap, states, err := e.preInitialize(ctx, wasm); err == nil {
 			m.Close()
-			mod.m, mod.initialized = snap, true
+			mod.m, mod.initialized, mod.randomStates = snap, true, states
 		}
 		// Otherwise instances initialize themselves.
 	}
@@ -186,26 +188,31 @@ func (e *Engine) load(wasm []byte) (*wasmtime.Module, error) {
 	return m, err
 }
 
-// preInitialize compiles a snapshot of wasm after its _initialize ran.
-// Snapshots are cached under wasm's own digest, so a cached one needs no
-// run.
-func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Module, error) {
+// preInitialize compiles a snapshot of wasm after its _initialize ran,
+// and finds the Go runtime's random generators in it (see
+// rewrite.RandomStates) by running the initialization again with another
+// random source. Snapshots are cached under wasm's own digest, the
+// generators' offsets beside them, so a cached one needs no run.
+func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Module, []int, error) {
 	path := e.cachePath(wasm, "snapshot")
-	if m := e.cached(path); m != nil {
-		return m, nil
+	if states, err := readOffsets(path); err == nil {
+		if m := e.cached(path); m != nil {
+			return m, states, nil
+		}
 	}
 	exported, names, err := rewrite.ExportGlobals(wasm)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tm, err := wasmtime.NewModule(e.engine, exported)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer tm.Close()
-	run, err := (&module{e: e, m: tm}).start(ctx, &wasishim.System{}, abi.ExportInitialize)
+	tmpl := &module{e: e, m: tm}
+	run, err := tmpl.start(ctx, &wasishim.System{}, abi.ExportInitialize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer run.close()
 	values := make([]uint64, len(names))
@@ -217,18 +224,57 @@ func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Modu
 		case wasmtime.KindI64:
 			values[i] = uint64(v.I64())
 		default:
-			return nil, fmt.Errorf("global %s is not an integer", n)
+			return nil, nil, fmt.Errorf("global %s is not an integer", n)
 		}
+	}
+	var states []int
+	if other, err := tmpl.start(ctx, &wasishim.System{Random: constReader(0x5a)}, abi.ExportInitialize); err == nil {
+		states = rewrite.RandomStates(run.mem(), other.mem())
+		other.close()
 	}
 	snap, err := rewrite.Snapshot(exported, values, bytes.Clone(run.mem()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := wasmtime.NewModule(e.engine, snap)
 	if err == nil {
 		keep(m, path)
+		writeOffsets(path, states)
 	}
-	return m, err
+	return m, states, err
+}
+
+// constReader is a random source of one repeated byte.
+type constReader byte
+
+func (c constReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
+}
+
+// readOffsets reads the generators' offsets kept beside a cached
+// snapshot.
+func readOffsets(path string) ([]int, error) {
+	if path == "" {
+		return nil, os.ErrNotExist
+	}
+	b, err := os.ReadFile(path + ".random")
+	if err != nil {
+		return nil, err
+	}
+	var states []int
+	return states, json.Unmarshal(b, &states)
+}
+
+func writeOffsets(path string, states []int) {
+	if path == "" {
+		return
+	}
+	if b, err := json.Marshal(states); err == nil && os.WriteFile(path+".random.tmp", b, 0o600) == nil {
+		os.Rename(path+".random.tmp", path+".random")
+	}
 }
 
 const (
@@ -272,6 +318,9 @@ type module struct {
 	m           *wasmtime.Module
 	cgi         bool
 	initialized bool // a snapshot: _initialize already ran
+	// randomStates are the offsets of the Go runtime's random generators
+	// in a snapshot's memory, refilled for each instance.
+	randomStates []int
 }
 
 func (m *module) Close(ctx context.Context) error {
@@ -301,6 +350,15 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	run, err := m.start(ctx, &wasishim.System{Env: cfg.Env, Stdout: cfg.Stdout, Stderr: stderr}, entry)
 	if err != nil {
 		return nil, err
+	}
+	// An instance of a snapshot gets random generators of its own.
+	for _, off := range m.randomStates {
+		mem := run.mem()
+		if off+rewrite.RandomStateSize > len(mem) {
+			run.close()
+			return nil, fmt.Errorf("%w: random state at %d lies outside the snapshot's memory", engine.ErrInvalidModule, off)
+		}
+		rand.Read(mem[off : off+rewrite.RandomStateSize])
 	}
 	alloc := run.inst.GetFunc(run.store, abi.ExportAlloc)
 	handle := run.inst.GetFunc(run.store, abi.ExportHandle)

@@ -150,9 +150,9 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 	}
 	m := &module{rt: rt, cm: cm, cgi: cgi, dog: e.dog, interruptible: interruptible, memories: e.memories}
 	if e.cfg.PreInitialize && interruptible && !cgi {
-		if snap, image, err := e.preInitialize(ctx, code); err == nil {
+		if snap, image, states, err := e.preInitialize(ctx, code); err == nil {
 			cm.Close(ctx)
-			m.cm, m.initialized, m.image = snap, true, image
+			m.cm, m.initialized, m.image, m.randomStates = snap, true, image, states
 		}
 		// Otherwise instances initialize themselves, as without the option.
 	}
@@ -166,25 +166,35 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 // snapshot's memory as an image to map rather than as data segments to
 // copy: the module it compiles then starts with zeroed memory of the
 // right size, and the image is nil otherwise.
-func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.CompiledModule, *memoryImage, error) {
+func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.CompiledModule, *memoryImage, []int, error) {
 	exported, names, err := rewrite.ExportGlobals(code)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tcm, err := e.rt.CompileModule(ctx, exported)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer tcm.Close(ctx)
 	tmpl := &module{rt: e.rt, cm: tcm, dog: e.dog, interruptible: true, memories: e.memories}
-	mod, _, err := tmpl.start(ctx, wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep), abi.ExportInitialize, &guestio.TailWriter{})
+	mc := wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep)
+	mod, _, err := tmpl.start(ctx, mc, abi.ExportInitialize, &guestio.TailWriter{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer mod.Close(ctx)
 	values := make([]uint64, len(names))
 	for i, n := range names {
 		values[i] = mod.ExportedGlobal(n).Get()
+	}
+	// The same initialization with another random source tells where the
+	// runtime keeps its random generators: each instance gets its own.
+	var states []int
+	if other, _, err := tmpl.start(ctx, mc.WithRandSource(constReader(0x5a)), abi.ExportInitialize, &guestio.TailWriter{}); err == nil {
+		a, _ := mod.Memory().Read(0, mod.Memory().Size())
+		b, _ := other.Memory().Read(0, other.Memory().Size())
+		states = rewrite.RandomStates(a, b)
+		other.Close(ctx)
 	}
 	mem, _ := mod.Memory().Read(0, mod.Memory().Size())
 	image, err := newMemoryImage(mem, e.memoryLimit())
@@ -196,13 +206,23 @@ func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.Compile
 	if err == nil {
 		var cm wazero.CompiledModule
 		if cm, err = e.rt.CompileModule(ctx, snap); err == nil {
-			return cm, image, nil
+			return cm, image, states, nil
 		}
 	}
 	if image != nil {
 		image.Close()
 	}
-	return nil, nil, err
+	return nil, nil, nil, err
+}
+
+// constReader is a random source of one repeated byte.
+type constReader byte
+
+func (c constReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
 }
 
 var (
@@ -272,6 +292,10 @@ type module struct {
 	image *memoryImage
 	// memories reserves the memory of instances without an image.
 	memories *memoryPool
+	// randomStates are the offsets of the Go runtime's random generators
+	// in a snapshot's memory (rewrite.RandomStates), refilled for each
+	// instance.
+	randomStates []int
 }
 
 func (m *module) Close(ctx context.Context) error {
@@ -309,6 +333,10 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 	if err != nil {
 		return nil, err
 	}
+	if err := reseed(mod.Memory(), m.randomStates); err != nil {
+		mod.Close(ctx)
+		return nil, err
+	}
 	inst := &instance{
 		mod:       mod,
 		alloc:     mod.ExportedFunction(abi.ExportAlloc),
@@ -328,6 +356,18 @@ func (m *module) Instantiate(ctx context.Context, cfg engine.InstanceConfig) (en
 		return nil, fmt.Errorf("%w: module speaks ABI version %d; this worker speaks %d", engine.ErrInvalidModule, v, abi.Version)
 	}
 	return inst, nil
+}
+
+// reseed gives an instance of a snapshot random generators of its own.
+func reseed(mem api.Memory, offsets []int) error {
+	var fresh [rewrite.RandomStateSize]byte
+	for _, off := range offsets {
+		rand.Read(fresh[:])
+		if mem == nil || !mem.Write(uint32(off), fresh[:]) {
+			return fmt.Errorf("%w: random state at %d lies outside the snapshot's memory", engine.ErrInvalidModule, off)
+		}
+	}
+	return nil
 }
 
 // moduleConfig is what every instance gets: clocks, sliced sleeps, random

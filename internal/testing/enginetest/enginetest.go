@@ -35,6 +35,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 	t.Run("passes requests through", func(t *testing.T) { echo(t, e) })
 	t.Run("answers the nanoedge host functions", func(t *testing.T) { hostFunctions(t, e) })
 	t.Run("calls out and streams through its Call", func(t *testing.T) { outboundAndStreams(t, e) })
+	t.Run("gives each instance its own random state", func(t *testing.T) { ownRandomState(t, e) })
 	t.Run("keeps instances apart", func(t *testing.T) { isolated(t, e) })
 	t.Run("stops misbehaving guests", func(t *testing.T) { misbehave(t, e) })
 	t.Run("refuses responses outside guest memory", func(t *testing.T) { badABI(t, e) })
@@ -258,6 +259,41 @@ func outboundAndStreams(t *testing.T, e engine.Engine) {
 	resp, err = Call(context.Background(), inst, "GET", "/stream?n=2", nil)
 	if err != nil || string(resp.Body) != "data: part 0\n\ndata: part 1\n\n" {
 		t.Fatalf("unstreamed: %v %q", err, resp.Body)
+	}
+}
+
+// ownRandomState: two instances of one module draw different numbers from
+// math/rand/v2 and iterate new maps in different orders, as two processes
+// would; instances started from one snapshot must not share the Go
+// runtime's generators.
+func ownRandomState(t *testing.T, e engine.Engine) {
+	m := compile(t, e, guests.Build(t, guests.Misbehave))
+	draws := func() []string {
+		inst := instantiate(t, m, nil)
+		var out []string
+		for range 4 {
+			resp, err := Call(context.Background(), inst, "GET", "/random", nil)
+			if err != nil || resp.Status != 200 {
+				t.Fatalf("random: %v %d", err, resp.Status)
+			}
+			out = append(out, string(resp.Body))
+		}
+		return out
+	}
+	a, b := draws(), draws()
+	numbers, orders := 0, 0
+	for i := range a {
+		na, oa, _ := strings.Cut(a[i], " ")
+		nb, ob, _ := strings.Cut(b[i], " ")
+		if na != nb {
+			numbers++
+		}
+		if oa != ob {
+			orders++
+		}
+	}
+	if numbers != len(a) || orders == 0 {
+		t.Fatalf("two instances drew alike: %q and %q", a, b)
 	}
 }
 

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path"
@@ -117,6 +118,17 @@ func init() {
 					return
 				}
 			}
+			return
+		case "random": // a number from math/rand/v2 and a new map's iteration order
+			m := map[int]bool{}
+			for i := range 16 {
+				m[i] = true
+			}
+			var order []int
+			for k := range m {
+				order = append(order, k)
+			}
+			fmt.Fprintln(w, rand.Uint64(), order)
 			return
 		case "splitting": // a value that would split the response
 			w.Header()["X-Split"] = []string{"a\r\nSet-Cookie: evil=1"}

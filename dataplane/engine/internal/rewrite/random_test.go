@@ -28,8 +28,8 @@ func TestRandomStates(t *testing.T) {
 	}
 	differ(64, 36) // a generator at 64
 	counters(64+RandomStateSize, 3, 32, 4)
-	differ(1024, 1) // a map seed
-	differ(1100, 4) // a hash key
+	differ(1024, 1)  // a map seed
+	differ(1100, 4)  // a hash key
 	differ(2048, 64) // a random buffer of 512 bytes
 	counters(2048+512, 0, 32, 0)
 	differ(4096, 36) // counters out of range: not a generator

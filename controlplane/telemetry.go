@@ -97,6 +97,7 @@ func notBackwards(prev, cur *registryv1.WorkerReport) error {
 			continue
 		}
 		if v.Requests < p.Requests || v.ServerErrors < p.ServerErrors || v.Traps < p.Traps || v.Timeouts < p.Timeouts ||
+			v.OutboundCalls < p.OutboundCalls || v.OutboundFailures < p.OutboundFailures ||
 			v.Successes < p.Successes || v.Redirects < p.Redirects || v.ClientErrors < p.ClientErrors {
 			return statusInvalid(fmt.Sprintf("controlplane: report: counters of %s%s %s went back within one worker incarnation", v.Host, v.PathPrefix, v.ModuleDigest))
 		}
@@ -300,8 +301,12 @@ func validateReport(r *registryv1.WorkerReport) error {
 		if !digest.Valid(v.ModuleDigest) {
 			return fmt.Errorf("module_digest %.80q is not a digest", v.ModuleDigest)
 		}
-		if v.Requests < 0 || v.ServerErrors < 0 || v.Traps < 0 || v.Timeouts < 0 || v.Successes < 0 || v.Redirects < 0 || v.ClientErrors < 0 {
+		if v.Requests < 0 || v.ServerErrors < 0 || v.Traps < 0 || v.Timeouts < 0 || v.Successes < 0 || v.Redirects < 0 || v.ClientErrors < 0 ||
+			v.OutboundCalls < 0 || v.OutboundFailures < 0 {
 			return fmt.Errorf("%s: negative counter", name)
+		}
+		if v.OutboundFailures > v.OutboundCalls {
+			return fmt.Errorf("%s: outbound failures outnumber the outbound calls", name)
 		}
 		if v.Successes+v.Redirects+v.ClientErrors+v.ServerErrors > v.Requests || v.Traps+v.Timeouts > v.Requests {
 			return fmt.Errorf("%s: responses by class or failures outnumber the requests", name)

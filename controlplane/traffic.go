@@ -23,6 +23,7 @@ type versionKey struct{ host, pathPrefix, digest string }
 // delta is what one version served in one second, over the fleet.
 type delta struct {
 	requests, errors, traps, timeouts int64
+	outbound, outboundFailures        int64
 	buckets                           []int64
 	workers                           map[string]bool
 }
@@ -32,6 +33,8 @@ func (d *delta) add(o *delta) {
 	d.errors += o.errors
 	d.traps += o.traps
 	d.timeouts += o.timeouts
+	d.outbound += o.outbound
+	d.outboundFailures += o.outboundFailures
 	if d.buckets == nil {
 		d.buckets = make([]int64, len(latency.BoundsMS)+1)
 	}
@@ -72,7 +75,8 @@ func (t *traffic) observe(workerID string, r *registryv1.WorkerReport, now time.
 		if !known {
 			continue
 		}
-		d := &delta{requests: v.Requests, errors: v.ServerErrors, traps: v.Traps, timeouts: v.Timeouts, buckets: append([]int64(nil), v.LatencyBuckets...)}
+		d := &delta{requests: v.Requests, errors: v.ServerErrors, traps: v.Traps, timeouts: v.Timeouts,
+			outbound: v.OutboundCalls, outboundFailures: v.OutboundFailures, buckets: append([]int64(nil), v.LatencyBuckets...)}
 		// A counter that went down means the worker restarted: all it
 		// reports is new.
 		if p := prev[k]; p != nil && v.Requests >= p.Requests {
@@ -80,6 +84,8 @@ func (t *traffic) observe(workerID string, r *registryv1.WorkerReport, now time.
 			d.errors -= p.ServerErrors
 			d.traps -= p.Traps
 			d.timeouts -= p.Timeouts
+			d.outbound -= p.OutboundCalls
+			d.outboundFailures -= p.OutboundFailures
 			for i := range min(len(d.buckets), len(p.LatencyBuckets)) {
 				d.buckets[i] -= p.LatencyBuckets[i]
 			}
@@ -191,6 +197,8 @@ func (t *telemetryServer) GetTraffic(ctx context.Context, req *registryv1.GetTra
 			RequestsPerSecond: float64(d.requests) / w.Seconds(),
 			P99Ms:             versionTotals{requests: d.requests, buckets: d.buckets}.p99(),
 			Workers:           int32(len(d.workers)),
+			OutboundCalls:     d.outbound, OutboundFailures: d.outboundFailures,
+			OutboundPerSecond: float64(d.outbound) / w.Seconds(),
 		}
 		if d.requests > 0 {
 			vt.ErrorRate = float64(d.errors) / float64(d.requests)

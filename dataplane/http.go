@@ -177,7 +177,7 @@ func (w *Worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if span != nil {
 		traceID = span.SpanContext().TraceID().String()
 	}
-	w.record(e, mod, status, err, elapsed, traceID)
+	w.record(e, mod, status, err, elapsed, traceID, &call.out)
 	if span != nil {
 		endSpan(span, status, err)
 	}

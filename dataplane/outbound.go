@@ -134,17 +134,28 @@ func newOutboundPolicy(r *registryv1.Route, cfg Config) *outboundPolicy {
 // outboundRequest is one request's outbound calls: it implements
 // engine.Outbound for the route's policy and counts what the request used.
 type outboundRequest struct {
-	g      *egress
-	policy *outboundPolicy
-	tracer trace.Tracer
-	span   trace.Span // the worker's span of the request, or nil
-	tc     traceContext
-	calls  int
-	bytes  int64
+	g        *egress
+	policy   *outboundPolicy
+	tracer   trace.Tracer
+	span     trace.Span // the worker's span of the request, or nil
+	tc       traceContext
+	calls    int // asked for
+	sent     int // sent, counted against the limit
+	failures int // refused, over a limit, or without a whole response
+	bytes    int64
 }
 
 // Do implements engine.Outbound.
 func (o *outboundRequest) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	o.calls++
+	resp, err := o.do(ctx, req)
+	if err != nil {
+		o.failures++
+	}
+	return resp, err
+}
+
+func (o *outboundRequest) do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	host := req.URL.Hostname()
 	if !o.policy.allow.Allows(req.URL) {
 		o.g.requests.WithLabelValues(o.policy.label, "", "refused").Inc()
@@ -153,11 +164,11 @@ func (o *outboundRequest) Do(ctx context.Context, req *http.Request) (*http.Resp
 		}
 		return nil, fmt.Errorf("%w: %s://%s is not an origin this route allows", engine.ErrRefused, req.URL.Scheme, req.URL.Host)
 	}
-	if o.calls >= o.policy.maxCalls {
+	if o.sent >= o.policy.maxCalls {
 		o.g.requests.WithLabelValues(o.policy.label, host, "limited").Inc()
 		return nil, fmt.Errorf("%w: %d outbound calls per request", engine.ErrLimited, o.policy.maxCalls)
 	}
-	o.calls++
+	o.sent++
 	var span trace.Span
 	if o.span != nil && o.tracer != nil {
 		ctx, span = o.tracer.Start(trace.ContextWithSpan(ctx, o.span), req.Method+" "+host, trace.WithSpanKind(trace.SpanKindClient),
@@ -216,6 +227,7 @@ func (b *countedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.o.bytes += int64(n)
 	if b.o.bytes > b.o.policy.maxBytes {
+		b.o.failures++
 		return 0, fmt.Errorf("%w: %d response bytes per request", engine.ErrLimited, b.o.policy.maxBytes)
 	}
 	return n, err

@@ -121,7 +121,7 @@ func TestRetiredVersionsLeaveTheScrape(t *testing.T) {
 	}
 	mod := &module{name: "m", digest: "sha256:00", version: "m@sha256:00"}
 	e := &entry{route: &registryv1.Route{PathPrefix: "/r/"}, mod: mod}
-	w.record(e, mod, 200, nil, time.Millisecond, "")
+	w.record(e, mod, 200, nil, time.Millisecond, "", &outboundRequest{})
 	series := func() int {
 		mfs, _ := w.metrics.reg.Gather()
 		count := 0

@@ -24,6 +24,9 @@ type routeStats struct {
 	TotalMs   float64 `json:"total_ms"`
 	// By status class: [0] 2xx, [1] 3xx, [2] 4xx.
 	Classes [3]int64 `json:"status_2xx_3xx_4xx"`
+	// The handler's outbound calls, and those that failed.
+	OutboundCalls    int64 `json:"outbound_calls"`
+	OutboundFailures int64 `json:"outbound_failures"`
 }
 
 // versionStats counts one route's requests served by one module.
@@ -76,7 +79,7 @@ func (w *Worker) retireVersions(entries []*entry, now time.Time) {
 
 // record counts one request; traceID, if the request was traced, marks
 // its latency as an exemplar: the histogram bucket links to the trace.
-func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration, traceID string) {
+func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Duration, traceID string, out *outboundRequest) {
 	ms := float64(d) / float64(time.Millisecond)
 	trap, timeout := errors.Is(err, engine.ErrTrap), errors.Is(err, engine.ErrDeadline)
 	w.statsMu.Lock()
@@ -95,6 +98,8 @@ func (w *Worker) record(e *entry, mod *module, status int, err error, d time.Dur
 		case timeout:
 			s.Timeouts++
 		}
+		s.OutboundCalls += int64(out.calls)
+		s.OutboundFailures += int64(out.failures)
 	}
 	c.version.buckets[latency.Bucket(ms)]++
 	requests := c.requests[status]
@@ -177,6 +182,7 @@ func (w *Worker) report() *registryv1.WorkerReport {
 			Requests: v.Requests, ServerErrors: v.Errors5xx, Traps: v.Traps, Timeouts: v.Timeouts,
 			LatencyBuckets: append([]int64(nil), v.buckets...),
 			Successes:      v.Classes[0], Redirects: v.Classes[1], ClientErrors: v.Classes[2],
+			OutboundCalls: v.OutboundCalls, OutboundFailures: v.OutboundFailures,
 		})
 	}
 	return r

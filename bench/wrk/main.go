@@ -44,6 +44,7 @@ type options struct {
 	cases                  string
 	latency                bool
 	maxInstances           int
+	moduleMB               int
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload,sleep,backend,stream", "cases to run, comma-separated")
 	flag.BoolVar(&o.latency, "latency", true, "also measure latency at half the worker's throughput")
 	flag.IntVar(&o.maxInstances, "max-instances", 0, "worker --max-instances (0: its default)")
+	flag.IntVar(&o.moduleMB, "module-memory-mb", 0, "worker --module-memory-mb (0: its default)")
 	flag.Parse()
 	if o.rounds < 1 || o.threads < 1 || o.conns < o.threads || o.duration < time.Second {
 		fmt.Fprintln(os.Stderr, "wrk: -rounds >= 1, -c >= -t >= 1, -duration >= 1s")
@@ -307,6 +309,9 @@ func startWorker(ctx context.Context, dir, root string, o options, minWasm, back
 	args = append(args, "--pre-initialize="+strconv.FormatBool(o.preInit))
 	if o.maxInstances > 0 {
 		args = append(args, "--max-instances", strconv.Itoa(o.maxInstances))
+	}
+	if o.moduleMB > 0 {
+		args = append(args, "--module-memory-mb", strconv.Itoa(o.moduleMB))
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir, cmd.Stderr = dir, os.Stderr

@@ -21,6 +21,7 @@ import (
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
 	"github.com/nanoedge/nanoedge/sdk/digest"
+	"github.com/nanoedge/nanoedge/sdk/outbound"
 )
 
 // edgeConfig is a nanoedge.yaml: the routes and flags a team keeps in
@@ -151,6 +152,11 @@ func readEdgeConfig(path string) (*edgeConfig, error) {
 		if ro := r.Rollout; ro != nil {
 			if _, err := ro.request(r); err != nil {
 				errs = append(errs, fmt.Errorf("%s: rollout: %v", where, err))
+			}
+		}
+		if ob := r.Outbound; ob != nil {
+			if _, err := outbound.ParseList(ob.Allow); err != nil {
+				errs = append(errs, fmt.Errorf("%s: outbound: %v", where, err))
 			}
 		}
 		for j, rl := range r.Rules {

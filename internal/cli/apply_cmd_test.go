@@ -110,6 +110,9 @@ func TestNewApplyDiff(t *testing.T) {
     cors:
       origins: [https://app.example]
       max_age: 10m
+    outbound:
+      allow: [https://api.example.com]
+      max_calls: 5
 flags:
   - name: beta
     enabled: true
@@ -128,7 +131,8 @@ flags:
 		t.Fatalf("apply of the grown file, again: exit %d, %q", code, out)
 	}
 	code, out, _ = run("route", "list")
-	if code != 0 || !strings.Contains(out, "90% greeter@") || !strings.Contains(out, "flag beta on => echo@") || !strings.Contains(out, "timeout 2000 ms") {
+	if code != 0 || !strings.Contains(out, "90% greeter@") || !strings.Contains(out, "flag beta on => echo@") || !strings.Contains(out, "timeout 2000 ms") ||
+		!strings.Contains(out, "outbound https://api.example.com") {
 		t.Fatalf("route list after apply: %q", out)
 	}
 
@@ -149,6 +153,7 @@ flags:
 		{"routes:\n  - path: /a/\n", "give either module or versions"},
 		{"routes:\n  - path: /a/\n    module: x\n  - path: /a/\n    module: y\n", "listed twice"},
 		{"routes:\n  - path: /a/\n    module: x\n    timeout: soon\n", "invalid duration"},
+		{"routes:\n  - path: /a/\n    module: x\n    outbound:\n      allow: [api.example.com]\n", "bad origin pattern"},
 		{"routes:\n  - path: /a/\n    module: x\n    rules:\n      - kind: smell\n        module: y\n", "want kind header, cookie, query, ua or flag"},
 	} {
 		bad := filepath.Join(dir, "bad.yaml")

@@ -311,7 +311,7 @@ func TestTopShowsLiveTraffic(t *testing.T) {
 	}
 	testenv.Traffic(t, w.URL()+"/hello", 5*time.Millisecond)
 	t.Setenv("NANOEDGE_TOKEN", env.AdminToken)
-	row := regexp.MustCompile(`\*/hello\s+hello@` + mod.Digest[7:19] + `\s+(\d+\.\d)\s+0\.00%\s+<=\d+ms\s+0\s+0\s+1`)
+	row := regexp.MustCompile(`\*/hello\s+hello@` + mod.Digest[7:19] + `\s+(\d+\.\d)\s+0\.00%\s+<=\d+ms\s+0\s+0\s+0\.0\s+0\s+1`)
 	poll.Eventually(t, 15*time.Second, func() error {
 		code, out, errOut := run("top", "--once", "--window", "5s", "--controlplane", env.CP.Addr())
 		if code != 0 {

@@ -139,7 +139,9 @@ func (f workerFlags) setExplicitly(name string) bool {
 	return set
 }
 
-func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
+// addWorkerFlags adds a worker's flags; preInit is --pre-initialize's
+// default (dev compiles each save once, without it).
+func addWorkerFlags(fs *flag.FlagSet, cacheDir string, preInit bool) workerFlags {
 	return workerFlags{
 		fs:            fs,
 		httpAddr:      fs.String("http-addr", "127.0.0.1:8080", "HTTP address to serve on"),
@@ -159,7 +161,7 @@ func addWorkerFlags(fs *flag.FlagSet, cacheDir string) workerFlags {
 		metricsAddr:   fs.String("worker-metrics-addr", "", "admin listener: Prometheus metrics at /metrics, the worker's status at /status (empty: off)"),
 		otlpEndpoint:  fs.String("otlp-endpoint", "", "export spans to this OpenTelemetry collector (OTLP/gRPC host:port; default: OTEL_EXPORTER_OTLP_ENDPOINT, else off); the worker exports routes with tracing on"),
 		otlpInsecure:  fs.Bool("otlp-insecure", false, "speak plaintext gRPC to --otlp-endpoint"),
-		preInit:       fs.Bool("pre-initialize", true, "start instances from a snapshot taken after the module's initialization, each with random generators of its own (wazero: ~0.5 ms and ~2 MB per instance instead of ~5 ms; wasmtime: ~0.1 ms; on Linux instances share the snapshot's memory copy-on-write); a module's init then sees no configuration and a fixed clock (docs/abi.md); off by default with --engine wasmer, which cannot"),
+		preInit:       fs.Bool("pre-initialize", preInit, "start instances from a snapshot taken after the module's initialization, each with random generators of its own (wazero: ~0.5 ms and ~2 MB per instance instead of ~5 ms; wasmtime: ~0.1 ms; on Linux instances share the snapshot's memory copy-on-write); a module's init then sees no configuration and a fixed clock (docs/abi.md); off with --engine wasmer, which cannot, unless asked"),
 		engine:        fs.String("engine", "wazero", "WebAssembly engine: "+strings.Join(server.Engines(), ", ")+" (wasmer and wasmtime need a build with -tags wasmer or -tags wasmtime)"),
 		pinSecret:     addSecretFlag(fs, "pin-secret", "secret that lets requests pin a version with X-Nanoedge-Pin: <secret>:<digest> (empty: pinning off)"),
 	}
@@ -319,7 +321,7 @@ func (e *env) workerCmd() *cobra.Command {
 		cp := controlPlaneFlag(fs)
 		token := addSecretFlag(fs, "token", "worker-role bearer token")
 		tf := addClientTLSFlags(fs, "")
-		wf := addWorkerFlags(fs, "")
+		wf := addWorkerFlags(fs, "", true)
 		wf.admin = addAdminTLSFlags(fs)
 		e.addLogFlags(fs)
 		return func(ctx context.Context, args []string) error {
@@ -355,7 +357,7 @@ func (e *env) workerCmd() *cobra.Command {
 func (e *env) devCmd() *cobra.Command {
 	return e.leaf("dev", "run a single-node control plane and a worker serving the bundled example", noArgs, func(fs *flag.FlagSet) runFunc {
 		cpf := addControlPlaneFlags(fs, "./.nanoedge", "127.0.0.1:7080")
-		wf := addWorkerFlags(fs, "")
+		wf := addWorkerFlags(fs, "", false) // a save is compiled once, not pre-initialized too
 		wf.admin = cpf.admin
 		wf.devPrivate = []string{"127.0.0.0/8", "::1/128"} // a developer's own origins
 		e.addLogFlags(fs)

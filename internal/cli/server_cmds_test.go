@@ -26,7 +26,7 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		wf := addWorkerFlags(fs, "")
+		wf := addWorkerFlags(fs, "", true)
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestWorkerOutboundFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		wf := addWorkerFlags(fs, "")
+		wf := addWorkerFlags(fs, "", true)
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func TestPreInitializeDefault(t *testing.T) {
 		{[]string{"--engine", "wasmer", "--pre-initialize"}, true},
 	} {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		wf := addWorkerFlags(fs, "")
+		wf := addWorkerFlags(fs, "", true)
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}

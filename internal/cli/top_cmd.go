@@ -85,7 +85,7 @@ func printTop(ctx context.Context, out io.Writer, c *client.Client, window time.
 	}
 	fmt.Fprintf(out, "nanoedge top  %s  revision %d  %d workers  window %s\n\n", time.Now().Format(time.TimeOnly), rev, len(workers), window)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUTE\tVERSION\tREQ/S\tERRORS\tP99\tTRAPS\tTIMEOUTS\tWORKERS")
+	fmt.Fprintln(tw, "ROUTE\tVERSION\tREQ/S\tERRORS\tP99\tTRAPS\tTIMEOUTS\tOUT/S\tOUT FAILED\tWORKERS")
 	for _, r := range routes {
 		name := r.Host + r.PathPrefix
 		if r.Host == "" {
@@ -93,12 +93,12 @@ func printTop(ctx context.Context, out io.Writer, c *client.Client, window time.
 		}
 		vs := byRoute[r.Host+r.PathPrefix]
 		if len(vs) == 0 {
-			fmt.Fprintf(tw, "%s\t%s@%s\t0.0\t-\t-\t0\t0\t0\n", name, r.ModuleName, strings.TrimPrefix(shortDigest(r.ModuleDigest), "sha256:"))
+			fmt.Fprintf(tw, "%s\t%s@%s\t0.0\t-\t-\t0\t0\t0.0\t0\t0\n", name, r.ModuleName, strings.TrimPrefix(shortDigest(r.ModuleDigest), "sha256:"))
 			continue
 		}
 		for _, v := range vs {
-			fmt.Fprintf(tw, "%s\t%s@%s\t%.1f\t%.2f%%\t%s\t%d\t%d\t%d\n", name, dash(v.ModuleName), strings.TrimPrefix(shortDigest(v.ModuleDigest), "sha256:"),
-				v.RequestsPerSecond, 100*v.ErrorRate, p99String(v.P99Ms), v.Traps, v.Timeouts, v.Workers)
+			fmt.Fprintf(tw, "%s\t%s@%s\t%.1f\t%.2f%%\t%s\t%d\t%d\t%.1f\t%d\t%d\n", name, dash(v.ModuleName), strings.TrimPrefix(shortDigest(v.ModuleDigest), "sha256:"),
+				v.RequestsPerSecond, 100*v.ErrorRate, p99String(v.P99Ms), v.Traps, v.Timeouts, v.OutboundPerSecond, v.OutboundFailures, v.Workers)
 		}
 	}
 	return tw.Flush()

@@ -244,6 +244,16 @@ func TestAttacks(t *testing.T) {
 			r.Versions[0].ServerErrors = 50
 			wantCode(t, edgeA.Report(ctx, r), codes.InvalidArgument, "outnumber")
 		}},
+		{name: "telemetry: negative outbound calls", attack: func(t *testing.T) {
+			r := a.report("w2", 5)
+			r.Versions[0].OutboundCalls = -1
+			wantCode(t, edgeA.Report(ctx, r), codes.InvalidArgument, "negative")
+		}},
+		{name: "telemetry: more failed outbound calls than calls", attack: func(t *testing.T) {
+			r := a.report("w2", 5)
+			r.Versions[0].OutboundCalls, r.Versions[0].OutboundFailures = 2, 3
+			wantCode(t, edgeA.Report(ctx, r), codes.InvalidArgument, "outbound failures outnumber")
+		}},
 		{name: "telemetry: counters that go back", attack: func(t *testing.T) {
 			wantCode(t, edgeA.Report(ctx, a.report("w1", 3)), codes.InvalidArgument, "went back")
 		}},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/internal/testing/guests"
+	"github.com/nanoedge/nanoedge/internal/testing/poll"
 	"github.com/nanoedge/nanoedge/internal/testing/testenv"
 	registryv1 "github.com/nanoedge/nanoedge/proto/nanoedge/registry/v1"
 	"github.com/nanoedge/nanoedge/sdk/client"
@@ -146,6 +147,25 @@ func TestOutboundHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("the fleet's traffic counts the calls", func(t *testing.T) {
+		poll.Eventually(t, 30*time.Second, func() error {
+			vs, err := env.Admin.Traffic(ctx, time.Minute)
+			if err != nil {
+				return err
+			}
+			var calls, failed int64
+			for _, v := range vs {
+				if v.PathPrefix == "/out/" {
+					calls, failed = calls+v.OutboundCalls, failed+v.OutboundFailures
+				}
+			}
+			// Each row above: at least one call; the refused ones failed.
+			if calls < int64(len(tests)) || failed < 8 {
+				return fmt.Errorf("traffic for /out/: %d outbound calls, %d failed", calls, failed)
+			}
+			return nil
+		})
+	})
 	t.Run("the deadline stops a guest waiting on the network", func(t *testing.T) {
 		r := get(t, fetch(trusting, "/out/", o.URL+"/slow?d=30s"))
 		if r.status != http.StatusGatewayTimeout && r.status != http.StatusBadGateway {

@@ -139,6 +139,13 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		// it runs, it runs checked.
 		rt, interruptible, code = e.checked, false, wasm
 	}
+	if e.cfg.PreInitialize && interruptible {
+		if m, err := e.compileInitialized(ctx, code); err != nil || m != nil {
+			return m, err
+		}
+		// A CGI module, or one whose initialization failed here: compiled
+		// as without the option.
+	}
 	cm, err := rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
@@ -148,34 +155,44 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (engine.Module, error
 		cm.Close(ctx)
 		return nil, err
 	}
-	m := &module{rt: rt, cm: cm, cgi: cgi, dog: e.dog, interruptible: interruptible, memories: e.memories}
-	if e.cfg.PreInitialize && interruptible && !cgi {
-		if snap, image, states, err := e.preInitialize(ctx, code); err == nil {
-			cm.Close(ctx)
-			m.cm, m.initialized, m.image, m.randomStates = snap, true, image, states
-		}
-		// Otherwise instances initialize themselves, as without the option.
-	}
-	return m, nil
+	return &module{rt: rt, cm: cm, cgi: cgi, dog: e.dog, interruptible: interruptible, memories: e.memories}, nil
 }
 
-// preInitialize compiles the snapshot of code after its _initialize ran,
+// compileInitialized compiles an instrumented module as a snapshot taken
+// after its _initialize ran. The module with its globals exported is
+// checked and run as the template; the module itself is never compiled.
+// It returns nil and no error for a module to compile as usual: a CGI
+// module, or one whose initialization fails here (its instances then
+// fail the same way, each with the request that asked).
+func (e *Engine) compileInitialized(ctx context.Context, code []byte) (engine.Module, error) {
+	exported, names, err := rewrite.ExportGlobals(code)
+	if err != nil {
+		return nil, nil
+	}
+	tcm, err := e.rt.CompileModule(ctx, exported)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", engine.ErrInvalidModule, err)
+	}
+	defer tcm.Close(ctx)
+	if cgi, err := checkShape(tcm); err != nil || cgi {
+		return nil, err
+	}
+	snap, image, states, err := e.preInitialize(ctx, tcm, exported, names)
+	if err != nil {
+		return nil, nil
+	}
+	return &module{rt: e.rt, cm: snap, initialized: true, image: image, randomStates: states, dog: e.dog, interruptible: true, memories: e.memories}, nil
+}
+
+// preInitialize compiles the snapshot of the template tcm (the module
+// with its globals exported) after its _initialize ran,
 // in a deterministic environment (wazero's fixed clocks and random
 // source), so that the snapshot's bytes, and their compilation cache
 // entry, are the same in every process. Where it can, it keeps the
 // snapshot's memory as an image to map rather than as data segments to
 // copy: the module it compiles then starts with zeroed memory of the
 // right size, and the image is nil otherwise.
-func (e *Engine) preInitialize(ctx context.Context, code []byte) (wazero.CompiledModule, *memoryImage, []int, error) {
-	exported, names, err := rewrite.ExportGlobals(code)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tcm, err := e.rt.CompileModule(ctx, exported)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	defer tcm.Close(ctx)
+func (e *Engine) preInitialize(ctx context.Context, tcm wazero.CompiledModule, exported []byte, names []string) (wazero.CompiledModule, *memoryImage, []int, error) {
 	tmpl := &module{rt: e.rt, cm: tcm, dog: e.dog, interruptible: true, memories: e.memories}
 	mc := wazero.NewModuleConfig().WithName("").WithNanosleep(sliceSleep)
 	mod, _, err := tmpl.start(ctx, mc, abi.ExportInitialize, &guestio.TailWriter{})

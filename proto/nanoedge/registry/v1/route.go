@@ -61,5 +61,18 @@ func (o *RouteOptions) Describe() []string {
 	if o.GetBrowser() {
 		out = append(out, "browser")
 	}
+	if ob := o.GetOutbound(); ob != nil {
+		phrase := "outbound " + strings.Join(ob.GetAllow(), " ")
+		if len(ob.GetAllow()) == 0 {
+			phrase = "outbound to nothing"
+		}
+		if ob.GetMaxCalls() > 0 {
+			phrase += fmt.Sprintf(", ≤ %d calls", ob.GetMaxCalls())
+		}
+		if ob.GetMaxResponseBytes() > 0 {
+			phrase += fmt.Sprintf(", ≤ %d bytes", ob.GetMaxResponseBytes())
+		}
+		out = append(out, phrase)
+	}
 	return out
 }

@@ -178,9 +178,14 @@ type VersionTraffic struct {
 	// Workers that served this version in the window.
 	Workers int32 `protobuf:"varint,12,opt,name=workers,proto3" json:"workers,omitempty"`
 	// Oldest first, when the request asked for history.
-	History       []*TrafficSample `protobuf:"bytes,13,rep,name=history,proto3" json:"history,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	History []*TrafficSample `protobuf:"bytes,13,rep,name=history,proto3" json:"history,omitempty"`
+	// The handlers' outbound HTTP calls over the window, and those that
+	// failed.
+	OutboundCalls     int64   `protobuf:"varint,14,opt,name=outbound_calls,json=outboundCalls,proto3" json:"outbound_calls,omitempty"`
+	OutboundFailures  int64   `protobuf:"varint,15,opt,name=outbound_failures,json=outboundFailures,proto3" json:"outbound_failures,omitempty"`
+	OutboundPerSecond float64 `protobuf:"fixed64,16,opt,name=outbound_per_second,json=outboundPerSecond,proto3" json:"outbound_per_second,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *VersionTraffic) Reset() {
@@ -304,6 +309,27 @@ func (x *VersionTraffic) GetHistory() []*TrafficSample {
 	return nil
 }
 
+func (x *VersionTraffic) GetOutboundCalls() int64 {
+	if x != nil {
+		return x.OutboundCalls
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetOutboundFailures() int64 {
+	if x != nil {
+		return x.OutboundFailures
+	}
+	return 0
+}
+
+func (x *VersionTraffic) GetOutboundPerSecond() float64 {
+	if x != nil {
+		return x.OutboundPerSecond
+	}
+	return 0
+}
+
 type GetTrafficResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Versions      []*VersionTraffic      `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
@@ -371,11 +397,15 @@ type VersionStats struct {
 	// order, the last bucket unbounded.
 	LatencyBuckets []int64 `protobuf:"varint,8,rep,packed,name=latency_buckets,json=latencyBuckets,proto3" json:"latency_buckets,omitempty"`
 	// Responses by status class: 2xx, 3xx and 4xx (5xx is server_errors).
-	Successes     int64 `protobuf:"varint,9,opt,name=successes,proto3" json:"successes,omitempty"`
-	Redirects     int64 `protobuf:"varint,10,opt,name=redirects,proto3" json:"redirects,omitempty"`
-	ClientErrors  int64 `protobuf:"varint,11,opt,name=client_errors,json=clientErrors,proto3" json:"client_errors,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Successes    int64 `protobuf:"varint,9,opt,name=successes,proto3" json:"successes,omitempty"`
+	Redirects    int64 `protobuf:"varint,10,opt,name=redirects,proto3" json:"redirects,omitempty"`
+	ClientErrors int64 `protobuf:"varint,11,opt,name=client_errors,json=clientErrors,proto3" json:"client_errors,omitempty"`
+	// The handler's outbound HTTP calls, and those that failed (refused,
+	// over a limit, or no response).
+	OutboundCalls    int64 `protobuf:"varint,12,opt,name=outbound_calls,json=outboundCalls,proto3" json:"outbound_calls,omitempty"`
+	OutboundFailures int64 `protobuf:"varint,13,opt,name=outbound_failures,json=outboundFailures,proto3" json:"outbound_failures,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *VersionStats) Reset() {
@@ -481,6 +511,20 @@ func (x *VersionStats) GetRedirects() int64 {
 func (x *VersionStats) GetClientErrors() int64 {
 	if x != nil {
 		return x.ClientErrors
+	}
+	return 0
+}
+
+func (x *VersionStats) GetOutboundCalls() int64 {
+	if x != nil {
+		return x.OutboundCalls
+	}
+	return 0
+}
+
+func (x *VersionStats) GetOutboundFailures() int64 {
+	if x != nil {
+		return x.OutboundFailures
 	}
 	return 0
 }
@@ -1437,7 +1481,7 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\x13requests_per_second\x18\x02 \x01(\x01R\x11requestsPerSecond\x12\x1d\n" +
 	"\n" +
 	"error_rate\x18\x03 \x01(\x01R\terrorRate\x12\x15\n" +
-	"\x06p99_ms\x18\x04 \x01(\x03R\x05p99Ms\"\xbd\x03\n" +
+	"\x06p99_ms\x18\x04 \x01(\x03R\x05p99Ms\"\xc1\x04\n" +
 	"\x0eVersionTraffic\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1455,10 +1499,13 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	" \x01(\x01R\terrorRate\x12\x15\n" +
 	"\x06p99_ms\x18\v \x01(\x03R\x05p99Ms\x12\x18\n" +
 	"\aworkers\x18\f \x01(\x05R\aworkers\x12=\n" +
-	"\ahistory\x18\r \x03(\v2#.nanoedge.registry.v1.TrafficSampleR\ahistory\"}\n" +
+	"\ahistory\x18\r \x03(\v2#.nanoedge.registry.v1.TrafficSampleR\ahistory\x12%\n" +
+	"\x0eoutbound_calls\x18\x0e \x01(\x03R\routboundCalls\x12+\n" +
+	"\x11outbound_failures\x18\x0f \x01(\x03R\x10outboundFailures\x12.\n" +
+	"\x13outbound_per_second\x18\x10 \x01(\x01R\x11outboundPerSecond\"}\n" +
 	"\x12GetTrafficResponse\x12@\n" +
 	"\bversions\x18\x01 \x03(\v2$.nanoedge.registry.v1.VersionTrafficR\bversions\x12%\n" +
-	"\x0ewindow_seconds\x18\x02 \x01(\x03R\rwindowSeconds\"\xe5\x02\n" +
+	"\x0ewindow_seconds\x18\x02 \x01(\x03R\rwindowSeconds\"\xb9\x03\n" +
 	"\fVersionStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
 	"\vpath_prefix\x18\x02 \x01(\tR\n" +
@@ -1472,7 +1519,9 @@ const file_nanoedge_registry_v1_telemetry_proto_rawDesc = "" +
 	"\tsuccesses\x18\t \x01(\x03R\tsuccesses\x12\x1c\n" +
 	"\tredirects\x18\n" +
 	" \x01(\x03R\tredirects\x12#\n" +
-	"\rclient_errors\x18\v \x01(\x03R\fclientErrors\"\xbb\x01\n" +
+	"\rclient_errors\x18\v \x01(\x03R\fclientErrors\x12%\n" +
+	"\x0eoutbound_calls\x18\f \x01(\x03R\routboundCalls\x12+\n" +
+	"\x11outbound_failures\x18\r \x01(\x03R\x10outboundFailures\"\xbb\x01\n" +
 	"\vModuleUsage\x12\x1f\n" +
 	"\vmodule_name\x18\x01 \x01(\tR\n" +
 	"moduleName\x12#\n" +

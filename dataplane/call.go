@@ -87,6 +87,20 @@ func (s *stream) Write(p []byte) error {
 	return s.broken
 }
 
+// Trailers implements engine.Stream: checked as a header is, and sent by
+// net/http after the body.
+func (s *stream) Trailers(h http.Header) error {
+	checked := http.Header{}
+	if err := copyGuestHeader(checked, h, s.cors); err != nil {
+		return err
+	}
+	dst := s.rw.Header()
+	for k, vs := range checked {
+		dst[http.TrailerPrefix+k] = vs
+	}
+	return nil
+}
+
 func (s *stream) flush() error {
 	return http.NewResponseController(s.rw).Flush()
 }

@@ -50,6 +50,9 @@ type Stream interface {
 	Start(status int, header http.Header) error
 	// Write sends part of the body to the client at once.
 	Write(p []byte) error
+	// Trailers sends trailers after the body; an error wrapping
+	// ErrBadResponse refuses them.
+	Trailers(h http.Header) error
 }
 
 var (
@@ -209,6 +212,14 @@ func (c *Call) WriteResponse(p []byte) error {
 		return fmt.Errorf("%w: body written before the response was started", ErrBadResponse)
 	}
 	return c.Stream.Write(p)
+}
+
+// WriteTrailers sends a started response's trailers.
+func (c *Call) WriteTrailers(h http.Header) error {
+	if !c.streamed {
+		return fmt.Errorf("%w: trailers before the response was started", ErrBadResponse)
+	}
+	return c.Stream.Trailers(h)
 }
 
 // Streamed reports whether the handler started its response through

@@ -255,6 +255,20 @@ func TestStreamedResponses(t *testing.T) {
 			t.Fatalf("the handler waited on the gate %d times before part 0 reached the client", n)
 		}
 	})
+	t.Run("trailers follow the body", func(t *testing.T) {
+		resp, err := http.Get(worker + "/trailer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || string(b) != "a body with trailers\n" || resp.Header.Get("X-Length") != "" {
+			t.Fatalf("body %q, %v, header %v", b, err, resp.Header)
+		}
+		if resp.Trailer.Get("X-Length") != "21" || resp.Trailer.Get("X-Late") != "late" {
+			t.Fatalf("trailers %v", resp.Trailer)
+		}
+	})
 	t.Run("a large response streams whole", func(t *testing.T) {
 		r := get(t, worker+"/big?mb=3")
 		if r.status != 200 || len(r.body) != 3<<20 {

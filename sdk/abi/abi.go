@@ -72,6 +72,11 @@ const (
 	// the client now: 0, Failed when the client is gone, Limited past the
 	// worker's response size limit, Invalid before response_start.
 	ImportResponseWrite = "response_write"
+	// ImportResponseTrailers: (ptr, len: i32) -> i32: sends trailers,
+	// encoded as a Response (status ignored) with an empty body, after a
+	// started response's body: 0, Invalid before response_start or for
+	// trailers the host refuses.
+	ImportResponseTrailers = "response_trailers"
 )
 
 // What the imports answer.

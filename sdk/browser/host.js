@@ -81,7 +81,7 @@ export class ModuleHost {
       flag_get: () => -1, kv_get: () => -2,
       http_send: () => { throw new FallThrough("the handler calls out over HTTP; a worker does that"); },
       http_head: invalid, http_read: invalid, http_close: () => 0, http_error: () => 0,
-      response_start: () => -7, response_write: invalid,
+      response_start: () => -7, response_write: invalid, response_trailers: invalid,
     };
     const instance = await WebAssembly.instantiate(this.module, { wasi_snapshot_preview1: wasi.imports, nanoedge });
     wasi.memory = instance.exports.memory;

@@ -47,6 +47,13 @@ func serve(h http.Handler, in, out []byte, w *responseWriter) []byte {
 		fmt.Fprintf(os.Stderr, "guest: panic serving %s %s: %v\n", ar.Method, ar.URI, p)
 		return errorResponse(out, http.StatusInternalServerError, fmt.Errorf("guest: handler panicked: %v", p))
 	}
+	if tr := w.trailers(); len(tr) > 0 {
+		w.Flush() // trailers follow a streamed body
+		if w.started {
+			w.send()
+			responseTrailers(abi.AppendResponse(nil, &abi.Response{Status: w.status, Header: tr}))
+		}
+	}
 	if w.started {
 		w.send() // the rest of a streamed body; the host ignores what handle returns
 		return out[:0]
@@ -251,7 +258,19 @@ func (w *responseWriter) Flush() {
 		}
 		w.finish()
 		delete(w.header, "Content-Length") // the body is not all here: the host frames it
-		head := abi.AppendResponse(nil, &abi.Response{Status: w.status, Header: w.header})
+		h := w.header
+		for k := range h {
+			if strings.HasPrefix(k, http.TrailerPrefix) { // trailers come after the body
+				h = h.Clone()
+				for k := range h {
+					if strings.HasPrefix(k, http.TrailerPrefix) {
+						delete(h, k)
+					}
+				}
+				break
+			}
+		}
+		head := abi.AppendResponse(nil, &abi.Response{Status: w.status, Header: h})
 		switch responseStart(head) {
 		case 0:
 			w.started = true
@@ -263,6 +282,35 @@ func (w *responseWriter) Flush() {
 		}
 	}
 	w.send()
+}
+
+// trailers takes the response's trailers out of its header: the values
+// of the names its Trailer header declares, and those set under
+// http.TrailerPrefix, as net/http's server sends them.
+func (w *responseWriter) trailers() http.Header {
+	var tr http.Header
+	set := func(k string, vs []string) {
+		if tr == nil {
+			tr = http.Header{}
+		}
+		tr[http.CanonicalHeaderKey(k)] = vs
+	}
+	for _, decl := range w.header["Trailer"] {
+		for _, name := range strings.Split(decl, ",") {
+			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+			if vs, ok := w.header[name]; ok && name != "" {
+				set(name, vs)
+				delete(w.header, name)
+			}
+		}
+	}
+	for k, vs := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			set(name, vs)
+			delete(w.header, k)
+		}
+	}
+	return tr
 }
 
 // send writes the buffered body to the client.

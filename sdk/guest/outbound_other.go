@@ -9,3 +9,5 @@ import "github.com/nanoedge/nanoedge/sdk/abi"
 func responseStart([]byte) int32 { return abi.Unsupported }
 
 func responseWrite([]byte) int32 { return abi.Unsupported }
+
+func responseTrailers([]byte) int32 { return abi.Unsupported }

@@ -167,6 +167,13 @@ func responseStart(head []byte) int32 {
 	return responseStartImport(unsafe.Pointer(unsafe.SliceData(head)), uint32(len(head)))
 }
 
+//go:wasmimport nanoedge response_trailers
+func responseTrailersImport(p unsafe.Pointer, n uint32) int32
+
+func responseTrailers(p []byte) int32 {
+	return responseTrailersImport(unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)))
+}
+
 func responseWrite(p []byte) int32 {
 	return responseWriteImport(unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)))
 }

@@ -221,12 +221,14 @@ func (o *origin) Do(ctx context.Context, req *http.Request) (*http.Response, err
 
 // recorder is an engine.Stream keeping what was sent, part by part.
 type recorder struct {
-	status int
-	parts  []string
+	status   int
+	parts    []string
+	trailers http.Header
 }
 
 func (r *recorder) Start(status int, h http.Header) error { r.status = status; return nil }
 func (r *recorder) Write(p []byte) error                  { r.parts = append(r.parts, string(p)); return nil }
+func (r *recorder) Trailers(h http.Header) error          { r.trailers = h; return nil }
 
 // outboundAndStreams: the http_* and response_* host functions reach the
 // Outbound and Stream of the request's Call, on every engine.

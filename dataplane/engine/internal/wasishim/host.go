@@ -154,6 +154,17 @@ var hostHTTP = []Func{
 		s.call().Fail(err)
 		return i32(abi.Invalid), nil
 	}},
+	{abi.ImportResponseTrailers, []Kind{I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
+		r, err := abi.DecodeResponse(slice(mem, arg(a, 0), arg(a, 1)))
+		if err == nil {
+			err = s.call().WriteTrailers(r.Header)
+		}
+		if err != nil {
+			s.call().Fail(err)
+			return i32(abi.Invalid), nil
+		}
+		return 0, nil
+	}},
 	{abi.ImportResponseWrite, []Kind{I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		err := s.call().WriteResponse(slice(mem, arg(a, 0), arg(a, 1)))
 		switch {

@@ -26,13 +26,13 @@ func hostFunc(t *testing.T, name string) *Func {
 // let a module import (Imports) are the same list.
 func TestEveryHostFuncIsImportable(t *testing.T) {
 	for _, name := range []string{abi.ImportFlag, abi.ImportKVGet, abi.ImportHTTPSend, abi.ImportHTTPHead, abi.ImportHTTPRead,
-		abi.ImportHTTPClose, abi.ImportHTTPError, abi.ImportResponseStart, abi.ImportResponseWrite} {
+		abi.ImportHTTPClose, abi.ImportHTTPError, abi.ImportResponseStart, abi.ImportResponseWrite, abi.ImportResponseTrailers} {
 		if !Importable(abi.ImportModule, name) {
 			t.Errorf("%s.%s is not importable", abi.ImportModule, name)
 		}
 	}
-	if len(Host) != 9 {
-		t.Errorf("Host has %d functions; the ABI lists 9", len(Host))
+	if len(Host) != 10 {
+		t.Errorf("Host has %d functions; the ABI lists 10", len(Host))
 	}
 }
 
@@ -75,8 +75,10 @@ func TestHostileHTTPCalls(t *testing.T) {
 		{abi.ImportHTTPRead, []uint64{1, far, 64}, 0, true},
 		{abi.ImportHTTPClose, []uint64{99}, 0, false},
 		{abi.ImportHTTPError, []uint64{far, 1 << 20}, 0, true},
-		{abi.ImportResponseStart, []uint64{0, 3}, abi.Invalid, false},  // not a response
-		{abi.ImportResponseWrite, []uint64{0, 10}, abi.Invalid, false}, // before a start
+		{abi.ImportResponseStart, []uint64{0, 3}, abi.Invalid, false},    // not a response
+		{abi.ImportResponseWrite, []uint64{0, 10}, abi.Invalid, false},   // before a start
+		{abi.ImportResponseTrailers, []uint64{0, 3}, abi.Invalid, false}, // not a response
+		{abi.ImportResponseTrailers, []uint64{far, 10}, 0, true},
 		{abi.ImportResponseWrite, []uint64{far, 10}, 0, true},
 	}
 	for _, tt := range tests {

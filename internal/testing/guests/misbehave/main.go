@@ -109,6 +109,12 @@ func init() {
 				}
 			}
 			return
+		case "trailer": // a body, then its length as a declared trailer and one set under TrailerPrefix
+			w.Header().Set("Trailer", "X-Length")
+			n, _ := io.WriteString(w, "a body with trailers\n")
+			w.Header().Set("X-Length", fmt.Sprint(n))
+			w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+			return
 		case "big": // ?mb MiB in 32 KiB writes, never flushed
 			mb := 1
 			fmt.Sscan(r.URL.Query().Get("mb"), &mb)

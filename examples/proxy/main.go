@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/nanoedge/nanoedge/sdk/guest"
+	_ "github.com/nanoedge/nanoedge/sdk/guest/fetch" // net/http calls out through the worker
 )
 
 func init() {

@@ -31,9 +31,10 @@ var allowed = map[string][]string{
 	"internal/wasmbuild":         nil,
 
 	// The SDKs: what programs outside the server link.
-	"sdk/client":   {"proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing"},
-	"sdk/guest":    {"sdk/abi"},
-	"sdk/guest/kv": {"sdk/abi"},
+	"sdk/client":      {"proto/nanoedge/registry/v1", "sdk/digest", "sdk/history", "sdk/signing"},
+	"sdk/guest":       {"sdk/abi"},
+	"sdk/guest/kv":    {"sdk/abi"},
+	"sdk/guest/fetch": {"sdk/abi"},
 
 	// The control plane: registry <- controlplane.
 	"registry":               {"proto/...", "sdk/digest", "sdk/history", "sdk/outbound"},
@@ -56,7 +57,7 @@ var allowed = map[string][]string{
 	"cmd/nanoedge": {"internal/cli"},
 
 	// Handlers and kits.
-	"examples/...":         {"sdk/guest", "sdk/guest/kv", "examples/..."},
+	"examples/...":         {"sdk/guest", "sdk/guest/kv", "sdk/guest/fetch", "examples/..."},
 	"internal/testing/...": {"..."},
 	"internal/systemtest":  {"..."},
 	"internal/layers":      nil,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/sdk/guest"
+	_ "github.com/nanoedge/nanoedge/sdk/guest/fetch" // net/http calls out through the worker
 )
 
 var (

@@ -1,6 +1,6 @@
 //go:build wasip1
 
-package guest
+package fetch
 
 import (
 	"fmt"
@@ -27,14 +27,15 @@ func httpClose(h int32) int32
 //go:wasmimport nanoedge http_error
 func httpError(buf unsafe.Pointer, n uint32) int32
 
-// In a module, net/http's default transport is the worker's: http.Get,
-// http.DefaultClient and clients without a Transport of their own call
-// out through it (a module cannot open connections itself).
+// In a module, importing this package makes net/http's default transport
+// the worker's: http.Get, http.DefaultClient and clients without a
+// Transport of their own call out through it.
 func init() { http.DefaultTransport = Transport{} }
 
 // Transport is an http.RoundTripper that sends requests through the
 // worker, under the route's outbound policy. It is http.DefaultTransport
-// in a module; give it to clients that set their own Transport.
+// in a module that imports this package; give it to clients that set
+// their own Transport.
 type Transport struct{}
 
 // RoundTrip implements http.RoundTripper. The request's body is read
@@ -60,7 +61,7 @@ func (Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// decoded head's strings are copies: one buffer serves every call.
 	sendBuf = abi.AppendRequest(sendBuf[:0], &ar)
 	h := httpSend(unsafe.Pointer(unsafe.SliceData(sendBuf)), uint32(len(sendBuf)))
-	if cap(sendBuf) > maxKeptBody {
+	if cap(sendBuf) > 1<<20 {
 		sendBuf = nil
 	}
 	if h < 0 {
@@ -157,35 +158,14 @@ func (b *responseBody) Close() error {
 
 var _ io.ReadCloser = (*responseBody)(nil)
 
-//go:wasmimport nanoedge response_start
-func responseStartImport(head unsafe.Pointer, n uint32) int32
-
-//go:wasmimport nanoedge response_write
-func responseWriteImport(p unsafe.Pointer, n uint32) int32
-
-func responseStart(head []byte) int32 {
-	return responseStartImport(unsafe.Pointer(unsafe.SliceData(head)), uint32(len(head)))
-}
-
-//go:wasmimport nanoedge response_trailers
-func responseTrailersImport(p unsafe.Pointer, n uint32) int32
-
-func responseTrailers(p []byte) int32 {
-	return responseTrailersImport(unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)))
-}
-
-func responseWrite(p []byte) int32 {
-	return responseWriteImport(unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)))
-}
-
 // outboundError is a failed outbound call: its kind and the host's text.
 func outboundError(code int32, text string) error {
-	kind := ErrOutboundFailed
+	kind := ErrFailed
 	switch code {
 	case abi.Refused:
-		kind = ErrOutboundRefused
+		kind = ErrRefused
 	case abi.Limited:
-		kind = ErrOutboundLimit
+		kind = ErrLimit
 	}
 	if text == "" {
 		return kind

@@ -147,7 +147,7 @@ func hammer(b *testing.B, url string, header http.Header) {
 }
 
 // BenchmarkOutboundCall measures a handler that calls a local origin and
-// answers what it said (the misbehave guest's /fetch), against a native
+// answers what it said (the caller guest's /fetch), against a native
 // handler making the same call with net/http: what a call costs beyond
 // the request, with an origin that answers at once.
 func BenchmarkOutboundCall(b *testing.B) {
@@ -167,8 +167,8 @@ func BenchmarkOutboundCall(b *testing.B) {
 	cfg := env.WorkerConfig()
 	cfg.Worker.OutboundPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	w := testenv.StartWorker(b, cfg)
-	env.Upload(b, "mis", guests.Misbehave)
-	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/", Module: "mis",
+	env.Upload(b, "caller", guests.Caller)
+	if _, _, err := env.Publisher.SetRoute(context.Background(), client.Route{PathPrefix: "/", Module: "caller",
 		Options: &registryv1.RouteOptions{Outbound: &registryv1.OutboundPolicy{Allow: []string{origin.URL}}}}); err != nil {
 		b.Fatal(err)
 	}

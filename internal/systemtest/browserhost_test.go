@@ -29,6 +29,7 @@ func browserEnv(t *testing.T) (*testenv.Env, *dataplaneURL, []conformance.Case) 
 	env.Upload(t, "api", guests.Echo)
 	env.Upload(t, "app", guests.Page)
 	env.Upload(t, "bad", guests.Misbehave)
+	env.Upload(t, "call", guests.Caller)
 	ctx := ctxT(t)
 	browserOK := &registryv1.RouteOptions{Browser: true}
 	for _, r := range []client.Route{
@@ -36,6 +37,7 @@ func browserEnv(t *testing.T) (*testenv.Env, *dataplaneURL, []conformance.Case) 
 		{PathPrefix: "/app/", Module: "app", Options: browserOK},
 		{PathPrefix: "/plain/", Module: "api"},
 		{PathPrefix: "/bad/", Module: "bad", Options: browserOK},
+		{PathPrefix: "/call/", Module: "call", Options: browserOK},
 	} {
 		if _, _, err := env.Publisher.SetRoute(ctx, r); err != nil {
 			t.Fatal(err)
@@ -173,7 +175,7 @@ func TestBrowserHost(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.Next(t)), &online); err != nil {
 		t.Fatal(err)
 	}
-	if len(online.Reports) != 2 || !online.Reports[0].OK || !online.Reports[1].OK {
+	if len(online.Reports) != 3 || !online.Reports[0].OK || !online.Reports[1].OK || !online.Reports[2].OK {
 		t.Fatalf("module load in the browser: %+v\nconsole: %v", online.Reports, online.Logs)
 	}
 	for _, m := range online.Malformed {

@@ -83,15 +83,15 @@ func TestOutboundHTTP(t *testing.T) {
 	cfg.Worker.OutboundPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	trusting := testenv.StartWorker(t, cfg).URL()
 	strict := testenv.StartWorker(t, env.WorkerConfig()).URL() // loopback refused
-	env.Upload(t, "mis", guests.Misbehave)
+	env.Upload(t, "caller", guests.Caller)
 	ctx := ctxT(t)
 	policy := &registryv1.OutboundPolicy{
 		Allow:    []string{o.URL, fmt.Sprintf("http://localhost:%d", port), "http://169.254.169.254"},
 		MaxCalls: 3, MaxResponseBytes: 1 << 20,
 	}
 	for _, r := range []client.Route{
-		{PathPrefix: "/out/", Module: "mis", Options: &registryv1.RouteOptions{Outbound: policy, TimeoutMs: 1500}},
-		{PathPrefix: "/closed/", Module: "mis"},
+		{PathPrefix: "/out/", Module: "caller", Options: &registryv1.RouteOptions{Outbound: policy, TimeoutMs: 1500}},
+		{PathPrefix: "/closed/", Module: "caller"},
 	} {
 		if _, _, err := env.Publisher.SetRoute(ctx, r); err != nil {
 			t.Fatal(err)
@@ -187,8 +187,8 @@ func TestWaitingGivesUpTheCPU(t *testing.T) {
 	cfg.Worker.OutboundPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.Worker.Concurrency = 1
 	worker := testenv.StartWorker(t, cfg).URL()
-	env.Upload(t, "mis", guests.Misbehave)
-	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "mis",
+	env.Upload(t, "caller", guests.Caller)
+	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "caller",
 		Options: &registryv1.RouteOptions{Outbound: &registryv1.OutboundPolicy{Allow: []string{o.URL}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +222,16 @@ func TestStreamedResponses(t *testing.T) {
 	cfg.Worker.MaxResponseBody = 4 << 20
 	worker := testenv.StartWorker(t, cfg).URL()
 	env.Upload(t, "mis", guests.Misbehave)
-	if _, _, err := env.Publisher.SetRoute(ctxT(t), client.Route{PathPrefix: "/", Module: "mis",
-		Options: &registryv1.RouteOptions{TimeoutMs: 2000, Outbound: &registryv1.OutboundPolicy{Allow: []string{o.URL}}}}); err != nil {
-		t.Fatal(err)
+	env.Upload(t, "caller", guests.Caller)
+	for _, r := range []client.Route{
+		{PathPrefix: "/", Module: "mis", Options: &registryv1.RouteOptions{TimeoutMs: 2000}},
+		{PathPrefix: "/call/", Module: "caller", Options: &registryv1.RouteOptions{TimeoutMs: 2000, Outbound: &registryv1.OutboundPolicy{Allow: []string{o.URL}}}},
+	} {
+		if _, _, err := env.Publisher.SetRoute(ctxT(t), r); err != nil {
+			t.Fatal(err)
+		}
 	}
+	waitServed(t, worker+"/call/fetch?url="+url.QueryEscape(o.URL+"/hello"), func(r response) bool { return strings.HasPrefix(r.body, "hello from origin") })
 	waitServed(t, worker+"/ok", func(r response) bool { return r.status == 200 })
 
 	t.Run("flushed parts arrive as they are written", func(t *testing.T) {
@@ -233,7 +239,7 @@ func TestStreamedResponses(t *testing.T) {
 		// origin's gate, which opens only once part 0 has reached the
 		// client: a response delivered whole would not arrive until the
 		// gate gave up.
-		resp, err := http.Get(worker + "/stream?n=3&gate=" + url.QueryEscape(o.URL+"/gate"))
+		resp, err := http.Get(worker + "/call/stream?n=3&gate=" + url.QueryEscape(o.URL+"/gate"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,7 +51,7 @@ const browser = await launch();
 try {
   // 1. The conformance table through the module in the Service Worker.
   const good = await browser.newContext();
-  const { page, reports, logs, inlineRan } = await install(good, { routes: ["/api/", "/bad/"], keys: [cfg.key] });
+  const { page, reports, logs, inlineRan } = await install(good, { routes: ["/api/", "/bad/", "/call/"], keys: [cfg.key] });
   const results = await page.evaluate(async (cases) => {
     const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
     const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -88,7 +88,7 @@ try {
     // A handler that calls out is stopped and its request goes to the
     // network, where the worker answers under the route's policy (this
     // route allows no calls); a flushed response comes whole.
-    const out = await fetch("/bad/fetch?url=" + encodeURIComponent("http://origin.invalid/"));
+    const out = await fetch("/call/fetch?url=" + encodeURIComponent("http://origin.invalid/"));
     const stream = await fetch("/bad/stream?n=2");
     return { before, exit: exit.status, exitHost: exit.headers.get("X-Nanoedge-Host"), after,
       outbound: { status: out.status, host: out.headers.get("X-Nanoedge-Host"), body: await out.text() },

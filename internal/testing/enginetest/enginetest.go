@@ -233,7 +233,7 @@ func (r *recorder) Trailers(h http.Header) error          { r.trailers = h; retu
 // outboundAndStreams: the http_* and response_* host functions reach the
 // Outbound and Stream of the request's Call, on every engine.
 func outboundAndStreams(t *testing.T, e engine.Engine) {
-	inst := instantiate(t, compile(t, e, guests.Build(t, guests.Misbehave)), nil)
+	inst := instantiate(t, compile(t, e, guests.Build(t, guests.Caller)), nil)
 	o := &origin{body: bytes.Repeat([]byte("0123456789"), 20000)} // past one read
 	ctx := engine.WithCall(context.Background(), &engine.Call{Outbound: o})
 	resp, err := Call(ctx, inst, "GET", "/fetch?url=http://origin.test/a&n=2", nil)
@@ -251,6 +251,7 @@ func outboundAndStreams(t *testing.T, e engine.Engine) {
 	if err != nil || resp.Status != 502 || !strings.Contains(string(resp.Body), "refused") {
 		t.Fatalf("fetch without a Call: %v %d %q", err, resp.Status, resp.Body)
 	}
+	inst = instantiate(t, compile(t, e, guests.Build(t, guests.Misbehave)), nil)
 	rec := &recorder{}
 	out, err := inst.Handle(engine.WithCall(context.Background(), &engine.Call{Stream: rec}),
 		abi.AppendRequest(nil, &abi.Request{Method: "GET", URI: "/stream?n=3", Header: http.Header{}}))

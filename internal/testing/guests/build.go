@@ -20,6 +20,7 @@ const (
 	Misbehave = "internal/testing/guests/misbehave"
 	Flaky     = "internal/testing/guests/flaky"
 	Page      = "internal/testing/guests/page"
+	Caller    = "internal/testing/guests/caller"
 	// CEcho is a C source, built by BuildC.
 	CEcho = "internal/testing/guests/cgi/echo.c"
 	// BadABI is a C source, built by BuildC.

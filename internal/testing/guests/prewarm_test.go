@@ -27,7 +27,7 @@ func TestPrewarm(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	for _, guest := range []string{guests.Hello, guests.Echo, guests.Misbehave, guests.Flaky, guests.Page} {
+	for _, guest := range []string{guests.Hello, guests.Echo, guests.Misbehave, guests.Flaky, guests.Page, guests.Caller} {
 		wasm := guests.Build(t, guest)
 		for _, pre := range []bool{false, true} {
 			cfg := wazeroengine.DefaultConfig()

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nanoedge/nanoedge/sdk/guest"
-	_ "github.com/nanoedge/nanoedge/sdk/guest/fetch" // net/http calls out through the worker
 )
 
 var (
@@ -67,47 +66,17 @@ func init() {
 			for i := 0; i < 500; i++ {
 				w.Header().Add(fmt.Sprintf("X-H%d", i), "v")
 			}
-		case "fetch": // GET ?url, n times: the last status and body, or the error (502)
-			n := 1
-			fmt.Sscan(r.URL.Query().Get("n"), &n)
-			var body []byte
-			status := 0
-			for range n {
-				resp, err := http.Get(r.URL.Query().Get("url"))
-				if err != nil {
-					http.Error(w, "fetch: "+err.Error(), http.StatusBadGateway)
-					return
-				}
-				body, err = io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil {
-					http.Error(w, "fetch body: "+err.Error(), http.StatusBadGateway)
-					return
-				}
-				status = resp.StatusCode
-			}
-			w.Header().Set("X-Fetched-Status", fmt.Sprint(status))
-			w.Write(body)
-			return
-		case "stream": // ?n parts, each flushed, ?sleep ms apart, or after a GET of ?gate
-			n, sleep, gate := 3, 0, r.URL.Query().Get("gate")
+		case "stream": // ?n parts, each flushed, ?sleep ms apart
+			n, sleep := 3, 0
 			fmt.Sscan(r.URL.Query().Get("n"), &n)
 			fmt.Sscan(r.URL.Query().Get("sleep"), &sleep)
 			w.Header().Set("Content-Type", "text/event-stream")
-			gated := ""
 			for i := range n {
-				if _, err := fmt.Fprintf(w, "data: part %d%s\n\n", i, gated); err != nil {
+				if _, err := fmt.Fprintf(w, "data: part %d\n\n", i); err != nil {
 					return
 				}
 				w.(http.Flusher).Flush()
 				time.Sleep(time.Duration(sleep) * time.Millisecond)
-				if gate != "" && i < n-1 {
-					gated = " (gate: failed)"
-					if resp, err := http.Get(gate); err == nil {
-						resp.Body.Close()
-						gated = " (gate: " + resp.Status + ")"
-					}
-				}
 			}
 			return
 		case "trailer": // a body, then its length as a declared trailer and one set under TrailerPrefix

@@ -54,7 +54,7 @@ func main() {
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.IntVar(&o.conns, "c", 8, "wrk connections")
 	flag.StringVar(&o.engine, "engine", "wazero", "worker engine (wasmtime and wasmer need -tags on the nanoedge build: see -tags)")
-	flag.BoolVar(&o.preInit, "pre-initialize", true, "worker --pre-initialize (its default)")
+	flag.BoolVar(&o.preInit, "pre-initialize", true, "worker --pre-initialize")
 	flag.StringVar(&o.cases, "cases", "min,hello,json,64k,upload,sleep,backend,stream", "cases to run, comma-separated")
 	flag.BoolVar(&o.latency, "latency", true, "also measure latency at half the worker's throughput")
 	flag.IntVar(&o.maxInstances, "max-instances", 0, "worker --max-instances (0: its default)")

@@ -26,7 +26,7 @@ func TestWorkerFlagsSetThePool(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		wf := addWorkerFlags(fs, "", true)
+		wf := addWorkerFlags(fs, "")
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestWorkerOutboundFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		wf := addWorkerFlags(fs, "", true)
+		wf := addWorkerFlags(fs, "")
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}
@@ -95,22 +95,19 @@ func TestWorkerOutboundFlags(t *testing.T) {
 	}
 }
 
-// TestPreInitializeDefault: instances start from a snapshot by default,
-// except on wasmer, which cannot, unless the flag asks (then wasmer
-// refuses at start, naming the option).
-func TestPreInitializeDefault(t *testing.T) {
+// TestPreInitializeFlag: instances initialize themselves unless the flag
+// asks for snapshots.
+func TestPreInitializeFlag(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		want bool
 	}{
-		{nil, true},
-		{[]string{"--engine", "wasmtime"}, true},
-		{[]string{"--pre-initialize=false"}, false},
-		{[]string{"--engine", "wasmer"}, false},
-		{[]string{"--engine", "wasmer", "--pre-initialize"}, true},
+		{nil, false},
+		{[]string{"--pre-initialize"}, true},
+		{[]string{"--engine", "wasmtime", "--pre-initialize"}, true},
 	} {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		wf := addWorkerFlags(fs, "", true)
+		wf := addWorkerFlags(fs, "")
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}

@@ -228,7 +228,7 @@ func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Modu
 		}
 	}
 	var states []int
-	if other, err := tmpl.start(ctx, &wasishim.System{Random: constReader(0x5a)}, abi.ExportInitialize); err == nil {
+	if other, err := tmpl.start(ctx, &wasishim.System{Random: rewrite.OtherRandom(0x5a)}, abi.ExportInitialize); err == nil {
 		states = rewrite.RandomStates(run.mem(), other.mem())
 		other.close()
 	}
@@ -242,16 +242,6 @@ func (e *Engine) preInitialize(ctx context.Context, wasm []byte) (*wasmtime.Modu
 		writeOffsets(path, states)
 	}
 	return m, states, err
-}
-
-// constReader is a random source of one repeated byte.
-type constReader byte
-
-func (c constReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(c)
-	}
-	return len(p), nil
 }
 
 // readOffsets reads the generators' offsets kept beside a cached

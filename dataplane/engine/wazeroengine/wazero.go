@@ -207,7 +207,7 @@ func (e *Engine) preInitialize(ctx context.Context, tcm wazero.CompiledModule, e
 	// The same initialization with another random source tells where the
 	// runtime keeps its random generators: each instance gets its own.
 	var states []int
-	if other, _, err := tmpl.start(ctx, mc.WithRandSource(constReader(0x5a)), abi.ExportInitialize, &guestio.TailWriter{}); err == nil {
+	if other, _, err := tmpl.start(ctx, mc.WithRandSource(rewrite.OtherRandom(0x5a)), abi.ExportInitialize, &guestio.TailWriter{}); err == nil {
 		a, _ := mod.Memory().Read(0, mod.Memory().Size())
 		b, _ := other.Memory().Read(0, other.Memory().Size())
 		states = rewrite.RandomStates(a, b)
@@ -230,16 +230,6 @@ func (e *Engine) preInitialize(ctx context.Context, tcm wazero.CompiledModule, e
 		image.Close()
 	}
 	return nil, nil, nil, err
-}
-
-// constReader is a random source of one repeated byte.
-type constReader byte
-
-func (c constReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(c)
-	}
-	return len(p), nil
 }
 
 var (

@@ -22,6 +22,17 @@ import "encoding/binary"
 // length nor the counters, and are left alone: changing them would break
 // what was built on them.
 
+// OtherRandom is a random source for the second initialization: one
+// repeated byte, unlike the random bytes of the first.
+type OtherRandom byte
+
+func (c OtherRandom) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
+}
+
 // RandomStateSize is what a new instance refills at each offset that
 // RandomStates returns: buf and seed.
 const RandomStateSize = 36 * 8

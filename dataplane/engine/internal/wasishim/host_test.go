@@ -11,16 +11,7 @@ import (
 	"github.com/nanoedge/nanoedge/sdk/abi"
 )
 
-func hostFunc(t *testing.T, name string) *Func {
-	t.Helper()
-	for i := range Host {
-		if Host[i].Name == name {
-			return &Host[i]
-		}
-	}
-	t.Fatalf("no host function %s", name)
-	return nil
-}
+func hostFunc(t *testing.T, name string) *Func { return find(t, Host, name) }
 
 // TestEveryHostFuncIsImportable: what engines offer (Host) and what they
 // let a module import (Imports) are the same list.

@@ -9,11 +9,14 @@ import (
 	"time"
 )
 
-func lookup(t *testing.T, name string) *Func {
+func lookup(t *testing.T, name string) *Func { return find(t, Funcs, name) }
+
+// find is the function of that name in funcs.
+func find(t *testing.T, funcs []Func, name string) *Func {
 	t.Helper()
-	for i := range Funcs {
-		if Funcs[i].Name == name {
-			return &Funcs[i]
+	for i := range funcs {
+		if funcs[i].Name == name {
+			return &funcs[i]
 		}
 	}
 	t.Fatalf("no %s", name)

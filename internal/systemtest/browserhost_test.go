@@ -45,6 +45,7 @@ func browserEnv(t *testing.T) (*testenv.Env, *dataplaneURL, []conformance.Case) 
 	}
 	waitServed(t, w.URL()+"/app/", func(r response) bool { return r.status == 200 })
 	waitServed(t, w.URL()+"/api/x", func(r response) bool { return r.status == 200 })
+	waitServed(t, w.URL()+"/call/ok", func(r response) bool { return r.status == 200 }) // a larger module, bound last
 	cases, err := conformance.Cases()
 	if err != nil {
 		t.Fatal(err)

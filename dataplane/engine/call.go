@@ -30,9 +30,8 @@ type Call struct {
 	Stream Stream
 
 	streamed bool
-	open     []io.ReadCloser // bodies of outbound responses, by handle-1
-	resp     []*http.Response
-	err      string // the last outbound failure, for the guest to read
+	open     []*http.Response // outbound responses by handle-1; nil once closed
+	err      string           // the last outbound failure, for the guest to read
 }
 
 // Outbound sends a handler's HTTP requests, enforcing the route's policy.
@@ -61,6 +60,9 @@ var (
 	// ErrLimited: a request used up one of its outbound limits.
 	ErrLimited = errors.New("engine: outbound limit reached")
 )
+
+// ErrNoResponse: a handle that names no open outbound response.
+var ErrNoResponse = errors.New("engine: no open outbound response with that handle")
 
 // MaxOpenResponses bounds the outbound responses one request holds open.
 const MaxOpenResponses = 16
@@ -124,24 +126,24 @@ func (c *Call) Send(req *http.Request) (int, *http.Response, error) {
 	}
 	var resp *http.Response
 	var err error
-	c.Waiting(func() { resp, err = c.Outbound.Do(c.Context(), req.WithContext(c.Context())) })
+	c.Waiting(func() { resp, err = c.Outbound.Do(c.Context(), req) })
 	if err != nil {
 		return 0, nil, c.fail(err, nil)
 	}
 	if free < 0 {
-		c.open, c.resp = append(c.open, nil), append(c.resp, nil)
+		c.open = append(c.open, nil)
 		free = len(c.open) - 1
 	}
-	c.open[free], c.resp[free] = resp.Body, resp
+	c.open[free] = resp
 	return free + 1, resp, nil
 }
 
 // Response is the open response of a handle, or nil.
 func (c *Call) Response(h int) *http.Response {
-	if h < 1 || h > len(c.open) || c.open[h-1] == nil {
+	if h < 1 || h > len(c.open) {
 		return nil
 	}
-	return c.resp[h-1]
+	return c.open[h-1]
 }
 
 // Read reads what has arrived of a handle's body into p (at least one
@@ -150,7 +152,7 @@ func (c *Call) Response(h int) *http.Response {
 func (c *Call) Read(h int, p []byte) (int, error) {
 	resp := c.Response(h)
 	if resp == nil {
-		return 0, c.fail(errors.New("no open outbound response with that handle"), nil)
+		return 0, c.fail(ErrNoResponse, nil)
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -174,9 +176,9 @@ func (c *Call) Read(h int, p []byte) (int, error) {
 // CloseResponse closes a handle's body; closing an unknown handle does
 // nothing.
 func (c *Call) CloseResponse(h int) {
-	if c.Response(h) != nil {
-		c.open[h-1].Close()
-		c.open[h-1], c.resp[h-1] = nil, nil
+	if resp := c.Response(h); resp != nil {
+		resp.Body.Close()
+		c.open[h-1] = nil
 	}
 }
 

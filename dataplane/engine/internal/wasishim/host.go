@@ -117,7 +117,7 @@ var hostHTTP = []Func{
 	{abi.ImportHTTPHead, []Kind{I32, I32, I32}, []Kind{I32}, func(s *System, mem []byte, a []uint64) (uint32, error) {
 		resp := s.call().Response(int(int32(a[0])))
 		if resp == nil {
-			s.call().Fail(errors.New("no open outbound response with that handle"))
+			s.call().Fail(engine.ErrNoResponse)
 			return i32(abi.Invalid), nil
 		}
 		head := abi.AppendResponse(nil, &abi.Response{Status: resp.StatusCode, Header: resp.Header})
